@@ -1,0 +1,350 @@
+"""What each catalogued register reads, as a function of the plant.
+
+One entry per register *name* in ``registers.csv``: a function from a snapshot (and the plant,
+for settings and identity) to a value in the row's engineering unit, which
+:mod:`mock_sungrow.registermap` then scales and encodes. ``None`` means "not available" and
+becomes the type's sentinel (0xFFFF, 0x7FFF, ...). Names shared by string and hybrid rows
+(``load_power``, ``export_power``, ...) denote the same physical quantity, so one entry serves
+both; where the row's scale differs (total yield is kWh on SG, 0.1 kWh on SH) the encoder
+applies the row's own scale.
+
+Constants are plausible values from the protocol documents and public captures; where nothing
+was documented the choice is marked so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mock_sungrow.plant import PlantSnapshot, PlantState
+
+Value = float | int | str | None | list[float | int | None]
+Projector = Callable[["PlantSnapshot", "PlantState"], Value]
+
+# Firmware identification strings. Their shape follows the ARM/DSP version strings SunGather
+# and the HA YAML print ("<platform>_<version>"); the exact texts are invented.
+_FW_STRING = {
+    "string": ("SAPPHIRE-S_01011.01.21", "MCU_SAPPHIRE-S_01011.01.19"),
+    "hybrid": ("SAPPHIRE-H_03011.95.26", "MCU_SAPPHIRE-H_03011.95.21"),
+}
+#: input 4952: 0x01010700 means V1.1.7 (major, minor, patch bytes).
+_PROTOCOL_VERSION = {"string": 0x01013500, "hybrid": 0x01010900}
+#: input 5114 country code by the site's time-zone region (SGproto B.5); 16 = other 50 Hz.
+_COUNTRY_BY_TZ = {
+    "Australia/Perth": 20,
+    "Europe/London": 0,
+    "Europe/Berlin": 1,
+    "Europe/Paris": 2,
+    "Europe/Rome": 3,
+    "Europe/Madrid": 4,
+    "Europe/Vienna": 5,
+    "Europe/Prague": 7,
+    "Europe/Brussels": 8,
+    "Europe/Copenhagen": 9,
+    "Europe/Athens": 10,
+    "Europe/Amsterdam": 12,
+    "Europe/Lisbon": 13,
+    "Asia/Shanghai": 14,
+    "Europe/Stockholm": 15,
+    "Europe/Bucharest": 17,
+    "Asia/Bangkok": 18,
+    "Europe/Istanbul": 19,
+}
+
+
+def country_code(timezone: str) -> int:
+    """The inverter's country setting implied by where the plant stands."""
+    if timezone in _COUNTRY_BY_TZ:
+        return _COUNTRY_BY_TZ[timezone]
+    if timezone.startswith("Australia/"):
+        return 6
+    if timezone.startswith("America/"):
+        return 61 if not timezone.startswith("America/Toronto") else 60
+    return 16
+
+
+def _item(index: int, attr: str) -> Projector:
+    """Element ``index`` of a per-phase or per-tracker tuple; absent ones are unavailable."""
+
+    def get(s: PlantSnapshot, p: PlantState) -> Value:
+        values: tuple[float, ...] = getattr(s, attr)
+        return values[index] if index < len(values) else None
+
+    return get
+
+
+def _meter(fn: Callable[[PlantSnapshot], float]) -> Projector:
+    """A value only a connected smart meter provides (0x7FFFFFFF without one)."""
+
+    def get(s: PlantSnapshot, p: PlantState) -> Value:
+        return fn(s) if p.has_meter else None
+
+    return get
+
+
+def _string_current(index: int) -> Projector:
+    def get(s: PlantSnapshot, p: PlantState) -> Value:
+        per_mppt = p.strings_per_mppt
+        mppt = index // per_mppt
+        if mppt >= len(s.mppt_current_a):
+            return 0.0
+        return s.mppt_current_a[mppt] / per_mppt
+
+    return get
+
+
+def _power_flow(s: PlantSnapshot, p: PlantState) -> Value:
+    bits = 0
+    if s.active_power_w > 0:
+        bits |= 1 << 0
+    if s.battery_power_w > 0:
+        bits |= 1 << 1
+    if s.battery_power_w < 0:
+        bits |= 1 << 2
+    if s.load_power_w > 0:
+        bits |= 1 << 3
+    if s.grid_power_w < 0:
+        bits |= 1 << 4
+    if s.grid_power_w > 0:
+        bits |= 1 << 5
+    return bits
+
+
+def _self_consumption(s: PlantSnapshot, p: PlantState) -> Value:
+    if s.daily_yield_kwh <= 0:
+        return 100.0
+    return min(100.0, 100.0 * s.daily_direct_kwh / s.daily_yield_kwh)
+
+
+def _family(p: PlantState) -> str:
+    return p.model.family
+
+
+def _output_type(p: PlantState) -> int:
+    if p.model.phases == 1:
+        return 0
+    return 2 if p.model.rated_power_w >= 50_000 else 1
+
+
+def _voltage(index: int) -> Projector:
+    """Phase voltage, or line voltage on a three-wire (3P3L) output."""
+
+    def get(s: PlantSnapshot, p: PlantState) -> Value:
+        if index >= len(s.phase_voltage_v):
+            return None
+        v = s.phase_voltage_v[index]
+        return v * 3**0.5 if _output_type(p) == 2 else v
+
+    return get
+
+
+def _history(kind: str, period: str) -> Projector:
+    def get(s: PlantSnapshot, p: PlantState) -> Value:
+        return p.history(kind, period)
+
+    return get
+
+
+def _const(value: Value) -> Projector:
+    def get(s: PlantSnapshot, p: PlantState) -> Value:
+        return value
+
+    return get
+
+
+def _battery(fn: Callable[[PlantSnapshot, PlantState], Value]) -> Projector:
+    """A battery quantity: available only while a battery is connected."""
+
+    def get(s: PlantSnapshot, p: PlantState) -> Value:
+        return fn(s, p) if p.battery_kwh > 0 else None
+
+    return get
+
+
+INPUT: dict[str, Projector] = {
+    "firmware_version_1": _const("SAPPHIRE-H_03011.95.26"),
+    "firmware_version_2": _const("MCU_SAPPHIRE-H_03011.95.21"),
+    "firmware_version_3_subcontroller": _const("SLAVE_SAPPHIRE-H_03011.10.02"),
+    "firmware_version_4_battery": _const("SBR_V15_V01_A"),
+    # Not documented beyond "protocol number"; hybrids mark it reserved since V1.1.7.
+    "protocol_number": lambda s, p: 0x00000001 if _family(p) == "string" else None,
+    "protocol_version": lambda s, p: _PROTOCOL_VERSION[_family(p)],
+    "arm_software_version": lambda s, p: _FW_STRING[_family(p)][0],
+    "dsp_software_version": lambda s, p: _FW_STRING[_family(p)][1],
+    "serial_number": lambda s, p: p.serial,
+    "device_type_code": lambda s, p: p.model.device_type_code,
+    "nominal_active_power": lambda s, p: p.model.rated_power_w / 1000.0,
+    "output_type": lambda s, p: _output_type(p),
+    "daily_power_yields": lambda s, p: s.daily_yield_kwh,
+    "total_power_yields": lambda s, p: s.total_yield_kwh,
+    "total_running_time": lambda s, p: s.total_running_hours,
+    "internal_temperature": lambda s, p: s.internal_temperature_c,
+    "total_apparent_power": lambda s, p: s.apparent_power_va,
+    "total_dc_power": lambda s, p: s.dc_power_w,
+    "phase_a_voltage": _voltage(0),
+    "phase_b_voltage": _voltage(1),
+    "phase_c_voltage": _voltage(2),
+    "phase_a_current": _item(0, "phase_current_a"),
+    "phase_b_current": _item(1, "phase_current_a"),
+    "phase_c_current": _item(2, "phase_current_a"),
+    "total_active_power": lambda s, p: s.active_power_w,
+    "total_reactive_power": lambda s, p: s.reactive_power_var,
+    "power_factor": lambda s, p: s.power_factor,
+    "grid_frequency": lambda s, p: s.frequency_hz,
+    "work_state_1": lambda s, p: p.work_state_1(s),
+    # Fault time and code are valid only in Fault / Alarm run; healthy inverters read 0.
+    "fault_time_year": lambda s, p: p.fault_time_field(0),
+    "fault_time_month": lambda s, p: p.fault_time_field(1),
+    "fault_time_day": lambda s, p: p.fault_time_field(2),
+    "fault_time_hour": lambda s, p: p.fault_time_field(3),
+    "fault_time_minute": lambda s, p: p.fault_time_field(4),
+    "fault_time_second": lambda s, p: p.fault_time_field(5),
+    "fault_code_1": lambda s, p: p.fault_code,
+    "nominal_reactive_power": lambda s, p: p.model.rated_power_w * 0.6 / 1000.0,
+    "array_insulation_resistance": lambda s, p: 1200 + p.seed % 400,
+    "active_power_regulation_setpoint": lambda s, p: p.power_limit_w(),
+    "reactive_power_regulation_setpoint": _const(0),
+    "work_state_2": lambda s, p: p.work_state_2(s),
+    "meter_power": _meter(lambda s: s.grid_power_w),
+    "meter_a_phase_power": _meter(lambda s: s.grid_power_w / 3.0),
+    "meter_b_phase_power": _meter(lambda s: s.grid_power_w / 3.0),
+    "meter_c_phase_power": _meter(lambda s: s.grid_power_w / 3.0),
+    "load_power": _meter(lambda s: s.load_power_w),
+    "daily_export_energy": _meter(lambda s: s.daily_export_kwh),
+    "total_export_energy": _meter(lambda s: s.total_export_kwh),
+    "daily_import_energy": _meter(lambda s: s.daily_import_kwh),
+    "total_import_energy": _meter(lambda s: s.total_import_kwh),
+    "daily_direct_energy_consumption": _meter(lambda s: s.daily_direct_kwh),
+    "total_direct_energy_consumption": _meter(lambda s: s.total_direct_kwh),
+    "daily_running_time": lambda s, p: s.daily_running_minutes,
+    "present_country": lambda s, p: country_code(p.site.timezone),
+    "monthly_power_yields": lambda s, p: s.monthly_yield_kwh,
+    "work_status_1_xinjiang": _const(0),
+    "work_status_2_xinjiang": _const(0),
+    "heart_beat": lambda s, p: int(s.time) % 65536,
+    "total_power_yields_high_precision": lambda s, p: s.total_yield_kwh,
+    "negative_voltage_to_ground": lambda s, p: -s.bus_voltage_v / 2.0,
+    "bus_voltage": lambda s, p: s.bus_voltage_v,
+    "grid_frequency_high_precision": lambda s, p: s.frequency_hz,
+    "pid_work_state": _const(0),
+    "pid_alarm_code": _const(0),
+    "battery_power": _battery(lambda s, p: s.battery_power_w),
+    "export_power": _meter(lambda s: -s.grid_power_w),  # > 0 exporting, < 0 importing
+    "power_meter": _meter(lambda s: s.grid_power_w),
+    "meter_active_power": _meter(lambda s: s.grid_power_w),
+    "meter_phase_a_active_power": _meter(lambda s: s.grid_power_w / 3.0),
+    "meter_phase_b_active_power": _meter(lambda s: s.grid_power_w / 3.0),
+    "meter_phase_c_active_power": _meter(lambda s: s.grid_power_w / 3.0),
+    "export_limit_min": _const(0.0),
+    "export_limit_max": lambda s, p: p.model.rated_power_w / 1000.0,
+    "bdc_rated_power": lambda s, p: p.model.rated_power_w / 1000.0,
+    "battery_current": _battery(lambda s, p: s.battery_power_w / p.battery_voltage_v(s)),
+    "bms_max_charging_current": _battery(lambda s, p: 30),
+    "bms_max_discharging_current": _battery(lambda s, p: 30),
+    "battery_capacity_high_precision": _battery(lambda s, p: p.battery_kwh),
+    "backup_phase_a_current": _const(0.0),
+    "backup_phase_b_current": _const(0.0),
+    "backup_phase_c_current": _const(0.0),
+    "backup_phase_a_power": _const(0),
+    "backup_phase_b_power": _const(0),
+    "backup_phase_c_power": _const(0),
+    "total_backup_power": _const(0),
+    "backup_phase_a_voltage": _item(0, "phase_voltage_v"),
+    "backup_phase_b_voltage": _item(1, "phase_voltage_v"),
+    "backup_phase_c_voltage": _item(2, "phase_voltage_v"),
+    "backup_frequency": lambda s, p: s.frequency_hz,
+    "meter_phase_a_voltage": _meter(lambda s: s.phase_voltage_v[0]),
+    "meter_phase_b_voltage": _meter(lambda s: s.phase_voltage_v[min(1, s.phases - 1)]),
+    "meter_phase_c_voltage": _meter(lambda s: s.phase_voltage_v[s.phases - 1]),
+    "meter_phase_a_current": _meter(lambda s: abs(s.grid_power_w) / 3.0 / s.phase_voltage_v[0]),
+    "meter_phase_b_current": _meter(lambda s: abs(s.grid_power_w) / 3.0 / s.phase_voltage_v[0]),
+    "meter_phase_c_current": _meter(lambda s: abs(s.grid_power_w) / 3.0 / s.phase_voltage_v[0]),
+    "pv_power_of_today": _history("pv", "today"),
+    "daily_pv_energy_yields": _history("pv", "days"),
+    "monthly_pv_energy_yields": _history("pv", "months"),
+    "yearly_pv_energy_yields": _history("pv", "years"),
+    "direct_power_consumption_today_pv": _history("direct", "today"),
+    "daily_direct_energy_consumption_pv": _history("direct", "days"),
+    "monthly_direct_energy_consumption_pv": _history("direct", "months"),
+    "yearly_direct_energy_consumption_pv": _history("direct", "years"),
+    "export_power_from_pv_today": _history("export", "today"),
+    "daily_export_energy_from_pv": _history("export", "days"),
+    "monthly_export_energy_from_pv": _history("export", "months"),
+    "yearly_export_energy_from_pv": _history("export", "years"),
+    "battery_charge_power_today": _history("charge", "today"),
+    "daily_battery_charge_energy_from_pv": _history("charge", "days"),
+    "monthly_battery_charge_energy_from_pv": _history("charge", "months"),
+    "yearly_battery_charge_energy_from_pv": _history("charge", "years"),
+    **{f"string_{i + 1}_current": _string_current(i) for i in range(32)},
+    **{f"mppt_{i + 1}_voltage": _item(i, "mppt_voltage_v") for i in range(16)},
+    **{f"mppt_{i + 1}_current": _item(i, "mppt_current_a") for i in range(16)},
+    "running_state": lambda s, p: p.running_state(s),
+    "power_flow_status": _power_flow,
+    "daily_pv_generation": lambda s, p: s.daily_yield_kwh,
+    "total_pv_generation": lambda s, p: s.total_yield_kwh,
+    "daily_pv_export": lambda s, p: s.daily_export_kwh,
+    "total_pv_export": lambda s, p: s.total_export_kwh,
+    "daily_battery_charge_from_pv": _battery(lambda s, p: 0.0),
+    "total_battery_charge_from_pv": _battery(lambda s, p: 0.0),
+    "co2_reduction": lambda s, p: s.total_yield_kwh * 0.7,
+    "battery_voltage": _battery(lambda s, p: p.battery_voltage_v(s)),
+    "battery_level": _battery(lambda s, p: s.battery_soc_pct),
+    "battery_state_of_health": _battery(lambda s, p: 100.0),
+    "battery_temperature": _battery(lambda s, p: 25.0),
+    "daily_battery_discharge_energy": _battery(lambda s, p: 0.0),
+    "total_battery_discharge_energy": _battery(lambda s, p: 0.0),
+    "self_consumption_of_day": _self_consumption,
+    "grid_state": _const(0x55),  # 0x55 on-grid, 0xAA off-grid (old documents)
+    "battery_capacity": _battery(lambda s, p: p.battery_kwh),
+    "daily_charge_energy": _battery(lambda s, p: 0.0),
+    "total_charge_energy": _battery(lambda s, p: 0.0),
+    "drm_state": _const(0),
+    "inverter_alarm": _const(0),
+    "grid_side_fault": _const(0),
+    "system_fault_1": _const(0),
+    "system_fault_2": _const(0),
+    "dc_side_fault": _const(0),
+    "permanent_fault": _const(0),
+    "bdc_side_fault": _const(0),
+    "bdc_side_permanent_fault": _const(0),
+    "battery_fault": _const(0),
+    "battery_alarm": _const(0),
+    "bms_alarm": _const(0),
+    "bms_protection": _const(0),
+    "bms_fault_1": _const(0),
+    "bms_fault_2": _const(0),
+    # Real units read 0xFFFF in the high word of BMS alarm 2 (spec B.5).
+    "bms_alarm_2": _const(0xFFFF0000),
+    "bms_status": _battery(lambda s, p: 0),
+    "bms_warning": _battery(lambda s, p: 0),
+    "bms_protection_word": _battery(lambda s, p: 0),
+    "bms_fault_1_word": _battery(lambda s, p: 0),
+    "bms_fault_2_word": _battery(lambda s, p: 0),
+    "bms_soc": _battery(lambda s, p: s.battery_soc_pct),
+    "bms_soh": _battery(lambda s, p: 100),
+    "bms_battery_current": _battery(lambda s, p: abs(s.battery_power_w) / p.battery_voltage_v(s)),
+    "bms_battery_voltage": _battery(lambda s, p: p.battery_voltage_v(s)),
+    "bms_cycle_count": _battery(lambda s, p: 120 + p.seed % 200),
+    "bms_average_cell_voltage": _battery(lambda s, p: 3300),  # mV
+    "bms_max_cell_voltage": _battery(lambda s, p: 3312),
+    "bms_min_cell_voltage": _battery(lambda s, p: 3291),
+    "bms_pack_voltage": _battery(lambda s, p: round(p.battery_voltage_v(s))),
+    "bms_average_cell_temperature": _battery(lambda s, p: 25),
+    "bms_max_cell_temperature": _battery(lambda s, p: 26),
+    "bms_min_cell_temperature": _battery(lambda s, p: 24),
+    # No second meter channel is wired: the meter's "disconnected" sentinel.
+    "meter_channel_2_total_active_power": _const(None),
+    "meter_channel_2_phase_a_active_power": _const(None),
+    "meter_channel_2_phase_b_active_power": _const(None),
+    "meter_channel_2_phase_c_active_power": _const(None),
+    "inverter_firmware_version": _const("SAPPHIRE-H_03011.95.26"),
+    "communication_module_firmware_version": _const("WINET-SV200.001.00.P029"),
+    "battery_firmware_version": _const("SBR_V15_V01_A"),
+    "firmware_version_reserved_1": _const(""),
+    "firmware_version_reserved_2": _const(""),
+    "firmware_version_reserved_3": _const(""),
+    "firmware_version_reserved_4": _const(""),
+    "firmware_version_reserved_5": _const(""),
+}
