@@ -1,0 +1,358 @@
+"""A model's register map: what it serves, how values encode, which writes it accepts.
+
+The map is generated from the catalogue (``registers.csv``) and the holding-register limits
+(``holding.csv``); it is immutable and cached per model, so a hundred servers of one model
+share one map. Addresses here are always *documented* register numbers; the wire address a
+Modbus client sends is one less, and only the Modbus codec knows that.
+
+Reading follows the protocol's own rules (spec §B.7):
+
+* a row the model has answers its value (or the type's "unavailable" sentinel when the plant
+  has no such quantity, such as MPPT 3 on a two-tracker model);
+* reserved addresses between rows answer the filler (0xFFFF) as long as the read touches a
+  documented block (rows at most :data:`BLOCK_GAP` registers apart, and the gaps between them);
+* a read touching no block raises :class:`~mock_sungrow.errors.ModbusError` with code 2.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import itertools
+import math
+import re
+from array import array
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from mock_sungrow.catalog import (
+    TABLES,
+    CatalogError,
+    InverterModel,
+    RegisterDef,
+    Table,
+    load_catalog,
+    read_data,
+)
+from mock_sungrow.errors import ExceptionCode, ModbusError
+from mock_sungrow.projection import INPUT, Value
+
+if TYPE_CHECKING:
+    from mock_sungrow.plant import PlantSnapshot, PlantState
+
+#: Value a register between documented rows reads (a real SG3.0RS answers 0xFFFF there).
+FILLER = 0xFFFF
+#: Size of a table image: documented addresses 1..65536 (index 0 is never read).
+IMAGE_SIZE = 65537
+#: Rows closer than this many registers form one documented *block*; reserved addresses
+#: inside a block answer the filler even when read alone (a real SG3.0RS answers holding
+#: 5009-5019 with 0xFFFF), while a read outside every block is refused with exception 2.
+BLOCK_GAP = 32
+#: The longest read Modbus allows (and the protocol documents).
+MAX_READ = 125
+#: The longest write (FC16) Modbus allows.
+MAX_WRITE = 123
+
+_SENTINEL_WORDS = {
+    "U16": (0xFFFF,),
+    "S16": (0x7FFF,),
+    "U32": (0xFFFF, 0xFFFF),
+    "S32": (0xFFFF, 0x7FFF),  # 0x7FFFFFFF, low word first
+}
+
+
+def sentinel_words(row: RegisterDef) -> list[int]:
+    """The words a row reads when its quantity is unavailable (spec §B.2)."""
+    if row.kind == "UTF8":
+        return [0] * row.words
+    return list(_SENTINEL_WORDS[row.kind]) * row.count
+
+
+def _encode_number(kind: str, value: float | int | None, scale: float) -> tuple[int, ...]:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return _SENTINEL_WORDS[kind]
+    raw = round(value / scale) if scale != 1 else round(value)
+    if kind == "U16":
+        return (min(max(raw, 0), 0xFFFE),)
+    if kind == "S16":
+        return (min(max(raw, -0x8000), 0x7FFE) & 0xFFFF,)
+    if kind == "U32":
+        raw = min(max(raw, 0), 0xFFFFFFFE)
+    else:
+        raw = min(max(raw, -0x80000000), 0x7FFFFFFE) & 0xFFFFFFFF
+    return (raw & 0xFFFF, raw >> 16)  # Sungrow sends the low word first
+
+
+def encode_value(row: RegisterDef, value: Value) -> list[int]:
+    """Scale and encode an engineering value into the row's words."""
+    if row.kind == "UTF8":
+        text = "" if value is None else str(value)
+        data = text.encode("utf-8")[: row.words * 2].ljust(row.words * 2, b"\0")
+        return [(data[i] << 8) | data[i + 1] for i in range(0, len(data), 2)]
+    if isinstance(value, str):
+        raise TypeError(f"{row.name}: a string value for a numeric register")
+    if row.is_array:
+        items = value if isinstance(value, list) else [value] * row.count
+        words: list[int] = []
+        for item in (list(items) + [None] * row.count)[: row.count]:
+            words.extend(_encode_number(row.kind, item, row.scale))
+        return words
+    if isinstance(value, list):
+        raise TypeError(f"{row.name}: a list value for a scalar register")
+    return list(_encode_number(row.kind, value, row.scale))
+
+
+def decode_words(row: RegisterDef, words: Sequence[int]) -> Value:
+    """Decode a row's words back into engineering units (the inverse of :func:`encode_value`).
+
+    Sentinels decode to ``None``. Used by the Python API and by tests that check the encoder.
+    """
+    if row.kind == "UTF8":
+        data = b"".join(w.to_bytes(2, "big") for w in words[: row.words])
+        return data.rstrip(b"\0").decode("utf-8", errors="replace")
+    per = row.element_words
+    values: list[float | int | None] = []
+    for i in range(row.count):
+        chunk = tuple(words[i * per : (i + 1) * per])
+        if chunk == _SENTINEL_WORDS[row.kind]:
+            values.append(None)
+            continue
+        raw = chunk[0] if per == 1 else chunk[0] | (chunk[1] << 16)
+        if row.kind == "S16" and raw & 0x8000:
+            raw -= 0x10000
+        elif row.kind == "S32" and raw & 0x80000000:
+            raw -= 0x100000000
+        values.append(raw * row.scale if row.scale != 1 else raw)
+    return values if row.is_array else values[0]
+
+
+# ----------------------------------------------------------------------------- holding limits
+
+
+@dataclass(frozen=True, slots=True)
+class HoldingLimit:
+    """What a holding register accepts, from ``holding.csv`` (resolved for one model)."""
+
+    address: int
+    name: str
+    default: int | None  # raw word; None for the live clock
+    minimum: int | None
+    maximum: int | None
+    allowed: frozenset[int] | None
+    signed: bool
+
+    def check(self, word: int) -> str | None:
+        """Why ``word`` is refused, or ``None`` when it is acceptable."""
+        value = word - 0x10000 if (self.signed and word & 0x8000) else word
+        if self.allowed is not None:
+            if word not in self.allowed:
+                allowed = ", ".join(f"0x{a:02X}" for a in sorted(self.allowed))
+                return f"{self.name} accepts only {allowed}; got 0x{word:04X}"
+            return None
+        if self.minimum is not None and value < self.minimum:
+            return f"{self.name} must be >= {self.minimum}; got {value}"
+        if self.maximum is not None and value > self.maximum:
+            return f"{self.name} must be <= {self.maximum}; got {value}"
+        if self.name == "power_factor_setting" and abs(value) < 800:
+            return f"power_factor_setting must satisfy |PF| >= 0.800; got {value / 1000:.3f}"
+        return None
+
+
+_EXPR = re.compile(r"^(-?)(rated_w|bdc_w|0x[0-9A-Fa-f]+|\d+)(?:\*(\d+))?(?:/(\d+))?$")
+
+
+def _resolve(expr: str, names: Mapping[str, int]) -> int | None:
+    """Evaluate the tiny expression language of ``holding.csv`` (``rated_w*11/1000``)."""
+    expr = expr.strip()
+    if not expr or expr == "clock":
+        return None
+    m = _EXPR.match(expr)
+    if m is None:
+        raise CatalogError(f"holding.csv: cannot read expression {expr!r}")
+    sign, base, mul, div = m.groups()
+    value = names[base] if base in names else int(base, 0)
+    value = value * int(mul or 1) // int(div or 1)
+    return -value if sign else value
+
+
+@functools.cache
+def _holding_rows() -> tuple[dict[str, str], ...]:
+    return tuple(csv.DictReader(io.StringIO(read_data("holding.csv"))))
+
+
+def holding_limits(model: InverterModel, rows: Sequence[RegisterDef]) -> dict[int, HoldingLimit]:
+    """Limits for the holding rows ``model`` implements, keyed by documented address."""
+    names = {"rated_w": model.rated_power_w, "bdc_w": model.rated_power_w}
+    by_addr = {r.address: r for r in rows}
+    limits: dict[int, HoldingLimit] = {}
+    for spec in _holding_rows():
+        addr = int(spec["address"])
+        row = by_addr.get(addr)
+        if row is None:
+            continue
+        allowed = spec["allowed"].split()
+        limits[addr] = HoldingLimit(
+            address=addr,
+            name=spec["name"],
+            default=_resolve(spec["default"], names),
+            minimum=_resolve(spec["min"], names),
+            maximum=_resolve(spec["max"], names),
+            allowed=frozenset(int(a, 0) for a in allowed) if allowed else None,
+            signed=row.kind in ("S16", "S32"),
+        )
+    return limits
+
+
+# ----------------------------------------------------------------------------- the map
+
+
+@dataclass(frozen=True, slots=True)
+class ServedRow:
+    """A row as one model serves it: with a real value (``live``) or as a sentinel."""
+
+    row: RegisterDef
+    live: bool
+
+
+class RegisterMap:
+    """The registers one model serves, in both tables. Build it with :meth:`for_model`."""
+
+    def __init__(self, model: InverterModel) -> None:
+        catalog = load_catalog()
+        self.model = model
+        self.rows: dict[Table, tuple[ServedRow, ...]] = {}
+        self._prefix: dict[Table, array[int]] = {}
+        self._templates: dict[Table, array[int]] = {}
+        self.by_name: dict[tuple[Table, str], RegisterDef] = {}
+        for table in TABLES:
+            served = [
+                ServedRow(r, r.matches(model.name))
+                for r in catalog.registers
+                if r.table == table
+                and (r.matches(model.name) or model.family in catalog.row_families(r))
+            ]
+            # Where two rows share an address (5004 is kWh on SG, 0.1 kWh on SH) the model's
+            # own row wins; a row for the other family never shadows it.
+            occupied: set[int] = set()
+            for s in served:
+                if s.live:
+                    occupied.update(range(s.row.address, s.row.end))
+            served = [
+                s for s in served
+                if s.live or not occupied.intersection(range(s.row.address, s.row.end))
+            ]
+            served.sort(key=lambda s: s.row.address)
+            self.rows[table] = tuple(served)
+            defined = bytearray(IMAGE_SIZE)
+            template = array("H", [FILLER]) * IMAGE_SIZE
+            previous_end: int | None = None
+            for s in served:
+                start = s.row.address
+                if previous_end is not None and 0 < start - previous_end <= BLOCK_GAP:
+                    start = previous_end  # bridge the reserved gap inside a block
+                defined[start : s.row.end] = b"\1" * (s.row.end - start)
+                previous_end = max(previous_end or 0, s.row.end)
+                if not s.live:
+                    template[s.row.address : s.row.end] = array("H", sentinel_words(s.row))
+                if s.live:
+                    self.by_name.setdefault((table, s.row.name), s.row)
+            self._prefix[table] = array("I", itertools.accumulate(defined, initial=0))
+            self._templates[table] = template
+        self.holding_limits = holding_limits(
+            model, [s.row for s in self.rows["holding"] if s.live]
+        )
+        self._holding_rows = {
+            addr: s.row for s in self.rows["holding"] if s.live
+            for addr in range(s.row.address, s.row.end)
+        }
+
+    @staticmethod
+    def for_model(name: str) -> RegisterMap:
+        """The (cached, shared) map of the named model."""
+        return _map_for(name)
+
+    def holding_defaults(self) -> dict[int, int]:
+        """The holding-register words a freshly built inverter reads."""
+        return {
+            addr: lim.default for addr, lim in self.holding_limits.items()
+            if lim.default is not None
+        }
+
+    def touches_defined(self, table: Table, address: int, count: int) -> bool:
+        """Whether ``[address, address + count)`` touches a documented block of the model."""
+        prefix = self._prefix[table]
+        hi = address + count
+        if address < 0 or hi > IMAGE_SIZE:
+            lo, hi = max(0, min(address, IMAGE_SIZE)), max(0, min(hi, IMAGE_SIZE))
+            return prefix[hi] > prefix[lo]
+        return prefix[hi] > prefix[address]
+
+    def build_image(self, table: Table, snap: PlantSnapshot, plant: PlantState) -> array[int]:
+        """Every word of ``table`` at one instant, indexed by documented address."""
+        image = array("H", self._templates[table])
+        if table == "input":
+            for served in self.rows["input"]:
+                if served.live:
+                    row = served.row
+                    value = INPUT[row.name](snap, plant)
+                    image[row.address : row.end] = array("H", encode_value(row, value))
+        else:
+            local = snap.local
+            clock = (local.year, local.month, local.day, local.hour, local.minute, local.second)
+            holding = plant.holding
+            for served in self.rows["holding"]:
+                if served.live:
+                    row = served.row
+                    if 5000 <= row.address <= 5005:
+                        image[row.address] = clock[row.address - 5000]
+                    else:
+                        image[row.address] = holding.get(row.address, FILLER) & 0xFFFF
+        return image
+
+    def validate_write(
+        self, address: int, words: Sequence[int], now: datetime
+    ) -> dict[int, int]:
+        """Check a holding write (documented address) and return ``{address: word}``.
+
+        Raises :class:`ModbusError` 2 for a register the model cannot write (read-only,
+        undefined, or the second half of a 32-bit value) and 4 for a value out of range,
+        before anything is applied: a write is all or nothing.
+        """
+        values: dict[int, int] = {}
+        for offset, word in enumerate(words):
+            addr = address + offset
+            row = self._holding_rows.get(addr)
+            limit = self.holding_limits.get(addr)
+            if row is None or limit is None:
+                raise ModbusError(
+                    ExceptionCode.ILLEGAL_ADDRESS,
+                    f"holding register {addr} is not writable on {self.model.name}",
+                )
+            if row.address < address or row.end > address + len(words):
+                raise ModbusError(
+                    ExceptionCode.ILLEGAL_ADDRESS,
+                    f"a write must cover all of {row.name} ({row.address}-{row.end - 1})",
+                )
+            problem = limit.check(word)
+            if problem is not None:
+                raise ModbusError(ExceptionCode.DEVICE_FAILURE, problem)
+            values[addr] = word
+        clock = {a: v for a, v in values.items() if 5000 <= a <= 5005}
+        if clock:
+            from mock_sungrow.plant import clock_with
+
+            try:
+                clock_with(now, clock)
+            except ValueError as exc:
+                raise ModbusError(
+                    ExceptionCode.DEVICE_FAILURE, f"invalid clock setting {clock}: {exc}"
+                ) from None
+        return values
+
+
+@functools.lru_cache(maxsize=64)
+def _map_for(name: str) -> RegisterMap:
+    return RegisterMap(load_catalog().model(name))
