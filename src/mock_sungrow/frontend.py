@@ -1,0 +1,92 @@
+"""What every protocol front end offers the server: start, stop, and where it listens."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno as errno_mod
+from typing import Any, Protocol
+
+
+class FrontEnd(Protocol):
+    """A listener (or group of listeners) speaking one protocol.
+
+    ``start`` must return only once every socket accepts connections, and raise an
+    :class:`OSError` naming the front end and the address when a bind fails. ``stop`` must
+    close every socket and connection it opened and finish every task it started.
+    """
+
+    name: str
+
+    async def start(self) -> None:
+        """Bind and start serving."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop serving and release everything."""
+        ...
+
+    def connection_info(self) -> dict[str, Any]:
+        """Host, bound port and connection type, as ``get_connection_info`` reports them."""
+        ...
+
+
+async def bind_server(
+    factory: Any, host: str, port: int, what: str, **kwargs: Any
+) -> asyncio.Server:
+    """``loop.create_server`` with an error that says which front end failed, and where.
+
+    The errno is kept, so callers can still test for ``EADDRINUSE``.
+    """
+    loop = asyncio.get_running_loop()
+    try:
+        return await loop.create_server(factory, host, port, start_serving=True, **kwargs)
+    except OSError as exc:
+        code = exc.errno or errno_mod.EADDRNOTAVAIL
+        reason = exc.strerror or str(exc)
+        raise OSError(code, f"{what} cannot bind {host}:{port}: {reason}") from exc
+
+
+def bound_port(server: asyncio.Server) -> int:
+    """The port the first listening socket got (the real one when 0 was asked for)."""
+    return int(server.sockets[0].getsockname()[1])
+
+
+async def stop_listening(server: asyncio.Server) -> None:
+    """Stop accepting, let connections already being accepted arrive, then close.
+
+    On Python 3.11 a connection whose accept task runs after ``Server.close()`` fails an
+    internal assertion and its socket is leaked, silently (CPython's ``_attach`` asserts the
+    server is open). So the listening sockets stop being read first; the accept tasks already
+    scheduled then finish against an open server, and their protocols (which see the front
+    end is closing) abort themselves; only then is the server closed.
+    """
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError):  # proactor loops have no readers
+        for sock in server.sockets:
+            loop.remove_reader(sock.fileno())
+    for _ in range(4):  # accept callback -> accept task -> connection_made -> abort
+        await asyncio.sleep(0)
+    server.close()
+
+
+async def close_connections(connections: set[Any]) -> None:
+    """Abort every connection and finish its worker task.
+
+    The loop then gets a turn to run the ``connection_lost`` callbacks that actually close
+    the sockets. Python 3.11's ``Server.close()`` leaves accepted connections open, so every
+    front end keeps its own set and calls this on stop.
+    """
+    tasks = []
+    for conn in list(connections):
+        transport = getattr(conn, "transport", None)
+        if transport is not None:
+            transport.abort()
+        worker = getattr(conn, "_worker", None)
+        if worker is not None and not worker.done():
+            worker.cancel()
+            tasks.append(worker)
+    connections.clear()
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.sleep(0)  # abort() closes the socket in a callback: let it run
