@@ -1,0 +1,176 @@
+"""The ``mock-sungrow`` command line.
+
+``mock-sungrow serve`` starts a simulated inverter and prints exactly one JSON line on stdout
+once every port accepts connections, keyed by connection kind::
+
+    {"modbus": {"host": "127.0.0.1", "port": 5020, "connection_type": "modbus"}}
+
+A parent process waits for that line instead of sleeping; the line and the flags are a public
+contract. A readable status follows on stderr. SIGINT and SIGTERM stop the server cleanly with
+exit code 0. ``mock-sungrow models`` lists the models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from types import FrameType
+from typing import Any, TextIO
+
+from mock_sungrow._version import __version__
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"ports are 0..65535 (0 = any free port); got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also used by the docs and tests)."""
+    parser = argparse.ArgumentParser(
+        prog="mock-sungrow",
+        description="A simulated Sungrow solar inverter for end-to-end tests.",
+    )
+    parser.add_argument("--version", action="version", version=f"mock-sungrow {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run a simulated inverter until interrupted")
+    serve.add_argument("--model", default="SG5K-D", help="model name (default SG5K-D)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--modbus-port", type=_port, default=5020, metavar="P",
+                       help="Modbus TCP port (default 5020; 0 = any free port)")
+    serve.add_argument("--http-port", type=_port, default=8082, metavar="P",
+                       help="WiNet-S HTTP/WebSocket port (default 8082; 0 = any free port)")
+    serve.add_argument("--server-type", default="modbus", metavar="T",
+                       help="front ends to serve: modbus, http or both (default modbus)")
+    serve.add_argument("--unit-id", type=int, default=1, metavar="N",
+                       help="Modbus unit id the inverter answers (default 1)")
+    serve.add_argument("--seed", type=int, default=0, help="seed for every simulated value")
+    serve.add_argument("--serial", default=None, help="serial number (default: from the seed)")
+    serve.add_argument("--latitude", type=float, default=None)
+    serve.add_argument("--longitude", type=float, default=None)
+    serve.add_argument("--timezone", default=None, metavar="TZ",
+                       help="IANA time zone of the site (default Australia/Sydney)")
+    serve.add_argument("--cloud-factor", type=float, default=1.0, metavar="F",
+                       help="scale clear-sky PV by F (0..1.5, default 1)")
+    serve.add_argument("--status-interval", type=float, default=5.0, metavar="S",
+                       help="seconds between status lines on stderr (0 = none)")
+
+    models = sub.add_parser("models", help="list the models that can be simulated")
+    models.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return parser
+
+
+def _status_line(server: Any) -> str:
+    snap = server.snapshot()
+    return (
+        f"{snap.local:%Y-%m-%d %H:%M:%S} {server.model.name} {snap.mode.value:<8} "
+        f"power {snap.active_power_w / 1000:6.2f} kW  "
+        f"daily {snap.daily_yield_kwh:6.1f} kWh  total {snap.total_yield_kwh:9.1f} kWh"
+    )
+
+
+def serve(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    """Run the server until SIGINT/SIGTERM."""
+    from mock_sungrow.server import MockSungrowServer
+
+    try:
+        server = MockSungrowServer(
+            host=args.host,
+            modbus_port=args.modbus_port,
+            http_port=args.http_port,
+            model=args.model,
+            server_type=args.server_type,
+            unit_id=args.unit_id,
+            seed=args.seed,
+            serial=args.serial,
+            latitude=args.latitude,
+            longitude=args.longitude,
+            timezone=args.timezone,
+            cloud_factor=args.cloud_factor,
+        )
+    except ValueError as exc:
+        print(f"mock-sungrow: error: {exc}", file=err)
+        return 2
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            server.start()
+        except OSError as exc:
+            print(f"mock-sungrow: error: {exc}", file=err)
+            return 1
+        print(json.dumps(server.connection_infos()), file=out, flush=True)
+        interval = args.status_interval
+        next_status = time.monotonic()
+        while not stopping.is_set():
+            if interval > 0 and time.monotonic() >= next_status:
+                print(_status_line(server), file=err, flush=True)
+                next_status += interval
+            stopping.wait(interval if interval > 0 else None)
+        return 0
+    finally:
+        server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def list_models(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    """Print the model catalogue."""
+    from mock_sungrow.catalog import load_catalog
+
+    models = list(load_catalog().models.values())
+    if args.json:
+        rows = [
+            {
+                "name": m.name,
+                "device_type_code": m.device_type_code,
+                "rated_power_w": m.rated_power_w,
+                "phases": m.phases,
+                "mppt_count": m.mppt_count,
+                "family": m.family,
+            }
+            for m in models
+        ]
+        print(json.dumps(rows, indent=1), file=out)
+        return 0
+    print(f"{'model':<16}{'code':>8}{'rated W':>10}{'phases':>8}{'MPPT':>6}  family", file=out)
+    for m in models:
+        print(
+            f"{m.name:<16}{m.device_type_code:>#8x}{m.rated_power_w:>10}{m.phases:>8}"
+            f"{m.mppt_count:>6}  {m.family}",
+            file=out,
+        )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``mock-sungrow`` console script."""
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        return serve(args)
+    try:
+        return list_models(args)
+    except BrokenPipeError:  # `mock-sungrow models | head`: the reader left, not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
