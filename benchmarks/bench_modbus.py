@@ -1,0 +1,258 @@
+"""Modbus TCP throughput of mock-sungrow against a pymodbus server and a fixed-bytes ceiling.
+
+Not a test: it prints figures measured in one run, so they are compared with baselines
+measured on the same machine at the same moment. Each server runs in its own process; the
+load generator (closed loop: one outstanding request per connection, as real Sungrow clients
+behave) runs here. Every request reads 50 input registers.
+
+    python benchmarks/bench_modbus.py [--seconds 3] [--connections 1 8]
+
+Targets (issue #2): >= 0.80 of the ceiling on 1 connection, >= 0.70 on 8; start()+stop()
+<= 5 ms per cycle. The plugin's import cost is printed for reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import struct
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+
+REQUEST_COUNT = 50
+WIRE_ADDRESS = 5000
+
+CEILING_SERVER = textwrap.dedent(
+    """
+    import asyncio, struct, sys
+
+    REPLY = bytes([4, 100]) + bytes(100)
+
+    class Responder(asyncio.Protocol):
+        def connection_made(self, transport):
+            self.t = transport
+            self.buf = b""
+
+        def data_received(self, data):
+            buf = self.buf + data
+            while len(buf) >= 6:
+                end = 6 + int.from_bytes(buf[4:6], "big")
+                if len(buf) < end:
+                    break
+                self.t.write(buf[:2] + b"\\x00\\x00\\x00\\x67" + buf[6:7] + REPLY)
+                buf = buf[end:]
+            self.buf = buf
+
+    async def main():
+        server = await asyncio.get_running_loop().create_server(Responder, "127.0.0.1", 0)
+        print(server.sockets[0].getsockname()[1], flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+    """
+)
+
+PYMODBUS_SERVER = textwrap.dedent(
+    """
+    import asyncio, logging
+    logging.disable(logging.WARNING)  # 3.13+ logs deprecations for the classic datastore
+    from pymodbus.datastore import ModbusSequentialDataBlock, ModbusServerContext
+    try:
+        from pymodbus.datastore import ModbusDeviceContext as Ctx
+    except ImportError:
+        from pymodbus.datastore import ModbusSlaveContext as Ctx
+    from pymodbus.server import ModbusTcpServer
+
+    async def main():
+        block = ModbusSequentialDataBlock(1, [7] * 10000)
+        ctx = ModbusServerContext(Ctx(ir=block, hr=block), single=True)
+        server = ModbusTcpServer(ctx, address=("127.0.0.1", 0))
+        await server.serve_forever(background=True)
+        print(server.transport.sockets[0].getsockname()[1], flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+    """
+)
+
+
+@contextmanager
+def run_server(argv: list[str], parse: str = "port") -> Iterator[int]:
+    """Start a server process and yield its port (read from its first stdout line)."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"server {argv[:3]} printed nothing")
+        port = json.loads(line)["modbus"]["port"] if parse == "json" else int(line)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+class LoadConnection(asyncio.Protocol):
+    """Send a read, wait for the whole reply, send the next (one request in flight)."""
+
+    def __init__(self, stats: dict[str, int], stop_at: list[float]) -> None:
+        self.stats = stats
+        self.stop_at = stop_at
+        self.expect = 9 + 2 * REQUEST_COUNT
+        self.got = 0
+        self.tid = 0
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: asyncio.Transport = transport  # type: ignore[assignment]
+        self._send()
+
+    def _send(self) -> None:
+        self.tid = (self.tid + 1) & 0xFFFF
+        self.transport.write(
+            struct.pack(">HHHBBHH", self.tid, 0, 6, 1, 4, WIRE_ADDRESS, REQUEST_COUNT)
+        )
+
+    def data_received(self, data: bytes) -> None:
+        self.got += len(data)
+        while self.got >= self.expect:
+            self.got -= self.expect
+            self.stats["replies"] += 1
+            if time.perf_counter() >= self.stop_at[0]:
+                if not self.done.done():
+                    self.done.set_result(None)
+                return
+            self._send()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_exception(exc or ConnectionError("closed by the server"))
+
+
+async def _load(port: int, connections: int, seconds: float) -> float:
+    loop = asyncio.get_running_loop()
+    warm = {"replies": 0}
+    stop_at = [time.perf_counter() + 0.3]
+    conns = [
+        (await loop.create_connection(lambda: LoadConnection(warm, stop_at), "127.0.0.1", port))
+        for _ in range(connections)
+    ]
+    await asyncio.gather(*(p.done for _t, p in conns))
+    for t, _p in conns:
+        t.close()
+    stats = {"replies": 0}
+    stop_at = [time.perf_counter() + seconds]
+    started = time.perf_counter()
+    conns = [
+        (await loop.create_connection(lambda: LoadConnection(stats, stop_at), "127.0.0.1", port))
+        for _ in range(connections)
+    ]
+    await asyncio.gather(*(p.done for _t, p in conns))
+    elapsed = time.perf_counter() - started
+    for t, _p in conns:
+        t.close()
+    return stats["replies"] / elapsed
+
+
+def throughput(port: int, connections: int, seconds: float) -> float:
+    """Replies per second with ``connections`` closed-loop clients."""
+    return asyncio.run(_load(port, connections, seconds))
+
+
+def start_stop_ms(cycles: int) -> float:
+    """Median milliseconds for one MockSungrowServer start() + stop() on port 0."""
+    from mock_sungrow import MockSungrowServer
+
+    server = MockSungrowServer(modbus_port=0, server_type="modbus")
+    times = []
+    for _ in range(cycles):
+        t = time.perf_counter()
+        server.start()
+        server.stop()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1000
+
+
+def import_ms(module: str, repeats: int = 5) -> float:
+    """Median self-reported import time of ``module`` in a fresh interpreter (ms)."""
+    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+    runs = [
+        float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True).stdout)
+        for _ in range(repeats)
+    ]
+    return statistics.median(runs) * 1000
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--connections", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--repeats", type=int, default=5, help="take the best of N rounds")
+    args = parser.parse_args()
+
+    servers = {
+        "ceiling (fixed bytes)": ([sys.executable, "-c", CEILING_SERVER], "port"),
+        "pymodbus server": ([sys.executable, "-c", PYMODBUS_SERVER], "port"),
+        "mock-sungrow": (
+            [sys.executable, "-m", "mock_sungrow", "serve", "--modbus-port", "0",
+             "--status-interval", "0"],
+            "json",
+        ),
+    }
+    try:
+        import pymodbus
+
+        pymodbus_version = pymodbus.__version__
+    except ImportError:
+        pymodbus_version = "not installed"
+        del servers["pymodbus server"]
+    print(f"python {sys.version.split()[0]}, pymodbus {pymodbus_version}, "
+          f"{os.cpu_count()} CPUs; {REQUEST_COUNT}-register input reads, "
+          f"best of {args.repeats} x {args.seconds:.0f} s")
+    results: dict[tuple[str, int], float] = {}
+    with ExitStack() as stack:
+        ports = {name: stack.enter_context(run_server(argv, parse))
+                 for name, (argv, parse) in servers.items()}
+        # Interleave the servers round by round, so that a slow moment of a shared machine
+        # hurts every server alike; keep each one's best round.
+        for _ in range(args.repeats):
+            for n in args.connections:
+                for name, port in ports.items():
+                    value = throughput(port, n, args.seconds)
+                    results[name, n] = max(results.get((name, n), 0.0), value)
+    print(f"\n{'server':<24}" + "".join(f"{f'{n} conn req/s':>16}{'ratio':>8}"
+                                         for n in args.connections))
+    for name in servers:
+        row = f"{name:<24}"
+        for n in args.connections:
+            ceiling = results["ceiling (fixed bytes)", n]
+            row += f"{results[name, n]:>16,.0f}{results[name, n] / ceiling:>8.2f}"
+        print(row)
+    targets = {1: 0.80, 8: 0.70}
+    for n in args.connections:
+        if n in targets:
+            ratio = results["mock-sungrow", n] / results["ceiling (fixed bytes)", n]
+            verdict = "meets" if ratio >= targets[n] else "MISSES"
+            print(f"mock-sungrow on {n} connection(s): {ratio:.2f} of the ceiling "
+                  f"({verdict} the {targets[n]:.2f} target)")
+
+    cycle = start_stop_ms(200)
+    print(f"\nstart() + stop() on port 0: {cycle:.2f} ms per cycle (target <= 5 ms)")
+    baseline = import_ms("pytest")
+    plugin = import_ms("mock_sungrow.pytest_plugin")
+    print(f"import mock_sungrow.pytest_plugin: {plugin:.1f} ms "
+          f"(import pytest alone: {baseline:.1f} ms; pymodbus.client: "
+          f"{import_ms('pymodbus.client'):.1f} ms, for scale)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

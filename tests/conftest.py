@@ -1,0 +1,58 @@
+"""Shared test fixtures: a leak check around every test, and small Modbus helpers."""
+
+from __future__ import annotations
+
+import gc
+import os
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+
+def _open_fds() -> set[int]:
+    return {int(fd) for fd in os.listdir("/proc/self/fd")}
+
+
+def _describe(fds: set[int]) -> list[str]:
+    out = []
+    for fd in sorted(fds):
+        try:
+            out.append(f"{fd} -> {os.readlink(f'/proc/self/fd/{fd}')}")
+        except OSError:
+            out.append(f"{fd} (closed meanwhile)")
+    return out
+
+
+@pytest.fixture(autouse=True)
+def leak_check(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test that leaves a thread, a file descriptor or a mock-sungrow loop behind.
+
+    Runs outside every other fixture of the test (it is requested first), so the server
+    fixtures have been torn down by the time it looks. No sleeping: ``stop()`` joins its
+    thread and closes its sockets before it returns, so the counts must already be back.
+    """
+    if request.node.get_closest_marker("no_leak_check"):
+        yield
+        return
+    gc.collect()
+    threads_before = set(threading.enumerate())
+    fds_before = _open_fds()
+    yield
+    gc.collect()
+    new_threads = [t for t in threading.enumerate() if t not in threads_before and t.is_alive()]
+    new_fds = _open_fds() - fds_before
+    problems = []
+    if new_threads:
+        problems.append(f"threads left running: {[t.name for t in new_threads]}")
+    if new_fds:
+        problems.append(f"file descriptors left open: {_describe(new_fds)}")
+    if problems:
+        pytest.fail("leak check: " + "; ".join(problems), pytrace=False)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "no_leak_check: skip the thread/fd leak check")
+    config.addinivalue_line("markers", "slow: takes more than a few seconds")

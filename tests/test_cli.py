@@ -1,0 +1,134 @@
+"""The mock-sungrow command line, run as other tools run it: a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pymodbus.client import ModbusTcpClient
+
+CLI = [sys.executable, "-m", "mock_sungrow"]
+
+
+class Served:
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [*CLI, "serve", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()  # the ready line: no sleeping
+        if not line:
+            self.proc.wait(10)
+            raise AssertionError(f"no ready line; stderr: {self.proc.stderr.read()}")  # type: ignore[union-attr]
+        self.ready: dict[str, Any] = json.loads(line)
+
+    def stop(self, sig: int = signal.SIGTERM) -> tuple[int, str, str]:
+        self.proc.send_signal(sig)
+        out, err = self.proc.communicate(timeout=10)
+        return self.proc.returncode, out, err
+
+
+@pytest.fixture
+def served() -> Iterator[list[Served]]:
+    procs: list[Served] = []
+    yield procs
+    for p in procs:
+        if p.proc.poll() is None:
+            p.proc.kill()
+            p.proc.communicate()
+
+
+def test_serve_prints_one_ready_line_then_serves(served: list[Served]) -> None:
+    s = Served("--modbus-port", "0", "--model", "SG10RT", "--status-interval", "0.2")
+    served.append(s)
+    assert list(s.ready) == ["modbus"]
+    info = s.ready["modbus"]
+    assert info["host"] == "127.0.0.1" and info["port"] > 0
+    c = ModbusTcpClient(info["host"], port=info["port"], timeout=2, retries=0)
+    assert c.connect()
+    assert c.read_input_registers(4999, count=1).registers == [0x2433]
+    c.close()
+    # The status line arrives on stderr (read it before stopping).
+    assert s.proc.stderr is not None
+    status = s.proc.stderr.readline()
+    assert "SG10RT" in status and "kW" in status and "daily" in status
+    code, out, _err = s.stop(signal.SIGTERM)
+    assert code == 0
+    assert out == ""  # exactly one line on stdout, already read
+
+
+def test_sigint_stops_cleanly(served: list[Served]) -> None:
+    s = Served("--modbus-port", "0", "--status-interval", "0")
+    served.append(s)
+    code, _out, err = s.stop(signal.SIGINT)
+    assert code == 0 and "Traceback" not in err
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", s.ready["modbus"]["port"]), timeout=1)
+
+
+def test_flags_mirror_the_constructor(served: list[Served]) -> None:
+    s = Served("--modbus-port", "0", "--model", "SH10RT", "--server-type", "modbus",
+               "--host", "127.0.0.1", "--http-port", "0", "--unit-id", "3", "--seed", "9",
+               "--serial", "S1234567890", "--status-interval", "0")
+    served.append(s)
+    c = ModbusTcpClient("127.0.0.1", port=s.ready["modbus"]["port"], timeout=2, retries=0)
+    c.connect()
+    try:
+        assert c.read_input_registers(4999, count=1, device_id=3).registers == [0x0E03]
+        words = c.read_input_registers(4989, count=10, device_id=3).registers
+        assert b"".join(w.to_bytes(2, "big") for w in words).startswith(b"S1234567890")
+    finally:
+        c.close()
+    assert s.stop()[0] == 0
+
+
+def test_bad_arguments_exit_2_with_a_message() -> None:
+    r = subprocess.run([*CLI, "serve", "--model", "SG99"], capture_output=True, text=True)
+    assert r.returncode == 2 and "unknown model 'SG99'" in r.stderr and r.stdout == ""
+    r = subprocess.run([*CLI, "serve", "--modbus-port", "99999"], capture_output=True, text=True)
+    assert r.returncode == 2 and "ports are 0..65535" in r.stderr
+    r = subprocess.run([*CLI, "serve", "--server-type", "x"], capture_output=True, text=True)
+    assert r.returncode == 2 and "accepted: modbus, http, both" in r.stderr
+
+
+def test_port_in_use_exits_1_naming_the_address() -> None:
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    port = blocker.getsockname()[1]
+    try:
+        r = subprocess.run([*CLI, "serve", "--modbus-port", str(port)], capture_output=True,
+                           text=True, timeout=20)
+    finally:
+        blocker.close()
+    assert r.returncode == 1
+    assert f"Modbus TCP front end cannot bind 127.0.0.1:{port}" in r.stderr
+    assert r.stdout == ""
+
+
+def test_models_lists_the_catalogue() -> None:
+    r = subprocess.run([*CLI, "models"], capture_output=True, text=True, check=True)
+    lines = r.stdout.splitlines()
+    assert len(lines) == 171 and lines[0].startswith("model")
+    assert any(line.startswith("SH10RT ") and "0xe03" in line for line in lines)
+    r = subprocess.run([*CLI, "models", "--json"], capture_output=True, text=True, check=True)
+    rows = json.loads(r.stdout)
+    assert len(rows) == 170
+    assert {"name": "SG5K-D", "device_type_code": 0x0126, "rated_power_w": 5000, "phases": 1,
+            "mppt_count": 2, "family": "string"} in rows
+
+
+def test_console_script_is_installed() -> None:
+    exe = os.path.join(os.path.dirname(sys.executable), "mock-sungrow")
+    r = subprocess.run([exe, "--version"], capture_output=True, text=True, check=True)
+    assert r.stdout.startswith("mock-sungrow ")
