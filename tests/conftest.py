@@ -28,7 +28,7 @@ def _describe(fds: set[int]) -> list[str]:
 
 @pytest.fixture(autouse=True)
 def leak_check(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Fail a test that leaves a thread, a file descriptor or a mock-sungrow loop behind.
+    """Fail a test that leaves a thread, a file descriptor, or a loop with tasks behind.
 
     Runs outside every other fixture of the test (it is requested first), so the server
     fixtures have been torn down by the time it looks. No sleeping: ``stop()`` joins its
@@ -49,6 +49,11 @@ def leak_check(request: pytest.FixtureRequest) -> Iterator[None]:
         problems.append(f"threads left running: {[t.name for t in new_threads]}")
     if new_fds:
         problems.append(f"file descriptors left open: {_describe(new_fds)}")
+    from mock_sungrow.runtime import live_loops
+
+    loops = live_loops()
+    if loops:
+        problems.append(f"event loops (and their tasks) left running: {loops}")
     if problems:
         pytest.fail("leak check: " + "; ".join(problems), pytrace=False)
 

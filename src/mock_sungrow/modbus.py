@@ -18,13 +18,16 @@ import asyncio
 import collections
 import struct
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from mock_sungrow.datablock import SimulatedDevice, SungrowModbusDataBlock
 from mock_sungrow.diagnostics import Diagnostics
 from mock_sungrow.errors import ExceptionCode, ModbusError
 from mock_sungrow.frontend import bind_server, bound_port, close_connections, stop_listening
 from mock_sungrow.registermap import MAX_READ, MAX_WRITE
+
+if TYPE_CHECKING:
+    from mock_sungrow.server import MockSungrowServer
 
 #: The PDU of Sungrow's key request (FC4, wire address 0x0AE7, count 8) sent to unit 247.
 KEY_REQUEST_PDU = bytes.fromhex("04 0A E7 00 08")
@@ -335,3 +338,9 @@ class ModbusTcpFrontEnd:
     def connection_info(self) -> dict[str, Any]:
         """Where clients connect."""
         return {"host": self.host, "port": self.port, "connection_type": self.name}
+
+
+def build_front_end(server: MockSungrowServer) -> ModbusTcpFrontEnd:
+    """The plain Modbus TCP front end of ``server`` (see ``server.FRONT_END_BUILDERS``)."""
+    return ModbusTcpFrontEnd(server.modbus_app, server.diagnostics, server.host,
+                             server.configured_port("modbus"))

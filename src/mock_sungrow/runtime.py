@@ -9,10 +9,27 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import weakref
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+_LIVE: weakref.WeakSet[LoopThread] = weakref.WeakSet()
+
+
+def live_loops() -> list[str]:
+    """Names of loop threads started and not yet stopped, with their pending task counts.
+
+    The test suite's leak check asserts this is empty after every test.
+    """
+    out = []
+    for runtime in list(_LIVE):
+        loop = runtime.loop
+        if loop is not None and not loop.is_closed():
+            pending = len(asyncio.all_tasks(loop)) if runtime.running else 0
+            out.append(f"{runtime.name} ({pending} pending tasks)")
+    return out
 
 
 class LoopThread:
@@ -41,6 +58,7 @@ class LoopThread:
             loop.run_forever()
 
         self.loop = loop
+        _LIVE.add(self)
         self._thread = threading.Thread(target=run, name=self.name, daemon=True)
         self._thread.start()
         ready.wait()
@@ -66,9 +84,13 @@ class LoopThread:
             finally:
                 loop.call_soon_threadsafe(loop.stop)
                 thread.join()
+        leftover = asyncio.all_tasks(loop)
         loop.close()
         self.loop = None
         self._thread = None
+        _LIVE.discard(self)
+        if leftover:  # _drain_tasks awaited them all: a task here was created after it
+            raise RuntimeError(f"{self.name}: tasks still pending at shutdown: {leftover}")
 
 
 async def _drain_tasks() -> None:

@@ -7,6 +7,7 @@ simulated inverter.
 
 from __future__ import annotations
 
+import importlib
 import threading
 import weakref
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from mock_sungrow.datablock import RegisterBank, SimulatedDevice, SungrowModbusD
 from mock_sungrow.diagnostics import Diagnostics, Problem
 from mock_sungrow.errors import FrontEndUnavailableError
 from mock_sungrow.frontend import FrontEnd
-from mock_sungrow.modbus import ModbusApplication, ModbusTcpFrontEnd
+from mock_sungrow.modbus import ModbusApplication
 from mock_sungrow.plant import PlantSnapshot, PlantState
 from mock_sungrow.registermap import RegisterMap, decode_words
 from mock_sungrow.runtime import LoopThread
@@ -32,8 +33,14 @@ SERVER_TYPES: dict[str, tuple[str, ...]] = {
     "http": ("http",),
     "both": ("modbus", "http"),
 }
+#: Where each front end's builder lives (``module:function``, called with the server). They
+#: are imported only when a server that serves them starts, so a Modbus-only server never
+#: imports an HTTP stack.
+FRONT_END_BUILDERS: dict[str, str] = {
+    "modbus": "mock_sungrow.modbus:build_front_end",
+}
 #: Front ends this version implements.
-IMPLEMENTED_FRONT_ENDS = frozenset({"modbus"})
+IMPLEMENTED_FRONT_ENDS = frozenset(FRONT_END_BUILDERS)
 
 
 def _check_port(name: str, port: object) -> int:
@@ -158,12 +165,15 @@ class MockSungrowServer:
             )
 
     def _make_front_ends(self) -> list[FrontEnd]:
-        front_ends: list[FrontEnd] = [
-            ModbusTcpFrontEnd(self.modbus_app, self.diagnostics, self.host, self.modbus_port)
-            for kind in SERVER_TYPES[self.server_type]
-            if kind == "modbus"
-        ]
+        front_ends: list[FrontEnd] = []
+        for kind in SERVER_TYPES[self.server_type]:
+            module, function = FRONT_END_BUILDERS[kind].split(":")
+            front_ends.append(getattr(importlib.import_module(module), function)(self))
         return front_ends
+
+    def configured_port(self, kind: str) -> int:
+        """The port asked for ``kind`` (0 means "any free port")."""
+        return {"modbus": self.modbus_port, "http": self.http_port}[kind]
 
     # ------------------------------------------------------------------------------ lifecycle
 
@@ -241,8 +251,7 @@ class MockSungrowServer:
             if fe.name == kind:
                 return fe.connection_info()
         if kind in SERVER_TYPES[self.server_type]:
-            port = self.modbus_port if kind == "modbus" else self.http_port
-            return {"host": self.host, "port": port, "connection_type": kind}
+            return {"host": self.host, "port": self.configured_port(kind), "connection_type": kind}
         known = sorted({k for kinds in SERVER_TYPES.values() for k in kinds})
         if kind not in known:
             raise ValueError(f"unknown connection kind {kind!r}; accepted: {', '.join(known)}")
