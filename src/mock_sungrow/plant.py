@@ -435,6 +435,15 @@ class PlantState:
         host = self.clock.time() if t is None else t
         return datetime.fromtimestamp(host + self._offset, self.tz)
 
+    def set_cloud_factor(self, factor: float) -> None:
+        """Scale clear-sky PV by ``factor`` from now on (0..1.5)."""
+        if not 0.0 <= factor <= 1.5:
+            raise ValueError(f"cloud_factor must be within 0..1.5, got {factor!r}")
+        with self._lock:
+            self._advance_to(max(self.clock.time(), self._t))
+            self.cloud_factor = factor
+            self._invalidate()
+
     def power_limit_w(self) -> float:
         """The active-power ceiling the settings impose (rated power when unlimited)."""
         rated = float(self.model.rated_power_w)

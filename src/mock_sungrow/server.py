@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -20,12 +20,15 @@ from mock_sungrow.clock import Clock, ManualClock, RealClock
 from mock_sungrow.datablock import RegisterBank, SimulatedDevice, SungrowModbusDataBlock
 from mock_sungrow.diagnostics import Diagnostics, Problem
 from mock_sungrow.errors import FrontEndUnavailableError
+from mock_sungrow.faults import Fault, FaultSet, parse_fault, parse_fault_text
 from mock_sungrow.frontend import FrontEnd
 from mock_sungrow.modbus import ModbusApplication
 from mock_sungrow.plant import PlantSnapshot, PlantState
 from mock_sungrow.registermap import RegisterMap, decode_words
+from mock_sungrow.requestlog import DEFAULT_CAPACITY, RequestLog
 from mock_sungrow.runtime import LoopThread
 from mock_sungrow.simulation import Site
+from mock_sungrow.traffic import Traffic
 
 #: Front ends each ``server_type`` serves.
 SERVER_TYPES: dict[str, tuple[str, ...]] = {
@@ -38,6 +41,7 @@ SERVER_TYPES: dict[str, tuple[str, ...]] = {
 #: imports an HTTP stack.
 FRONT_END_BUILDERS: dict[str, str] = {
     "modbus": "mock_sungrow.modbus:build_front_end",
+    "control": "mock_sungrow.control:build_front_end",
 }
 #: Front ends this version implements.
 IMPLEMENTED_FRONT_ENDS = frozenset(FRONT_END_BUILDERS)
@@ -83,6 +87,10 @@ class MockSungrowServer:
         battery_kwh: float | None = None,
         unknown_unit: str = "exception",
         datablock_class: type[SungrowModbusDataBlock] = SungrowModbusDataBlock,
+        control_port: int | None = None,
+        control_allow_remote: bool = False,
+        faults: Sequence[Mapping[str, Any] | str] = (),
+        request_log_size: int = DEFAULT_CAPACITY,
     ) -> None:
         if server_type not in SERVER_TYPES:
             raise ValueError(
@@ -114,6 +122,10 @@ class MockSungrowServer:
                 timezone=defaults.timezone if timezone is None else timezone,
             )
         self.host = host
+        self.control_port = (
+            None if control_port is None else _check_port("control_port", control_port)
+        )
+        self.control_allow_remote = bool(control_allow_remote)
         self.modbus_port = _check_port("modbus_port", modbus_port)
         self.http_port = _check_port("http_port", http_port)
         self.model: InverterModel = load_catalog().model(model)
@@ -132,8 +144,17 @@ class MockSungrowServer:
             "battery_kwh": battery_kwh,
         }
         self.diagnostics = Diagnostics()
+        #: Active faults (see :meth:`inject`).
+        self.faults = FaultSet(self.clock.time)
+        #: Every request every front end saw (see :mod:`mock_sungrow.requestlog`).
+        self.requests = RequestLog(request_log_size)
+        self.traffic = Traffic(
+            self.faults, self.requests, self.clock.time, is_night=self._is_night, seed=seed
+        )
         self.register_map = RegisterMap.for_model(self.model.name)
         self._build_plant()
+        for spec in faults:
+            self.inject(spec)
         self._lock = threading.Lock()
         self._runtime: LoopThread | None = None
         self._front_ends: list[FrontEnd] = []
@@ -165,15 +186,24 @@ class MockSungrowServer:
             )
 
     def _make_front_ends(self) -> list[FrontEnd]:
+        kinds = list(SERVER_TYPES[self.server_type])
+        if self.control_port is not None:
+            kinds.append("control")
         front_ends: list[FrontEnd] = []
-        for kind in SERVER_TYPES[self.server_type]:
+        for kind in kinds:
             module, function = FRONT_END_BUILDERS[kind].split(":")
             front_ends.append(getattr(importlib.import_module(module), function)(self))
         return front_ends
 
     def configured_port(self, kind: str) -> int:
         """The port asked for ``kind`` (0 means "any free port")."""
-        return {"modbus": self.modbus_port, "http": self.http_port}[kind]
+        ports = {"modbus": self.modbus_port, "http": self.http_port}
+        if self.control_port is not None:
+            ports["control"] = self.control_port
+        return ports[kind]
+
+    def _is_night(self) -> bool:
+        return self.plant.snapshot().irradiance_w_m2 <= 0.0
 
     # ------------------------------------------------------------------------------ lifecycle
 
@@ -221,13 +251,54 @@ class MockSungrowServer:
             _stop_runtime(runtime, front_ends)
 
     def reset(self) -> None:
-        """Rebuild the plant from the configuration (as if newly constructed), keeping ports.
+        """Rebuild the plant as if newly constructed; keep the ports.
 
-        The clock is kept, so a manual clock stays where the test moved it.
+        Every fault, pinned register, logged request and problem is cleared too. The clock
+        is kept, so a manual clock stays where the test moved it.
         """
+        self.faults.clear()
         with self.plant.lock:
             self._build_plant()
-            self.diagnostics.clear()
+        self.traffic.reset()
+        self.requests.clear()
+        self.diagnostics.clear()
+
+    # ------------------------------------------------------------------------------ faults
+
+    def inject(self, spec: Mapping[str, Any] | str | Fault | None = None, /,
+               **kwargs: Any) -> Fault:
+        """Inject a fault; returns it (use it as a context manager to remove it on exit).
+
+        ``server.inject("exception", code=2, table="input", address=(5031, 5032), times=1)``,
+        ``server.inject({"kind": "latency", "profile": "winet-modbus"})`` and
+        ``server.inject("silence:function=4,times=2")`` are equivalent forms; see
+        :data:`mock_sungrow.faults.KINDS` and docs/faults.md for the catalogue.
+        """
+        if isinstance(spec, Fault):
+            if kwargs:
+                raise TypeError("give either a Fault or keyword arguments, not both")
+            fault = spec
+        else:
+            if spec is None:
+                data: dict[str, Any] = {}
+            elif isinstance(spec, str) and ":" not in spec and not spec.startswith("{"):
+                data = {"kind": spec}
+            else:
+                data = dict(parse_fault_text(spec)) if isinstance(spec, str) else dict(spec)
+            data.update(kwargs)
+            fault = parse_fault(data)
+        return self.faults.inject(fault)
+
+    def clear_faults(self) -> None:
+        """Remove every fault."""
+        self.faults.clear()
+
+    def wait(self, timeout: float = 5.0) -> None:
+        """Return once every finite fault has fired.
+
+        Raises ``TimeoutError`` naming the faults that did not.
+        """
+        self.faults.wait(timeout)
 
     def __enter__(self) -> MockSungrowServer:
         return self.start()
