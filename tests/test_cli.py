@@ -49,9 +49,10 @@ def served() -> Iterator[list[Served]]:
 
 
 def test_serve_prints_one_ready_line_then_serves(served: list[Served]) -> None:
-    s = Served("--modbus-port", "0", "--model", "SG10RT", "--status-interval", "0.2")
+    s = Served("--modbus-port", "0", "--control-port", "0", "--model", "SG10RT",
+               "--status-interval", "0.2")
     served.append(s)
-    assert list(s.ready) == ["modbus"]
+    assert list(s.ready) == ["modbus", "control"]
     info = s.ready["modbus"]
     assert info["host"] == "127.0.0.1" and info["port"] > 0
     c = ModbusTcpClient(info["host"], port=info["port"], timeout=2, retries=0)
@@ -68,7 +69,7 @@ def test_serve_prints_one_ready_line_then_serves(served: list[Served]) -> None:
 
 
 def test_sigint_stops_cleanly(served: list[Served]) -> None:
-    s = Served("--modbus-port", "0", "--status-interval", "0")
+    s = Served("--modbus-port", "0", "--control-port", "0", "--status-interval", "0")
     served.append(s)
     code, _out, err = s.stop(signal.SIGINT)
     assert code == 0 and "Traceback" not in err
@@ -77,9 +78,9 @@ def test_sigint_stops_cleanly(served: list[Served]) -> None:
 
 
 def test_flags_mirror_the_constructor(served: list[Served]) -> None:
-    s = Served("--modbus-port", "0", "--model", "SH10RT", "--server-type", "modbus",
-               "--host", "127.0.0.1", "--http-port", "0", "--unit-id", "3", "--seed", "9",
-               "--serial", "S1234567890", "--status-interval", "0")
+    s = Served("--modbus-port", "0", "--control-port", "0", "--model", "SH10RT",
+               "--server-type", "modbus", "--host", "127.0.0.1", "--http-port", "0",
+               "--unit-id", "3", "--seed", "9", "--serial", "S1234567890", "--status-interval", "0")
     served.append(s)
     c = ModbusTcpClient("127.0.0.1", port=s.ready["modbus"]["port"], timeout=2, retries=0)
     c.connect()

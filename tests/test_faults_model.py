@@ -103,7 +103,11 @@ def test_wait_returns_when_finite_faults_fired_and_names_the_rest() -> None:
     faults.inject(parse_fault({"kind": "latency", "delay": 0.1}))  # permanent: not waited for
     with pytest.raises(TimeoutError, match=r"silence.*fired 0/2"):
         faults.wait(0.05)
-    firing = threading.Thread(target=lambda: [faults.fire(f) for _ in range(2)])
+    def fire_twice() -> None:
+        faults.fire(f)
+        faults.fire(f)
+
+    firing = threading.Thread(target=fire_twice)
     firing.start()
     faults.wait(2)
     firing.join()

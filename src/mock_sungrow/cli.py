@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from types import FrameType
 from typing import Any, TextIO
 
@@ -66,6 +67,21 @@ def build_parser() -> argparse.ArgumentParser:
                        help="scale clear-sky PV by F (0..1.5, default 1)")
     serve.add_argument("--status-interval", type=float, default=5.0, metavar="S",
                        help="seconds between status lines on stderr (0 = none)")
+    control = serve.add_mutually_exclusive_group()
+    control.add_argument("--control-port", type=_port, default=8090, metavar="P",
+                         help="control API port (default 8090; 0 = any free port)")
+    control.add_argument("--no-control", action="store_true", help="do not serve the control API")
+    serve.add_argument("--control-allow-remote", action="store_true",
+                       help="let non-loopback clients use the control API")
+    serve.add_argument("--fault", action="append", default=[], metavar="SPEC",
+                       help="inject a fault from the start, e.g. "
+                            "'exception:code=2,table=input,address=5031-5032' or a JSON object "
+                            "(repeatable)")
+    serve.add_argument("--scenario", metavar="FILE",
+                       help="a TOML or YAML file of timed faults and plant changes")
+    serve.add_argument("--manual-clock", nargs="?", const="", default=None, metavar="START",
+                       help="run on a manual clock (moved through the control API), starting "
+                            "at START (ISO 8601 with time zone; default 2026-06-21T00:00Z)")
 
     models = sub.add_parser("models", help="list the models that can be simulated")
     models.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -83,9 +99,18 @@ def _status_line(server: Any) -> str:
 
 def serve(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """Run the server until SIGINT/SIGTERM."""
+    from mock_sungrow.clock import ManualClock
+    from mock_sungrow.faults import FaultSpecError
+    from mock_sungrow.scenario import ScenarioError, ScenarioRunner, load_scenario
     from mock_sungrow.server import MockSungrowServer
 
     try:
+        steps = load_scenario(args.scenario) if args.scenario else []
+        clock = None
+        if args.manual_clock is not None:
+            clock = ManualClock(
+                datetime.fromisoformat(args.manual_clock) if args.manual_clock else None
+            )
         server = MockSungrowServer(
             host=args.host,
             modbus_port=args.modbus_port,
@@ -99,10 +124,19 @@ def serve(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.
             longitude=args.longitude,
             timezone=args.timezone,
             cloud_factor=args.cloud_factor,
+            clock=clock,
+            control_port=None if args.no_control else args.control_port,
+            control_allow_remote=args.control_allow_remote,
+            faults=args.fault,
         )
-    except ValueError as exc:
+    except (ValueError, FaultSpecError, ScenarioError) as exc:
         print(f"mock-sungrow: error: {exc}", file=err)
         return 2
+    runner = ScenarioRunner(
+        server, steps,
+        on_error=lambda step, exc: print(
+            f"mock-sungrow: scenario step {step.index} failed: {exc}", file=err, flush=True),
+    )
     stopping = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -116,6 +150,7 @@ def serve(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.
             print(f"mock-sungrow: error: {exc}", file=err)
             return 1
         print(json.dumps(server.connection_infos()), file=out, flush=True)
+        runner.start()
         interval = args.status_interval
         next_status = time.monotonic()
         while not stopping.is_set():
@@ -125,6 +160,7 @@ def serve(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.
             stopping.wait(interval if interval > 0 else None)
         return 0
     finally:
+        runner.stop()
         server.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

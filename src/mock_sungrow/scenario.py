@@ -1,0 +1,199 @@
+"""Scenario files: a timed list of faults and plant changes for ``mock-sungrow serve``.
+
+A scenario is TOML (``[[step]]`` tables) or YAML (a ``steps:`` list); each step says when it
+happens (``at``: seconds after the server is ready) and what it does, with the same objects the
+control API takes::
+
+    [[step]]
+    at = 0
+    inject = { kind = "latency", profile = "winet-modbus" }
+
+    [[step]]
+    at = 30
+    inject = { kind = "silence", function = 4, times = 2 }
+
+    [[step]]
+    at = 60
+    plant = { action = "stop" }      # or { cloud_factor = 0.3 }
+
+    [[step]]
+    at = 90
+    clear = true                     # remove every fault
+
+    [[step]]
+    at = 120
+    clock = { advance = 3600 }       # needs --manual-clock; or { inverter_time = "..." }
+
+The whole file is checked before the server starts: an unknown key, a bad fault spec or a
+negative time is an error naming the step.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mock_sungrow.faults import FaultSpecError, parse_fault
+
+if TYPE_CHECKING:
+    from mock_sungrow.server import MockSungrowServer
+
+_STEP_KEYS = {"at", "inject", "clear", "remove", "plant", "clock", "reset"}
+
+
+class ScenarioError(ValueError):
+    """A scenario file is invalid; the message names the step and the problem."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One timed action."""
+
+    at: float
+    action: dict[str, Any]
+    index: int
+
+
+def _load_text(path: Path) -> Any:
+    text = path.read_text(encoding="utf-8")
+    suffix = path.suffix.lower()
+    if suffix == ".toml":
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover - Python 3.10
+            import tomli as tomllib
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
+    if suffix in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            raise ScenarioError(
+                f"{path}: reading YAML needs PyYAML (pip install 'mock-sungrow[yaml]')"
+            ) from None
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ScenarioError(f"{path}: not valid YAML: {exc}") from None
+    raise ScenarioError(f"{path}: a scenario is a .toml, .yaml or .yml file")
+
+
+def load_scenario(path: str | Path) -> list[Step]:
+    """Read and check a scenario file; steps come back sorted by time."""
+    path = Path(path)
+    try:
+        data = _load_text(path)
+    except OSError as exc:
+        raise ScenarioError(f"cannot read scenario {path}: {exc.strerror}") from None
+    raw = data.get("step", data.get("steps")) if isinstance(data, dict) else data
+    if not isinstance(raw, list) or not raw:
+        raise ScenarioError(f"{path}: expected a list of steps ([[step]] in TOML, steps: in YAML)")
+    steps = [_check_step(path, i, item) for i, item in enumerate(raw, start=1)]
+    return sorted(steps, key=lambda s: (s.at, s.index))
+
+
+def _check_step(path: Path, index: int, item: Any) -> Step:
+    where = f"{path}: step {index}"
+    if not isinstance(item, dict):
+        raise ScenarioError(f"{where}: a step is a table/mapping")
+    unknown = sorted(set(item) - _STEP_KEYS)
+    if unknown:
+        accepted = ", ".join(sorted(_STEP_KEYS))
+        raise ScenarioError(f"{where}: unknown key(s) {', '.join(unknown)}; accepted: {accepted}")
+    at = item.get("at", 0)
+    if isinstance(at, bool) or not isinstance(at, int | float) or at < 0:
+        raise ScenarioError(f"{where}: 'at' must be a number of seconds >= 0; got {at!r}")
+    action = {k: v for k, v in item.items() if k != "at"}
+    if len(action) != 1:
+        actions = ", ".join(sorted(_STEP_KEYS - {"at"}))
+        raise ScenarioError(f"{where}: give exactly one action ({actions})")
+    (key, value), = action.items()
+    if key == "inject":
+        try:
+            parse_fault(value)
+        except FaultSpecError as exc:
+            raise ScenarioError(f"{where}: {exc}") from None
+    elif key == "plant":
+        if not isinstance(value, dict) or not set(value) <= {"action", "cloud_factor"} or not value:
+            raise ScenarioError(f"{where}: plant takes action (start/stop) and/or cloud_factor")
+        if value.get("action", "start") not in ("start", "stop"):
+            raise ScenarioError(f"{where}: plant action must be 'start' or 'stop'")
+    elif key == "clock":
+        if not isinstance(value, dict) or len(value) != 1 or not set(value) <= {
+            "advance", "inverter_time"}:
+            raise ScenarioError(f"{where}: clock takes advance (seconds) or inverter_time")
+    elif key == "remove":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ScenarioError(f"{where}: remove takes a fault id (the n-th fault injected)")
+    elif value is not True:
+        raise ScenarioError(f"{where}: {key} = true is the only form")
+    return Step(float(at), action, index)
+
+
+def apply_step(server: MockSungrowServer, step: Step) -> None:
+    """Carry out one step on ``server``."""
+    (key, value), = step.action.items()
+    if key == "inject":
+        server.inject(value)
+    elif key == "clear":
+        server.clear_faults()
+    elif key == "remove":
+        server.faults.remove(value)
+    elif key == "reset":
+        server.reset()
+    elif key == "plant":
+        if "action" in value:
+            server.plant.start() if value["action"] == "start" else server.plant.stop()
+        if "cloud_factor" in value:
+            server.plant.set_cloud_factor(float(value["cloud_factor"]))
+    elif key == "clock":
+        if "advance" in value:
+            server.advance(float(value["advance"]))
+        else:
+            server.set_clock(datetime.fromisoformat(str(value["inverter_time"])))
+
+
+class ScenarioRunner:
+    """Runs steps at their times (real seconds after :meth:`start`) on a background thread."""
+
+    def __init__(self, server: MockSungrowServer, steps: list[Step],
+                 on_error: Callable[[Step, Exception], None] | None = None) -> None:
+        self.server = server
+        self.steps = steps
+        self.on_error = on_error
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        #: Set once every step has been carried out.
+        self.finished = threading.Event()
+
+    def start(self) -> None:
+        """Begin the clock of the scenario now."""
+        self._thread = threading.Thread(target=self._run, name="mock-sungrow-scenario",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        started = time.monotonic()
+        for step in self.steps:
+            if self._stop.wait(max(0.0, started + step.at - time.monotonic())):
+                return
+            try:
+                apply_step(self.server, step)
+            except Exception as exc:  # noqa: BLE001 - reported, the server keeps serving
+                if self.on_error is not None:
+                    self.on_error(step, exc)
+        self.finished.set()
+
+    def stop(self) -> None:
+        """Stop before the remaining steps and join the thread."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
