@@ -6,6 +6,7 @@ byte of the framing; the unchanged PyPI clients are run in ``test_sungrow_client
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import struct
@@ -288,7 +289,8 @@ def test_a_broken_override_never_overflows_the_length_byte(mock_sungrow_factory:
     server = mock_sungrow_factory(server_type="sungrow", datablock_class=TooMany)
     with EncryptedModbus("127.0.0.1", _port(server)) as c:
         c.fetch_key()
-        assert c.eread(4, 4999, 120) == 4
+        # 114 + 10 words: a 257-byte ADU (a byte count the PDU itself can still carry).
+        assert c.eread(4, 4999, 114) == 4
         assert c.erequest(1, _read(4, 4999, 1)) == b"\x04\x16" + b"\x00\x07" * 11
     assert [p.kind for p in server.problems] == ["handler-error"]
     server.diagnostics.clear()
@@ -560,3 +562,58 @@ def test_cryptography_is_imported_only_for_an_encrypting_front_end() -> None:
         "assert 'cryptography' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+# ---------------------------------------------------------------------- the command line
+
+
+def test_cli_serves_the_sungrow_port_and_reports_it_in_the_ready_line() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mock_sungrow", "serve", "--server-type", "modbus+sungrow",
+         "--modbus-port", "0", "--sungrow-port", "0", "--encryption", "none",
+         "--status-interval", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        ready = json.loads(proc.stdout.readline())
+        assert set(ready) == {"modbus", "sungrow"}
+        info = ready["sungrow"]
+        assert info["connection_type"] == "sungrow" and info["encryption"] == "none"
+        with RawModbus(info["host"], info["port"]) as raw:
+            raw.send(GET_KEY)
+            assert raw.recv_exact(25)[9:] == bytes(16)
+            assert raw.read(4, 4999, 1) == [0x0126]
+    finally:
+        proc.terminate()
+        _out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+
+
+def test_cli_aes_port_hands_out_a_key() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mock_sungrow", "serve", "--server-type", "sungrow",
+         "--sungrow-port", "0", "--plain-requests", "lenient", "--status-interval", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        info = json.loads(proc.stdout.readline())["sungrow"]
+        assert info["encryption"] == "aes"
+        with EncryptedModbus(info["host"], info["port"]) as c:
+            assert c.fetch_key() not in (bytes(16), b"\xff" * 16)
+            assert c.eread(4, 4999, 1) == [0x0126]
+            assert c.read(4, 4999, 1) == [0x0126]  # lenient: plain answered too
+    finally:
+        proc.terminate()
+        _out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+
+
+@pytest.mark.parametrize("args", [["--encryption", "rsa"], ["--lan-key-reply", "x"],
+                                  ["--plain-requests", "x"], ["--sungrow-port", "-1"]])
+def test_cli_rejects_bad_sungrow_flags(args: list[str]) -> None:
+    r = subprocess.run([sys.executable, "-m", "mock_sungrow", "serve", "--server-type",
+                        "sungrow", *args], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and r.stdout == ""
+    assert args[0] in r.stderr

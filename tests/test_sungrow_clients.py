@@ -2,8 +2,8 @@
 
 * ``SungrowModbusTcpClient`` 0.1.6 on pymodbus 2.5.3: SunGather's stack (``connection:
   sungrow``), in its own environment.
-* ``SungrowModbusTcpClient-jesseklm`` 0.1.9 on pymodbus 3.6.9 and 3.7.4, each in its own environment (its
-  encryption works on 3.0-3.7; from 3.8 its requests silently go out in plain, spec §A.9).
+* ``SungrowModbusTcpClient-jesseklm`` 0.1.9 on pymodbus 3.6.9 and on 3.7.4, each in its own
+  environment (its encryption works up to 3.7; from 3.8 its requests go out in plain, §A.9).
 
 Each runs as a subprocess against a server this test started, reads what these clients read
 (spec B.6: input 4989+12 and 4999+40, the holding clock block), writes one holding register,
