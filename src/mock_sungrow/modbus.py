@@ -281,6 +281,7 @@ class ModbusConnection(asyncio.Protocol):
         """Split the stream into MBAP frames and answer each (in order)."""
         buf = self._buffer
         buf += data
+        handle, write, submit = self._handle, self._write_mbap, self.submit
         while True:
             try:
                 frame = take_mbap(buf)
@@ -289,7 +290,8 @@ class ModbusConnection(asyncio.Protocol):
                 return
             if frame is None:
                 return
-            self.submit(self._handle, self._write_mbap, *frame)
+            tid, unit, pdu = frame
+            submit(handle, write, tid, unit, pdu)
 
     def submit(self, handler: Handler, writer: Writer, tid: int, unit: int, pdu: bytes) -> None:
         """Answer one request after every request received before it.
