@@ -53,8 +53,21 @@ def build_parser() -> argparse.ArgumentParser:
                        help="Modbus TCP port (default 5020; 0 = any free port)")
     serve.add_argument("--http-port", type=_port, default=8082, metavar="P",
                        help="WiNet-S HTTP/WebSocket port (default 8082; 0 = any free port)")
+    serve.add_argument("--sungrow-port", type=_port, default=5021, metavar="P",
+                       help="Sungrow encrypted Modbus port (default 5021; 0 = any free port)")
     serve.add_argument("--server-type", default="modbus", metavar="T",
-                       help="front ends to serve: modbus, http or both (default modbus)")
+                       help="front ends to serve: modbus, http, sungrow, both (modbus+http), "
+                            "modbus+sungrow, http+sungrow or all (default modbus)")
+    serve.add_argument("--encryption", default="aes", choices=("aes", "none", "lan"),
+                       help="what the sungrow port does: aes (hands out a key, AES frames), "
+                            "none (key request answered 'no encryption', then plain Modbus), "
+                            "lan (a plain LAN port; see --lan-key-reply). Default aes")
+    serve.add_argument("--lan-key-reply", default="exception", choices=("exception", "silence"),
+                       help="with --encryption lan: the key request gets exception 2 or no "
+                            "answer (default exception)")
+    serve.add_argument("--plain-requests", default="strict", choices=("strict", "lenient"),
+                       help="with --encryption aes: plain Modbus requests are ignored (strict, "
+                            "like an encrypting dongle) or answered (lenient). Default strict")
     serve.add_argument("--unit-id", type=int, default=1, metavar="N",
                        help="Modbus unit id the inverter answers (default 1)")
     serve.add_argument("--seed", type=int, default=0, help="seed for every simulated value")
@@ -115,6 +128,10 @@ def serve(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.
             host=args.host,
             modbus_port=args.modbus_port,
             http_port=args.http_port,
+            sungrow_port=args.sungrow_port,
+            encryption=args.encryption,
+            lan_key_reply=args.lan_key_reply,
+            plain_requests=args.plain_requests,
             model=args.model,
             server_type=args.server_type,
             unit_id=args.unit_id,

@@ -186,8 +186,45 @@ def _read_reply(fc: int, values: list[int]) -> bytes:
     return packer.pack(fc, 2 * n, *values)
 
 
+class FrameError(ValueError):
+    """The byte stream cannot be split into frames: the connection has to be closed."""
+
+
+def take_mbap(buf: bytearray) -> tuple[int, int, bytes] | None:
+    """Remove the first whole MBAP frame from ``buf``: ``(transaction id, unit, pdu)``.
+
+    ``None`` when the frame is not complete yet. A header that no Modbus TCP client sends
+    (protocol id not 0, length outside 2..254) raises :class:`FrameError`: nothing after it
+    can be trusted to be a frame boundary.
+    """
+    if len(buf) < 7:
+        return None
+    tid, pid, length, unit = _MBAP.unpack_from(buf)
+    if pid != 0 or not 2 <= length <= 254:
+        raise FrameError(f"malformed MBAP header {bytes(buf[:7]).hex(' ')}")
+    end = 6 + length
+    if len(buf) < end:
+        return None
+    pdu = bytes(buf[7:end])
+    del buf[:end]
+    return tid, unit, pdu
+
+
+#: Answers one request: ``(unit, pdu, peer) -> response PDU | None | awaitable``.
+#: ``ModbusApplication.handle`` is the usual one; a codec may answer some requests itself.
+Handler = Callable[[int, bytes, str], Handled]
+#: Frames and sends one answer: ``(transaction id, unit, response PDU or None)``.
+Writer = Callable[[int, int, Reply], None]
+
+
 class ModbusConnection(asyncio.Protocol):
-    """One client connection: MBAP framing, strict in-order replies, bounded buffers."""
+    """One client connection: framing, strict in-order replies, bounded buffers.
+
+    The framing is the only thing a transport changes. ``data_received`` splits the stream
+    into requests and hands each to :meth:`submit` together with the handler that answers it
+    and the writer that frames the answer; ordering, the async worker and back-pressure live
+    here once, for plain MBAP and for Sungrow's AES framing alike.
+    """
 
     #: Pending requests after which the connection stops reading (back-pressure).
     MAX_PENDING = 64
@@ -198,9 +235,14 @@ class ModbusConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.peer = "-"
         self._buffer = bytearray()
-        self._queue: collections.deque[tuple[int, int, bytes]] = collections.deque()
+        self._queue: collections.deque[tuple[Handler, Writer, int, int, bytes]] = (
+            collections.deque()
+        )
         self._worker: asyncio.Task[None] | None = None
         self._paused = False
+        # Bound once: these are passed for every request.
+        self._handle: Handler = self.app.handle
+        self._write_mbap: Writer = self.write_mbap
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Register the connection (or abort it at once if the front end is stopping)."""
@@ -239,48 +281,59 @@ class ModbusConnection(asyncio.Protocol):
         """Split the stream into MBAP frames and answer each (in order)."""
         buf = self._buffer
         buf += data
-        while len(buf) >= 7:
-            tid, pid, length, unit = _MBAP.unpack_from(buf)
-            if pid != 0 or not 2 <= length <= 254:
-                self._reject(f"malformed MBAP header {bytes(buf[:7]).hex(' ')}")
+        handle, write, submit = self._handle, self._write_mbap, self.submit
+        while True:
+            try:
+                frame = take_mbap(buf)
+            except FrameError as exc:
+                self.reject(str(exc))
                 return
-            end = 6 + length
-            if len(buf) < end:
-                break
-            pdu = bytes(buf[7:end])
-            del buf[:end]
-            if self._worker is not None:
-                self._queue.append((tid, unit, pdu))
-                if len(self._queue) >= self.MAX_PENDING and self.transport is not None:
-                    self.transport.pause_reading()
-                continue
-            result = self.app.handle(unit, pdu, self.peer)
-            if result is None or isinstance(result, bytes):
-                self._send(tid, unit, result)
-            else:
-                self._worker = asyncio.ensure_future(self._drain(tid, unit, result))
+            if frame is None:
+                return
+            tid, unit, pdu = frame
+            submit(handle, write, tid, unit, pdu)
 
-    def _reject(self, why: str) -> None:
+    def submit(self, handler: Handler, writer: Writer, tid: int, unit: int, pdu: bytes) -> None:
+        """Answer one request after every request received before it.
+
+        The common case costs one call: nothing is waiting, the handler answers at once, the
+        writer sends. Once an answer has to wait (an ``async_`` data block), later requests
+        queue behind it and an ordered worker answers them.
+        """
+        if self._worker is not None:
+            self._queue.append((handler, writer, tid, unit, pdu))
+            if len(self._queue) >= self.MAX_PENDING and self.transport is not None:
+                self.transport.pause_reading()
+            return
+        result = handler(unit, pdu, self.peer)
+        if result is None or isinstance(result, bytes):
+            writer(tid, unit, result)
+        else:
+            self._worker = asyncio.ensure_future(self._drain(writer, tid, unit, result))
+
+    def reject(self, why: str) -> None:
+        """Record why the stream cannot be read and close this connection (only this one)."""
         self.front_end.diagnostics.report(self.front_end.name, self.peer, "bad-frame", why)
         self._buffer.clear()
         if self.transport is not None:
             self.transport.close()
 
-    def _send(self, tid: int, unit: int, pdu: bytes | None) -> None:
+    def write_mbap(self, tid: int, unit: int, pdu: bytes | None) -> None:
+        """Send ``pdu`` as a plain Modbus TCP frame (nothing for "no reply")."""
         if pdu is None or self.transport is None or self.transport.is_closing():
             return
         self.transport.write(_MBAP.pack(tid, 0, len(pdu) + 1, unit) + pdu)
 
-    async def _drain(self, tid: int, unit: int, first: PendingReply) -> None:
+    async def _drain(self, writer: Writer, tid: int, unit: int, first: PendingReply) -> None:
         """Answer queued requests in arrival order, awaiting the ones that must wait."""
         try:
-            self._send(tid, unit, await first)
+            writer(tid, unit, await first)
             while self._queue:
-                tid, unit, pdu = self._queue.popleft()
-                result = self.app.handle(unit, pdu, self.peer)
+                handler, writer, tid, unit, pdu = self._queue.popleft()
+                result = handler(unit, pdu, self.peer)
                 if result is not None and not isinstance(result, bytes):
                     result = await result
-                self._send(tid, unit, result)
+                writer(tid, unit, result)
                 if (
                     not self._paused
                     and self.transport is not None

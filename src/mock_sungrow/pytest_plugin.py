@@ -33,6 +33,7 @@ FIXTURE_DEFAULTS: dict[str, Any] = {
     "host": "127.0.0.1",
     "modbus_port": 0,
     "http_port": 0,
+    "sungrow_port": 0,
     "server_type": "modbus",
 }
 

@@ -13,7 +13,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mock_sungrow.catalog import InverterModel, Table, load_catalog
 from mock_sungrow.clock import Clock, ManualClock, RealClock
@@ -30,11 +30,18 @@ from mock_sungrow.runtime import LoopThread
 from mock_sungrow.simulation import Site
 from mock_sungrow.traffic import Traffic
 
+if TYPE_CHECKING:
+    from mock_sungrow.encrypted import SungrowKeys
+
 #: Front ends each ``server_type`` serves.
 SERVER_TYPES: dict[str, tuple[str, ...]] = {
     "modbus": ("modbus",),
     "http": ("http",),
     "both": ("modbus", "http"),
+    "sungrow": ("sungrow",),
+    "modbus+sungrow": ("modbus", "sungrow"),
+    "http+sungrow": ("http", "sungrow"),
+    "all": ("modbus", "http", "sungrow"),
 }
 #: Where each front end's builder lives (``module:function``, called with the server). They
 #: are imported only when a server that serves them starts, so a Modbus-only server never
@@ -42,9 +49,22 @@ SERVER_TYPES: dict[str, tuple[str, ...]] = {
 FRONT_END_BUILDERS: dict[str, str] = {
     "modbus": "mock_sungrow.modbus:build_front_end",
     "control": "mock_sungrow.control:build_front_end",
+    "sungrow": "mock_sungrow.encrypted:build_front_end",
 }
 #: Front ends this version implements.
 IMPLEMENTED_FRONT_ENDS = frozenset(FRONT_END_BUILDERS)
+#: What the "sungrow" port does (see ``mock_sungrow.encrypted``): the three port-502 behaviours
+#: found in the field, what a plain port answers the key request, and how an encrypting port
+#: treats plain requests.
+ENCRYPTION_MODES = ("aes", "none", "lan")
+LAN_KEY_REPLIES = ("exception", "silence")
+PLAIN_REQUEST_POLICIES = ("strict", "lenient")
+
+
+def _check_choice(name: str, value: object, accepted: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in accepted:
+        raise ValueError(f"{name} must be one of {', '.join(accepted)}; got {value!r}")
+    return value
 
 
 def _check_port(name: str, port: object) -> int:
@@ -63,6 +83,13 @@ class MockSungrowServer:
     ``datablock_class`` replaces the register tables with a subclass of
     :class:`~mock_sungrow.datablock.SungrowModbusDataBlock` (the original mock's extension
     idiom); every front end reads through it.
+
+    The "sungrow" front end (``server_type`` ``"sungrow"``, ``"modbus+sungrow"``, ``"all"``...)
+    listens on ``sungrow_port``. ``encryption="aes"`` hands out a public key and speaks Sungrow's
+    AES framing, ``"none"`` answers the key request with "no encryption" and then speaks plain
+    Modbus, ``"lan"`` is a plain port whose answer to the key request is an exception or
+    nothing (``lan_key_reply``). ``plain_requests="strict"`` ignores plain requests on an
+    encrypting port, ``"lenient"`` answers them.
     """
 
     def __init__(
@@ -91,6 +118,10 @@ class MockSungrowServer:
         control_allow_remote: bool = False,
         faults: Sequence[Mapping[str, Any] | str] = (),
         request_log_size: int = DEFAULT_CAPACITY,
+        sungrow_port: int = 5021,
+        encryption: str = "aes",
+        lan_key_reply: str = "exception",
+        plain_requests: str = "strict",
     ) -> None:
         if server_type not in SERVER_TYPES:
             raise ValueError(
@@ -128,6 +159,11 @@ class MockSungrowServer:
         self.control_allow_remote = bool(control_allow_remote)
         self.modbus_port = _check_port("modbus_port", modbus_port)
         self.http_port = _check_port("http_port", http_port)
+        self.sungrow_port = _check_port("sungrow_port", sungrow_port)
+        self.encryption = _check_choice("encryption", encryption, ENCRYPTION_MODES)
+        self.lan_key_reply = _check_choice("lan_key_reply", lan_key_reply, LAN_KEY_REPLIES)
+        self.plain_requests = _check_choice("plain_requests", plain_requests,
+                                            PLAIN_REQUEST_POLICIES)
         self.model: InverterModel = load_catalog().model(model)
         self.server_type = server_type
         self.unit_id = unit_id
@@ -155,6 +191,12 @@ class MockSungrowServer:
         self._build_plant()
         for spec in faults:
             self.inject(spec)
+        #: The dongle's public key (``encryption="aes"`` only); it outlives ``reset()``.
+        self.sungrow_keys: SungrowKeys | None = None
+        if encryption == "aes" and "sungrow" in SERVER_TYPES[server_type]:
+            from mock_sungrow.encrypted import SungrowKeys
+
+            self.sungrow_keys = SungrowKeys(self)
         self._lock = threading.Lock()
         self._runtime: LoopThread | None = None
         self._front_ends: list[FrontEnd] = []
@@ -197,7 +239,8 @@ class MockSungrowServer:
 
     def configured_port(self, kind: str) -> int:
         """The port asked for ``kind`` (0 means "any free port")."""
-        ports = {"modbus": self.modbus_port, "http": self.http_port}
+        ports = {"modbus": self.modbus_port, "http": self.http_port,
+                 "sungrow": self.sungrow_port}
         if self.control_port is not None:
             ports["control"] = self.control_port
         return ports[kind]
@@ -322,7 +365,10 @@ class MockSungrowServer:
             if fe.name == kind:
                 return fe.connection_info()
         if kind in SERVER_TYPES[self.server_type]:
-            return {"host": self.host, "port": self.configured_port(kind), "connection_type": kind}
+            info = {"host": self.host, "port": self.configured_port(kind), "connection_type": kind}
+            if kind == "sungrow":
+                info["encryption"] = self.encryption
+            return info
         known = sorted({k for kinds in SERVER_TYPES.values() for k in kinds})
         if kind not in known:
             raise ValueError(f"unknown connection kind {kind!r}; accepted: {', '.join(known)}")
@@ -343,6 +389,33 @@ class MockSungrowServer:
     def problems(self) -> list[Problem]:
         """Server-side problems seen so far (handler errors, undecodable frames...)."""
         return self.diagnostics.snapshot()
+
+    # ------------------------------------------------------------------------------ the key
+
+    def sungrow_public_key(self) -> bytes | None:
+        """The 16 bytes the sungrow port's key request gets now.
+
+        A real key with ``encryption="aes"`` (stable for the plant's calendar day), 16 zero
+        bytes with ``"none"``, ``None`` with ``"lan"`` (no key is handed out).
+        """
+        if self.sungrow_keys is not None:
+            return self.sungrow_keys.public_key()
+        return bytes(16) if self.encryption == "none" else None
+
+    def rotate_sungrow_key(self) -> bytes:
+        """Hand out a new public key from now on; every key handed out before stops working.
+
+        A fault to inject: clients that cached the old key fail (their frames no longer
+        decrypt, the server closes those connections) until they fetch the key again, which
+        the Sungrow clients do only when their calendar day changes or they restart.
+        """
+        if self.sungrow_keys is None:
+            raise ValueError(
+                "rotate_sungrow_key() needs the sungrow front end with encryption='aes'; "
+                f"this server has server_type={self.server_type!r}, "
+                f"encryption={self.encryption!r}"
+            )
+        return self.sungrow_keys.rotate()
 
     # ------------------------------------------------------------------------------ the plant
 
