@@ -260,12 +260,13 @@ def main() -> int:
         "pymodbus server": ([sys.executable, "-c", PYMODBUS_SERVER], "port"),
         "mock-sungrow": (
             [sys.executable, "-m", "mock_sungrow", "serve", "--modbus-port", "0",
-             "--status-interval", "0"],
+             "--status-interval", "0", "--no-control"],
             "modbus",
         ),
         ENCRYPTED: (
             [sys.executable, "-m", "mock_sungrow", "serve", "--server-type", "sungrow",
-             "--sungrow-port", "0", "--encryption", "aes", "--status-interval", "0"],
+             "--sungrow-port", "0", "--encryption", "aes", "--status-interval", "0",
+             "--no-control"],
             "sungrow",
         ),
     }

@@ -48,6 +48,8 @@ from mock_sungrow.modbus import (
     exception_pdu,
     take_mbap,
 )
+from mock_sungrow.modbus_faults import distort_adu
+from mock_sungrow.traffic import NO_FAULT, Decision
 
 if TYPE_CHECKING:
     from mock_sungrow.server import MockSungrowServer
@@ -262,7 +264,8 @@ class SungrowConnection(ModbusConnection):
         self.submit(handler, writer, INNER_TID, unit, pdu)
         return True
 
-    def _write_encrypted(self, key: SungrowKey, tid: int, unit: int, pdu: bytes | None) -> None:
+    def _write_encrypted(self, key: SungrowKey, tid: int, unit: int, pdu: bytes | None,
+                         d: Decision = NO_FAULT) -> None:
         if pdu is None or self.transport is None or self.transport.is_closing():
             return
         size = len(pdu) + 7
@@ -273,10 +276,12 @@ class SungrowConnection(ModbusConnection):
                 "answered with exception 4",
             )
             pdu = exception_pdu(pdu[0], ExceptionCode.DEVICE_FAILURE)
-            size = 9
+        adu = _MBAP.pack(INNER_TID, 0, len(pdu) + 1, unit) + pdu
+        if d.frame:  # a malformed-frame fault distorts the plaintext, then it is encrypted
+            adu = distort_adu(self.traffic, d, adu)[:MAX_ADU]
+        size = len(adu)
         pad = 16 - size % 16
-        plain = _MBAP.pack(INNER_TID, 0, len(pdu) + 1, unit) + pdu + _PADDING[pad]
-        self.transport.write(bytes((1, 0, size, pad)) + key.encrypt(plain))
+        self.transport.write(bytes((1, 0, size, pad)) + key.encrypt(adu + _PADDING[pad]))
 
 
 def _decrypt(
@@ -350,6 +355,8 @@ class SungrowFrontEnd(ModbusTcpFrontEnd):
             name="sungrow",
             label=f"Sungrow {'encrypted ' if encryption == 'aes' else ''}Modbus front end",
             protocol_factory=lambda _front_end: SungrowConnection(self),
+            traffic=server.traffic,
+            model=server.model.name,
         )
         self.encryption = encryption
         self.plain_requests = plain_requests

@@ -278,9 +278,12 @@ KINDS: dict[str, FaultKind] = {
 # ----------------------------------------------------------------------------- matching
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Request:
     """What a front end knows about a request when it consults the faults.
+
+    (Not frozen on purpose: one is built per request, and a frozen dataclass costs five times
+    as much to construct.)
 
     ``address`` is the documented (1-based) register number; ``function`` is the Modbus
     function code or the WiNet service / HTTP endpoint name.

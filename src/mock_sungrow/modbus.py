@@ -16,15 +16,30 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+import functools
+import socket
 import struct
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from mock_sungrow.datablock import SimulatedDevice, SungrowModbusDataBlock
 from mock_sungrow.diagnostics import Diagnostics
 from mock_sungrow.errors import ExceptionCode, ModbusError
+from mock_sungrow.faults import FaultSet, Request
 from mock_sungrow.frontend import bind_server, bound_port, close_connections, stop_listening
+from mock_sungrow.modbus_faults import (
+    describe,
+    distort_adu,
+    distort_pdu,
+    logged,
+    outcome_of,
+    written_words,
+)
 from mock_sungrow.registermap import MAX_READ, MAX_WRITE
+from mock_sungrow.requestlog import RequestLog
+from mock_sungrow.traffic import NO_FAULT, Decision, Traffic
 
 if TYPE_CHECKING:
     from mock_sungrow.server import MockSungrowServer
@@ -213,17 +228,47 @@ def take_mbap(buf: bytearray) -> tuple[int, int, bytes] | None:
 #: Answers one request: ``(unit, pdu, peer) -> response PDU | None | awaitable``.
 #: ``ModbusApplication.handle`` is the usual one; a codec may answer some requests itself.
 Handler = Callable[[int, bytes, str], Handled]
-#: Frames and sends one answer: ``(transaction id, unit, response PDU or None)``.
-Writer = Callable[[int, int, Reply], None]
+#: Frames and sends one answer: ``(transaction id, unit, response PDU or None, decision)``.
+#: The decision carries the frame distortions a fault asks for.
+Writer = Callable[[int, int, Reply, Decision], None]
+#: One request on its way: the writer for its answer, transaction id, unit, PDU, what the
+#: fault layer knows of it, and the fault decision.
+_Job = tuple[Writer, int, int, bytes, "Request | None", Decision]
+#: A request waiting behind one whose answer has to wait. A ``None`` handler drops the
+#: connection once everything before it has been answered.
+_Queued = tuple[Handler | None, _Job]
+
+
+def _delayed(handler: Handler, delay: float) -> Handler:
+    """``handler``, answering ``delay`` seconds late (a latency fault)."""
+
+    async def late(unit: int, pdu: bytes, peer: str) -> Reply:
+        await asyncio.sleep(delay)
+        result = handler(unit, pdu, peer)
+        if result is not None and not isinstance(result, bytes):
+            result = await result
+        return result
+
+    return late
+
+
+def _reset_connection(transport: asyncio.Transport) -> None:
+    """Close with a TCP reset (SO_LINGER 0), as a device refusing the connection would."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
 
 
 class ModbusConnection(asyncio.Protocol):
-    """One client connection: framing, strict in-order replies, bounded buffers.
+    """One client connection: framing, strict in-order replies, bounded buffers, faults.
 
     The framing is the only thing a transport changes. ``data_received`` splits the stream
     into requests and hands each to :meth:`submit` together with the handler that answers it
-    and the writer that frames the answer; ordering, the async worker and back-pressure live
-    here once, for plain MBAP and for Sungrow's AES framing alike.
+    and the writer that frames the answer; ordering, the async worker, back-pressure, the
+    request log and fault injection live here once, for plain MBAP and for Sungrow's AES
+    framing alike.
     """
 
     #: Pending requests after which the connection stops reading (back-pressure).
@@ -232,32 +277,47 @@ class ModbusConnection(asyncio.Protocol):
     def __init__(self, front_end: ModbusTcpFrontEnd) -> None:
         self.front_end = front_end
         self.app = front_end.app
+        self.traffic = front_end.traffic
         self.transport: asyncio.Transport | None = None
         self.peer = "-"
         self._buffer = bytearray()
-        self._queue: collections.deque[tuple[Handler, Writer, int, int, bytes]] = (
-            collections.deque()
-        )
+        self._queue: collections.deque[_Queued] = collections.deque()
         self._worker: asyncio.Task[None] | None = None
         self._paused = False
+        self._admitted = False
+        self._idle: asyncio.TimerHandle | None = None
         # Bound once: these are passed for every request.
         self._handle: Handler = self.app.handle
         self._write_mbap: Writer = self.write_mbap
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Register the connection (or abort it at once if the front end is stopping)."""
+        """Admit the connection (faults may refuse it), or abort it if the front end stops."""
         self.transport = cast(asyncio.Transport, transport)  # a stream transport
         if self.front_end.closing:  # accepted while the front end was stopping
             self.transport.abort()
             return
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "-"
+        refused, to_close = self.traffic.admit(self.front_end.name, self.peer, self)
+        if refused is not None:
+            _reset_connection(self.transport)
+            return
+        for older in to_close:  # a "max-clients" fault keeping only the newest
+            if older.transport is not None:
+                older.transport.abort()
+        self._admitted = True
         self.transport.set_write_buffer_limits(high=64 * 1024)
         self.front_end.connections.add(self)
+        self._arm_idle()
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Forget the connection and drop whatever it still had queued."""
         self.front_end.connections.discard(self)
+        if self._admitted:
+            self._admitted = False
+            self.traffic.closed(self.front_end.name, self.peer, self)
+        if self._idle is not None:
+            self._idle.cancel()
         self._queue.clear()
         if self._worker is not None and not self._worker.done():
             self._worker.cancel()
@@ -296,20 +356,92 @@ class ModbusConnection(asyncio.Protocol):
     def submit(self, handler: Handler, writer: Writer, tid: int, unit: int, pdu: bytes) -> None:
         """Answer one request after every request received before it.
 
-        The common case costs one call: nothing is waiting, the handler answers at once, the
-        writer sends. Once an answer has to wait (an ``async_`` data block), later requests
-        queue behind it and an ordered worker answers them.
+        The common case costs one call: no fault, nothing is waiting, the handler answers at
+        once, the writer sends. Once an answer has to wait (a latency fault, an ``async_``
+        data block), later requests queue behind it and an ordered worker answers them.
         """
+        traffic = self.traffic
+        req: Request | None = None
+        d = NO_FAULT
+        if traffic.faults:
+            req = describe(self.front_end.name, self.peer, unit, pdu)
+            d = traffic.before(req)
+        if req is not None and d is not NO_FAULT:
+            if unit == KEY_UNIT and pdu == KEY_REQUEST_PDU and traffic.key_silent(req, d):
+                d.action = "silence"
+            action = d.action
+            if action == "silence":
+                traffic.done(req, "silence", d)
+                return
+            if action == "drop":
+                if self._worker is not None:
+                    self._queue.append((None, (writer, tid, unit, pdu, req, d)))
+                else:
+                    self._drop(req, d)
+                return
+            if action == "exception":
+                handler = functools.partial(_exception_handler, d.code)
+            if req.write and any(f.name == "stale-after-write" for f in d.words):
+                self._remember_old_words(req, d)
+            if d.delay > 0:
+                handler = _delayed(handler, d.delay)
+        job: _Job = (writer, tid, unit, pdu, req, d)
         if self._worker is not None:
-            self._queue.append((handler, writer, tid, unit, pdu))
+            self._queue.append((handler, job))
             if len(self._queue) >= self.MAX_PENDING and self.transport is not None:
                 self.transport.pause_reading()
             return
         result = handler(unit, pdu, self.peer)
         if result is None or isinstance(result, bytes):
-            writer(tid, unit, result)
+            self._finish(job, result)
         else:
-            self._worker = asyncio.ensure_future(self._drain(writer, tid, unit, result))
+            self._worker = asyncio.ensure_future(self._drain(job, result))
+
+    def _finish(self, job: _Job, result: Reply) -> None:
+        """Distort (if a fault says so), log and send one answer."""
+        writer, tid, unit, pdu, req, d = job
+        traffic = self.traffic
+        if req is None:  # no fault was active: log the raw PDU, decoded only when read
+            traffic.log.append_raw(logged, traffic.clock(), self.front_end.name, self.peer,
+                                   unit, pdu, outcome_of(result))
+        else:
+            if result is not None and (d.words or d.frame):
+                result = distort_pdu(traffic, d, req, result, self.front_end.model)
+            traffic.done(req, outcome_of(result), d, written_words(pdu) if req.write else None)
+        writer(tid, unit, result, d)
+        if self._idle is not None or d is not NO_FAULT:
+            self._arm_idle()
+
+    def _drop(self, req: Request, d: Decision) -> None:
+        self.traffic.done(req, "dropped", d)
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _remember_old_words(self, req: Request, d: Decision) -> None:
+        device = self.app.devices.get(req.unit or 0)
+        if device is None or req.address is None:
+            return
+        try:
+            old = device.holding.getValues(req.address, req.count)
+        except ModbusError:
+            return
+        self.traffic.note_write(d, "holding", req.address, old)
+
+    def _arm_idle(self) -> None:
+        """(Re)start the idle timer an ``idle-timeout`` fault asks for."""
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        timeout = self.traffic.idle_timeout(self.front_end.name)
+        if timeout is not None and self.transport is not None:
+            self._idle = asyncio.get_running_loop().call_later(timeout, self._idle_close)
+
+    def _idle_close(self) -> None:
+        self._idle = None
+        if self.transport is not None and not self.transport.is_closing():
+            self.traffic.connection_event(self.front_end.name, self.peer, "closed: idle",
+                                          "idle-timeout")
+            self.transport.close()
 
     def reject(self, why: str) -> None:
         """Record why the stream cannot be read and close this connection (only this one)."""
@@ -318,22 +450,31 @@ class ModbusConnection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
-    def write_mbap(self, tid: int, unit: int, pdu: bytes | None) -> None:
+    def write_mbap(self, tid: int, unit: int, pdu: bytes | None, d: Decision = NO_FAULT) -> None:
         """Send ``pdu`` as a plain Modbus TCP frame (nothing for "no reply")."""
         if pdu is None or self.transport is None or self.transport.is_closing():
             return
-        self.transport.write(_MBAP.pack(tid, 0, len(pdu) + 1, unit) + pdu)
+        adu = _MBAP.pack(tid, 0, len(pdu) + 1, unit) + pdu
+        if d.frame:
+            adu = distort_adu(self.traffic, d, adu)
+        self.transport.write(adu)
 
-    async def _drain(self, writer: Writer, tid: int, unit: int, first: PendingReply) -> None:
+    async def _drain(self, job: _Job, first: PendingReply) -> None:
         """Answer queued requests in arrival order, awaiting the ones that must wait."""
         try:
-            writer(tid, unit, await first)
+            self._finish(job, await first)
             while self._queue:
-                handler, writer, tid, unit, pdu = self._queue.popleft()
-                result = handler(unit, pdu, self.peer)
+                handler, job = self._queue.popleft()
+                if handler is None:  # a "drop" fault queued behind earlier answers
+                    req = job[4]
+                    if req is not None:
+                        self._drop(req, job[5])
+                    self._queue.clear()
+                    return
+                result = handler(job[2], job[3], self.peer)
                 if result is not None and not isinstance(result, bytes):
                     result = await result
-                writer(tid, unit, result)
+                self._finish(job, result)
                 if (
                     not self._paused
                     and self.transport is not None
@@ -342,6 +483,11 @@ class ModbusConnection(asyncio.Protocol):
                     self.transport.resume_reading()
         finally:
             self._worker = None
+
+
+def _exception_handler(code: int, unit: int, pdu: bytes, peer: str) -> Handled:
+    """Answer with exception ``code`` (an ``exception`` fault)."""
+    return exception_pdu(pdu[0], code)
 
 
 class ModbusTcpFrontEnd:
@@ -357,8 +503,14 @@ class ModbusTcpFrontEnd:
         name: str = "modbus",
         label: str = "Modbus TCP front end",
         protocol_factory: Callable[[ModbusTcpFrontEnd], asyncio.Protocol] | None = None,
+        traffic: Traffic | None = None,
+        model: str = "",
     ) -> None:
         self.app = app
+        #: Fault decisions and the request log (a private one when none is given).
+        self.traffic = traffic or Traffic(FaultSet(), RequestLog(1000), time.time)
+        #: The model served, for fault distortions that depend on the register map.
+        self.model = model
         self.diagnostics = diagnostics
         self.host = host
         self.requested_port = port
@@ -396,4 +548,5 @@ class ModbusTcpFrontEnd:
 def build_front_end(server: MockSungrowServer) -> ModbusTcpFrontEnd:
     """The plain Modbus TCP front end of ``server`` (see ``server.FRONT_END_BUILDERS``)."""
     return ModbusTcpFrontEnd(server.modbus_app, server.diagnostics, server.host,
-                             server.configured_port("modbus"))
+                             server.configured_port("modbus"), traffic=server.traffic,
+                             model=server.model.name)

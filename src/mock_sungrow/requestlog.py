@@ -22,10 +22,13 @@ from typing import Any
 #: Requests kept per server (oldest dropped first), so a long-running CLI stays bounded.
 DEFAULT_CAPACITY = 100_000
 
+#: A request logged as raw fields and a decoder (see :meth:`RequestLog.append_raw`).
+_Raw = tuple[Callable[..., "LoggedRequest"], tuple[Any, ...]]
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(slots=True)
 class LoggedRequest:
-    """One request as a front end saw it."""
+    """One request as a front end saw it (treat it as read-only)."""
 
     time: float  # the server clock (simulated time with a ManualClock)
     front_end: str
@@ -92,7 +95,9 @@ class RequestLog:
     """A bounded, thread-safe list of :class:`LoggedRequest`, with query and assert helpers."""
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
-        self._entries: collections.deque[LoggedRequest] = collections.deque(maxlen=capacity)
+        self._entries: collections.deque[LoggedRequest | _Raw] = collections.deque(
+            maxlen=capacity
+        )
         self._lock = threading.Lock()
         self._listeners: list[Callable[[LoggedRequest], None]] = []
 
@@ -101,6 +106,19 @@ class RequestLog:
         self._entries.append(entry)  # deque.append is atomic
         for callback in self._listeners:
             callback(entry)
+
+    def append_raw(self, decode: Callable[..., LoggedRequest], *fields: Any) -> None:
+        """Record a request as raw fields, decoded by ``decode(*fields)`` only when read.
+
+        The Modbus front ends log every request this way: keeping the PDU and decoding it on
+        demand costs a tuple per request instead of a parse and an object.
+        """
+        raw = (decode, fields)
+        self._entries.append(raw)
+        if self._listeners:
+            entry = decode(*fields)
+            for callback in self._listeners:
+                callback(entry)
 
     def add_listener(self, callback: Callable[[LoggedRequest], None]) -> None:
         """Call ``callback`` for every request logged from now on."""
@@ -117,7 +135,8 @@ class RequestLog:
     def all(self) -> list[LoggedRequest]:
         """Every request kept, oldest first."""
         with self._lock:
-            return list(self._entries)
+            entries = list(self._entries)
+        return [e if isinstance(e, LoggedRequest) else e[0](*e[1]) for e in entries]
 
     def find(
         self,

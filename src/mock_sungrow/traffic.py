@@ -207,8 +207,13 @@ class Traffic:
     def done(self, req: Request, outcome: str, decision: Decision = NO_FAULT,
              values: tuple[int, ...] | None = None) -> None:
         """Log a settled request and update the counters faults rely on."""
-        self._record(req, outcome, decision.fault, values)
-        if outcome.startswith("exception") and self.faults:
+        # On every request's path: positional arguments, no property lookups when no fault.
+        self.log.append(LoggedRequest(
+            self.clock(), req.front_end, req.peer, req.unit, req.function, req.table,
+            req.address, req.count, outcome, None if decision is NO_FAULT else decision.fault,
+            values,
+        ))
+        if self.faults and outcome.startswith("exception"):
             client = req.client
             self._bad_reads[client] += 1
             for f in self.faults.active("connect", req):
@@ -283,6 +288,22 @@ class Traffic:
             for i, word in enumerate(old_words):
                 if lo <= address + i <= hi:
                     self._stale[id(f), table, address + i] = (word, now + f.params["hold"])
+
+    def key_silent(self, req: Request, d: Decision) -> bool:
+        """Whether a ``key-silent`` fault swallows this key request (and fire it)."""
+        for f in self.faults.active("session", req):
+            if f.name == "key-silent":
+                self._fire(d, f)
+                return True
+        return False
+
+    def connection_event(self, front_end: str, peer: str, outcome: str, fault: str) -> None:
+        """Log something the server did to a connection on its own (an idle close...)."""
+        self.log.append(LoggedRequest(
+            time=self.clock(), front_end=front_end, peer=peer, unit=None,
+            function="connection", table=None, address=None, count=0, outcome=outcome,
+            fault=fault,
+        ))
 
     def reset(self) -> None:
         """Forget per-client and per-front-end memory (not the open connections)."""
