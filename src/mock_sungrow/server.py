@@ -123,11 +123,10 @@ class MockSungrowServer:
             raise ValueError(f"unit_id must be an integer 1..247; got {unit_id!r}")
         if battery_unit_id is not None and (
             isinstance(battery_unit_id, bool) or not isinstance(battery_unit_id, int)
-            or not 1 <= battery_unit_id <= 247 or battery_unit_id == unit_id
+            or not 1 <= battery_unit_id <= 247
         ):
             raise ValueError(
-                "battery_unit_id must be an integer 1..247 other than unit_id, or None; "
-                f"got {battery_unit_id!r}"
+                f"battery_unit_id must be an integer 1..247, or None; got {battery_unit_id!r}"
             )
         if not (isinstance(datablock_class, type)
                 and issubclass(datablock_class, SungrowModbusDataBlock)):
@@ -202,6 +201,11 @@ class MockSungrowServer:
         self.battery: BatteryDevice | None = None
         pack = self.plant.battery
         if pack is not None and pack.kind == "sbr" and self.battery_unit_id is not None:
+            if self.battery_unit_id == self.unit_id:
+                raise ValueError(
+                    f"the battery's unit id ({self.battery_unit_id}) must differ from the "
+                    "inverter's unit_id; pass another battery_unit_id (or None)"
+                )
             self.battery = self._build_battery(pack, self.battery_unit_id)
             self._devices.append(self.battery.info)
         devices = {d.unit_id: d.device for d in self._devices}
