@@ -176,6 +176,12 @@ def test_a_day_balances_energy_and_counters_integrate_power(hybrid: Any) -> None
         assert counter == pytest.approx(kwh[key], abs=0.1 + 0.005 * kwh[key]), key
     assert prev.daily_charge_pv <= prev.daily_charge + 0.1
     assert prev.daily_direct <= kwh["load"]
+    # Today's quarter-hour history (W per slot) adds up to the same energies: PV (6100)
+    # and battery charge from PV (6648).
+    assert sum(h.read(4, 6100, 96)) / 4000 == pytest.approx(kwh["pv"], rel=0.005)
+    charge_slots = h.read(4, 6648, 96)
+    assert sum(charge_slots) / 4000 == pytest.approx(prev.daily_charge_pv, abs=0.1)
+    assert max(charge_slots) > 1000 and charge_slots[:20] == [0] * 20  # charged by day
     # State of charge moves by exactly the battery energy that went in and out.
     capacity_kwh = h.server.plant.battery_kwh
     delta = (prev.soc - first.soc) / 100 * capacity_kwh
