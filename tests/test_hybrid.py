@@ -484,6 +484,17 @@ def test_sbr_battery_answers_on_its_own_unit(hybrid: Any) -> None:
     readings = h.server.battery_readings()
     assert readings.soc_pct == pytest.approx(soc / 10, abs=0.06)
     assert readings.status == "run"
+    # What a WiNet-S front end lists and serves for it (winet-protocol.md §3.3 / §3.4).
+    inverter_entry, battery_entry = (d.device_list_entry() for d in h.server.devices)
+    assert inverter_entry["dev_type"] == 35 and inverter_entry["dev_code"] == 0x0E03
+    assert battery_entry == {**battery_entry, "dev_id": 2, "dev_type": 44, "dev_code": 0x20E8,
+                             "dev_model": "SBR128", "phys_addr": "200", "logc_addr": "2",
+                             "dev_name": "SBR128(COM1-200)", "dev_sn": serial}
+    assert h.server.battery is not None
+    real = {i["data_name"]: i for i in h.server.battery.real_items()}
+    assert real["I18N_COMMON_REMAIN_BATTERY_POWER"]["data_value"] == f"{readings.soc_pct:.1f}"
+    assert real["I18N_COMMON_BATTERY_OPERATION_STATUS"]["data_value"] == "I18N_COMMON_STATUS_RUN"
+    assert all(isinstance(i["data_value"], str) for i in real.values())
     assert h.raw.read(3, 4999, 10, unit=200) == 2  # no holding table
     assert h.raw.read(4, 4999, 1, unit=200) == 2  # not an inverter
 

@@ -18,7 +18,7 @@ the inverter's own port (a WiNet-S forwards it as unit 2, SunGather/mkaiser note
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from mock_sungrow.plant import Mode, PlantSnapshot, PlantState
 
@@ -56,6 +56,34 @@ class DeviceInfo:
     def name(self) -> str:
         """The device-list ``dev_name``: model, port and unit, e.g. ``SBR096(COM1-200)``."""
         return f"{self.model}(COM1-{self.unit_id:03d})"
+
+    def device_list_entry(self) -> dict[str, Any]:
+        """The device as one ``devicelist`` entry, shaped like the captured replies.
+
+        Field names, types and the firmware's ``dev_procotol`` spelling follow the SH10RT +
+        SBR capture in winet-protocol.md §3.3 (integers stay integers, ``phys_addr`` and
+        ``logc_addr`` are strings); ``dev_procotol`` is 2 for inverters and 1 for batteries
+        and ``init_status`` 1 and 255, as captured.
+        """
+        inverter = self.kind == "inverter"
+        return {
+            "id": self.logical_id,
+            "dev_id": self.logical_id,
+            "dev_code": self.device_type_code,
+            "dev_type": self.winet_dev_type,
+            "dev_procotol": 2 if inverter else 1,
+            "inv_type": 0,
+            "dev_sn": self.serial,
+            "dev_name": self.name,
+            "dev_model": self.model,
+            "port_name": "COM1",
+            "phys_addr": str(self.unit_id),
+            "logc_addr": str(self.logical_id),
+            "link_status": 1,
+            "init_status": 1 if inverter else 255,
+            "dev_special": "0",
+            "list": [],
+        }
 
 
 @dataclass(frozen=True)
@@ -119,6 +147,13 @@ BATTERY_REAL_FIELDS: dict[str, tuple[str, str]] = {
 }
 
 
+_STATUS_KEYS = {
+    "run": "I18N_COMMON_STATUS_RUN",
+    "standby": "I18N_COMMON_STATUS_STANDBY",
+    "stopped": "I18N_COMMON_STATUS_STOP",
+}
+
+
 class BatteryDevice:
     """The SBR battery of a hybrid installation: its device-list entry and its readings."""
 
@@ -129,6 +164,20 @@ class BatteryDevice:
     def readings(self) -> BatteryReadings:
         """The battery's readings now (the same instant every front end serves)."""
         return BatteryReadings.from_snapshot(self.plant.snapshot())
+
+    def real_items(self) -> list[dict[str, str]]:
+        """The battery's WiNet-S ``real`` list: ``data_name`` / ``data_value`` / ``data_unit``.
+
+        Values are strings, as the firmware sends them (one decimal; the status as an i18n
+        key: ``I18N_COMMON_STATUS_RUN`` is captured, the standby and stop keys are assumed).
+        """
+        readings = self.readings()
+        items = []
+        for name, (attr, unit) in BATTERY_REAL_FIELDS.items():
+            value = getattr(readings, attr)
+            text = (_STATUS_KEYS[value] if attr == "status" else f"{value:.1f}")
+            items.append({"data_name": name, "data_value": text, "data_unit": unit})
+        return items
 
     def __repr__(self) -> str:
         return f"<BatteryDevice {self.info.model} unit {self.info.unit_id}>"
