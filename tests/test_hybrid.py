@@ -216,7 +216,7 @@ def test_soc_never_leaves_the_configured_window(hybrid: Any) -> None:
         clock.advance(60)
         soc = h.read(4, 13023, 1)[0] / 10
         socs.append(soc)
-    assert all(20.0 <= soc <= 80.0 for soc in socs[5:])  # the first minutes ramp in
+    assert all(20.0 <= soc <= 80.0 for soc in socs)
     assert max(socs) >= 79.5 and min(socs) <= 20.5  # both ends of the window were reached
     # At the floor at night the grid carries the house, the battery rests.
     h.server.set_clock(datetime(2026, 1, 12, 3, 0))
@@ -567,6 +567,12 @@ def test_house_load_profile_and_python_api(mock_sungrow_factory: Any) -> None:
     assert server.read("battery_level") == pytest.approx(77.7, abs=0.05)
     with pytest.raises(ValueError, match="state of charge"):
         server.set_battery_soc(120)
+    server.reset()  # a rebuilt plant: its own seeded state of charge, its battery device again
+    assert server.read("battery_level") != pytest.approx(77.7, abs=0.05)
+    assert [d.kind for d in server.devices] == ["inverter", "battery"]
+    assert server.battery is not None
+    assert server.battery.info.device.input.getValues(10710, 1) == [0x20E7]  # SBR096
+
     with pytest.raises(ValueError, match="house_load"):
         MockSungrowServer(model="SH10RT", server_type="modbus", house_load=[1.0, 2.0])
     with pytest.raises(ValueError, match="cloud_factor"):
