@@ -64,6 +64,24 @@ class RawModbus:
         assert reply[0] == fc and reply[1] == 2 * count, reply.hex(" ")
         return list(struct.unpack(f">{count}H", reply[2:]))
 
+    def write(self, address: int, values: list[int], unit: int = 1) -> int | None:
+        """FC16 write at wire ``address``: ``None`` on success, else the exception code."""
+        pdu = struct.pack(">BHHB", 16, address, len(values), 2 * len(values))
+        pdu += struct.pack(f">{len(values)}H", *values)
+        reply = self.request(unit, pdu)
+        if reply[0] & 0x80:
+            return reply[1]
+        assert reply == pdu[:5], reply.hex(" ")
+        return None
+
+    def write_single(self, address: int, value: int, unit: int = 1) -> int | None:
+        """FC6 write at wire ``address``: ``None`` on success, else the exception code."""
+        pdu = struct.pack(">BHH", 6, address, value)
+        reply = self.request(unit, pdu)
+        if reply[0] & 0x80:
+            return reply[1]
+        assert reply == pdu, reply.hex(" ")
+        return None
 
 GET_KEY = bytes.fromhex("68 68 00 00 00 06 f7 04 0a e7 00 08")
 PRIVATE_KEY = b"Grow#0*2Sun68CbE"

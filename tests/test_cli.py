@@ -133,3 +133,34 @@ def test_console_script_is_installed() -> None:
     exe = os.path.join(os.path.dirname(sys.executable), "mock-sungrow")
     r = subprocess.run([exe, "--version"], capture_output=True, text=True, check=True)
     assert r.stdout.startswith("mock-sungrow ")
+
+
+def test_hybrid_flags(served: list[Served]) -> None:
+    s = Served("--modbus-port", "0", "--model", "SH10RT", "--battery-kwh", "12.8",
+               "--no-meter", "--house-load", "500", "--cloud-factor", "random",
+               "--battery-unit-id", "201", "--status-interval", "0.2")
+    served.append(s)
+    c = ModbusTcpClient("127.0.0.1", port=s.ready["modbus"]["port"], timeout=2, retries=0)
+    c.connect()
+    try:
+        assert c.read_input_registers(5638, count=1).registers == [1280]  # 12.80 kWh
+        assert c.read_input_registers(5600, count=2).registers == [0xFFFF, 0x7FFF]  # no meter
+        assert c.read_input_registers(10709, count=1, device_id=201).registers == [0x20E8]
+        assert c.read_input_registers(10709, count=1, device_id=200).isError()
+    finally:
+        c.close()
+    assert s.proc.stderr is not None
+    status = s.proc.stderr.readline()
+    assert "SH10RT" in status and "SoC" in status
+    assert s.stop()[0] == 0
+
+
+def test_hybrid_flag_errors_exit_2() -> None:
+    r = subprocess.run([*CLI, "serve", "--cloud-factor", "sunny"], capture_output=True,
+                       text=True)
+    assert r.returncode == 2 and "cloud factor" in r.stderr
+    r = subprocess.run([*CLI, "serve", "--model", "SG5K-D", "--battery-kwh", "5"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "only hybrid" in r.stderr
+    r = subprocess.run([*CLI, "serve", "--house-load", "1,2,3"], capture_output=True, text=True)
+    assert r.returncode == 2 and "24 comma-separated" in r.stderr

@@ -37,6 +37,14 @@ def test_readme_pytest_example_runs(pytester: pytest.Pytester) -> None:
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
 
 
+def test_readme_hybrid_example_runs(pytester: pytest.Pytester) -> None:
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Hybrid inverters", 1)[1].split("\n## ", 1)[0]
+    code = re.findall(r"```python\n(.+?)\n```", section, re.S)[0]
+    pytester.makepyfile(code)
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
 def test_readme_faulty_block_example_runs() -> None:
     text = (ROOT / "README.md").read_text()
     section = text.split("### Simulating errors", 1)[1]

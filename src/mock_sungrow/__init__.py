@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from mock_sungrow.errors import ExceptionCode, FrontEndUnavailableError, ModbusError
     from mock_sungrow.plant import Mode, PlantSnapshot
     from mock_sungrow.server import MockSungrowServer
-    from mock_sungrow.simulation import Site
+    from mock_sungrow.simulation import CloudWalk, Site
 
 _EXPORTS = {
     "MockSungrowServer": "mock_sungrow.server",
@@ -29,6 +29,7 @@ _EXPORTS = {
     "ManualClock": "mock_sungrow.clock",
     "RealClock": "mock_sungrow.clock",
     "Site": "mock_sungrow.simulation",
+    "CloudWalk": "mock_sungrow.simulation",
     "Mode": "mock_sungrow.plant",
     "PlantSnapshot": "mock_sungrow.plant",
     "InverterModel": "mock_sungrow.catalog",
@@ -38,6 +39,7 @@ _EXPORTS = {
 
 __all__ = [
     "Clock",
+    "CloudWalk",
     "ExceptionCode",
     "FrontEndUnavailableError",
     "InverterModel",

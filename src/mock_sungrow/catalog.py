@@ -240,6 +240,21 @@ def load_catalog() -> Catalog:
     )
 
 
+@functools.cache
+def load_battery_registers() -> tuple[RegisterDef, ...]:
+    """The register rows a Sungrow SBR battery serves on its own unit (``sbr_registers.csv``).
+
+    The file has the same columns as ``registers.csv``; its ``source`` column names where each
+    row was seen (community register notes: there is no public SBR protocol document).
+    """
+    rows = _parse_registers(read_data("sbr_registers.csv"))
+    spans = sorted((r.address, r.end, r.name) for r in rows if r.table == "input")
+    for (a0, e0, n0), (a1, _e1, n1) in itertools.pairwise(spans):
+        if a1 < e0:
+            raise CatalogError(f"sbr_registers.csv: {n0}@{a0} and {n1}@{a1} overlap")
+    return rows
+
+
 def model_names() -> list[str]:
     """Every selectable model name, in catalogue order."""
     return list(load_catalog().models)

@@ -37,6 +37,43 @@ def _port(text: str) -> int:
     return value
 
 
+def _cloud(text: str) -> float | str:
+    if text.strip().lower() in ("random", "walk"):
+        return "random"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"a cloud factor is a number 0..1.5 or 'random'; got {text!r}") from None
+    if not 0.0 <= value <= 1.5:
+        raise argparse.ArgumentTypeError(f"a cloud factor is within 0..1.5; got {value}")
+    return value
+
+
+def _house_load(text: str) -> float | list[float]:
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"a house load is W or 24 comma-separated hourly values in W; got {text!r}"
+        ) from None
+    if len(values) not in (1, 24) or any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(
+            "a house load is one non-negative value in W or 24 comma-separated hourly values"
+        )
+    return values[0] if len(values) == 1 else values
+
+
+def _battery_kwh(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a capacity in kWh: {text!r}") from None
+    if not 0.0 <= value <= 10_000:
+        raise argparse.ArgumentTypeError(f"battery capacity is 0..10000 kWh; got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also used by the docs and tests)."""
     parser = argparse.ArgumentParser(
@@ -76,8 +113,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--longitude", type=float, default=None)
     serve.add_argument("--timezone", default=None, metavar="TZ",
                        help="IANA time zone of the site (default Australia/Sydney)")
-    serve.add_argument("--cloud-factor", type=float, default=1.0, metavar="F",
-                       help="scale clear-sky PV by F (0..1.5, default 1)")
+    serve.add_argument("--cloud-factor", type=_cloud, default=1.0, metavar="F",
+                       help="scale clear-sky PV by F (0..1.5, default 1), or 'random' for "
+                            "seeded passing clouds")
+    serve.add_argument("--battery-kwh", type=_battery_kwh, default=None, metavar="KWH",
+                       help="battery capacity of a hybrid (default by model; 0 = none)")
+    serve.add_argument("--meter", action=argparse.BooleanOptionalAction, default=None,
+                       help="a smart meter at the grid connection (default: hybrids yes)")
+    serve.add_argument("--house-load", type=_house_load, default=None, metavar="W",
+                       help="house load: constant W, or 24 comma-separated hourly values "
+                            "(default: a household curve)")
+    serve.add_argument("--battery-unit-id", type=int, default=200, metavar="N",
+                       help="Modbus unit of the SBR battery on the inverter's port "
+                            "(default 200; 0 = not served)")
     serve.add_argument("--status-interval", type=float, default=5.0, metavar="S",
                        help="seconds between status lines on stderr (0 = none)")
     control = serve.add_mutually_exclusive_group()
@@ -103,11 +151,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _status_line(server: Any) -> str:
     snap = server.snapshot()
-    return (
+    line = (
         f"{snap.local:%Y-%m-%d %H:%M:%S} {server.model.name} {snap.mode.value:<8} "
         f"power {snap.active_power_w / 1000:6.2f} kW  "
         f"daily {snap.daily_yield_kwh:6.1f} kWh  total {snap.total_yield_kwh:9.1f} kWh"
     )
+    if server.plant.battery is not None:
+        line += (f"  battery {snap.battery_power_w / 1000:+6.2f} kW "
+                 f"SoC {snap.battery_soc_pct:5.1f} %  grid {snap.grid_power_w / 1000:+6.2f} kW")
+    return line
 
 
 def serve(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
@@ -145,6 +197,10 @@ def serve(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.
             control_port=None if args.no_control else args.control_port,
             control_allow_remote=args.control_allow_remote,
             faults=args.fault,
+            battery_kwh=args.battery_kwh,
+            meter=args.meter,
+            house_load=args.house_load,
+            battery_unit_id=args.battery_unit_id or None,
         )
     except (ValueError, FaultSpecError, ScenarioError) as exc:
         print(f"mock-sungrow: error: {exc}", file=err)

@@ -27,7 +27,6 @@ from __future__ import annotations
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from mock_sungrow.catalog import Table
 from mock_sungrow.errors import ExceptionCode, ModbusError
@@ -35,32 +34,42 @@ from mock_sungrow.plant import PlantState
 from mock_sungrow.registermap import IMAGE_SIZE, RegisterMap
 
 
+class _TableState:
+    """One table's image and which snapshot each of its live rows was encoded for."""
+
+    __slots__ = ("image", "serial", "snap", "stamps")
+
+    def __init__(self, regmap: RegisterMap, table: Table) -> None:
+        self.image = regmap.new_image(table)
+        self.stamps = [0] * regmap.row_count(table)
+        self.serial = 0
+        self.snap: object = None
+
+
 class RegisterBank:
     """The registers of one device at the plant's current instant.
 
-    Reads are on every request's path, so the cache is kept flat: per table, the snapshot
-    the image was built from and the image itself, compared by identity.
+    Reads are on every request's path, so a table keeps one image whose rows are encoded
+    lazily: a read encodes the rows it touches that are not yet encoded for the current
+    snapshot, then slices. A day of minute-by-minute reads therefore costs what the client
+    reads, not the whole register map per minute.
     """
 
     def __init__(self, plant: PlantState, regmap: RegisterMap) -> None:
         self.plant = plant
         self.map = regmap
-        self._cache: dict[Table, list[Any]] = {"input": [None, None], "holding": [None, None]}
+        self._tables: dict[Table, _TableState] = {
+            "input": _TableState(regmap, "input"), "holding": _TableState(regmap, "holding"),
+        }
         self._pins: dict[Table, dict[int, int]] = {"input": {}, "holding": {}}
 
     def image(self, table: Table) -> array[int]:
-        """The whole table at the current tick (built once per snapshot, then reused)."""
-        snap = self.plant.snapshot()
-        cache = self._cache[table]
-        if cache[0] is snap:
-            image: array[int] = cache[1]
-            return image
+        """The whole table at the current tick (every row encoded), pins applied."""
         with self.plant.lock:
             snap = self.plant.snapshot()
             image = self.map.build_image(table, snap, self.plant)
             for addr, word in self._pins[table].items():
                 image[addr] = word
-            cache[0], cache[1] = snap, image
         return image
 
     def read(self, table: Table, address: int, count: int) -> list[int]:
@@ -76,9 +85,23 @@ class RegisterBank:
         if address < 1 or end > IMAGE_SIZE or not served:
             raise ModbusError(
                 ExceptionCode.ILLEGAL_ADDRESS,
-                f"no {table} register of {self.map.model.name} in {address}..{end - 1}",
+                f"no {table} register of {self.map.name} in {address}..{end - 1}",
             )
-        return self.image(table)[address:end].tolist()
+        state = self._tables[table]
+        with self.plant.lock:
+            snap = self.plant.snapshot()
+            if state.snap is not snap:
+                state.snap = snap
+                state.serial += 1
+            self.map.fill(table, state.image, state.stamps, state.serial, address, end, snap,
+                          self.plant)
+            words = state.image[address:end].tolist()
+        pins = self._pins[table]
+        if pins:
+            for addr, word in pins.items():
+                if address <= addr < end:
+                    words[addr - address] = word
+        return words
 
     def _pinned(self, table: Table, address: int, end: int) -> bool:
         pins = self._pins[table]
@@ -100,7 +123,6 @@ class RegisterBank:
         with self.plant.lock:
             for offset, word in enumerate(words):
                 self._pins[table][address + offset] = word
-            self._cache[table][0] = None
 
     def unpin(self, table: Table | None = None) -> None:
         """Drop pinned words (of one table, or all)."""
@@ -108,7 +130,6 @@ class RegisterBank:
         with self.plant.lock:
             for t in tables:
                 self._pins[t].clear()
-                self._cache[t][0] = None
 
 
 class SungrowModbusDataBlock:
@@ -151,7 +172,7 @@ class SungrowModbusDataBlock:
         self.setValues(address, values)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.table!r}, model={self.bank.map.model.name!r})"
+        return f"{type(self).__name__}({self.table!r}, model={self.bank.map.name!r})"
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,12 @@ was documented the choice is marked so.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from mock_sungrow.battery import BatteryPack
     from mock_sungrow.plant import PlantSnapshot, PlantState
 
 Value = float | int | str | None | list[float | int | None]
@@ -95,27 +97,38 @@ def _string_current(index: int) -> Projector:
     return get
 
 
-def _power_flow(s: PlantSnapshot, p: PlantState) -> Value:
-    bits = 0
-    if s.active_power_w > 0:
-        bits |= 1 << 0
-    if s.battery_power_w > 0:
-        bits |= 1 << 1
-    if s.battery_power_w < 0:
-        bits |= 1 << 2
-    if s.load_power_w > 0:
-        bits |= 1 << 3
-    if s.grid_power_w < 0:
-        bits |= 1 << 4
-    if s.grid_power_w > 0:
-        bits |= 1 << 5
-    return bits
-
-
 def _self_consumption(s: PlantSnapshot, p: PlantState) -> Value:
-    if s.daily_yield_kwh <= 0:
+    """Input 13029: the share of today's PV energy used on site (not exported)."""
+    if s.daily_pv_kwh <= 0:
         return 100.0
-    return min(100.0, 100.0 * s.daily_direct_kwh / s.daily_yield_kwh)
+    return min(100.0, max(0.0, 100.0 * (1.0 - s.daily_export_pv_kwh / s.daily_pv_kwh)))
+
+
+def _meter_phase(index: int) -> Projector:
+    """Grid power of one meter phase (a single-phase meter reads 0 on B and C)."""
+
+    def get(s: PlantSnapshot, p: PlantState) -> Value:
+        if not p.has_meter:
+            return None
+        powers = s.meter_phase_power_w
+        return powers[index] if index < len(powers) else 0.0
+
+    return get
+
+
+def _meter_current(index: int) -> Projector:
+    def get(s: PlantSnapshot, p: PlantState) -> Value:
+        if not p.has_meter:
+            return None
+        currents = s.meter_phase_current_a
+        return currents[index] if index < len(currents) else 0.0
+
+    return get
+
+
+def _inverter_alarm(s: PlantSnapshot, p: PlantState) -> Value:
+    """Input 13050: bit 30 "meter communication alarm" while a hybrid has no meter."""
+    return 0 if p.has_meter or not p.model.is_hybrid else 1 << 30
 
 
 def _family(p: PlantState) -> str:
@@ -158,9 +171,19 @@ def _battery(fn: Callable[[PlantSnapshot, PlantState], Value]) -> Projector:
     """A battery quantity: available only while a battery is connected."""
 
     def get(s: PlantSnapshot, p: PlantState) -> Value:
-        return fn(s, p) if p.battery_kwh > 0 else None
+        return fn(s, p) if p.battery is not None else None
 
     return get
+
+
+def _cycles(s: PlantSnapshot, p: PlantState) -> float:
+    """Equivalent full cycles the battery has done (charge plus discharge over twice capacity)."""
+    return (s.total_charge_kwh + s.total_discharge_kwh) / (2.0 * p.battery_kwh)
+
+
+def _cell_mv(s: PlantSnapshot, p: PlantState, spread_mv: float) -> float:
+    """A cell voltage (mV): the pack average, offset by a cell-to-cell spread."""
+    return s.battery_voltage_v / _pack(p).cells * 1000.0 + spread_mv
 
 
 INPUT: dict[str, Projector] = {
@@ -208,9 +231,9 @@ INPUT: dict[str, Projector] = {
     "reactive_power_regulation_setpoint": _const(0),
     "work_state_2": lambda s, p: p.work_state_2(s),
     "meter_power": _meter(lambda s: s.grid_power_w),
-    "meter_a_phase_power": _meter(lambda s: s.grid_power_w / 3.0),
-    "meter_b_phase_power": _meter(lambda s: s.grid_power_w / 3.0),
-    "meter_c_phase_power": _meter(lambda s: s.grid_power_w / 3.0),
+    "meter_a_phase_power": _meter_phase(0),
+    "meter_b_phase_power": _meter_phase(1),
+    "meter_c_phase_power": _meter_phase(2),
     "load_power": _meter(lambda s: s.load_power_w),
     "daily_export_energy": _meter(lambda s: s.daily_export_kwh),
     "total_export_energy": _meter(lambda s: s.total_export_kwh),
@@ -230,19 +253,22 @@ INPUT: dict[str, Projector] = {
     "grid_frequency_high_precision": lambda s, p: s.frequency_hz,
     "pid_work_state": _const(0),
     "pid_alarm_code": _const(0),
+    # 5214 is the signed battery power (+ charging), recommended over the unsigned 13022.
     "battery_power": _battery(lambda s, p: s.battery_power_w),
     "export_power": _meter(lambda s: -s.grid_power_w),  # > 0 exporting, < 0 importing
     "power_meter": _meter(lambda s: s.grid_power_w),
     "meter_active_power": _meter(lambda s: s.grid_power_w),
-    "meter_phase_a_active_power": _meter(lambda s: s.grid_power_w / 3.0),
-    "meter_phase_b_active_power": _meter(lambda s: s.grid_power_w / 3.0),
-    "meter_phase_c_active_power": _meter(lambda s: s.grid_power_w / 3.0),
+    "meter_phase_a_active_power": _meter_phase(0),
+    "meter_phase_b_active_power": _meter_phase(1),
+    "meter_phase_c_active_power": _meter_phase(2),
     "export_limit_min": _const(0.0),
     "export_limit_max": lambda s, p: p.model.rated_power_w / 1000.0,
-    "bdc_rated_power": lambda s, p: p.model.rated_power_w / 1000.0,
-    "battery_current": _battery(lambda s, p: s.battery_power_w / p.battery_voltage_v(s)),
-    "bms_max_charging_current": _battery(lambda s, p: 30),
-    "bms_max_discharging_current": _battery(lambda s, p: 30),
+    "bdc_rated_power": lambda s, p: p.bdc_rated_w / 1000.0,
+    # Two rows share this name: 5631 (S16, signed, + charging) and 13021 (U16: a magnitude,
+    # as old firmware sends it; the U16 encoder would clip a negative value to 0).
+    "battery_current": _battery(lambda s, p: s.battery_current_a),
+    "bms_max_charging_current": _battery(lambda s, p: s.battery_charge_limit_a),
+    "bms_max_discharging_current": _battery(lambda s, p: s.battery_discharge_limit_a),
     "battery_capacity_high_precision": _battery(lambda s, p: p.battery_kwh),
     "backup_phase_a_current": _const(0.0),
     "backup_phase_b_current": _const(0.0),
@@ -258,9 +284,9 @@ INPUT: dict[str, Projector] = {
     "meter_phase_a_voltage": _meter(lambda s: s.phase_voltage_v[0]),
     "meter_phase_b_voltage": _meter(lambda s: s.phase_voltage_v[min(1, s.phases - 1)]),
     "meter_phase_c_voltage": _meter(lambda s: s.phase_voltage_v[s.phases - 1]),
-    "meter_phase_a_current": _meter(lambda s: abs(s.grid_power_w) / 3.0 / s.phase_voltage_v[0]),
-    "meter_phase_b_current": _meter(lambda s: abs(s.grid_power_w) / 3.0 / s.phase_voltage_v[0]),
-    "meter_phase_c_current": _meter(lambda s: abs(s.grid_power_w) / 3.0 / s.phase_voltage_v[0]),
+    "meter_phase_a_current": _meter_current(0),
+    "meter_phase_b_current": _meter_current(1),
+    "meter_phase_c_current": _meter_current(2),
     "pv_power_of_today": _history("pv", "today"),
     "daily_pv_energy_yields": _history("pv", "days"),
     "monthly_pv_energy_yields": _history("pv", "months"),
@@ -281,27 +307,28 @@ INPUT: dict[str, Projector] = {
     **{f"mppt_{i + 1}_voltage": _item(i, "mppt_voltage_v") for i in range(16)},
     **{f"mppt_{i + 1}_current": _item(i, "mppt_current_a") for i in range(16)},
     "running_state": lambda s, p: p.running_state(s),
-    "power_flow_status": _power_flow,
-    "daily_pv_generation": lambda s, p: s.daily_yield_kwh,
-    "total_pv_generation": lambda s, p: s.total_yield_kwh,
-    "daily_pv_export": lambda s, p: s.daily_export_kwh,
-    "total_pv_export": lambda s, p: s.total_export_kwh,
-    "daily_battery_charge_from_pv": _battery(lambda s, p: 0.0),
-    "total_battery_charge_from_pv": _battery(lambda s, p: 0.0),
-    "co2_reduction": lambda s, p: s.total_yield_kwh * 0.7,
-    "battery_voltage": _battery(lambda s, p: p.battery_voltage_v(s)),
+    "power_flow_status": lambda s, p: p.power_flow_bits(s),
+    "daily_pv_generation": lambda s, p: s.daily_pv_kwh,
+    "total_pv_generation": lambda s, p: s.total_pv_kwh,
+    "daily_pv_export": lambda s, p: s.daily_export_pv_kwh,
+    "total_pv_export": lambda s, p: s.total_export_pv_kwh,
+    "daily_battery_charge_from_pv": _battery(lambda s, p: s.daily_charge_pv_kwh),
+    "total_battery_charge_from_pv": _battery(lambda s, p: s.total_charge_pv_kwh),
+    "co2_reduction": lambda s, p: s.total_pv_kwh * 0.7,
+    "battery_voltage": _battery(lambda s, p: s.battery_voltage_v),
     "battery_level": _battery(lambda s, p: s.battery_soc_pct),
-    "battery_state_of_health": _battery(lambda s, p: 100.0),
-    "battery_temperature": _battery(lambda s, p: 25.0),
-    "daily_battery_discharge_energy": _battery(lambda s, p: 0.0),
-    "total_battery_discharge_energy": _battery(lambda s, p: 0.0),
+    "battery_state_of_health": _battery(lambda s, p: s.battery_soh_pct),
+    "battery_temperature": _battery(lambda s, p: s.battery_temperature_c),
+    "daily_battery_discharge_energy": _battery(lambda s, p: s.daily_discharge_kwh),
+    "total_battery_discharge_energy": _battery(lambda s, p: s.total_discharge_kwh),
     "self_consumption_of_day": _self_consumption,
     "grid_state": _const(0x55),  # 0x55 on-grid, 0xAA off-grid (old documents)
     "battery_capacity": _battery(lambda s, p: p.battery_kwh),
-    "daily_charge_energy": _battery(lambda s, p: 0.0),
-    "total_charge_energy": _battery(lambda s, p: 0.0),
+    # SHproto V1.1.9: all energy charged into the battery, from PV and grid alike.
+    "daily_charge_energy": _battery(lambda s, p: s.daily_charge_kwh),
+    "total_charge_energy": _battery(lambda s, p: s.total_charge_kwh),
     "drm_state": _const(0),
-    "inverter_alarm": _const(0),
+    "inverter_alarm": _inverter_alarm,
     "grid_side_fault": _const(0),
     "system_fault_1": _const(0),
     "system_fault_2": _const(0),
@@ -317,23 +344,23 @@ INPUT: dict[str, Projector] = {
     "bms_fault_2": _const(0),
     # Real units read 0xFFFF in the high word of BMS alarm 2 (spec B.5).
     "bms_alarm_2": _const(0xFFFF0000),
-    "bms_status": _battery(lambda s, p: 0),
+    "bms_status": _battery(lambda s, p: 0),  # SH*K low-voltage BMS block (V1.0.23)
     "bms_warning": _battery(lambda s, p: 0),
     "bms_protection_word": _battery(lambda s, p: 0),
     "bms_fault_1_word": _battery(lambda s, p: 0),
     "bms_fault_2_word": _battery(lambda s, p: 0),
     "bms_soc": _battery(lambda s, p: s.battery_soc_pct),
-    "bms_soh": _battery(lambda s, p: 100),
-    "bms_battery_current": _battery(lambda s, p: abs(s.battery_power_w) / p.battery_voltage_v(s)),
-    "bms_battery_voltage": _battery(lambda s, p: p.battery_voltage_v(s)),
-    "bms_cycle_count": _battery(lambda s, p: 120 + p.seed % 200),
-    "bms_average_cell_voltage": _battery(lambda s, p: 3300),  # mV
-    "bms_max_cell_voltage": _battery(lambda s, p: 3312),
-    "bms_min_cell_voltage": _battery(lambda s, p: 3291),
-    "bms_pack_voltage": _battery(lambda s, p: round(p.battery_voltage_v(s))),
-    "bms_average_cell_temperature": _battery(lambda s, p: 25),
-    "bms_max_cell_temperature": _battery(lambda s, p: 26),
-    "bms_min_cell_temperature": _battery(lambda s, p: 24),
+    "bms_soh": _battery(lambda s, p: s.battery_soh_pct),
+    "bms_battery_current": _battery(lambda s, p: abs(s.battery_current_a)),
+    "bms_battery_voltage": _battery(lambda s, p: s.battery_voltage_v),
+    "bms_cycle_count": _battery(_cycles),
+    "bms_average_cell_voltage": _battery(lambda s, p: _cell_mv(s, p, 0)),  # mV
+    "bms_max_cell_voltage": _battery(lambda s, p: _cell_mv(s, p, 9)),
+    "bms_min_cell_voltage": _battery(lambda s, p: _cell_mv(s, p, -8)),
+    "bms_pack_voltage": _battery(lambda s, p: round(s.battery_voltage_v)),
+    "bms_average_cell_temperature": _battery(lambda s, p: round(s.battery_temperature_c)),
+    "bms_max_cell_temperature": _battery(lambda s, p: round(s.battery_temperature_c + 1.0)),
+    "bms_min_cell_temperature": _battery(lambda s, p: round(s.battery_temperature_c - 1.0)),
     # No second meter channel is wired: the meter's "disconnected" sentinel.
     "meter_channel_2_total_active_power": _const(None),
     "meter_channel_2_phase_a_active_power": _const(None),
@@ -347,4 +374,123 @@ INPUT: dict[str, Projector] = {
     "firmware_version_reserved_3": _const(""),
     "firmware_version_reserved_4": _const(""),
     "firmware_version_reserved_5": _const(""),
+}
+
+#: Where two catalogue rows share a name but not a type, the row at this address reads this
+#: instead: the unsigned 13021/13022 battery current and power read as magnitudes (old
+#: firmware's convention, and what a U16 can carry), the signed 5631/5214 keep the sign.
+INPUT_BY_ADDRESS: dict[int, Projector] = {
+    13021: _battery(lambda s, p: abs(s.battery_current_a)),
+    13022: _battery(lambda s, p: abs(s.battery_power_w)),
+}
+
+
+# ----------------------------------------------------------------------------- SBR battery
+#
+# What a Sungrow SBR tower answers on its own Modbus unit (200 on the inverter's LAN port;
+# data/sbr_registers.csv lists the rows and their sources). Module-level detail (cell extremes
+# and their positions, per-module cell voltages, module serials) is invented but shaped like
+# the captures: positions are module * 256 + cell, absent module slots read 0.
+
+_SBR_FIRMWARE = "SBRBCU-S_22011.01.19"
+
+
+def _module_spread(p: PlantState, module: int, which: int) -> float:
+    """A module's seeded cell-voltage spread above (``which`` 0) or below (1) the mean, in V."""
+    digest = zlib.crc32(f"cell/{p.seed}/{module}/{which}".encode())
+    return 0.0015 + (digest % 1000) / 1000.0 * 0.0035
+
+
+def _pack(p: PlantState) -> BatteryPack:
+    if p.battery is None:  # a battery device exists only with a battery
+        raise RuntimeError("no battery")
+    return p.battery
+
+
+def _mean_cell_v(s: PlantSnapshot, p: PlantState) -> float:
+    return s.battery_voltage_v / _pack(p).cells
+
+
+def _module_cells(which: int) -> Projector:
+    """Per-module highest (0) or lowest (1) cell voltage, 8 slots."""
+
+    def get(s: PlantSnapshot, p: PlantState) -> Value:
+        pack = _pack(p)
+        mean = _mean_cell_v(s, p)
+        sign = 1.0 if which == 0 else -1.0
+        return [
+            mean + sign * _module_spread(p, m, which) if m < pack.modules else 0.0
+            for m in range(8)
+        ]
+
+    return get
+
+
+def _extreme_cell(which: int, position: bool) -> Projector:
+    """The pack's highest (0) or lowest (1) cell voltage, or its position (module*256+cell)."""
+
+    def get(s: PlantSnapshot, p: PlantState) -> Value:
+        pack = _pack(p)
+        spreads = [_module_spread(p, m, which) for m in range(pack.modules)]
+        module = max(range(pack.modules), key=spreads.__getitem__)
+        if position:
+            cell = zlib.crc32(f"pos/{p.seed}/{which}".encode()) % 20 + 1
+            return (module + 1) * 256 + cell
+        mean = _mean_cell_v(s, p)
+        return mean + spreads[module] if which == 0 else mean - spreads[module]
+
+    return get
+
+
+def _module_temp(which: int, position: bool) -> Projector:
+    def get(s: PlantSnapshot, p: PlantState) -> Value:
+        pack = _pack(p)
+        if position:
+            return (pack.modules if which == 0 else 1) * 256 + 1
+        return s.battery_temperature_c + (0.6 if which == 0 else -0.6)
+
+    return get
+
+
+def _module_serial(index: int) -> Projector:
+    def get(s: PlantSnapshot, p: PlantState) -> Value:
+        pack = _pack(p)
+        return f"{pack.serial[:6]}M{index + 1}{p.seed % 100:02d}" if index < pack.modules else ""
+
+    return get
+
+
+def _sbr_status(s: PlantSnapshot, p: PlantState) -> Value:
+    """10740: 0 unplugged, 1 standby, 2 run (current flowing)."""
+    return 2 if abs(s.battery_current_a) >= 0.1 else 1
+
+
+BATTERY_INPUT: dict[str, Projector] = {
+    "device_type_code": lambda s, p: _pack(p).device_type_code,
+    "serial_number": lambda s, p: _pack(p).serial,
+    "bcu_firmware_version": _const(_SBR_FIRMWARE),
+    "battery_status": _sbr_status,
+    "battery_voltage": lambda s, p: s.battery_voltage_v,
+    # Sign as on the inverter's 5631: positive while charging (an assumption: the captures
+    # only show magnitudes).
+    "battery_current": lambda s, p: s.battery_current_a,
+    "battery_temperature": lambda s, p: s.battery_temperature_c,
+    "battery_soc": lambda s, p: s.battery_soc_pct,
+    "battery_soh": lambda s, p: s.battery_soh_pct,
+    "total_charge_energy": lambda s, p: s.total_charge_kwh,
+    "total_discharge_energy": lambda s, p: s.total_discharge_kwh,
+    "max_cell_voltage": _extreme_cell(0, position=False),
+    "max_cell_voltage_position": _extreme_cell(0, position=True),
+    "min_cell_voltage": _extreme_cell(1, position=False),
+    "min_cell_voltage_position": _extreme_cell(1, position=True),
+    "max_module_temperature": _module_temp(0, position=False),
+    "max_module_temperature_position": _module_temp(0, position=True),
+    "min_module_temperature": _module_temp(1, position=False),
+    "min_module_temperature_position": _module_temp(1, position=True),
+    "module_max_cell_voltage": _module_cells(0),
+    "module_min_cell_voltage": _module_cells(1),
+    "module_cell_type": lambda s, p: [1 if m < _pack(p).modules else 0 for m in range(8)],
+    # 2: contactor closed (the battery is connected to the inverter's DC bus).
+    "dc_switch_state": lambda s, p: 1 if s.mode.value in ("stop", "emergency-stop") else 2,
+    **{f"module_{i + 1}_serial_number": _module_serial(i) for i in range(8)},
 }

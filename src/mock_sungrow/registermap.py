@@ -16,6 +16,7 @@ Reading follows the protocol's own rules (spec §B.7):
 
 from __future__ import annotations
 
+import bisect
 import csv
 import functools
 import io
@@ -38,7 +39,7 @@ from mock_sungrow.catalog import (
     read_data,
 )
 from mock_sungrow.errors import ExceptionCode, ModbusError
-from mock_sungrow.projection import INPUT, Value
+from mock_sungrow.projection import INPUT, INPUT_BY_ADDRESS, Projector, Value
 
 if TYPE_CHECKING:
     from mock_sungrow.plant import PlantSnapshot, PlantState
@@ -218,33 +219,40 @@ class ServedRow:
 
 
 class RegisterMap:
-    """The registers one model serves, in both tables. Build it with :meth:`for_model`."""
+    """The registers one device serves, in both tables. Build it with :meth:`for_model`.
 
-    def __init__(self, model: InverterModel) -> None:
-        catalog = load_catalog()
+    By default the rows are the inverter catalogue's rows for ``model``; a device that is not
+    an inverter (the SBR battery) passes its own ``rows`` and ``projectors``. Values are
+    produced lazily, row by row, as reads touch them (:meth:`fill`): a snapshot's image is
+    never built whole, so a read costs what it reads, not what the device could serve.
+    """
+
+    def __init__(
+        self,
+        model: InverterModel,
+        *,
+        rows: Sequence[RegisterDef] | None = None,
+        projectors: Mapping[str, Projector] | None = None,
+        address_projectors: Mapping[int, Projector] | None = None,
+    ) -> None:
         self.model = model
+        self.projectors: Mapping[str, Projector] = INPUT if projectors is None else projectors
+        by_address = INPUT_BY_ADDRESS if address_projectors is None else address_projectors
         self.rows: dict[Table, tuple[ServedRow, ...]] = {}
         self._prefix: dict[Table, array[int]] = {}
         self._templates: dict[Table, array[int]] = {}
+        self._live: dict[Table, tuple[RegisterDef, ...]] = {}
+        self._ends: dict[Table, list[int]] = {}
+        self._input_projectors: tuple[Projector, ...] = ()
         self.by_name: dict[tuple[Table, str], RegisterDef] = {}
         for table in TABLES:
-            served = [
-                ServedRow(r, r.matches(model.name))
-                for r in catalog.registers
-                if r.table == table
-                and (r.matches(model.name) or model.family in catalog.row_families(r))
-            ]
-            # Where two rows share an address (5004 is kWh on SG, 0.1 kWh on SH) the model's
-            # own row wins; a row for the other family never shadows it.
-            occupied: set[int] = set()
-            for s in served:
-                if s.live:
-                    occupied.update(range(s.row.address, s.row.end))
-            served = [
-                s for s in served
-                if s.live or not occupied.intersection(range(s.row.address, s.row.end))
-            ]
-            served.sort(key=lambda s: s.row.address)
+            if rows is None:
+                served = self._catalogue_rows(model, table)
+            else:
+                served = sorted(
+                    (ServedRow(r, True) for r in rows if r.table == table),
+                    key=lambda s: s.row.address,
+                )
             self.rows[table] = tuple(served)
             defined = bytearray(IMAGE_SIZE)
             template = array("H", [FILLER]) * IMAGE_SIZE
@@ -261,6 +269,17 @@ class RegisterMap:
                     self.by_name.setdefault((table, s.row.name), s.row)
             self._prefix[table] = array("I", itertools.accumulate(defined, initial=0))
             self._templates[table] = template
+            live = tuple(s.row for s in served if s.live)
+            self._live[table] = live
+            self._ends[table] = [r.end for r in live]
+            if table == "input":
+                missing = [r.name for r in live
+                           if r.address not in by_address and r.name not in self.projectors]
+                if missing:
+                    raise CatalogError(f"{model.name}: no projection for {sorted(missing)}")
+                self._input_projectors = tuple(
+                    by_address.get(r.address) or self.projectors[r.name] for r in live
+                )
         self.holding_limits = holding_limits(
             model, [s.row for s in self.rows["holding"] if s.live]
         )
@@ -270,9 +289,36 @@ class RegisterMap:
         }
 
     @staticmethod
+    def _catalogue_rows(model: InverterModel, table: Table) -> list[ServedRow]:
+        catalog = load_catalog()
+        served = [
+            ServedRow(r, r.matches(model.name))
+            for r in catalog.registers
+            if r.table == table
+            and (r.matches(model.name) or model.family in catalog.row_families(r))
+        ]
+        # Where two rows share an address (5004 is kWh on SG, 0.1 kWh on SH) the model's
+        # own row wins; a row for the other family never shadows it.
+        occupied: set[int] = set()
+        for s in served:
+            if s.live:
+                occupied.update(range(s.row.address, s.row.end))
+        served = [
+            s for s in served
+            if s.live or not occupied.intersection(range(s.row.address, s.row.end))
+        ]
+        served.sort(key=lambda s: s.row.address)
+        return served
+
+    @staticmethod
     def for_model(name: str) -> RegisterMap:
         """The (cached, shared) map of the named model."""
         return _map_for(name)
+
+    @property
+    def name(self) -> str:
+        """The device's model name (for messages)."""
+        return self.model.name
 
     def holding_defaults(self) -> dict[int, int]:
         """The holding-register words a freshly built inverter reads."""
@@ -290,26 +336,66 @@ class RegisterMap:
             return prefix[hi] > prefix[lo]
         return prefix[hi] > prefix[address]
 
+    def new_image(self, table: Table) -> array[int]:
+        """A table image holding only the constant words (fillers and sentinels)."""
+        return array("H", self._templates[table])
+
+    def row_count(self, table: Table) -> int:
+        """How many rows of ``table`` carry live values (the size of a stamp array)."""
+        return len(self._live[table])
+
+    def fill(  # noqa: PLR0917 - the hot path of every read; keywords would cost time
+        self,
+        table: Table,
+        image: array[int],
+        stamps: list[int],
+        serial: int,
+        lo: int,
+        hi: int,
+        snap: PlantSnapshot,
+        plant: PlantState,
+    ) -> None:
+        """Encode into ``image`` every live row overlapping ``[lo, hi)`` not yet at ``serial``.
+
+        ``stamps[i]`` records which snapshot serial row ``i`` was last encoded for, so rows
+        are encoded once per snapshot and only when a read touches them.
+        """
+        live = self._live[table]
+        i = bisect.bisect_right(self._ends[table], lo)
+        n = len(live)
+        if table == "input":
+            projectors = self._input_projectors
+            while i < n:
+                row = live[i]
+                if row.address >= hi:
+                    break
+                if stamps[i] != serial:
+                    value = projectors[i](snap, plant)
+                    image[row.address : row.end] = array("H", encode_value(row, value))
+                    stamps[i] = serial
+                i += 1
+            return
+        local = snap.local
+        holding = plant.holding
+        while i < n:
+            row = live[i]
+            addr = row.address
+            if addr >= hi:
+                break
+            if stamps[i] != serial:
+                if 5000 <= addr <= 5005:
+                    image[addr] = (local.year, local.month, local.day, local.hour,
+                                   local.minute, local.second)[addr - 5000]
+                else:
+                    image[addr] = holding.get(addr, FILLER) & 0xFFFF
+                stamps[i] = serial
+            i += 1
+
     def build_image(self, table: Table, snap: PlantSnapshot, plant: PlantState) -> array[int]:
         """Every word of ``table`` at one instant, indexed by documented address."""
-        image = array("H", self._templates[table])
-        if table == "input":
-            for served in self.rows["input"]:
-                if served.live:
-                    row = served.row
-                    value = INPUT[row.name](snap, plant)
-                    image[row.address : row.end] = array("H", encode_value(row, value))
-        else:
-            local = snap.local
-            clock = (local.year, local.month, local.day, local.hour, local.minute, local.second)
-            holding = plant.holding
-            for served in self.rows["holding"]:
-                if served.live:
-                    row = served.row
-                    if 5000 <= row.address <= 5005:
-                        image[row.address] = clock[row.address - 5000]
-                    else:
-                        image[row.address] = holding.get(row.address, FILLER) & 0xFFFF
+        image = self.new_image(table)
+        stamps = [0] * self.row_count(table)
+        self.fill(table, image, stamps, 1, 0, IMAGE_SIZE, snap, plant)
         return image
 
     def validate_write(

@@ -7,6 +7,7 @@ simulated inverter.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import threading
 import weakref
@@ -15,15 +16,26 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from mock_sungrow.catalog import InverterModel, Table, load_catalog
+from mock_sungrow.battery import BatteryPack
+from mock_sungrow.catalog import InverterModel, Table, load_battery_registers, load_catalog
 from mock_sungrow.clock import Clock, ManualClock, RealClock
 from mock_sungrow.datablock import RegisterBank, SimulatedDevice, SungrowModbusDataBlock
+from mock_sungrow.devices import (
+    DEFAULT_BATTERY_UNIT_ID,
+    WINET_BATTERY,
+    WINET_HYBRID_INVERTER,
+    WINET_STRING_INVERTER,
+    BatteryDevice,
+    BatteryReadings,
+    DeviceInfo,
+)
 from mock_sungrow.diagnostics import Diagnostics, Problem
 from mock_sungrow.errors import FrontEndUnavailableError
 from mock_sungrow.faults import Fault, FaultSet, parse_fault, parse_fault_text
 from mock_sungrow.frontend import FrontEnd
 from mock_sungrow.modbus import ModbusApplication
-from mock_sungrow.plant import PlantSnapshot, PlantState
+from mock_sungrow.plant import CloudSetting, LoadProfile, PlantSnapshot, PlantState
+from mock_sungrow.projection import BATTERY_INPUT
 from mock_sungrow.registermap import RegisterMap, decode_words
 from mock_sungrow.requestlog import DEFAULT_CAPACITY, RequestLog
 from mock_sungrow.runtime import LoopThread
@@ -90,6 +102,14 @@ class MockSungrowServer:
     Modbus, ``"lan"`` is a plain port whose answer to the key request is an exception or
     nothing (``lan_key_reply``). ``plain_requests="strict"`` ignores plain requests on an
     encrypting port, ``"lenient"`` answers them.
+
+    Hybrid (SH/MG) models get a battery of ``battery_kwh`` (default by model, 0 for none), a
+    smart meter (``meter``), and a house load (``house_load``: a constant in W, 24 hourly
+    values, or a function of local time; default a household curve). Where the battery is a
+    Sungrow SBR tower it also answers Modbus on its own unit, ``battery_unit_id`` (200, as on
+    the inverter's LAN port; ``None`` to leave it out). ``cloud_factor`` scales PV: a number,
+    ``"random"`` for a seeded random walk of passing clouds, or a
+    :class:`~mock_sungrow.simulation.CloudWalk`.
     """
 
     def __init__(
@@ -109,9 +129,11 @@ class MockSungrowServer:
         timezone: str | None = None,
         serial: str | None = None,
         tick: float = 1.0,
-        cloud_factor: float = 1.0,
+        cloud_factor: CloudSetting = 1.0,
         meter: bool | None = None,
         battery_kwh: float | None = None,
+        house_load: LoadProfile = None,
+        battery_unit_id: int | None = DEFAULT_BATTERY_UNIT_ID,
         unknown_unit: str = "exception",
         datablock_class: type[SungrowModbusDataBlock] = SungrowModbusDataBlock,
         control_port: int | None = None,
@@ -138,6 +160,13 @@ class MockSungrowServer:
             raise ValueError(f"host must be a non-empty string such as '127.0.0.1'; got {host!r}")
         if isinstance(unit_id, bool) or not isinstance(unit_id, int) or not 1 <= unit_id <= 247:
             raise ValueError(f"unit_id must be an integer 1..247; got {unit_id!r}")
+        if battery_unit_id is not None and (
+            isinstance(battery_unit_id, bool) or not isinstance(battery_unit_id, int)
+            or not 1 <= battery_unit_id <= 247
+        ):
+            raise ValueError(
+                f"battery_unit_id must be an integer 1..247, or None; got {battery_unit_id!r}"
+            )
         if not (isinstance(datablock_class, type)
                 and issubclass(datablock_class, SungrowModbusDataBlock)):
             raise ValueError(  # noqa: TRY004 - every bad argument is a ValueError here
@@ -167,6 +196,7 @@ class MockSungrowServer:
         self.model: InverterModel = load_catalog().model(model)
         self.server_type = server_type
         self.unit_id = unit_id
+        self.battery_unit_id = battery_unit_id
         self.clock: Clock = clock if clock is not None else RealClock()
         self.datablock_class = datablock_class
         self.unknown_unit = unknown_unit
@@ -178,6 +208,7 @@ class MockSungrowServer:
             "cloud_factor": cloud_factor,
             "has_meter": meter,
             "battery_kwh": battery_kwh,
+            "house_load": house_load,
         }
         self.diagnostics = Diagnostics()
         #: Active faults (see :meth:`inject`).
@@ -218,7 +249,29 @@ class MockSungrowServer:
             input=self.datablock_class("input", bank),
             holding=self.datablock_class("holding", bank),
         )
-        devices = {self.unit_id: self.device}
+        inverter = DeviceInfo(
+            kind="inverter",
+            logical_id=1,
+            unit_id=self.unit_id,
+            model=self.model.name,
+            device_type_code=self.model.device_type_code,
+            winet_dev_type=WINET_HYBRID_INVERTER if self.model.is_hybrid
+            else WINET_STRING_INVERTER,
+            serial=self.plant.serial,
+            device=self.device,
+        )
+        self._devices: list[DeviceInfo] = [inverter]
+        self.battery: BatteryDevice | None = None
+        pack = self.plant.battery
+        if pack is not None and pack.kind == "sbr" and self.battery_unit_id is not None:
+            if self.battery_unit_id == self.unit_id:
+                raise ValueError(
+                    f"the battery's unit id ({self.battery_unit_id}) must differ from the "
+                    "inverter's unit_id; pass another battery_unit_id (or None)"
+                )
+            self.battery = self._build_battery(pack, self.battery_unit_id)
+            self._devices.append(self.battery.info)
+        devices = {d.unit_id: d.device for d in self._devices}
         app: ModbusApplication | None = getattr(self, "modbus_app", None)
         if app is not None:  # reset(): live connections keep their application
             app.set_devices(devices)
@@ -226,6 +279,44 @@ class MockSungrowServer:
             self.modbus_app = ModbusApplication(
                 devices, self.diagnostics, unknown_unit=self.unknown_unit
             )
+
+    def _build_battery(self, pack: BatteryPack, unit_id: int) -> BatteryDevice:
+        """The SBR tower as a Modbus device of its own (input registers 10710-10893)."""
+        regmap = _battery_map(pack.model, pack.device_type_code)
+        bank = RegisterBank(self.plant, regmap)
+        device = SimulatedDevice(
+            name=pack.model,
+            unit_ids=frozenset({unit_id}),
+            input=self.datablock_class("input", bank),
+            holding=self.datablock_class("holding", bank),
+        )
+        info = DeviceInfo(
+            kind="battery",
+            logical_id=2,
+            unit_id=unit_id,
+            model=pack.model,
+            device_type_code=pack.device_type_code,
+            winet_dev_type=WINET_BATTERY,
+            serial=pack.serial,
+            device=device,
+        )
+        return BatteryDevice(info, self.plant)
+
+    @property
+    def devices(self) -> list[DeviceInfo]:
+        """The installation's devices, inverter first (a WiNet-S device list's order).
+
+        Each entry carries the device-list fields (logical id, unit id, model, type codes,
+        serial) and the :class:`~mock_sungrow.datablock.SimulatedDevice` whose data blocks
+        serve its registers.
+        """
+        return list(self._devices)
+
+    def battery_readings(self) -> BatteryReadings:
+        """The battery's own readings now (raises ``ValueError`` without a battery device)."""
+        if self.battery is None:
+            raise ValueError(f"this {self.model.name} has no battery device")
+        return self.battery.readings()
 
     def _make_front_ends(self) -> list[FrontEnd]:
         kinds = list(SERVER_TYPES[self.server_type])
@@ -433,6 +524,10 @@ class MockSungrowServer:
         """Set the inverter's own clock (what holding 5000-5005 read)."""
         self.plant.set_clock(when)
 
+    def set_battery_soc(self, soc_pct: float) -> None:
+        """Put the battery at a state of charge (percent), as if it had got there by itself."""
+        self.plant.set_battery_soc(soc_pct)
+
     def read_registers(self, table: Table, address: int, count: int = 1) -> list[int]:
         """Read words exactly as a client would, by *documented* register number."""
         return self.device.block(table).getValues(address, count)
@@ -459,6 +554,17 @@ class MockSungrowServer:
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"<MockSungrowServer {self.model.name} {self.server_type} {state} {self.ports}>"
+
+
+@functools.lru_cache(maxsize=16)
+def _battery_map(model: str, device_type_code: int) -> RegisterMap:
+    """The (shared) register map of an SBR battery of one size."""
+    pseudo = InverterModel(
+        name=model, device_type_code=device_type_code, rated_power_w=0, phases=1,
+        mppt_count=1, is_hybrid=False, source="sbr_registers.csv",
+    )
+    return RegisterMap(pseudo, rows=load_battery_registers(), projectors=BATTERY_INPUT,
+                       address_projectors={})
 
 
 def _stop_runtime(runtime: LoopThread, front_ends: Sequence[FrontEnd]) -> None:

@@ -1,0 +1,279 @@
+"""A hybrid inverter's energy management: from settings and an instant to power flows.
+
+Two pure pieces, no clock and no state:
+
+* :class:`EmsSettings` reads the holding-register words a client writes (EMS mode, forced
+  command and power, SoC window, backup reserve, charge/discharge limits, export limitation,
+  the forced-charge schedule) into engineering terms, once per write.
+* :func:`dispatch` decides, for one instant, how much PV is used, what the battery does and
+  what the converter delivers, given what the sun offers, what the house draws and what the
+  battery can take. Every flow it returns satisfies, exactly,
+  ``pv + discharge + import == load + charge + export + loss``.
+
+Sign conventions: battery power is positive while charging; grid power is positive while
+importing; converter AC power is positive while feeding the house or the grid.
+
+EMS modes (holding 13050, SHproto V1.1.9 appendix 6): 0 self-consumption, 2 forced
+(compulsory) mode following 13051/13052, 3 external EMS (the same commands, valid while the
+13080 heartbeat is fresh; the inverter falls back to self-consumption ~20 s after it lapses),
+4 VPP and 8 microgrid (both behave as self-consumption here: there is no cloud to dispatch).
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from mock_sungrow.simulation import conversion_loss_w, dc_for_ac
+
+SWITCH_ON = 0xAA
+CMD_CHARGE = 0xAA
+CMD_DISCHARGE = 0xBB
+CMD_STOP = 0xCC
+
+EMS_SELF_CONSUMPTION = 0
+EMS_FORCED = 2
+EMS_EXTERNAL = 3
+EMS_VPP = 4
+EMS_MICROGRID = 8
+
+#: Seconds without a heartbeat after which external EMS mode falls back (spec B.4 quirks).
+EXTERNAL_EMS_TIMEOUT_S = 20.0
+#: Width (percent of capacity) over which charging fades out below the SoC ceiling and
+#: discharging fades out above the floor: a BMS's constant-voltage phase, and what keeps the
+#: state of charge inside the window without a hard cut.
+SOC_TAPER_PCT = 2.0
+
+
+class Regime(enum.Enum):
+    """What the EMS is doing with the battery at an instant."""
+
+    OFF = "off"  # inverter stopped or no battery
+    SELF_CONSUMPTION = "self-consumption"
+    SCHEDULED_CHARGE = "scheduled-charge"  # forced-charge window (33208-33219)
+    FORCED = "forced"  # EMS mode 2
+    EXTERNAL = "external"  # EMS mode 3 with a live heartbeat
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeWindow:
+    """One forced-charge period of the schedule, in minutes after local midnight."""
+
+    start_min: int
+    end_min: int
+    target_soc_pct: float
+
+    def contains(self, minute: float) -> bool:
+        """Whether ``minute`` (after midnight) falls in the window (which may wrap midnight)."""
+        if self.start_min == self.end_min:
+            return False
+        if self.start_min < self.end_min:
+            return self.start_min <= minute < self.end_min
+        return minute >= self.start_min or minute < self.end_min
+
+
+@dataclass(frozen=True, slots=True)
+class EmsSettings:
+    """The EMS-relevant settings of a hybrid, decoded from its holding registers."""
+
+    mode: int
+    command: int
+    command_w: float
+    max_soc_pct: float
+    min_soc_pct: float
+    reserve_soc_pct: float
+    charge_limit_w: float
+    discharge_limit_w: float
+    export_limit_w: float | None
+    schedule_days: int
+    schedule: tuple[ChargeWindow, ...]
+    start_charge_w: float
+    start_discharge_w: float
+
+    @classmethod
+    def from_holding(cls, h: Mapping[int, int], bdc_w: float, rated_w: float) -> EmsSettings:
+        """Decode the settings; registers a model lacks take their protocol defaults."""
+        export: float | None = None
+        if h.get(13087) == SWITCH_ON:
+            export = min(float(h.get(13074, rated_w)), h.get(13088, 1000) / 1000.0 * rated_w)
+        windows: tuple[ChargeWindow, ...] = ()
+        if h.get(33208) == SWITCH_ON:
+            windows = tuple(
+                ChargeWindow(
+                    start_min=h.get(base, 0) * 60 + h.get(base + 1, 0),
+                    end_min=h.get(base + 2, 0) * 60 + h.get(base + 3, 0),
+                    target_soc_pct=float(h.get(base + 4, 100)),
+                )
+                for base in (33210, 33215)
+            )
+        start_c = h.get(33149, h.get(13084, 10)) * 10.0
+        start_d = h.get(33150, h.get(13085, 10)) * 10.0
+        return cls(
+            mode=h.get(13050, EMS_SELF_CONSUMPTION),
+            command=h.get(13051, CMD_STOP),
+            command_w=float(h.get(13052, 0)),
+            max_soc_pct=h.get(13058, 1000) / 10.0,
+            min_soc_pct=h.get(13059, 50) / 10.0,
+            reserve_soc_pct=float(h.get(13100, 0)),
+            charge_limit_w=min(bdc_w, h.get(33047, 65535) * 10.0),
+            discharge_limit_w=min(bdc_w, h.get(33048, 65535) * 10.0),
+            export_limit_w=export,
+            schedule_days=h.get(33209, 0),
+            schedule=windows,
+            start_charge_w=start_c if start_c < 10_000 else 100.0,
+            start_discharge_w=start_d if start_d < 10_000 else 100.0,
+        )
+
+    @property
+    def floor_pct(self) -> float:
+        """The lowest state of charge the EMS discharges to: min SoC or the backup reserve."""
+        return max(self.min_soc_pct, self.reserve_soc_pct)
+
+    def charge_window(self, local: datetime) -> ChargeWindow | None:
+        """The forced-charge window active at ``local`` time, if any.
+
+        Holding 33209 holds the valid weekdays as bits, bit 0 = Monday ... bit 6 = Sunday;
+        0 means every day. (The protocol names the register "valid time" without defining
+        the bits; this reading is an assumption, documented in docs/design.md.)
+        """
+        if not self.schedule:
+            return None
+        if self.schedule_days and not self.schedule_days & (1 << local.weekday()):
+            return None
+        minute = local.hour * 60 + local.minute + local.second / 60.0
+        for window in self.schedule:
+            if window.contains(minute):
+                return window
+        return None
+
+    def schedule_boundaries_min(self) -> tuple[int, ...]:
+        """Minutes after midnight where a forced-charge window starts or ends."""
+        return tuple(sorted({m for w in self.schedule for m in (w.start_min, w.end_min)}))
+
+
+@dataclass(frozen=True, slots=True)
+class Flows:
+    """Power flows at one instant (W). See the module docstring for the signs."""
+
+    pv_w: float  # PV power used (DC)
+    battery_w: float  # + charging, - discharging (DC, at the battery terminals)
+    ac_w: float  # converter AC output (negative while it draws from the grid)
+    load_w: float
+    grid_w: float  # + import, - export
+    loss_w: float
+    direct_w: float  # PV energy going straight to the load (AC)
+    export_pv_w: float  # export that came from PV (AC)
+    charge_pv_w: float  # battery charge that came from PV (DC)
+    target_w: float  # the battery power the EMS aims at before any ramp
+    regime: Regime
+
+
+@functools.lru_cache(maxsize=64)
+def _dc_floor(rated_w: float) -> float:
+    """The most a converter of ``rated_w`` can put into the battery from the grid (negative)."""
+    return dc_for_ac(-rated_w, rated_w)
+
+
+def _attribute(pv: float, bat: float, ac: float, load: float) -> tuple[float, float, float]:
+    """Split the converter's output by origin: (direct, export from PV, charge from PV).
+
+    PV serves the battery first when charging (what an SH unit reports as "battery charge
+    from PV"), the load before the grid, and shares the AC output with the battery in
+    proportion to their DC contributions while discharging.
+    """
+    if bat >= 0.0:
+        charge_pv = min(bat, pv)
+        ac_pv = max(ac, 0.0) if pv - charge_pv > 0.0 else 0.0
+    else:
+        charge_pv = 0.0
+        dc = pv - bat
+        ac_pv = max(ac, 0.0) * pv / dc if dc > 0.0 else 0.0
+    direct = min(ac_pv, load)
+    return direct, max(0.0, min(ac_pv - direct, ac - load)), charge_pv
+
+
+def dispatch(
+    *,
+    regime: Regime,
+    settings: EmsSettings,
+    pv_available_w: float,
+    load_w: float,
+    charge_max_w: float,
+    discharge_max_w: float,
+    offset_w: float,
+    ac_limit_w: float,
+    export_cap_w: float | None,
+    has_meter: bool,
+    rated_w: float,
+) -> Flows:
+    """The flows at one instant.
+
+    ``charge_max_w`` / ``discharge_max_w`` are what the battery may do right now (BMS, limits
+    and SoC window already applied); ``offset_w`` is the part of a set-point change the
+    battery has not ramped through yet; ``ac_limit_w`` is the converter's output ceiling
+    (rating and power limitation) and ``export_cap_w`` the feed-in limit, if enabled.
+    """
+    pv = max(0.0, pv_available_w)
+    if regime is Regime.OFF:
+        target = 0.0
+    elif regime is Regime.SCHEDULED_CHARGE:
+        target = charge_max_w
+    elif regime in (Regime.FORCED, Regime.EXTERNAL):
+        if settings.command == CMD_CHARGE:
+            target = min(settings.command_w, charge_max_w)
+        elif settings.command == CMD_DISCHARGE:
+            target = -min(settings.command_w, discharge_max_w)
+        else:
+            target = 0.0
+    elif has_meter:
+        # Self-consumption: hold the grid at zero, the battery absorbing the difference.
+        surplus = pv - dc_for_ac(load_w, rated_w)
+        if surplus >= settings.start_charge_w:
+            target = min(surplus, charge_max_w)
+        elif surplus <= -settings.start_discharge_w:
+            target = -min(-surplus, discharge_max_w)
+        else:
+            target = 0.0
+    else:
+        target = 0.0  # without a meter the inverter cannot see the house
+    bat = min(charge_max_w, max(-discharge_max_w, target + offset_w))
+    if regime is Regime.OFF:
+        bat = 0.0
+
+    # The converter's ceilings: its rating / power limitation, and the feed-in limit. (The DC
+    # side always carries at least the AC side's power, so the inverse is needed only when
+    # the DC power exceeds the AC ceiling itself.)
+    out_cap = max(0.0, ac_limit_w)
+    if export_cap_w is not None:
+        out_cap = max(0.0, min(out_cap, load_w + export_cap_w if has_meter else export_cap_w))
+    if pv - bat > out_cap:
+        dc_cap = dc_for_ac(out_cap, rated_w)
+        if pv - bat > dc_cap:
+            if bat < 0.0:  # give up discharging first...
+                bat = max(bat, min(0.0, pv - dc_cap))
+            if pv - bat > dc_cap:  # ...then curtail PV
+                pv = max(0.0, dc_cap + bat)
+    dc_floor = _dc_floor(rated_w)  # charging from the grid is bounded by the rating
+    if pv - bat < dc_floor:
+        bat = pv - dc_floor
+    dc = pv - bat
+    loss = conversion_loss_w(dc, rated_w) if (dc != 0.0) else 0.0
+    ac = dc - loss
+    grid = load_w - ac
+    direct, export_pv, charge_pv = _attribute(pv, bat, ac, load_w)
+    return Flows(
+        pv_w=pv,
+        battery_w=bat,
+        ac_w=ac,
+        load_w=load_w,
+        grid_w=grid,
+        loss_w=loss,
+        direct_w=direct,
+        export_pv_w=export_pv,
+        charge_pv_w=charge_pv,
+        target_w=target,
+        regime=regime,
+    )
