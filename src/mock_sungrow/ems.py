@@ -195,6 +195,24 @@ def _attribute(pv: float, bat: float, ac: float, load: float) -> tuple[float, fl
     return direct, max(0.0, min(ac_pv - direct, ac - load)), charge_pv
 
 
+def _island(regime: Regime, pv_available_w: float, load_w: float, *, charge_max_w: float,
+            discharge_max_w: float, ac_limit_w: float, rated_w: float) -> Flows:
+    """Off-grid flows: no import, no export; the battery balances PV against the load."""
+    pv = max(0.0, pv_available_w)
+    served = min(load_w, max(0.0, ac_limit_w))
+    need_dc = dc_for_ac(served, rated_w)
+    bat = 0.0 if regime is Regime.OFF else min(charge_max_w, max(-discharge_max_w, pv - need_dc))
+    if pv - bat > need_dc:  # the battery is full: curtail PV
+        pv = need_dc + bat
+    dc = max(0.0, pv - bat)
+    loss = conversion_loss_w(dc, rated_w) if dc else 0.0
+    ac = dc - loss
+    direct, export_pv, charge_pv = _attribute(pv, bat, ac, ac)
+    return Flows(pv_w=pv, battery_w=bat, ac_w=ac, load_w=ac, grid_w=0.0, loss_w=loss,
+                 direct_w=direct, export_pv_w=export_pv, charge_pv_w=charge_pv, target_w=bat,
+                 regime=regime)
+
+
 def dispatch(
     *,
     regime: Regime,
@@ -208,6 +226,7 @@ def dispatch(
     export_cap_w: float | None,
     has_meter: bool,
     rated_w: float,
+    off_grid: bool = False,
 ) -> Flows:
     """The flows at one instant.
 
@@ -215,7 +234,13 @@ def dispatch(
     and SoC window already applied); ``offset_w`` is the part of a set-point change the
     battery has not ramped through yet; ``ac_limit_w`` is the converter's output ceiling
     (rating and power limitation) and ``export_cap_w`` the feed-in limit, if enabled.
+    ``off_grid``: the grid is down and the inverter feeds the house from its backup port, so
+    PV and battery must match the load (surplus PV is curtailed, and a load the battery cannot
+    carry is shed: the backup port only delivers what it has).
     """
+    if off_grid:
+        return _island(regime, pv_available_w, load_w, charge_max_w=charge_max_w,
+                       discharge_max_w=discharge_max_w, ac_limit_w=ac_limit_w, rated_w=rated_w)
     pv = max(0.0, pv_available_w)
     if regime is Regime.OFF:
         target = 0.0

@@ -278,7 +278,7 @@ class SungrowConnection(ModbusConnection):
             pdu = exception_pdu(pdu[0], ExceptionCode.DEVICE_FAILURE)
         adu = _MBAP.pack(INNER_TID, 0, len(pdu) + 1, unit) + pdu
         if d.frame:  # a malformed-frame fault distorts the plaintext, then it is encrypted
-            adu = distort_adu(self.traffic, d, adu)[:MAX_ADU]
+            adu = distort_adu(d, adu)[:MAX_ADU]
         size = len(adu)
         pad = 16 - size % 16
         self.transport.write(bytes((1, 0, size, pad)) + key.encrypt(adu + _PADDING[pad]))

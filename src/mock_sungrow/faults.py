@@ -550,6 +550,11 @@ def parse_fault(spec: Mapping[str, Any] | str) -> Fault:
         raise FaultSpecError(f"ordered must be true or false; got {ordered!r}")
     if ordered and times is None:
         raise FaultSpecError("an ordered fault needs a finite 'times'")
+    if kind.phase in ("plant", "session") and (times is not None or ordered):
+        raise FaultSpecError(
+            f"{kind.name} changes the device's state while it is active: give it a 'duration' "
+            "or remove it, instead of 'times'/'ordered'"
+        )
     return Fault(kind, params, _parse_match(kind, spec), times=times, duration=duration,
                  ordered=ordered)
 

@@ -404,11 +404,13 @@ class ModbusConnection(asyncio.Protocol):
         if req is None:  # no fault was active: log the raw PDU, decoded only when read
             traffic.log.append_raw(logged, traffic.clock(), self.front_end.name, self.peer,
                                    unit, pdu, outcome_of(result))
+            writer(tid, unit, result, d)
         else:
             if result is not None and (d.words or d.frame):
                 result = distort_pdu(traffic, d, req, result, self.front_end.model)
+            # Log before sending: a client may look at the log as soon as it has its answer.
             traffic.done(req, outcome_of(result), d, written_words(pdu) if req.write else None)
-        writer(tid, unit, result, d)
+            writer(tid, unit, result, d)
         if self._idle is not None or d is not NO_FAULT:
             self._arm_idle()
 
@@ -456,7 +458,7 @@ class ModbusConnection(asyncio.Protocol):
             return
         adu = _MBAP.pack(tid, 0, len(pdu) + 1, unit) + pdu
         if d.frame:
-            adu = distort_adu(self.traffic, d, adu)
+            adu = distort_adu(d, adu)
         self.transport.write(adu)
 
     async def _drain(self, job: _Job, first: PendingReply) -> None:

@@ -81,8 +81,17 @@ def _live(model: str, table: str) -> frozenset[int]:
 
 
 def distort_pdu(traffic: Traffic, d: Decision, req: Request, reply: bytes, model: str) -> bytes:
-    """Apply word and PDU distortions to a successful read reply (others pass through)."""
-    if req.table is None or req.address is None or req.write or reply[0] & 0x80:
+    """Apply word and PDU distortions to a successful read reply (others pass through).
+
+    Frame faults that :func:`distort_adu` applies later are counted here, so the request is
+    logged with them before its answer leaves.
+    """
+    if reply[0] & 0x80:
+        bad = d.frame_fault("bad-exception-frame")
+        if bad is not None:
+            traffic.fired(d, bad)
+        return reply
+    if req.table is None or req.address is None or req.write:
         return reply
     fc = reply[0]
     n = reply[1] // 2
@@ -103,21 +112,21 @@ def distort_pdu(traffic: Traffic, d: Decision, req: Request, reply: bytes, model
         count = wrong.params["count"]
         words = (words + [FILLER] * count)[:count]
         traffic.fired(d, wrong)
+    padded = d.frame_fault("padded-frame")
+    if padded is not None and fc in (3, 4):
+        traffic.fired(d, padded)  # applied by distort_adu, counted here (before logging)
     return struct.pack(f">BB{len(words)}H", fc, 2 * len(words), *words)
 
 
-def distort_adu(traffic: Traffic, d: Decision, adu: bytes) -> bytes:
+def distort_adu(d: Decision, adu: bytes) -> bytes:
     """Apply MBAP-level distortions to a whole plain ADU (header + PDU)."""
     if len(adu) < 9:
         return adu
     is_exception = bool(adu[7] & 0x80)
-    bad = d.frame_fault("bad-exception-frame")
-    if bad is not None and is_exception:
-        traffic.fired(d, bad)
+    if is_exception and d.frame_fault("bad-exception-frame") is not None:
         return adu[:4] + b"\x00\x02" + adu[6:]  # length says unit + FC; the code follows
     padded = d.frame_fault("padded-frame")
     if padded is not None and not is_exception and adu[7] in (3, 4):
         extra = bytes(2 * padded.params["extra"])
-        traffic.fired(d, padded)
         return adu[:4] + struct.pack(">H", len(adu) - 6 + len(extra)) + adu[6:] + extra
     return adu

@@ -95,6 +95,7 @@ class Mode(enum.Enum):
     RUN = "run"
     STOP = "stop"
     EMERGENCY_STOP = "emergency-stop"
+    FAULT = "fault"
 
 
 #: Input 5038 (string inverters), SGproto B.5.
@@ -104,6 +105,7 @@ WORK_STATE_1 = {
     Mode.EMERGENCY_STOP: 0x1500,
     Mode.STANDBY: 0x1400,
     Mode.STARTING: 0x1600,
+    Mode.FAULT: 0x5500,
 }
 #: Input 5081 (string inverters, U32 bit field).
 WORK_STATE_2 = {
@@ -112,6 +114,7 @@ WORK_STATE_2 = {
     Mode.EMERGENCY_STOP: 1 << 5,
     Mode.STANDBY: 1 << 4,
     Mode.STARTING: 1 << 6,
+    Mode.FAULT: (1 << 9) | (1 << 18),
 }
 #: Input 13000 (hybrids). Only the small set every client knows (pysungrow raises on others).
 RUNNING_STATE = {
@@ -120,7 +123,15 @@ RUNNING_STATE = {
     Mode.EMERGENCY_STOP: 0x0002,
     Mode.STANDBY: 0x0008,
     Mode.STARTING: 0x0020,
+    Mode.FAULT: 0x0100,
 }
+#: Input 13000 while a hybrid runs off-grid on its backup port (in the small, known set).
+RUNNING_OFF_GRID = 0x1000
+#: Fault code of a grid outage (input 5045), and its bit in the hybrid grid-side fault word.
+GRID_OUTAGE_CODE = 10
+GRID_OUTAGE_BIT = 8
+#: Modes in which the inverter's relay is open: no PV, no battery, no output.
+_OFF_MODES = (Mode.STOP, Mode.EMERGENCY_STOP, Mode.FAULT)
 #: Input 13000 while an EMS regime owns the battery (also in the small, universally known set).
 RUNNING_FORCED = 0x0800
 RUNNING_EXTERNAL_EMS = 0x4000
@@ -559,6 +570,10 @@ class PlantState:
         #: Fault code shown in input 5045 while the inverter is in Fault (0 when healthy).
         self.fault_code = 0
         self.fault_time: datetime | None = None
+        #: Hybrid fault words (input 13050-13078) by register name; absent names read 0.
+        self.fault_words: dict[str, int] = {}
+        #: The grid is down and a hybrid runs its backup port from PV and battery.
+        self.off_grid = False
         self.design = PvDesign.for_model(model, seed)
         self._rated = float(model.rated_power_w)
         #: Battery-side converter rating (input 5628); Sungrow sizes it like the AC side.
@@ -715,6 +730,62 @@ class PlantState:
         host = self.clock.time() if t is None else t
         return datetime.fromtimestamp(host + self._offset, self.tz)
 
+    def trip(self, code: int) -> None:
+        """The inverter trips with fault ``code``: Fault state, output to zero, fault time set.
+
+        On a hybrid the code also shows as bit 0 of "system fault 1" (input 13054).
+        """
+        with self._lock:
+            self._advance_to(max(self.clock.time(), self._t))
+            self.fault_code = code
+            self.fault_time = self.local_time(self._t)
+            if self.model.is_hybrid:
+                self.fault_words["system_fault_1"] = 1
+            if self._mode is not Mode.STOP:
+                self._mode = Mode.FAULT
+            self._ramp = 0.0
+            self._battery_w = 0.0
+            self._bat_offset = 0.0
+            self._last = None
+            self._invalidate()
+
+    def recover(self) -> None:
+        """The fault is gone: back to Standby, from where the inverter starts up again."""
+        with self._lock:
+            self._advance_to(max(self.clock.time(), self._t))
+            self.fault_code = 0
+            self.fault_time = None
+            self.fault_words.pop("system_fault_1", None)
+            if self._mode is Mode.FAULT:
+                self._mode = Mode.STANDBY
+                self._last = None
+                self._update_mode(self._t, self._instant(self._t))
+            self._invalidate()
+
+    def set_grid_outage(self, down: bool) -> None:
+        """The grid fails (``True``) or returns.
+
+        A string inverter trips with fault 10 (grid power outage) until the grid is back. A
+        hybrid keeps running off-grid: its backup port is fed from PV and battery, nothing is
+        imported or exported, 13000 reads 0x1000, 13030 0xAA and the grid-side fault word
+        bit 8.
+        """
+        if not self.model.is_hybrid:
+            if down:
+                self.trip(GRID_OUTAGE_CODE)
+            else:
+                self.recover()
+            return
+        with self._lock:
+            self._advance_to(max(self.clock.time(), self._t))
+            self.off_grid = down
+            if down:
+                self.fault_words["grid_side_fault"] = 1 << GRID_OUTAGE_BIT
+            else:
+                self.fault_words.pop("grid_side_fault", None)
+            self._rebase_battery()
+            self._invalidate()
+
     def set_cloud_factor(self, factor: CloudSetting) -> None:
         """Change the weather from now on (a number 0..1.5, ``"random"`` or a CloudWalk)."""
         cloud = make_cloud_function(factor, self.wobble, self.seed)
@@ -764,6 +835,8 @@ class PlantState:
 
     def running_state(self, snap: PlantSnapshot) -> int:
         """Input 13000 for this snapshot (hybrids): the mode, or the EMS regime in charge."""
+        if self.off_grid and snap.mode in (Mode.STANDBY, Mode.STARTING, Mode.RUN):
+            return RUNNING_OFF_GRID
         if snap.mode in (Mode.STANDBY, Mode.RUN):
             if snap.regime is Regime.EXTERNAL:
                 return RUNNING_EXTERNAL_EMS
@@ -812,6 +885,7 @@ class PlantState:
     def _apply_start_stop(self, word: int) -> None:
         self._last = None
         if word == START_VALUE:
+            # A start does not clear a fault: the inverter restarts when the fault is gone.
             if self._mode in (Mode.STOP, Mode.EMERGENCY_STOP):
                 self._mode = Mode.STANDBY
                 self._ramp = 0.0
@@ -821,7 +895,7 @@ class PlantState:
         elif word == EMERGENCY_STOP_VALUE:
             self._mode = Mode.EMERGENCY_STOP
             self._ramp = 0.0
-        if self._mode in (Mode.STOP, Mode.EMERGENCY_STOP):
+        if self._mode in _OFF_MODES:
             self._battery_w = 0.0  # the relay opens: no ramp down
             self._bat_offset = 0.0
 
@@ -917,7 +991,7 @@ class PlantState:
                 1.0, max(0.0, (ceiling - soc_now) / SOC_TAPER_PCT))
             dis_max = min(s.discharge_limit_w, dis_a * volts) * min(
                 1.0, max(0.0, (soc_now - s.floor_pct) / SOC_TAPER_PCT))
-        if self._mode in (Mode.STOP, Mode.EMERGENCY_STOP):
+        if self._mode in _OFF_MODES:
             flows = Flows(
                 pv_w=0.0, battery_w=0.0, ac_w=0.0, load_w=load, grid_w=load, loss_w=0.0,
                 direct_w=0.0, export_pv_w=0.0, charge_pv_w=0.0, target_w=0.0,
@@ -936,6 +1010,7 @@ class PlantState:
                 export_cap_w=export_cap if export_cap < self._rated else None,
                 has_meter=self.has_meter,
                 rated_w=self._rated,
+                off_grid=self.off_grid,
             )
         return _Instant(g, ambient, cell, available, flows, soc_now, ch_a, dis_a)
 
@@ -953,7 +1028,7 @@ class PlantState:
 
     def _update_mode(self, t: float, inst: _Instant) -> None:
         mode = self._mode
-        if mode in (Mode.STOP, Mode.EMERGENCY_STOP):
+        if mode in _OFF_MODES:
             self._ramp = 0.0
             return
         if mode is Mode.STANDBY and inst.available_w >= self.design.start_w:

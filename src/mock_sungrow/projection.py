@@ -126,6 +126,15 @@ def _meter_current(index: int) -> Projector:
     return get
 
 
+def _fault_word(name: str) -> Projector:
+    """A hybrid fault word (input 13050-13078): 0 when healthy, bits set by plant faults."""
+
+    def get(s: PlantSnapshot, p: PlantState) -> Value:
+        return p.fault_words.get(name, 0)
+
+    return get
+
+
 def _inverter_alarm(s: PlantSnapshot, p: PlantState) -> Value:
     """Input 13050: bit 30 "meter communication alarm" while a hybrid has no meter."""
     return 0 if p.has_meter or not p.model.is_hybrid else 1 << 30
@@ -322,26 +331,26 @@ INPUT: dict[str, Projector] = {
     "daily_battery_discharge_energy": _battery(lambda s, p: s.daily_discharge_kwh),
     "total_battery_discharge_energy": _battery(lambda s, p: s.total_discharge_kwh),
     "self_consumption_of_day": _self_consumption,
-    "grid_state": _const(0x55),  # 0x55 on-grid, 0xAA off-grid (old documents)
+    "grid_state": lambda s, p: 0xAA if p.off_grid else 0x55,  # old documents' grid state
     "battery_capacity": _battery(lambda s, p: p.battery_kwh),
     # SHproto V1.1.9: all energy charged into the battery, from PV and grid alike.
     "daily_charge_energy": _battery(lambda s, p: s.daily_charge_kwh),
     "total_charge_energy": _battery(lambda s, p: s.total_charge_kwh),
     "drm_state": _const(0),
     "inverter_alarm": _inverter_alarm,
-    "grid_side_fault": _const(0),
-    "system_fault_1": _const(0),
-    "system_fault_2": _const(0),
-    "dc_side_fault": _const(0),
-    "permanent_fault": _const(0),
-    "bdc_side_fault": _const(0),
-    "bdc_side_permanent_fault": _const(0),
-    "battery_fault": _const(0),
-    "battery_alarm": _const(0),
-    "bms_alarm": _const(0),
-    "bms_protection": _const(0),
-    "bms_fault_1": _const(0),
-    "bms_fault_2": _const(0),
+    "grid_side_fault": _fault_word("grid_side_fault"),
+    "system_fault_1": _fault_word("system_fault_1"),
+    "system_fault_2": _fault_word("system_fault_2"),
+    "dc_side_fault": _fault_word("dc_side_fault"),
+    "permanent_fault": _fault_word("permanent_fault"),
+    "bdc_side_fault": _fault_word("bdc_side_fault"),
+    "bdc_side_permanent_fault": _fault_word("bdc_side_permanent_fault"),
+    "battery_fault": _fault_word("battery_fault"),
+    "battery_alarm": _fault_word("battery_alarm"),
+    "bms_alarm": _fault_word("bms_alarm"),
+    "bms_protection": _fault_word("bms_protection"),
+    "bms_fault_1": _fault_word("bms_fault_1"),
+    "bms_fault_2": _fault_word("bms_fault_2"),
     # Real units read 0xFFFF in the high word of BMS alarm 2 (spec B.5).
     "bms_alarm_2": _const(0xFFFF0000),
     "bms_status": _battery(lambda s, p: 0),  # SH*K low-voltage BMS block (V1.0.23)

@@ -31,7 +31,7 @@ from mock_sungrow.devices import (
 )
 from mock_sungrow.diagnostics import Diagnostics, Problem
 from mock_sungrow.errors import FrontEndUnavailableError
-from mock_sungrow.faults import Fault, FaultSet, parse_fault, parse_fault_text
+from mock_sungrow.faults import Fault, FaultSet, FaultSpecError, parse_fault, parse_fault_text
 from mock_sungrow.frontend import FrontEnd
 from mock_sungrow.modbus import ModbusApplication
 from mock_sungrow.plant import CloudSetting, LoadProfile, PlantSnapshot, PlantState
@@ -219,6 +219,7 @@ class MockSungrowServer:
             self.faults, self.requests, self.clock.time, is_night=self._is_night, seed=seed
         )
         self.register_map = RegisterMap.for_model(self.model.name)
+        self.faults.add_listener(self._fault_changed)
         self._build_plant()
         for spec in faults:
             self.inject(spec)
@@ -336,6 +337,26 @@ class MockSungrowServer:
             ports["control"] = self.control_port
         return ports[kind]
 
+    def _fault_changed(self, fault: Fault, added: bool) -> None:
+        """Carry out what plant and session faults do when they start and when they end."""
+        name = fault.name
+        remaining = [f for f in self.faults if f.name == name and f is not fault]
+        if name == "inverter-fault":
+            if added:
+                self.plant.trip(fault.params["code"])
+            elif remaining:
+                self.plant.trip(remaining[-1].params["code"])
+            else:
+                self.plant.recover()
+        elif name == "grid-outage":
+            self.plant.set_grid_outage(added or bool(remaining))
+        elif name == "key-rotate" and added:
+            self.rotate_sungrow_key()
+        else:
+            return
+        if added:
+            self.faults.fire(fault)
+
     def _is_night(self) -> bool:
         return self.plant.snapshot().irradiance_w_m2 <= 0.0
 
@@ -421,6 +442,11 @@ class MockSungrowServer:
                 data = dict(parse_fault_text(spec)) if isinstance(spec, str) else dict(spec)
             data.update(kwargs)
             fault = parse_fault(data)
+        if fault.name == "key-rotate" and self.sungrow_keys is None:
+            raise FaultSpecError(
+                "key-rotate needs the sungrow front end with encryption='aes' "
+                f"(this server: server_type={self.server_type!r}, encryption={self.encryption!r})"
+            )
         return self.faults.inject(fault)
 
     def clear_faults(self) -> None:
@@ -512,6 +538,8 @@ class MockSungrowServer:
 
     def snapshot(self) -> PlantSnapshot:
         """What the plant measures right now (the same instant every front end serves)."""
+        if self.faults:
+            self.faults.expire()  # a plant fault whose duration is over ends now
         return self.plant.snapshot()
 
     def advance(self, seconds: float) -> None:
