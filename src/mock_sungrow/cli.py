@@ -222,8 +222,8 @@ def serve(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.
         except OSError as exc:
             print(f"mock-sungrow: error: {exc}", file=err)
             return 1
+        runner.start()  # steps at time 0 happen before the ready line
         print(json.dumps(server.connection_infos()), file=out, flush=True)
-        runner.start()
         interval = args.status_interval
         next_status = time.monotonic()
         while not stopping.is_set():

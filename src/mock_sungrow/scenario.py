@@ -175,21 +175,36 @@ class ScenarioRunner:
         self.finished = threading.Event()
 
     def start(self) -> None:
-        """Begin the clock of the scenario now."""
-        self._thread = threading.Thread(target=self._run, name="mock-sungrow-scenario",
-                                        daemon=True)
+        """Begin the clock of the scenario now.
+
+        Steps at time 0 are carried out before this returns (the CLI prints its ready line
+        after them, so a parent process never sees the server without them); the others run
+        on a background thread.
+        """
+        started = time.monotonic()
+        now = [s for s in self.steps if s.at <= 0]
+        for step in now:
+            self._apply(step)
+        later = self.steps[len(now):]
+        if not later:
+            self.finished.set()
+            return
+        self._thread = threading.Thread(target=self._run, args=(started, later),
+                                        name="mock-sungrow-scenario", daemon=True)
         self._thread.start()
 
-    def _run(self) -> None:
-        started = time.monotonic()
-        for step in self.steps:
+    def _apply(self, step: Step) -> None:
+        try:
+            apply_step(self.server, step)
+        except Exception as exc:  # noqa: BLE001 - reported, the server keeps serving
+            if self.on_error is not None:
+                self.on_error(step, exc)
+
+    def _run(self, started: float, steps: list[Step]) -> None:
+        for step in steps:
             if self._stop.wait(max(0.0, started + step.at - time.monotonic())):
                 return
-            try:
-                apply_step(self.server, step)
-            except Exception as exc:  # noqa: BLE001 - reported, the server keeps serving
-                if self.on_error is not None:
-                    self.on_error(step, exc)
+            self._apply(step)
         self.finished.set()
 
     def stop(self) -> None:
