@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -26,6 +26,8 @@ from mock_sungrow.plant import PlantSnapshot, PlantState
 from mock_sungrow.registermap import RegisterMap, decode_words
 from mock_sungrow.runtime import LoopThread
 from mock_sungrow.simulation import Site
+from mock_sungrow.winet.auth import DEFAULT_ACCOUNTS as DEFAULT_WINET_ACCOUNTS
+from mock_sungrow.winet.auth import NOTICE, MSG_NOTICE, SessionStore, WinetSettings
 
 #: Front ends each ``server_type`` serves.
 SERVER_TYPES: dict[str, tuple[str, ...]] = {
@@ -38,9 +40,14 @@ SERVER_TYPES: dict[str, tuple[str, ...]] = {
 #: imports an HTTP stack.
 FRONT_END_BUILDERS: dict[str, str] = {
     "modbus": "mock_sungrow.modbus:build_front_end",
+    "http": "mock_sungrow.winet.app:build_front_end",
 }
 #: Front ends this version implements.
 IMPLEMENTED_FRONT_ENDS = frozenset(FRONT_END_BUILDERS)
+
+
+def _check_optional_port(name: str, port: object) -> int | None:
+    return None if port is None else _check_port(name, port)
 
 
 def _check_port(name: str, port: object) -> int:
@@ -59,6 +66,12 @@ class MockSungrowServer:
     ``datablock_class`` replaces the register tables with a subclass of
     :class:`~mock_sungrow.datablock.SungrowModbusDataBlock` (the original mock's extension
     idiom); every front end reads through it.
+
+    The WiNet-S front end (``server_type`` ``"http"`` or ``"both"``) serves its WebSocket and
+    HTTP API on ``http_port``; ``plain_http_port`` and ``tls_port`` add the real dongle's
+    plain HTTP (80) and TLS (443, HTTPS and WSS) listeners. ``winet_profile`` picks the
+    firmware generation (``"legacy"``, ``"login"`` or ``"tls-only"``); the other ``winet_``
+    arguments are described in :class:`~mock_sungrow.winet.auth.WinetSettings`.
     """
 
     def __init__(
@@ -83,6 +96,15 @@ class MockSungrowServer:
         battery_kwh: float | None = None,
         unknown_unit: str = "exception",
         datablock_class: type[SungrowModbusDataBlock] = SungrowModbusDataBlock,
+        plain_http_port: int | None = None,
+        tls_port: int | None = None,
+        winet_profile: str = "legacy",
+        winet_accounts: Mapping[str, str] | None = None,
+        winet_token_lifetime: float | None = None,
+        winet_single_session: bool | None = None,
+        winet_lockout_after: int = 5,
+        winet_lockout_seconds: float = 1800.0,
+        winet_scan_seconds: float = 3.0,
     ) -> None:
         if server_type not in SERVER_TYPES:
             raise ValueError(
@@ -91,9 +113,8 @@ class MockSungrowServer:
         missing = [fe for fe in SERVER_TYPES[server_type] if fe not in IMPLEMENTED_FRONT_ENDS]
         if missing:
             raise FrontEndUnavailableError(
-                f"server_type={server_type!r} asks for the WiNet-S HTTP/WebSocket front end, "
-                "which this version of mock-sungrow does not implement yet; "
-                "use server_type='modbus'"
+                f"server_type={server_type!r} needs front end(s) {', '.join(missing)}, "
+                "which this version of mock-sungrow does not implement"
             )
         if not isinstance(host, str) or not host:
             raise ValueError(f"host must be a non-empty string such as '127.0.0.1'; got {host!r}")
@@ -116,6 +137,17 @@ class MockSungrowServer:
         self.host = host
         self.modbus_port = _check_port("modbus_port", modbus_port)
         self.http_port = _check_port("http_port", http_port)
+        self.plain_http_port = _check_optional_port("plain_http_port", plain_http_port)
+        self.tls_port = _check_optional_port("tls_port", tls_port)
+        self.winet_settings = WinetSettings(
+            profile=winet_profile,
+            accounts=dict(DEFAULT_WINET_ACCOUNTS if winet_accounts is None else winet_accounts),
+            token_lifetime=winet_token_lifetime,
+            single_session=winet_single_session,
+            lockout_after=winet_lockout_after,
+            lockout_seconds=winet_lockout_seconds,
+            scan_seconds=winet_scan_seconds,
+        )
         self.model: InverterModel = load_catalog().model(model)
         self.server_type = server_type
         self.unit_id = unit_id
@@ -132,6 +164,8 @@ class MockSungrowServer:
             "battery_kwh": battery_kwh,
         }
         self.diagnostics = Diagnostics()
+        #: WiNet-S tokens, failed logins and lockouts (on the server's clock).
+        self.winet_sessions = SessionStore(self.winet_settings, self.clock.time)
         self.register_map = RegisterMap.for_model(self.model.name)
         self._build_plant()
         self._lock = threading.Lock()
@@ -228,6 +262,8 @@ class MockSungrowServer:
         with self.plant.lock:
             self._build_plant()
             self.diagnostics.clear()
+            # Like a rebooted dongle: every token is forgotten, lockouts are lifted.
+            self.winet_sessions = SessionStore(self.winet_settings, self.clock.time)
 
     def __enter__(self) -> MockSungrowServer:
         return self.start()
@@ -311,6 +347,45 @@ class MockSungrowServer:
     def clear_registers(self) -> None:
         """Drop every pinned word."""
         self.device.input.bank.unpin()
+
+    # ------------------------------------------------------------------------------ WiNet-S
+
+    def expire_winet_tokens(self, token: str | None = None) -> int:
+        """Invalidate one WiNet-S token (or every one): its next use answers ``106``.
+
+        Returns how many tokens were invalidated. Tokens also expire by themselves after
+        ``winet_token_lifetime`` seconds of the server's clock.
+        """
+        return self.winet_sessions.expire(token)
+
+    def push_winet_notice(
+        self, code: int = NOTICE, message: str = MSG_NOTICE, token: str | None = None
+    ) -> int:
+        """Push a ``notice`` frame to every open WiNet-S WebSocket (or the one owning ``token``).
+
+        Real dongles push ``{"result_code": 100, "result_msg": "normal user limit", ...}`` when
+        another login takes the single session; clients that match replies by order break on
+        it, which is what a test may want to provoke. Returns how many sessions got it.
+        """
+        front_end = self._front_end("http")
+        runtime = self._runtime
+        if front_end is None or runtime is None:
+            return 0
+        push = front_end.push_notice  # type: ignore[attr-defined]
+        sent: int = runtime.run(push(code, message, token), 10)
+        return sent
+
+    @property
+    def winet_ca_pem(self) -> bytes | None:
+        """PEM of the CA that issued the TLS listener's certificate (``None`` without one).
+
+        Clients of real dongles skip verification; a test that wants to verify can trust this.
+        """
+        front_end = self._front_end("http")
+        return getattr(front_end, "ca_pem", None)
+
+    def _front_end(self, kind: str) -> FrontEnd | None:
+        return next((fe for fe in self._front_ends if fe.name == kind), None)
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
