@@ -167,8 +167,7 @@ class WinetFrontEnd:
                 sock = bind_socket(self.host, listener.requested_port, listener.label)
                 listener.sock = sock
                 listener.port = int(sock.getsockname()[1])
-                site = web.SockSite(runner, sock, ssl_context=context if listener.tls else None,
-                                    shutdown_timeout=SHUTDOWN_TIMEOUT)
+                site = web.SockSite(runner, sock, ssl_context=context if listener.tls else None)
                 await site.start()
         except BaseException:
             await self.stop()
