@@ -62,8 +62,7 @@ def test_connect_reply_per_profile(mock_sungrow_factory: Factory) -> None:
         async with Winet(server) as w:
             s = await w.session(connect=False)
             # sungrow-go sends a random UUID as the connect token: it is ignored.
-            reply = await s.call("connect", token=str(uuid.uuid4()))
-            return reply
+            return await s.call("connect", token=str(uuid.uuid4()))
 
     legacy = run(go(mock_sungrow_factory()))
     assert legacy["result_code"] == 1 and legacy["result_msg"] == "success"
@@ -505,13 +504,13 @@ def test_get_param_format_and_same_words_as_modbus(mock_sungrow_factory: Factory
     spans = [(4, 5001, 38), (4, 13000, 125), (4, 4990, 10), (3, 5000, 10), (3, 13000, 100)]
     for reply, (fc, address, count) in zip(rest, spans, strict=True):
         text = reply["result_data"]["param_value"]
-        assert re.fullmatch(r"([0-9A-F]{2} ){%d}" % (2 * count), text)
+        assert re.fullmatch(rf"([0-9A-F]{{2}} ){{{2 * count}}}", text)
         assert words_of(text) == modbus_words(server, fc, address, count)
 
 
 def test_get_param_writes_and_overrides_are_shared(mock_sungrow_factory: Factory) -> None:
     class Faulty(SungrowModbusDataBlock):
-        def getValues(self, address: int, count: int = 1) -> list[int]:  # noqa: N802
+        def getValues(self, address: int, count: int = 1) -> list[int]:
             if self.table == "input" and address <= 5009 < address + count:
                 raise ModbusError(2)
             if self.table == "input" and address == 5045:
@@ -547,7 +546,7 @@ def test_get_param_writes_and_overrides_are_shared(mock_sungrow_factory: Factory
 
 def test_async_override_is_honoured(mock_sungrow_factory: Factory) -> None:
     class Slow(SungrowModbusDataBlock):
-        async def async_getValues(self, address: int, count: int = 1) -> list[int]:  # noqa: N802
+        async def async_getValues(self, address: int, count: int = 1) -> list[int]:
             await asyncio.sleep(0.01)
             return [7] * count
 

@@ -42,7 +42,7 @@ def winet_server(factory: Factory, **kwargs: Any) -> MockSungrowServer:
     return factory(host=host, plain_http_port=80, **kwargs)
 
 
-# ----------------------------------------------------------------------------- SungrowModbusWebClient
+# ------------------------------------------------------------------- SungrowModbusWebClient
 
 SMWC_SCRIPT = """
 import json, sys

@@ -36,7 +36,7 @@ def insecure() -> ssl.SSLContext:
 class Session:
     """One WebSocket session; ``call`` sends a request and returns the next frame."""
 
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse[Any]) -> None:
         self.ws = ws
         self.token = ""
 
@@ -76,7 +76,7 @@ class Winet:
         self.port = info["port"] if port is None else port
         self.tls = info["tls"] if tls is None else tls
         self.http: aiohttp.ClientSession | None = None
-        self._sockets: list[aiohttp.ClientWebSocketResponse] = []
+        self._sockets: list[aiohttp.ClientWebSocketResponse[Any]] = []
         self.used_tls = self.tls
 
     @property

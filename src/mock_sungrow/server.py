@@ -27,7 +27,7 @@ from mock_sungrow.registermap import RegisterMap, decode_words
 from mock_sungrow.runtime import LoopThread
 from mock_sungrow.simulation import Site
 from mock_sungrow.winet.auth import DEFAULT_ACCOUNTS as DEFAULT_WINET_ACCOUNTS
-from mock_sungrow.winet.auth import NOTICE, MSG_NOTICE, SessionStore, WinetSettings
+from mock_sungrow.winet.auth import MSG_NOTICE, NOTICE, SessionStore, WinetSettings
 
 #: Front ends each ``server_type`` serves.
 SERVER_TYPES: dict[str, tuple[str, ...]] = {

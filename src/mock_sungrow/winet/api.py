@@ -23,6 +23,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from mock_sungrow.catalog import Table
 from mock_sungrow.errors import ModbusError
 from mock_sungrow.registermap import MAX_READ
 from mock_sungrow.winet import auth, payloads
@@ -332,8 +333,7 @@ class WinetApi:
         today, total, power, reactive = await self._energy()
         ident = await payloads.identity(self.regs)
         entry = payloads.device_entry(self.server, ident)
-        items = payloads.HYBRID_REAL if self.server.model.is_hybrid else payloads.STRING_REAL
-        state = await items[5 if self.server.model.is_hybrid else 3].read(self.regs)
+        state = await payloads.state_item(self.server).read(self.regs)
         device = {
             "dev_name": entry["dev_name"], "dev_model": entry["dev_model"],
             "dev_type": entry["dev_type"], "dev_procotol": entry["dev_procotol"],
@@ -393,7 +393,7 @@ class WinetApi:
 
     async def _set_parameter(self, item: Mapping[str, Any]) -> dict[str, Any]:
         rows = payloads.settable_rows(self.server)
-        by_pid = {pid: row for pid, row in enumerate(rows, start=1)}
+        by_pid = dict(enumerate(rows, start=1))
         if item.get("param_addr") not in (None, ""):
             address = integer(item, "param_addr")
             row = next((r for r in rows if r.address == address), None)
@@ -461,11 +461,11 @@ class WinetApi:
             raise BadRequest(f"'param_type' must be 0 (input) or 1 (holding); got {param_type}")
         if not 1 <= count <= MAX_READ:
             raise BadRequest(f"'param_num' must be 1..{MAX_READ}; got {count}")
-        if not 1 <= address or address + count - 1 > 0xFFFF:
+        if address < 1 or address + count - 1 > 0xFFFF:
             raise BadRequest(f"'param_addr' {address} + {count} registers leaves 1..65535")
         if dev_id not in (1, self.server.unit_id):
             return envelope(READ_FAILED, MSG_READ_FAILED)  # no device answers that address
-        table = "input" if param_type == 0 else "holding"
+        table: Table = "input" if param_type == 0 else "holding"
         try:
             words = await self.regs.words(table, address, count)
         except ModbusError:

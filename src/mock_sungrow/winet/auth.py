@@ -47,12 +47,12 @@ NOT_LOGGED_IN = 401  # I18N_COMMON_INTER_ABNORMAL before login on login-only fir
 MSG_SUCCESS = "success"
 MSG_INTER_ABNORMAL = "I18N_COMMON_INTER_ABNORMAL"
 MSG_ACCOUNT_LOCKED = "I18N_COMMON_USR_ACCOUNT_LOCK"
-MSG_WRONG_PASSWORD = "I18N_COMMON_USR_PASSWD_ERROR_TIMES"
+MSG_WRONG_PASSWORD = "I18N_COMMON_USR_PASSWD_ERROR_TIMES"  # noqa: S105 - a message
 MSG_READ_FAILED = "I18N_COMMON_READ_FAILED"
 MSG_SET_FAILED = "I18N_COMMON_SET_FAILED"
 MSG_NOTICE = "normal user limit"
 #: The text of 106 was never captured; this one says what happened.
-MSG_TOKEN_INVALID = "token invalid or expired"
+MSG_TOKEN_INVALID = "token invalid or expired"  # noqa: S105 - a message
 
 #: Accounts every dongle ships with (winet-extractor's and caliph9k's defaults).
 DEFAULT_ACCOUNTS: Mapping[str, str] = MappingProxyType({"admin": "pw8888", "user": "pw1111"})
@@ -131,16 +131,17 @@ class WinetSettings:
             )
         object.__setattr__(self, "accounts", MappingProxyType(dict(self.accounts)))
         if self.token_lifetime is not None and not _positive(self.token_lifetime):
-            raise ValueError(
-                f"winet_token_lifetime must be positive seconds or None; got {self.token_lifetime!r}"
-            )
+            raise ValueError("winet_token_lifetime must be positive seconds or None; "
+                             f"got {self.token_lifetime!r}")
         if isinstance(self.lockout_after, bool) or not isinstance(self.lockout_after, int) or (
             self.lockout_after < 1
         ):
             raise ValueError(f"winet_lockout_after must be an integer >= 1; got "
                              f"{self.lockout_after!r}")
         if not _positive(self.lockout_seconds):
-            raise ValueError(f"winet_lockout_seconds must be positive; got {self.lockout_seconds!r}")
+            raise ValueError(
+                f"winet_lockout_seconds must be positive; got {self.lockout_seconds!r}"
+            )
         if not _positive(self.scan_seconds, allow_zero=True):
             raise ValueError(f"winet_scan_seconds must be >= 0; got {self.scan_seconds!r}")
 
@@ -240,9 +241,9 @@ class SessionStore:
             token = Token(str(uuid.uuid4()), now, user=username, owner=owner)
             evicted: list[Token] = []
             if self.settings.one_session:
-                for other in list(self._tokens.values()):
-                    if other.authenticated:
-                        evicted.append(self._tokens.pop(other.value))
+                evicted = [t for t in self._tokens.values() if t.authenticated]
+                for other in evicted:
+                    del self._tokens[other.value]
             self._tokens[token.value] = token
         uid, role = _ACCOUNT_IDS.get(username, (4, 1))
         return LoginOutcome(SUCCESS, MSG_SUCCESS, token, tuple(evicted), uid, role)

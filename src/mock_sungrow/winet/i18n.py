@@ -1,4 +1,4 @@
-"""``/i18n/<lang>.properties``: English labels for every i18n key the dongle emits.
+r"""``/i18n/<lang>.properties``: English labels for every i18n key the dongle emits.
 
 Clients turn ``data_name`` keys and i18n ``data_value`` states into text with this file, and
 winet-extractor even derives its MQTT entity ids from the labels, so the labels are part of the
@@ -124,8 +124,8 @@ def emitted_keys() -> set[str]:
     keys = set(_KNOWN)
     for items in (payloads.STRING_REAL, payloads.HYBRID_REAL, payloads.REAL_BATTERY):
         keys.update(item.name for item in items)
-    keys.update(payloads._WORK_STATE_1.values())  # noqa: SLF001 - same package
-    keys.update(payloads._RUNNING_STATE.values())  # noqa: SLF001 - same package
+    keys.update(payloads._WORK_STATE_1.values())
+    keys.update(payloads._RUNNING_STATE.values())
     keys.update(name for _, name, _, _ in payloads.GRID_PARAMETERS)
     keys.update(name for name, _ in payloads.DEVICE_TYPES)
     keys.update(item["data_name"] for item in _local_template())

@@ -36,7 +36,7 @@ DONGLE_FIRMWARE = {
     "tls-only": ("WINET-SV300.001.03.P012", "M_WiNet-S2_V01_V01_A"),
 }
 UNAVAILABLE = "--"
-#: Modbus unit id -> i18n state key, for the running state registers.
+#: Running-state register word -> the i18n state key ``real`` shows.
 _WORK_STATE_1 = {  # input 5038 (string inverters)
     0x0000: "I18N_COMMON_RUNNING",
     0x8000: "I18N_COMMON_STOP",
@@ -246,6 +246,12 @@ def dev_type(server: MockSungrowServer) -> int:
     return DEV_TYPE_HYBRID if server.model.is_hybrid else DEV_TYPE_STRING
 
 
+def state_item(server: MockSungrowServer) -> Item:
+    """The running-state item of the model's ``real`` list."""
+    items = HYBRID_REAL if server.model.is_hybrid else STRING_REAL
+    return next(i for i in items if i.special == "state")
+
+
 def has_battery(server: MockSungrowServer) -> bool:
     """Whether ``real_battery`` has anything to report."""
     return server.model.is_hybrid and server.plant.battery_kwh > 0
@@ -354,7 +360,7 @@ async def clock_text(regs: Registers, *, seconds: bool = True) -> str:
     """The inverter's clock as the dongle shows it, read from holding 5000-5005."""
     try:
         y, mo, d, h, mi, s = await regs.words("holding", 5000, 6)
-        when = datetime(y, mo, d, h, mi, s)  # noqa: DTZ001 - the inverter's local wall time
+        when = datetime(y, mo, d, h, mi, s)
     except (ModbusError, ValueError):
         when = regs.server.plant.local_time().replace(tzinfo=None)
     return when.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
@@ -442,7 +448,9 @@ async def energy_parameters(regs: Registers) -> list[dict[str, Any]]:
 def encode_setting(row: RegisterDef, text: object) -> int:
     """A parameter value in engineering units (``"50.0"``) as the register's raw word."""
     if isinstance(text, bool) or not isinstance(text, str | int | float):
-        raise ValueError(f"param_value must be a number or a numeric string; got {text!r}")
+        raise ValueError(  # noqa: TRY004 - the caller answers every bad value the same way
+            f"param_value must be a number or a numeric string; got {text!r}"
+        )
     try:
         number = float(text)
     except ValueError:
