@@ -261,14 +261,16 @@ class WinetFrontEnd:
         self.connections.add(conn)
         try:
             async for message in ws:
-                if message.type is WSMsgType.TEXT:
+                # Compared by value, not identity: aiohttp's C reader may hand out enum members
+                # of an earlier import of aiohttp (pytester's in-process runs re-import it).
+                if message.type == WSMsgType.TEXT:
                     reply = await self.api.ws_message(message.data, conn, conn.peer)
                     await conn.send(reply)
-                elif message.type is WSMsgType.BINARY:
+                elif message.type == WSMsgType.BINARY:
                     self.api.report(conn.peer, "bad-frame", "binary WebSocket frame")
                     await conn.send(envelope(auth.BAD_REQUEST,
                                              "bad request: send JSON in text frames", ""))
-                elif message.type is WSMsgType.ERROR:
+                elif message.type == WSMsgType.ERROR:
                     self.api.report(conn.peer, "bad-frame",
                                     f"WebSocket closed: {ws.exception()!r}")
                     break
