@@ -828,3 +828,27 @@ def test_bind_failure_names_the_winet_listener() -> None:
         assert not server.running
     finally:
         blocker.close()
+
+
+def test_missing_or_foreign_tokens_answer_106(mock_sungrow_factory: Factory) -> None:
+    server = mock_sungrow_factory()
+
+    async def go() -> list[dict[str, Any]]:
+        async with Winet(server) as w:
+            s = await w.session()
+            await s.send({"lang": "en_us", "service": "real", "dev_id": "1"})  # no token
+            missing = await s.receive()
+            return [missing, await s.call("state", token=str(uuid.uuid4())),
+                    await s.call("state")]
+
+    missing, foreign, good = run(go())
+    assert missing == {"result_code": 106, "result_msg": "token invalid or expired",
+                       "result_data": {"service": "real"}}
+    assert foreign["result_code"] == 106 and good["result_code"] == 1
+    assert server.problems == []  # token errors are protocol, not problems
+
+
+def test_connection_info_before_start_reports_the_configured_port() -> None:
+    server = MockSungrowServer(http_port=8082, plain_http_port=80)
+    assert server.get_connection_info("http") == {
+        "host": "127.0.0.1", "port": 8082, "connection_type": "http"}
