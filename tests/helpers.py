@@ -156,3 +156,43 @@ class EncryptedModbus(RawModbus):
             return reply[1]
         assert reply[0] == fc and reply[1] == 2 * count, reply.hex(" ")
         return list(struct.unpack(f">{count}H", reply[2:]))
+
+
+def free_loopback_address() -> str:
+    """A random 127.x.y.z address on which port 80 (and 443, 8082) is free.
+
+    Several real WiNet-S clients hard-code port 80 (SungrowModbusWebClient, sungrow-websocket),
+    so their compatibility tests bind the real port numbers. Linux routes all of 127.0.0.0/8
+    to the loopback interface, so a random address keeps parallel runs (and a real service on
+    127.0.0.1:80) out of each other's way. Binding below 1024 needs root or
+    CAP_NET_BIND_SERVICE (or a lowered ``net.ipv4.ip_unprivileged_port_start``); where that is
+    missing the calling test is skipped with the reason.
+    """
+    import errno
+    import random
+
+    import pytest
+
+    rng = random.Random()
+    for _ in range(20):
+        host = f"127.{rng.randint(1, 254)}.{rng.randint(1, 254)}.{rng.randint(2, 254)}"
+        probes = []
+        try:
+            for port in (80, 443, 8082):
+                sock = socket.socket()
+                probes.append(sock)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind((host, port))
+        except PermissionError:
+            pytest.skip("binding port 80/443 needs root or CAP_NET_BIND_SERVICE, which this "
+                        "run does not have; the clients under test hard-code port 80")
+        except OSError as exc:
+            if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL):
+                raise
+            continue
+        finally:
+            for sock in probes:
+                sock.close()
+        return host
+    pytest.skip("no free 127.x.y.z address with ports 80, 443 and 8082 free")
+    raise AssertionError("unreachable")  # pytest.skip raises

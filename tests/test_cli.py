@@ -6,13 +6,17 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from pymodbus.client import ModbusTcpClient
+
+from tests.helpers import free_loopback_address
 
 CLI = [sys.executable, "-m", "mock_sungrow"]
 
@@ -49,10 +53,15 @@ def served() -> Iterator[list[Served]]:
 
 
 def test_serve_prints_one_ready_line_then_serves(served: list[Served]) -> None:
-    s = Served("--modbus-port", "0", "--control-port", "0", "--model", "SG10RT",
-               "--status-interval", "0.2")
+    s = Served("--modbus-port", "0", "--http-port", "0", "--control-port", "0",
+               "--model", "SG10RT", "--status-interval", "0.2")
     served.append(s)
-    assert list(s.ready) == ["modbus", "control"]
+    assert list(s.ready) == ["modbus", "http", "control"]  # both front ends by default
+    web = s.ready["http"]
+    assert web["host"] == "127.0.0.1" and web["port"] > 0 and web["connection_type"] == "http"
+    assert "plain_http_port" not in web and "tls_port" not in web  # only when bound
+    with urllib.request.urlopen(f"http://127.0.0.1:{web['port']}/inverter/list") as r:
+        assert json.load(r)["result_data"]["list"][0]["dev_code"] == 0x2433
     info = s.ready["modbus"]
     assert info["host"] == "127.0.0.1" and info["port"] > 0
     c = ModbusTcpClient(info["host"], port=info["port"], timeout=2, retries=0)
@@ -69,7 +78,8 @@ def test_serve_prints_one_ready_line_then_serves(served: list[Served]) -> None:
 
 
 def test_sigint_stops_cleanly(served: list[Served]) -> None:
-    s = Served("--modbus-port", "0", "--control-port", "0", "--status-interval", "0")
+    s = Served("--modbus-port", "0", "--http-port", "0", "--control-port", "0",
+               "--status-interval", "0")
     served.append(s)
     code, _out, err = s.stop(signal.SIGINT)
     assert code == 0 and "Traceback" not in err
@@ -108,13 +118,49 @@ def test_port_in_use_exits_1_naming_the_address() -> None:
     blocker.listen()
     port = blocker.getsockname()[1]
     try:
-        r = subprocess.run([*CLI, "serve", "--modbus-port", str(port)], capture_output=True,
-                           text=True, timeout=20)
+        r = subprocess.run([*CLI, "serve", "--modbus-port", str(port), "--http-port", "0"],
+                           capture_output=True, text=True, timeout=20)
     finally:
         blocker.close()
     assert r.returncode == 1
     assert f"Modbus TCP front end cannot bind 127.0.0.1:{port}" in r.stderr
     assert r.stdout == ""
+
+
+def test_winet_flags_real_ports_and_profile(served: list[Served]) -> None:
+    """--real-ports binds 8082, 80 and 443 at once; the ready line reports all three."""
+    host = free_loopback_address()
+    s = Served("--host", host, "--server-type", "http", "--real-ports", "--no-control",
+               "--winet-profile", "login", "--winet-token-lifetime", "60",
+               "--status-interval", "0")
+    served.append(s)
+    assert s.ready == {"http": {
+        "host": host, "port": 8082, "connection_type": "http", "tls": False,
+        "ws_path": "/ws/home/overview", "winet_profile": "login",
+        "plain_http_port": 80, "tls_port": 443}}
+    with urllib.request.urlopen(f"http://{host}/about/list") as r:  # port 80
+        assert json.load(r)["result_code"] == 1
+    with socket.create_connection((host, 443)) as sock:  # TLS answers on 443
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        with context.wrap_socket(sock, server_hostname=host) as tls:
+            assert tls.version() is not None
+    assert s.stop()[0] == 0
+
+
+def test_tls_only_profile_closes_the_plain_ports(served: list[Served]) -> None:
+    s = Served("--server-type", "http", "--http-port", "0", "--tls-port", "0", "--no-control",
+               "--winet-profile", "tls-only", "--status-interval", "0")
+    served.append(s)
+    web = s.ready["http"]
+    assert web["tls"] is True and web["port"] == web["tls_port"] > 0
+    assert "plain_http_port" not in web
+    assert s.stop()[0] == 0
+
+
+def test_bad_winet_profile_exits_2() -> None:
+    r = subprocess.run([*CLI, "serve", "--winet-profile", "v9"], capture_output=True, text=True)
+    assert r.returncode == 2 and "unknown winet_profile 'v9'" in r.stderr
 
 
 def test_models_lists_the_catalogue() -> None:
@@ -136,7 +182,7 @@ def test_console_script_is_installed() -> None:
 
 
 def test_hybrid_flags(served: list[Served]) -> None:
-    s = Served("--modbus-port", "0", "--model", "SH10RT", "--battery-kwh", "12.8",
+    s = Served("--modbus-port", "0", "--no-control", "--model", "SH10RT", "--battery-kwh", "12.8",
                "--no-meter", "--house-load", "500", "--cloud-factor", "random",
                "--battery-unit-id", "201", "--status-interval", "0.2")
     served.append(s)

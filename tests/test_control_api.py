@@ -51,7 +51,7 @@ def test_openapi_document_lists_every_route(api: Api) -> None:
 def test_info_state_and_registers(api: Api) -> None:
     status, info = api.call("GET", "/info")
     assert status == 200 and info["model"] == "SG5K-D"
-    assert set(info["connections"]) == {"modbus", "control"}
+    assert set(info["connections"]) == {"modbus", "http", "control"}
     status, state = api.call("GET", "/state")
     assert status == 200 and state["mode"] in ("run", "standby", "starting")
     status, regs = api.call("GET", "/registers/input?address=5000&count=2")

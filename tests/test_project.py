@@ -59,3 +59,11 @@ def test_readme_faulty_block_example_runs() -> None:
 
     with pytest.raises(ModbusError):
         server.read_registers("input", 5031, 2)
+
+
+def test_readme_winet_example_runs(pytester: pytest.Pytester) -> None:
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## What the WiNet-S front end does", 1)[1]
+    code = re.findall(r"```python\n(.+?)\n```", section, re.S)[0]
+    pytester.makepyfile(code)
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -102,15 +104,38 @@ def test_port_in_use_raises_oserror_naming_front_end_and_address() -> None:
         blocker.close()
 
 
-def test_winet_front_end_is_not_served_silently() -> None:
-    for server_type in ("http", "both"):
-        with pytest.raises(FrontEndUnavailableError, match=r"WiNet-S .* not implement"):
-            MockSungrowServer(modbus_port=0, server_type=server_type)
+def test_both_front_ends_by_default() -> None:
+    with MockSungrowServer(modbus_port=0, http_port=0) as server:
+        assert set(server.ports) == {"modbus", "http"}
+        web = server.get_connection_info("http")
+        assert web["connection_type"] == "http" and web["port"] > 0 and web["tls"] is False
+        with socket.create_connection(("127.0.0.1", web["port"]), timeout=2):
+            pass
+
+
+def test_a_kind_without_a_front_end_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The registry mechanism stays: a server type naming an unbuilt front end is refused."""
+    from mock_sungrow import server as server_module
+
+    monkeypatch.setitem(server_module.SERVER_TYPES, "sunspec", ("modbus", "sunspec"))
+    with pytest.raises(FrontEndUnavailableError, match=r"needs front end\(s\) sunspec"):
+        MockSungrowServer(modbus_port=0, server_type="sunspec")
     server = MockSungrowServer(modbus_port=0, server_type="modbus")
     with pytest.raises(FrontEndUnavailableError, match="does not serve 'http'"):
         server.get_connection_info("http")
     with pytest.raises(ValueError, match="unknown connection kind 'ftp'"):
         server.get_connection_info("ftp")
+
+
+def test_modbus_only_server_never_imports_aiohttp() -> None:
+    code = (
+        "import sys; from mock_sungrow import MockSungrowServer; "
+        "s = MockSungrowServer(modbus_port=0, server_type='modbus').start(); s.stop(); "
+        "print([m for m in ('aiohttp', 'trustme', 'cryptography') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                         text=True).stdout
+    assert out.strip() == "[]"
 
 
 @pytest.mark.parametrize(
@@ -130,6 +155,15 @@ def test_winet_front_end_is_not_served_silently() -> None:
         ({"battery_kwh": 5.0}, r"only hybrid \(SH/MG\) models take a battery"),
         ({"datablock_class": dict}, r"subclass of SungrowModbusDataBlock"),
         ({"unknown_unit": "explode"}, r"unknown_unit must be"),
+        ({"winet_profile": "v3"}, r"unknown winet_profile 'v3'; accepted: legacy, login, tls-only"),
+        ({"plain_http_port": 70000}, r"plain_http_port must be an integer 0..65535"),
+        ({"tls_port": "443"}, r"tls_port must be an integer"),
+        ({"winet_accounts": {}}, r"winet_accounts must map at least one"),
+        ({"winet_accounts": {"admin": 8888}}, r"winet_accounts must map"),
+        ({"winet_token_lifetime": 0}, r"winet_token_lifetime must be positive"),
+        ({"winet_lockout_after": 0}, r"winet_lockout_after must be an integer >= 1"),
+        ({"winet_lockout_seconds": -1}, r"winet_lockout_seconds must be positive"),
+        ({"winet_scan_seconds": "3"}, r"winet_scan_seconds must be >= 0"),
     ],
 )
 def test_bad_arguments_raise_clear_value_errors(kwargs: dict[str, object], message: str) -> None:

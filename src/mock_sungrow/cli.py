@@ -3,7 +3,12 @@
 ``mock-sungrow serve`` starts a simulated inverter and prints exactly one JSON line on stdout
 once every port accepts connections, keyed by connection kind::
 
-    {"modbus": {"host": "127.0.0.1", "port": 5020, "connection_type": "modbus"}}
+    {"modbus": {"host": "127.0.0.1", "port": 5020, "connection_type": "modbus"},
+     "http": {"host": "127.0.0.1", "port": 8082, "connection_type": "http", "tls": false,
+              "ws_path": "/ws/home/overview", "winet_profile": "legacy"}}
+
+The ``http`` entry (the WiNet-S front end) also carries ``plain_http_port`` and ``tls_port``
+when those extra listeners are bound (``--real-ports`` binds 80, 443 and 8082 at once).
 
 A parent process waits for that line instead of sleeping; the line and the flags are a public
 contract. A readable status follows on stderr. SIGINT and SIGTERM stop the server cleanly with
@@ -92,9 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="WiNet-S HTTP/WebSocket port (default 8082; 0 = any free port)")
     serve.add_argument("--sungrow-port", type=_port, default=5021, metavar="P",
                        help="Sungrow encrypted Modbus port (default 5021; 0 = any free port)")
-    serve.add_argument("--server-type", default="modbus", metavar="T",
-                       help="front ends to serve: modbus, http, sungrow, both (modbus+http), "
-                            "modbus+sungrow, http+sungrow or all (default modbus)")
+    serve.add_argument("--server-type", default="both", metavar="T",
+                       help="front ends to serve: modbus, http (WiNet-S), sungrow, both "
+                            "(modbus+http), modbus+sungrow, http+sungrow or all (default both)")
     serve.add_argument("--encryption", default="aes", choices=("aes", "none", "lan"),
                        help="what the sungrow port does: aes (hands out a key, AES frames), "
                             "none (key request answered 'no encryption', then plain Modbus), "
@@ -105,6 +110,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--plain-requests", default="strict", choices=("strict", "lenient"),
                        help="with --encryption aes: plain Modbus requests are ignored (strict, "
                             "like an encrypting dongle) or answered (lenient). Default strict")
+    serve.add_argument("--plain-http-port", type=_port, default=None, metavar="P",
+                       help="extra plain HTTP listener of the WiNet-S (the real dongle's 80)")
+    serve.add_argument("--tls-port", type=_port, default=None, metavar="P",
+                       help="extra TLS listener serving HTTPS and WSS (the real dongle's 443)")
+    serve.add_argument("--real-ports", action="store_true",
+                       help="bind the real dongle's ports at once: WebSocket/HTTP 8082, plain "
+                            "HTTP 80 and TLS 443 (needs the right to bind ports below 1024)")
+    serve.add_argument("--winet-profile", default="legacy", metavar="NAME",
+                       help="WiNet-S firmware: legacy (connect gives a working token), login "
+                            "(services need a login first) or tls-only (only the TLS port "
+                            "answers); default legacy")
+    serve.add_argument("--winet-token-lifetime", type=float, default=None, metavar="S",
+                       help="WiNet-S tokens expire S seconds after issue (default: never)")
     serve.add_argument("--unit-id", type=int, default=1, metavar="N",
                        help="Modbus unit id the inverter answers (default 1)")
     serve.add_argument("--seed", type=int, default=0, help="seed for every simulated value")
@@ -169,6 +187,11 @@ def serve(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.
     from mock_sungrow.scenario import ScenarioError, ScenarioRunner, load_scenario
     from mock_sungrow.server import MockSungrowServer
 
+    http_port, plain_port, tls_port = args.http_port, args.plain_http_port, args.tls_port
+    if args.real_ports:
+        http_port = 8082
+        plain_port = 80 if plain_port is None else plain_port
+        tls_port = 443 if tls_port is None else tls_port
     try:
         steps = load_scenario(args.scenario) if args.scenario else []
         clock = None
@@ -179,7 +202,11 @@ def serve(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.
         server = MockSungrowServer(
             host=args.host,
             modbus_port=args.modbus_port,
-            http_port=args.http_port,
+            http_port=http_port,
+            plain_http_port=plain_port,
+            tls_port=tls_port,
+            winet_profile=args.winet_profile,
+            winet_token_lifetime=args.winet_token_lifetime,
             sungrow_port=args.sungrow_port,
             encryption=args.encryption,
             lan_key_reply=args.lan_key_reply,

@@ -11,7 +11,9 @@ Configure the fixture with a marker::
         info = mock_sungrow.get_connection_info("modbus")
 
 or with indirect parametrisation (``@pytest.mark.parametrize("mock_sungrow", [{"model": ...}],
-indirect=True)``). Ports default to 0 (free ports) and the host to 127.0.0.1.
+indirect=True)``). Ports default to 0 (free ports) and the host to 127.0.0.1. The fixture
+serves both front ends, Modbus TCP and the WiNet-S HTTP + WebSocket API
+(``get_connection_info("http")``).
 
 At teardown the fixture fails the test if the server recorded a problem (an exception in a
 handler, an undecodable frame) unless the test is marked
@@ -34,7 +36,7 @@ FIXTURE_DEFAULTS: dict[str, Any] = {
     "modbus_port": 0,
     "http_port": 0,
     "sungrow_port": 0,
-    "server_type": "modbus",
+    "server_type": "both",
 }
 
 

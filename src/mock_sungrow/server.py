@@ -41,6 +41,8 @@ from mock_sungrow.requestlog import DEFAULT_CAPACITY, RequestLog
 from mock_sungrow.runtime import LoopThread
 from mock_sungrow.simulation import Site
 from mock_sungrow.traffic import Traffic
+from mock_sungrow.winet.auth import DEFAULT_ACCOUNTS as DEFAULT_WINET_ACCOUNTS
+from mock_sungrow.winet.auth import MSG_NOTICE, NOTICE, SessionStore, WinetSettings
 
 if TYPE_CHECKING:
     from mock_sungrow.encrypted import SungrowKeys
@@ -62,6 +64,7 @@ FRONT_END_BUILDERS: dict[str, str] = {
     "modbus": "mock_sungrow.modbus:build_front_end",
     "control": "mock_sungrow.control:build_front_end",
     "sungrow": "mock_sungrow.encrypted:build_front_end",
+    "http": "mock_sungrow.winet.app:build_front_end",
 }
 #: Front ends this version implements.
 IMPLEMENTED_FRONT_ENDS = frozenset(FRONT_END_BUILDERS)
@@ -77,6 +80,10 @@ def _check_choice(name: str, value: object, accepted: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in accepted:
         raise ValueError(f"{name} must be one of {', '.join(accepted)}; got {value!r}")
     return value
+
+
+def _check_optional_port(name: str, port: object) -> int | None:
+    return None if port is None else _check_port(name, port)
 
 
 def _check_port(name: str, port: object) -> int:
@@ -110,6 +117,12 @@ class MockSungrowServer:
     the inverter's LAN port; ``None`` to leave it out). ``cloud_factor`` scales PV: a number,
     ``"random"`` for a seeded random walk of passing clouds, or a
     :class:`~mock_sungrow.simulation.CloudWalk`.
+
+    The WiNet-S front end (``server_type`` ``"http"`` or ``"both"``) serves its WebSocket and
+    HTTP API on ``http_port``; ``plain_http_port`` and ``tls_port`` add the real dongle's
+    plain HTTP (80) and TLS (443, HTTPS and WSS) listeners. ``winet_profile`` picks the
+    firmware generation (``"legacy"``, ``"login"`` or ``"tls-only"``); the other ``winet_``
+    arguments are described in :class:`~mock_sungrow.winet.auth.WinetSettings`.
     """
 
     def __init__(
@@ -144,6 +157,15 @@ class MockSungrowServer:
         encryption: str = "aes",
         lan_key_reply: str = "exception",
         plain_requests: str = "strict",
+        plain_http_port: int | None = None,
+        tls_port: int | None = None,
+        winet_profile: str = "legacy",
+        winet_accounts: Mapping[str, str] | None = None,
+        winet_token_lifetime: float | None = None,
+        winet_single_session: bool | None = None,
+        winet_lockout_after: int = 5,
+        winet_lockout_seconds: float = 1800.0,
+        winet_scan_seconds: float = 3.0,
     ) -> None:
         if server_type not in SERVER_TYPES:
             raise ValueError(
@@ -152,9 +174,8 @@ class MockSungrowServer:
         missing = [fe for fe in SERVER_TYPES[server_type] if fe not in IMPLEMENTED_FRONT_ENDS]
         if missing:
             raise FrontEndUnavailableError(
-                f"server_type={server_type!r} asks for the WiNet-S HTTP/WebSocket front end, "
-                "which this version of mock-sungrow does not implement yet; "
-                "use server_type='modbus'"
+                f"server_type={server_type!r} needs front end(s) {', '.join(missing)}, "
+                "which this version of mock-sungrow does not implement"
             )
         if not isinstance(host, str) or not host:
             raise ValueError(f"host must be a non-empty string such as '127.0.0.1'; got {host!r}")
@@ -193,6 +214,17 @@ class MockSungrowServer:
         self.lan_key_reply = _check_choice("lan_key_reply", lan_key_reply, LAN_KEY_REPLIES)
         self.plain_requests = _check_choice("plain_requests", plain_requests,
                                             PLAIN_REQUEST_POLICIES)
+        self.plain_http_port = _check_optional_port("plain_http_port", plain_http_port)
+        self.tls_port = _check_optional_port("tls_port", tls_port)
+        self.winet_settings = WinetSettings(
+            profile=winet_profile,
+            accounts=dict(DEFAULT_WINET_ACCOUNTS if winet_accounts is None else winet_accounts),
+            token_lifetime=winet_token_lifetime,
+            single_session=winet_single_session,
+            lockout_after=winet_lockout_after,
+            lockout_seconds=winet_lockout_seconds,
+            scan_seconds=winet_scan_seconds,
+        )
         self.model: InverterModel = load_catalog().model(model)
         self.server_type = server_type
         self.unit_id = unit_id
@@ -218,6 +250,8 @@ class MockSungrowServer:
         self.traffic = Traffic(
             self.faults, self.requests, self.clock.time, is_night=self._is_night, seed=seed
         )
+        #: WiNet-S tokens, failed logins and lockouts (on the server's clock).
+        self.winet_sessions = SessionStore(self.winet_settings, self.clock.time)
         self.register_map = RegisterMap.for_model(self.model.name)
         self.faults.add_listener(self._fault_changed)
         self._build_plant()
@@ -417,6 +451,8 @@ class MockSungrowServer:
         self.traffic.reset()
         self.requests.clear()
         self.diagnostics.clear()
+        # Like a rebooted dongle: every token is forgotten, lockouts are lifted.
+        self.winet_sessions = SessionStore(self.winet_settings, self.clock.time)
 
     # ------------------------------------------------------------------------------ faults
 
@@ -578,6 +614,45 @@ class MockSungrowServer:
     def clear_registers(self) -> None:
         """Drop every pinned word."""
         self.device.input.bank.unpin()
+
+    # ------------------------------------------------------------------------------ WiNet-S
+
+    def expire_winet_tokens(self, token: str | None = None) -> int:
+        """Invalidate one WiNet-S token (or every one): its next use answers ``106``.
+
+        Returns how many tokens were invalidated. Tokens also expire by themselves after
+        ``winet_token_lifetime`` seconds of the server's clock.
+        """
+        return self.winet_sessions.expire(token)
+
+    def push_winet_notice(
+        self, code: int = NOTICE, message: str = MSG_NOTICE, token: str | None = None
+    ) -> int:
+        """Push a ``notice`` frame to every open WiNet-S WebSocket (or the one owning ``token``).
+
+        Real dongles push ``{"result_code": 100, "result_msg": "normal user limit", ...}`` when
+        another login takes the single session; clients that match replies by order break on
+        it, which is what a test may want to provoke. Returns how many sessions got it.
+        """
+        front_end = self._front_end("http")
+        runtime = self._runtime
+        if front_end is None or runtime is None:
+            return 0
+        push = front_end.push_notice  # type: ignore[attr-defined]
+        sent: int = runtime.run(push(code, message, token), 10)
+        return sent
+
+    @property
+    def winet_ca_pem(self) -> bytes | None:
+        """PEM of the CA that issued the TLS listener's certificate (``None`` without one).
+
+        Clients of real dongles skip verification; a test that wants to verify can trust this.
+        """
+        front_end = self._front_end("http")
+        return getattr(front_end, "ca_pem", None)
+
+    def _front_end(self, kind: str) -> FrontEnd | None:
+        return next((fe for fe in self._front_ends if fe.name == kind), None)
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"

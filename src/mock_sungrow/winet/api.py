@@ -1,0 +1,634 @@
+"""The WiNet-S protocol semantics: one request in, one reply envelope out (no HTTP stack here).
+
+:class:`WinetApi` answers WebSocket services (:meth:`WinetApi.ws_message`) and HTTP endpoints
+(the ``http_*`` methods) with the dongle's envelope::
+
+    {"result_code": 1, "result_msg": "success", "result_data": {"service": "...", ...}}
+
+Every WebSocket reply echoes the request's ``service`` (intelbras and winet-extractor match
+replies by it), errors included. HTTP replies carry no echo but always a ``result_data``
+object (sungrow-http-config dereferences it unconditionally). Registers are read and written
+through the device's data blocks only (see :mod:`mock_sungrow.winet.payloads`).
+
+Malformed requests (not JSON, wrong field types, bad query parameters) and requests for
+unknown services are recorded as server-side problems, like an undecodable Modbus frame, so
+the pytest fixture fails a test whose client sent them unless the test expects it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from mock_sungrow.catalog import Table
+from mock_sungrow.errors import ModbusError
+from mock_sungrow.registermap import MAX_READ
+from mock_sungrow.winet import auth, payloads
+from mock_sungrow.winet.auth import (
+    BAD_REQUEST,
+    MSG_INTER_ABNORMAL,
+    MSG_READ_FAILED,
+    MSG_SET_FAILED,
+    MSG_SUCCESS,
+    MSG_TOKEN_INVALID,
+    NOT_LOGGED_IN,
+    READ_FAILED,
+    SET_FAILED,
+    SUCCESS,
+    TOKEN_INVALID,
+)
+
+if TYPE_CHECKING:
+    from mock_sungrow.server import MockSungrowServer
+
+Reply = dict[str, Any]
+Notify = Callable[[Any, Reply], Awaitable[bool]]
+Handler = Callable[[Mapping[str, Any], Any], Awaitable[Reply]]
+
+#: The longest WebSocket text frame or HTTP body accepted (real requests are < 1 KiB).
+MAX_MESSAGE = 64 * 1024
+#: Services that work without a (logged-in) token.
+_OPEN_SERVICES = frozenset({"connect", "login", "ping"})
+_LANG = re.compile(r"^[A-Za-z]{1,8}(?:[_-][A-Za-z0-9]{1,8})*$")
+
+
+def envelope(
+    code: int, message: str, service: str | None = None, data: Mapping[str, Any] | None = None
+) -> Reply:
+    """The dongle's reply: code, message and a ``result_data`` object (service first)."""
+    result: dict[str, Any] = {} if service is None else {"service": service}
+    if data:
+        result.update(data)
+    return {"result_code": code, "result_msg": message, "result_data": result}
+
+
+def notice(code: int = auth.NOTICE, message: str = auth.MSG_NOTICE) -> Reply:
+    """The unsolicited frame a session receives when another login takes its place."""
+    return envelope(code, message, "notice")
+
+
+class BadRequest(ValueError):  # noqa: N818 - it is an answer, not a crash
+    """A request the dongle cannot make sense of; the text says what is wrong."""
+
+
+def parse_frame(text: str) -> dict[str, Any]:
+    """The first JSON value of a frame, which must be an object; trailing bytes are ignored.
+
+    freman/sungrow sends its ``devicelist`` with two stray characters after the object, which
+    the real dongle accepts, so only the first value is decoded.
+    """
+    stripped = text.lstrip()
+    try:
+        value, _end = json.JSONDecoder().raw_decode(stripped)
+    except json.JSONDecodeError as exc:
+        raise BadRequest(f"not JSON ({exc.msg} at character {exc.pos})") from None
+    if not isinstance(value, dict):
+        raise BadRequest(f"a request is a JSON object, not {type(value).__name__}")
+    return value
+
+
+def integer(params: Mapping[str, Any], key: str, *, default: int | None = None) -> int:
+    """An integer parameter sent as a number or a decimal string (``"1"`` or ``1``)."""
+    value = params.get(key)
+    if value is None or value == "":
+        if default is not None:
+            return default
+        raise BadRequest(f"{key!r} is missing")
+    if isinstance(value, bool):
+        raise BadRequest(f"{key!r} must be an integer; got {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d{1,10}\s*", value):
+        return int(value)
+    raise BadRequest(f"{key!r} must be an integer; got {value!r}")
+
+
+def text_field(params: Mapping[str, Any], key: str) -> str:
+    """A string field that must be present."""
+    value = params.get(key)
+    if not isinstance(value, str):
+        raise BadRequest(f"{key!r} must be a string; got {value!r}")
+    return value
+
+
+def crc16(data: bytes) -> int:
+    """Modbus RTU CRC-16 (polynomial 0xA001, initial 0xFFFF), as sent low byte first."""
+    crc = 0xFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return crc
+
+
+def hex_bytes(words: list[int]) -> str:
+    """Register words as the dongle prints them: ``"0E 03 00 01 "`` (note the last space)."""
+    return "".join(f"{w >> 8:02X} {w & 0xFF:02X} " for w in words)
+
+
+class WinetApi:
+    """Answers one request at a time for a server; ``notify`` pushes a frame to a session."""
+
+    def __init__(self, server: MockSungrowServer, notify: Notify | None = None) -> None:
+        self.server = server
+        self.notify = notify
+        self.regs = payloads.Registers(server)
+        self._scan_started: float | None = None
+        self._services: dict[str, Handler] = {
+            "connect": self._connect,
+            "login": self._login,
+            "logout": self._logout,
+            "devicelist": self._devicelist,
+            "real": self._real,
+            "real_battery": self._real_battery,
+            "direct": self._direct,
+            "state": self._state,
+            "fault": self._fault,
+            "statistics": self._statistics,
+            "runtime": self._runtime,
+            "local": self._local,
+            "param": self._param,
+            "stalist": self._stalist,
+        }
+
+    @property
+    def sessions(self) -> auth.SessionStore:
+        """The server's session store (replaced by ``reset()``, so never cached)."""
+        return self.server.winet_sessions
+
+    @property
+    def settings(self) -> auth.WinetSettings:
+        """The dongle's configuration."""
+        return self.server.winet_settings
+
+    def report(self, peer: str, kind: str, message: str, exc: BaseException | None = None
+               ) -> None:
+        """Record a server-side problem (the pytest fixture turns it into a failure)."""
+        self.server.diagnostics.report("http", peer, kind, message, exc=exc)
+
+    # ------------------------------------------------------------------------------ WebSocket
+
+    async def ws_message(self, text: str, conn: Any, peer: str = "-") -> Reply:
+        """The reply to one WebSocket text frame (every frame gets exactly one)."""
+        try:
+            request = parse_frame(text)
+        except BadRequest as exc:
+            self.report(peer, "bad-request", f"WebSocket frame {text[:80]!r}: {exc}")
+            return envelope(BAD_REQUEST, f"bad request: {exc}", "")
+        service = request.get("service")
+        if not isinstance(service, str) or not service:
+            self.report(peer, "bad-request", f"WebSocket request without a service: {text[:80]!r}")
+            return envelope(BAD_REQUEST, "bad request: 'service' must be a non-empty string", "")
+        if service == "ping":  # the web UI's keep-alive: no result_data at all (captured)
+            return {"result_code": SUCCESS, "result_msg": MSG_SUCCESS}
+        handler = self._services.get(service)
+        if handler is None:
+            self.report(peer, "unknown-service", f"WebSocket service {service!r}")
+            return envelope(auth.UNKNOWN_SERVICE, MSG_INTER_ABNORMAL, service)
+        if service not in _OPEN_SERVICES:
+            code = self.sessions.check(request.get("token"), need_login=True)
+            if code == TOKEN_INVALID:
+                return envelope(TOKEN_INVALID, MSG_TOKEN_INVALID, service)
+            if code == NOT_LOGGED_IN:
+                return envelope(NOT_LOGGED_IN, MSG_INTER_ABNORMAL, service)
+        try:
+            return await handler(request, conn)
+        except BadRequest as exc:
+            self.report(peer, "bad-request", f"WebSocket {service}: {exc}")
+            return envelope(BAD_REQUEST, f"bad request: {exc}", service)
+        except Exception as exc:  # noqa: BLE001 - a broken override must not kill the session
+            self.report(peer, "handler-error", f"WebSocket {service}: {exc!r}", exc)
+            return envelope(READ_FAILED, MSG_READ_FAILED, service)
+
+    def _connect_data(self, token: auth.Token) -> dict[str, Any]:
+        profile = self.settings.profile_info
+        data: dict[str, Any] = {"token": token.value, "uid": 1, "tips_disable": 1}
+        data.update(profile.connect_extras)
+        if profile.reports_ip:
+            data["ip"] = _ip_literal(self.server.host)
+        return data
+
+    async def _connect(self, request: Mapping[str, Any], conn: Any) -> Reply:
+        # The request's token is ignored: sungrow-go sends a random UUID here.
+        token = self.sessions.connect(owner=conn)
+        return envelope(SUCCESS, MSG_SUCCESS, "connect", self._connect_data(token))
+
+    async def _login(self, request: Mapping[str, Any], conn: Any) -> Reply:
+        username = text_field(request, "username")
+        password = text_field(request, "passwd")
+        outcome = self.sessions.login(username, password, owner=conn)
+        if outcome.token is None:
+            return envelope(outcome.code, outcome.message, "login", {"token": "", "uid": 0})
+        for old in outcome.evicted:
+            if old.owner is not None and old.owner is not conn and self.notify is not None:
+                await self.notify(old.owner, notice())
+        return envelope(SUCCESS, MSG_SUCCESS, "login", {
+            "token": outcome.token.value,
+            "passwd": password,  # real dongles echo it (bjeanes' capture)
+            "uid": outcome.uid,
+            "role": outcome.role,
+            "tips_disable": 1,
+        })
+
+    async def _logout(self, request: Mapping[str, Any], conn: Any) -> Reply:
+        self.sessions.logout(str(request.get("token")))
+        return envelope(SUCCESS, MSG_SUCCESS, "logout")
+
+    async def _devicelist(self, request: Mapping[str, Any], conn: Any) -> Reply:
+        return envelope(SUCCESS, MSG_SUCCESS, "devicelist", await self._device_list())
+
+    async def _device_list(self, *, with_list: bool = True) -> dict[str, Any]:
+        ident = await payloads.identity(self.regs)
+        return {"list": [payloads.device_entry(self.server, ident, with_list=with_list)],
+                "count": 1}
+
+    def _check_device(self, params: Mapping[str, Any]) -> None:
+        dev_id = integer(params, "dev_id")
+        if dev_id not in (1, self.server.unit_id):
+            raise BadRequest(f"no device with dev_id {dev_id} (the inverter is dev_id 1)")
+
+    async def _real(self, request: Mapping[str, Any], conn: Any) -> Reply:
+        self._check_device(request)
+        items = payloads.HYBRID_REAL if self.server.model.is_hybrid else payloads.STRING_REAL
+        values = await payloads.real_list(self.regs, items)
+        return envelope(SUCCESS, MSG_SUCCESS, "real", {"list": values, "count": len(values)})
+
+    async def _real_battery(self, request: Mapping[str, Any], conn: Any) -> Reply:
+        self._check_device(request)
+        if not payloads.has_battery(self.server):
+            # A string inverter has no battery; the Intelbras unit answered 211/215 here.
+            return envelope(auth.UNSUPPORTED_ON_DEVICE, MSG_INTER_ABNORMAL, "real_battery")
+        values = await payloads.real_list(self.regs, payloads.REAL_BATTERY)
+        return envelope(SUCCESS, MSG_SUCCESS, "real_battery",
+                        {"list": values, "count": len(values)})
+
+    async def _direct(self, request: Mapping[str, Any], conn: Any) -> Reply:
+        self._check_device(request)
+        values = await payloads.direct_list(self.regs)
+        return envelope(SUCCESS, MSG_SUCCESS, "direct", {"list": values, "count": len(values)})
+
+    async def _fault_code(self) -> int:
+        code = await self.regs.value("fault_code_1")
+        return code if isinstance(code, int) and code not in (0, 0xFFFF) else 0
+
+    async def _state(self, request: Mapping[str, Any], conn: Any) -> Reply:
+        faults = 1 if await self._fault_code() else 0
+        return envelope(SUCCESS, MSG_SUCCESS, "state", {
+            "total_fault": str(faults),
+            "total_alarm": "0",
+            "wireless_conn_sts": "1",
+            "wifi_conn_sts": "1",
+            "eth_conn_sts": "0",
+            "eth2_conn_sts": "0",
+            "cloud_conn_sts": "1",
+            "wireless_cmd": "1",
+            "wifi_cmd": "1",
+            "server_net_type": "1",
+        })
+
+    async def _fault(self, request: Mapping[str, Any], conn: Any) -> Reply:
+        code = await self._fault_code()
+        faults: list[dict[str, Any]] = []
+        if code:
+            ident = await payloads.identity(self.regs)
+            entry = payloads.device_entry(self.server, ident)
+            faults.append({
+                "dev_id": 1,
+                "dev_name": entry["dev_name"],
+                "fault_code": str(code),
+                "fault_name": f"I18N_COMMON_FAULT_{code}",
+                "fault_time": await payloads.clock_text(self.regs),
+            })
+        return envelope(SUCCESS, MSG_SUCCESS, "fault", {"list": faults, "count": len(faults)})
+
+    async def _energy(self) -> tuple[str, str, str, str]:
+        hybrid = self.server.model.is_hybrid
+        today = await self.regs.value("daily_pv_generation" if hybrid else "daily_power_yields")
+        total = await self.regs.value("total_pv_generation" if hybrid else "total_power_yields")
+        power = await self.regs.value("total_active_power")
+        reactive = await self.regs.value("total_reactive_power")
+        return (payloads.fmt(today, 1), payloads.fmt(total, 1),
+                payloads.fmt(power, 3, 0.001), payloads.fmt(reactive, 3, 0.001))
+
+    async def _statistics(self, request: Mapping[str, Any], conn: Any) -> Reply:
+        today, total, power, reactive = await self._energy()
+        rated = self.server.model.rated_power_w / 1000.0
+        stats = {
+            "today_energy": today, "today_energy_unit": "kWh",
+            "total_energy": total, "total_energy_unit": "kWh",
+            "curr_power": power, "curr_power_unit": "kW",
+            "curr_reactive": reactive, "curr_reactive_unit": "kvar",
+            "rated_power": f"{rated:.2f}", "rated_power_unit": "kW",
+            "rated_reactive": f"{rated * 0.6:.2f}", "rated_reactive_unit": "kvar",
+            "adjust_power": "100.0", "adjust_power_unit": "%",
+            "adjust_reactive": "0.0", "adjust_reactive_unit": "%",
+        }
+        return envelope(SUCCESS, MSG_SUCCESS, "statistics",
+                        {"list": [stats], "count": 1, "online_num": 1, "offline_num": 0})
+
+    async def _runtime(self, request: Mapping[str, Any], conn: Any) -> Reply:
+        today, total, power, reactive = await self._energy()
+        ident = await payloads.identity(self.regs)
+        entry = payloads.device_entry(self.server, ident)
+        state = await payloads.state_item(self.server).read(self.regs)
+        device = {
+            "dev_name": entry["dev_name"], "dev_model": entry["dev_model"],
+            "dev_type": entry["dev_type"], "dev_procotol": entry["dev_procotol"],
+            "today_energy": today, "today_energy_unit": "kWh",
+            "total_energy": total, "total_energy_unit": "kWh",
+            "dev_state": state,
+            "curr_power": power, "curr_power_unit": "kW",
+            "reactive_power": reactive, "reactive_power_unit": "kvar",
+        }
+        return envelope(SUCCESS, MSG_SUCCESS, "runtime", {
+            "list": [device], "count": 1, "connect_count": 1, "off_count": 0})
+
+    async def _local(self, request: Mapping[str, Any], conn: Any) -> Reply:
+        values = payloads.local_items(self.server, _ip_literal(self.server.host))
+        return envelope(SUCCESS, MSG_SUCCESS, "local", {"list": values, "count": len(values)})
+
+    async def _stalist(self, request: Mapping[str, Any], conn: Any) -> Reply:
+        started = self._scan_started
+        if started is None or time.monotonic() < started + self.settings.scan_seconds:
+            return envelope(auth.NOT_READY, "scan not finished", "stalist")
+        networks = [
+            {"ssid": "mock-sungrow", "signal": -52, "encryption": "WPA2-PSK"},
+            {"ssid": "neighbour", "signal": -81, "encryption": "WPA2-PSK"},
+        ]
+        return envelope(SUCCESS, MSG_SUCCESS, "stalist", {
+            "curr_ssid": "mock-sungrow", "curr_signal": -52,
+            "list": networks, "count": len(networks)})
+
+    async def _param(self, request: Mapping[str, Any], conn: Any) -> Reply:
+        devices = request.get("devid_array", ["1"])
+        if not isinstance(devices, list) or not devices:
+            raise BadRequest("'devid_array' must be a non-empty list of device ids")
+        for dev_id in devices:
+            self._check_device({"dev_id": dev_id})
+        kind = str(request.get("type", ""))
+        items = request.get("list")
+        if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
+            raise BadRequest("'list' must be a non-empty list of objects")
+        if kind == "3":
+            results = [await self._power_switch(item) for item in items]
+        elif kind == "9":
+            results = [await self._set_parameter(item) for item in items]
+        else:
+            raise BadRequest(f"param 'type' must be \"3\" (power switch) or \"9\"; got {kind!r}")
+        ok = all(r["result"] == 0 for r in results)
+        return envelope(SUCCESS if ok else SET_FAILED, MSG_SUCCESS if ok else MSG_SET_FAILED,
+                        "param", {"list": results, "count": len(results)})
+
+    async def _power_switch(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        switch = str(item.get("power_switch", ""))
+        if switch not in ("0", "1"):
+            raise BadRequest(f"'power_switch' must be \"0\" or \"1\"; got {switch!r}")
+        address = 13000 if self.server.model.is_hybrid else 5006
+        name = "I18N_COMMON_POWER_ON" if switch == "1" else "I18N_COMMON_POWER_OFF"
+        result = await self._write(address, [0xCF if switch == "1" else 0xCE])
+        return {"param_name": name, "result": result}
+
+    async def _set_parameter(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        rows = payloads.settable_rows(self.server)
+        by_pid = dict(enumerate(rows, start=1))
+        if item.get("param_addr") not in (None, ""):
+            address = integer(item, "param_addr")
+            row = next((r for r in rows if r.address == address), None)
+        else:
+            row = by_pid.get(integer(item, "param_pid"))
+        if row is None:
+            return {"param_pid": item.get("param_pid", ""), "param_id": item.get("param_id", ""),
+                    "param_name": "", "result": 1}
+        pid = rows.index(row) + 1
+        try:
+            word = payloads.encode_setting(row, item.get("param_value"))
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+        result = await self._write(row.address, [word])
+        return {"param_pid": pid, "param_id": pid, "param_name": payloads.param_key(row),
+                "result": result}
+
+    async def _write(self, address: int, words: list[int]) -> int:
+        """Write holding registers through the block: 0 on success, 1 when refused."""
+        device = self.server.device
+        try:
+            if device.is_async:
+                await device.holding.async_setValues(address, words)
+            else:
+                device.holding.setValues(address, words)
+        except ModbusError:
+            return 1
+        return 0
+
+    # ------------------------------------------------------------------------------ HTTP
+
+    def _token_error(self, params: Mapping[str, Any], *, need_login: bool = True
+                     ) -> Reply | None:
+        code = self.sessions.check(params.get("token"), need_login=need_login)
+        if code == TOKEN_INVALID:
+            return envelope(TOKEN_INVALID, MSG_TOKEN_INVALID)
+        if code == NOT_LOGGED_IN:
+            return envelope(NOT_LOGGED_IN, MSG_INTER_ABNORMAL)
+        return None
+
+    async def http_get_param(self, params: Mapping[str, Any]) -> Reply:
+        """``/device/getParam``: type 3 raw registers, type 2 grid, type 9 energy settings."""
+        error = self._token_error(params)
+        if error is not None:
+            return error
+        kind = integer(params, "type")
+        if kind == 3:
+            return await self._get_registers(params)
+        self._check_device(params)
+        if kind == 2:
+            grid = [{"param_addr": addr, "param_name": name, "param_value": value, "unit": unit}
+                    for addr, name, value, unit in payloads.GRID_PARAMETERS]
+            return envelope(SUCCESS, MSG_SUCCESS, data={"list": grid, "count": len(grid)})
+        if kind == 9:
+            settings = await payloads.energy_parameters(self.regs)
+            return envelope(SUCCESS, MSG_SUCCESS, data={"list": settings, "count": len(settings)})
+        raise BadRequest(f"getParam 'type' must be 2, 3 or 9; got {kind}")
+
+    async def _get_registers(self, params: Mapping[str, Any]) -> Reply:
+        dev_id = integer(params, "dev_id")
+        param_type = integer(params, "param_type")
+        address = integer(params, "param_addr")
+        count = integer(params, "param_num")
+        if param_type not in (0, 1):
+            raise BadRequest(f"'param_type' must be 0 (input) or 1 (holding); got {param_type}")
+        if not 1 <= count <= MAX_READ:
+            raise BadRequest(f"'param_num' must be 1..{MAX_READ}; got {count}")
+        if address < 1 or address + count - 1 > 0xFFFF:
+            raise BadRequest(f"'param_addr' {address} + {count} registers leaves 1..65535")
+        if dev_id not in (1, self.server.unit_id):
+            return envelope(READ_FAILED, MSG_READ_FAILED)  # no device answers that address
+        table: Table = "input" if param_type == 0 else "holding"
+        try:
+            words = await self.regs.words(table, address, count)
+        except ModbusError:
+            return envelope(READ_FAILED, MSG_READ_FAILED)
+        if len(words) != count or not all(
+            isinstance(w, int) and 0 <= w <= 0xFFFF for w in words
+        ):
+            raise RuntimeError(
+                f"the data block returned {len(words)} values for {count} {table} registers "
+                f"at {address}, or values outside 0..65535"
+            )
+        return envelope(SUCCESS, MSG_SUCCESS, data={"param_value": hex_bytes(words)})
+
+    async def http_set_param(self, params: Mapping[str, Any]) -> Reply:
+        """``/device/setParam``: write holding registers (documented address, decimal words)."""
+        error = self._token_error(params)
+        if error is not None:
+            return error
+        self._check_device(params)
+        address = integer(params, "param_addr")
+        size = integer(params, "param_size", default=1)
+        raw = params.get("param_value")
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            raw = str(raw)
+        if not isinstance(raw, str):
+            raise BadRequest(f"'param_value' must be a decimal string; got {raw!r}")
+        parts = [p for p in re.split(r"[\s,]+", raw.strip()) if p]
+        if len(parts) != size or not all(re.fullmatch(r"-?\d{1,5}", p) for p in parts):
+            raise BadRequest(f"'param_value' must hold {size} decimal word(s); got {raw!r}")
+        words = [int(p) & 0xFFFF for p in parts]
+        if not all(-0x8000 <= int(p) <= 0xFFFF for p in parts):
+            raise BadRequest(f"'param_value' {raw!r} does not fit 16-bit registers")
+        if await self._write(address, words):
+            return envelope(SET_FAILED, MSG_SET_FAILED)
+        return envelope(SUCCESS, MSG_SUCCESS)
+
+    async def http_about(self, params: Mapping[str, Any]) -> Reply:
+        """``/about/list``: the dongle's identity (no token needed)."""
+        firmware, hardware = payloads.DONGLE_FIRMWARE[self.settings.profile]
+        items = [
+            ("I18N_COMMON_DEVICE_SN", payloads.dongle_serial(self.server)),
+            ("I18N_COMMON_APPLI_SOFT_VERSION", firmware),
+            ("I18N_COMMON_BUILD_SOFT_VERSION", "20240315"),
+            ("I18N_COMMON_VERSION", hardware),
+        ]
+        listing = [{"data_name": k, "data_value": v, "data_unit": "", "type": 0}
+                   for k, v in items]
+        return envelope(SUCCESS, MSG_SUCCESS, data={"list": listing, "count": len(listing)})
+
+    async def http_overview(self, params: Mapping[str, Any]) -> Reply:
+        """``/device/overview``: module, network, cloud and clock information."""
+        error = self._token_error(params)
+        if error is not None:
+            return error
+        firmware, _hardware = payloads.DONGLE_FIRMWARE[self.settings.profile]
+        serial = payloads.dongle_serial(self.server)
+        ident = await payloads.identity(self.regs)
+        country = await self.regs.value("present_country")
+        return envelope(SUCCESS, MSG_SUCCESS, data={
+            "module_info": {"module_sn": serial, "module_ver": firmware},
+            "net_info": {"wifi_conn_sts": 1, "eth_conn_sts": 0, "eth2_conn_sts": 0,
+                         "wifi_cmd": 1},
+            "remote_info": {"module_sn": serial, "ip": "203.0.113.10"},
+            "sys_time": {"sync_device": 1, "time": await payloads.clock_text(self.regs),
+                         "timezone": payloads.utc_offset(self.server)},
+            "list": [{"dev_id": 1, "dev_sn": ident.serial, "dev_model": self.server.model.name,
+                      "country": payloads.fmt(country, 0)}],
+        })
+
+    async def http_time(self, params: Mapping[str, Any]) -> Reply:
+        """``/time/get``: the inverter's clock (holding 5000-5005) as the web UI shows it."""
+        error = self._token_error(params)
+        if error is not None:
+            return error
+        return envelope(SUCCESS, MSG_SUCCESS, data={
+            "time": await payloads.clock_text(self.regs, seconds=False),
+            "curr_timezone": payloads.utc_offset(self.server),
+            "ntp_enable": "1",
+            "ntp_server": "pool.ntp.org",
+        })
+
+    async def http_get_type(self, params: Mapping[str, Any]) -> Reply:
+        """``/device/getType``: device type ids (no token needed)."""
+        types = [{"name": n, "value": v} for n, v in payloads.DEVICE_TYPES]
+        return envelope(SUCCESS, MSG_SUCCESS, data={"list": types, "count": len(types)})
+
+    async def http_inverter_list(self, params: Mapping[str, Any]) -> Reply:
+        """``/inverter/list``: the device list without the nested ``list`` (no token)."""
+        return envelope(SUCCESS, MSG_SUCCESS, data=await self._device_list(with_list=False))
+
+    async def http_wifi_scan(self, params: Mapping[str, Any]) -> Reply:
+        """``/wifi/updateStaScan``: start a station scan that ``stalist`` reads back."""
+        error = self._token_error(params)
+        if error is not None:
+            return error
+        self._scan_started = time.monotonic()
+        return envelope(SUCCESS, MSG_SUCCESS)
+
+    # ------------------------------------------------------------- the HTTPS JSON-POST API (§4.5)
+
+    async def http_product(self, params: Mapping[str, Any]) -> Reply:
+        """``/product/list``: sungrow-http-config insists on ``WiNet-S`` / ``9``."""
+        firmware, hardware = payloads.DONGLE_FIRMWARE[self.settings.profile]
+        return envelope(SUCCESS, MSG_SUCCESS, data={
+            "product_name": "WiNet-S", "product_code": 9,
+            "software_version": firmware, "hardware_version": hardware})
+
+    async def http_user_connect(self, params: Mapping[str, Any]) -> Reply:
+        """``/user/connect``: the HTTPS API's ``connect``."""
+        token = self.sessions.connect()
+        return envelope(SUCCESS, MSG_SUCCESS, "connect", self._connect_data(token))
+
+    async def http_device_list(self, params: Mapping[str, Any]) -> Reply:
+        """``/device/list``: ``devicelist`` over HTTPS (a connect token suffices)."""
+        error = self._token_error(params, need_login=False)
+        if error is not None:
+            return error
+        return envelope(SUCCESS, MSG_SUCCESS, "devicelist", await self._device_list())
+
+    async def http_upgrade_status(self, params: Mapping[str, Any]) -> Reply:
+        """``/upgrade/upgradeStatus``: "upgrades" the token so passthrough may write."""
+        if self.sessions.upgrade(str(params.get("token", ""))) is None:
+            return envelope(TOKEN_INVALID, MSG_TOKEN_INVALID)
+        return envelope(SUCCESS, MSG_SUCCESS, data={"nextProcess": "0"})
+
+    async def http_passthrough(self, params: Mapping[str, Any], peer: str = "-") -> Reply:
+        """``/device/passthroughway``: execute a Modbus RTU frame, answer the RTU reply in hex.
+
+        The frame goes through the same :class:`~mock_sungrow.modbus.ModbusApplication` as
+        Modbus TCP, so FC6 answers are a byte-exact echo and reads return real registers.
+        """
+        error = self._token_error(params)
+        if error is not None:
+            return error
+        text = text_field(params, "msgValue")
+        try:
+            frame = bytes.fromhex(text)
+        except ValueError:
+            raise BadRequest(f"'msgValue' must be hexadecimal; got {text[:40]!r}") from None
+        if len(frame) < 4:
+            raise BadRequest("'msgValue' is shorter than an RTU frame (unit, PDU, CRC)")
+        if crc16(frame[:-2]) != int.from_bytes(frame[-2:], "little"):
+            raise BadRequest(f"'msgValue' {text!r} has a wrong CRC")
+        result = self.server.modbus_app.handle(frame[0], frame[1:-2], peer)
+        if result is not None and not isinstance(result, bytes):
+            result = await result
+        if result is None:
+            return envelope(SUCCESS, MSG_SUCCESS, data={"data": ""})
+        reply = bytes([frame[0]]) + result
+        reply += crc16(reply).to_bytes(2, "little")
+        return envelope(SUCCESS, MSG_SUCCESS, data={"data": reply.hex().upper()})
+
+
+def _ip_literal(host: str) -> str:
+    """The listener's address if it is an IP literal (winet-extractor validates ``ip``)."""
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return "127.0.0.1"
+
+
+def lang_ok(lang: str) -> bool:
+    """Whether ``lang`` looks like a locale (``en_US``, ``de_de``)."""
+    return bool(_LANG.match(lang))
