@@ -61,7 +61,8 @@ def outcome_of(reply: bytes | None) -> str:
 
 
 @functools.lru_cache(maxsize=256)
-def _sentinels(model: str, table: str) -> dict[int, int]:
+def sentinel_table(model: str, table: str) -> dict[int, int]:
+    """Documented address -> the word a ``sentinel`` fault puts there (one model, one table)."""
     regmap = RegisterMap.for_model(model)
     out: dict[int, int] = {}
     for served in regmap.rows[table]:  # type: ignore[index]
@@ -97,7 +98,7 @@ def distort_pdu(traffic: Traffic, d: Decision, req: Request, reply: bytes, model
     n = reply[1] // 2
     words = list(struct.unpack_from(f">{n}H", reply, 2))
     if d.words:
-        sentinels = _sentinels(model, req.table)
+        sentinels = sentinel_table(model, req.table)
         words = traffic.distort_read(
             d, req.table, req.address, words, lambda _t, reg: sentinels.get(reg, FILLER)
         )

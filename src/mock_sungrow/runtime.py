@@ -63,6 +63,24 @@ class LoopThread:
         self._thread.start()
         ready.wait()
 
+    def in_loop_thread(self) -> bool:
+        """Whether the caller runs on this loop's thread (where blocking on it would hang)."""
+        return threading.current_thread() is self._thread
+
+    def call(self, coro: Coroutine[Any, Any, Any], timeout: float | None = None) -> None:
+        """Run ``coro`` on the loop, waiting for it unless called from the loop's own thread.
+
+        From the loop's thread (a control API handler) it is scheduled instead: blocking there
+        would hang the loop.
+        """
+        if self.loop is None or not self.running:
+            coro.close()
+            return
+        if self.in_loop_thread():
+            self.loop.create_task(coro)
+        else:
+            asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run ``coro`` on the loop and wait for its result (re-raising its exception)."""
         if self.loop is None or not self.running:

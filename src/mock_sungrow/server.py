@@ -7,6 +7,7 @@ simulated inverter.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import threading
@@ -216,6 +217,7 @@ class MockSungrowServer:
                                             PLAIN_REQUEST_POLICIES)
         self.plain_http_port = _check_optional_port("plain_http_port", plain_http_port)
         self.tls_port = _check_optional_port("tls_port", tls_port)
+        self._base_winet_profile = winet_profile
         self.winet_settings = WinetSettings(
             profile=winet_profile,
             accounts=dict(DEFAULT_WINET_ACCOUNTS if winet_accounts is None else winet_accounts),
@@ -386,10 +388,35 @@ class MockSungrowServer:
             self.plant.set_grid_outage(added or bool(remaining))
         elif name == "key-rotate" and added:
             self.rotate_sungrow_key()
+        elif name == "winet-kick" and added:
+            # Another login takes the single session: every session hears notice 100 and
+            # its token stops working (a client must connect and log in again).
+            self._push_notice_async(NOTICE, MSG_NOTICE)
+            self.winet_sessions.expire(None)
+        elif name == "winet-profile":
+            active = [f for f in self.faults if f.name == name and (added or f is not fault)]
+            self._set_winet_profile(active[-1].params["profile"] if active
+                                    else self._base_winet_profile)
         else:
             return
         if added:
             self.faults.fire(fault)
+
+    def _set_winet_profile(self, profile: str) -> None:
+        """Switch the dongle's firmware profile at run time (a ``winet-profile`` fault)."""
+        settings = dataclasses.replace(self.winet_settings, profile=profile)
+        self.winet_settings = settings
+        self.winet_sessions.settings = settings
+        front_end = self._front_end("http")
+        runtime = self._runtime
+        if front_end is not None and runtime is not None and settings.profile_info.tls_only:
+            runtime.call(front_end.close_plain_connections())  # type: ignore[attr-defined]
+
+    def _push_notice_async(self, code: int, message: str) -> None:
+        front_end = self._front_end("http")
+        runtime = self._runtime
+        if front_end is not None and runtime is not None:
+            runtime.call(front_end.push_notice(code, message))  # type: ignore[attr-defined]
 
     def _is_night(self) -> bool:
         return self.plant.snapshot().irradiance_w_m2 <= 0.0
@@ -478,6 +505,13 @@ class MockSungrowServer:
                 data = dict(parse_fault_text(spec)) if isinstance(spec, str) else dict(spec)
             data.update(kwargs)
             fault = parse_fault(data)
+        if fault.name == "winet-profile" and fault.params["profile"] == "tls-only" and not (
+            self.tls_port is not None or self.winet_settings.profile_info.tls_only
+        ):
+            raise FaultSpecError(
+                "switching to the tls-only profile needs a TLS listener: start the server with "
+                "tls_port (0 picks a free port) so clients have somewhere to go"
+            )
         if fault.name == "key-rotate" and self.sungrow_keys is None:
             raise FaultSpecError(
                 "key-rotate needs the sungrow front end with encryption='aes' "

@@ -18,6 +18,7 @@ with a :class:`~mock_sungrow.clock.ManualClock` can move through it instantly.
 
 from __future__ import annotations
 
+import contextvars
 import random
 import time
 from collections import Counter
@@ -53,6 +54,12 @@ class Decision:
 
 #: The answer for "no fault applies" (shared, never mutated).
 NO_FAULT = Decision()
+
+#: The decision for the request being answered, where the answer is built far from the
+#: transport (the WiNet-S front end reads registers deep inside its payload builders).
+CURRENT_DECISION: contextvars.ContextVar[Decision] = contextvars.ContextVar(
+    "mock_sungrow_decision", default=NO_FAULT
+)
 
 
 class Traffic:

@@ -22,15 +22,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import socket
 import ssl
+import struct
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
+from mock_sungrow.faults import Request
+from mock_sungrow.frontend import close_connections, stop_listening
+from mock_sungrow.traffic import CURRENT_DECISION, NO_FAULT
 from mock_sungrow.winet import api as winet_api
 from mock_sungrow.winet import auth, i18n
 from mock_sungrow.winet.api import MAX_MESSAGE, BadRequest, Reply, WinetApi, envelope
@@ -39,6 +44,16 @@ if TYPE_CHECKING:
     from mock_sungrow.server import MockSungrowServer
 
 WS_PATH = "/ws/home/overview"
+#: Where an HTTP handler leaves the ``result_code`` of its JSON reply for the request log.
+_RESULT: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar(
+    "mock_sungrow_winet_result", default=None
+)
+
+
+def _note_result(reply: Reply) -> None:
+    holder = _RESULT.get()
+    if holder is not None:
+        holder[0] = reply.get("result_code")
 #: Seconds aiohttp waits for handlers and close handshakes at shutdown. aiohttp's default
 #: (60 s) would make ``stop()`` wait minutes for a client that never answers a close.
 SHUTDOWN_TIMEOUT = 1.0
@@ -79,6 +94,86 @@ class Listener:
     tls: bool
     sock: socket.socket | None = None
     port: int | None = None
+    server: asyncio.Server | None = None
+
+
+class _Admission(asyncio.Protocol):
+    """Puts the fault layer in front of aiohttp's connection handler.
+
+    Connection faults (``refuse``, ``max-clients``, ``night-shutdown``...) and the firmware
+    profile (a ``tls-only`` dongle refuses its plain ports) decide at ``connection_made``
+    whether aiohttp ever sees the connection; everything else is passed through unchanged.
+    """
+
+    def __init__(self, front_end: WinetFrontEnd, listener: Listener,
+                 inner: asyncio.Protocol) -> None:
+        self.front_end = front_end
+        self.listener = listener
+        self.inner = inner
+        self.transport: asyncio.Transport | None = None
+        self.peer = "-"
+        self.admitted = False
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Admit the connection, or reset it as a refusing dongle would."""
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if peer else "-"
+        fe = self.front_end
+        traffic = fe.server.traffic
+        if fe.closing or (fe.server.winet_settings.profile_info.tls_only
+                          and not self.listener.tls):
+            _reset(transport)
+            return
+        refused, to_close = traffic.admit(fe.name, self.peer, self)
+        if refused is not None:
+            _reset(transport)
+            return
+        for older in to_close:
+            if older.transport is not None:
+                older.transport.abort()
+        self.admitted = True
+        fe.tcp.add(self)
+        self.inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        """Pass through."""
+        if self.admitted:
+            self.inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        """Pass through."""
+        return self.inner.eof_received() if self.admitted else None
+
+    def pause_writing(self) -> None:
+        """Pass through."""
+        if self.admitted:
+            self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        """Pass through."""
+        if self.admitted:
+            self.inner.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Forget the connection; wake requests a ``silence`` fault holds."""
+        if not self.closed.done():
+            self.closed.set_result(None)
+        if self.admitted:
+            self.admitted = False
+            self.front_end.tcp.discard(self)
+            self.front_end.server.traffic.closed(self.front_end.name, self.peer, self)
+            self.inner.connection_lost(exc)
+
+
+def _reset(transport: asyncio.BaseTransport) -> None:
+    """Close with a TCP reset (SO_LINGER 0), as a device refusing the connection would."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()  # type: ignore[attr-defined]
 
 
 def bind_socket(host: str, port: int, what: str) -> socket.socket:
@@ -113,6 +208,9 @@ class WinetFrontEnd:
         self.host = server.host
         self.api = WinetApi(server, notify=self._notify)
         self.connections: set[WsConnection] = set()
+        #: Every admitted TCP connection (HTTP and WebSocket alike).
+        self.tcp: set[_Admission] = set()
+        self.closing = False
         self.ca_pem: bytes | None = None
         profile = server.winet_settings.profile_info
         self.listeners: list[Listener] = []
@@ -132,7 +230,8 @@ class WinetFrontEnd:
     # ------------------------------------------------------------------------------ lifecycle
 
     def _build_app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_MESSAGE, middlewares=[self._errors])
+        app = web.Application(client_max_size=MAX_MESSAGE,
+                              middlewares=[self._traffic, self._errors])
         routes: list[tuple[str, Callable[[web.Request], Awaitable[web.StreamResponse]]]] = [
             (WS_PATH, self._websocket),
             ("/i18n/{name}", self._i18n),
@@ -161,14 +260,24 @@ class WinetFrontEnd:
                                shutdown_timeout=SHUTDOWN_TIMEOUT)
         await runner.setup()
         self._runner = runner
+        self.closing = False
+        loop = asyncio.get_running_loop()
+        handler_factory = runner.server
+        if handler_factory is None:  # pragma: no cover - setup() always makes one
+            raise RuntimeError("aiohttp runner has no server after setup()")
         try:
             context = self._tls_context() if any(li.tls for li in self.listeners) else None
             for listener in self.listeners:
                 sock = bind_socket(self.host, listener.requested_port, listener.label)
                 listener.sock = sock
                 listener.port = int(sock.getsockname()[1])
-                site = web.SockSite(runner, sock, ssl_context=context if listener.tls else None)
-                await site.start()
+
+                def factory(li: Listener = listener) -> asyncio.Protocol:
+                    return _Admission(self, li, handler_factory())
+
+                listener.server = await loop.create_server(
+                    factory, sock=sock, ssl=context if listener.tls else None, backlog=128
+                )
         except BaseException:
             await self.stop()
             raise
@@ -189,15 +298,17 @@ class WinetFrontEnd:
     async def stop(self) -> None:
         """Close every WebSocket and connection, then the listeners; finish every task."""
         runner, self._runner = self._runner, None
-        loop = asyncio.get_running_loop()
+        self.closing = True
         for listener in self.listeners:
-            if listener.sock is not None and listener.sock.fileno() >= 0:
-                loop.remove_reader(listener.sock.fileno())
-        for _ in range(4):  # let accepts already scheduled finish against open servers
-            await asyncio.sleep(0)
+            if listener.server is not None:
+                await stop_listening(listener.server)
         if runner is not None:
             await runner.cleanup()
+        await close_connections(self.tcp)
         for listener in self.listeners:
+            if listener.server is not None:
+                await listener.server.wait_closed()
+                listener.server = None
             if listener.sock is not None:
                 listener.sock.close()
                 listener.sock = None
@@ -233,6 +344,12 @@ class WinetFrontEnd:
             return await owner.send(payload)
         return False
 
+    async def close_plain_connections(self) -> None:
+        """Drop every connection on a plain (non-TLS) listener: the firmware went TLS-only."""
+        for conn in list(self.tcp):
+            if not conn.listener.tls and conn.transport is not None:
+                conn.transport.abort()
+
     async def push_notice(self, code: int, message: str, token: str | None = None) -> int:
         """Push a ``notice`` frame to every open session (or to the one owning ``token``)."""
         targets = list(self.connections)
@@ -264,8 +381,11 @@ class WinetFrontEnd:
                 # Compared by value, not identity: aiohttp's C reader may hand out enum members
                 # of an earlier import of aiohttp (pytester's in-process runs re-import it).
                 if message.type == WSMsgType.TEXT:
-                    reply = await self.api.ws_message(message.data, conn, conn.peer)
-                    await conn.send(reply)
+                    reply = await self._ws_request(message.data, conn)
+                    if reply is False:  # a "drop" fault
+                        break
+                    if isinstance(reply, dict):
+                        await conn.send(reply)
                 elif message.type == WSMsgType.BINARY:
                     self.api.report(conn.peer, "bad-frame", "binary WebSocket frame")
                     await conn.send(envelope(auth.BAD_REQUEST,
@@ -278,6 +398,40 @@ class WinetFrontEnd:
             self.connections.discard(conn)
             self.server.winet_sessions.forget_owner(conn)
         return ws
+
+    async def _ws_request(self, text: str, conn: WsConnection) -> Reply | bool | None:
+        """One WebSocket request through the fault layer.
+
+        Returns the reply, ``None`` for no reply (a ``silence`` fault) or ``False`` to drop
+        the connection (a ``drop`` fault).
+        """
+        traffic = self.server.traffic
+        req = _describe_ws(text, conn.peer)
+        d = traffic.before(req) if traffic.faults else NO_FAULT
+        if d is not NO_FAULT:
+            if d.delay > 0:
+                await asyncio.sleep(d.delay)
+            if d.action == "silence":
+                traffic.done(req, "silence", d)
+                return None
+            if d.action == "drop":
+                traffic.done(req, "dropped", d)
+                transport = conn.ws._req.transport if conn.ws._req is not None else None
+                if transport is not None:
+                    transport.abort()
+                return False
+            if d.action == "result":
+                traffic.done(req, f"result {d.code}", d)
+                return envelope(d.code, d.message or auth.message_for(d.code),
+                                str(req.function or ""))
+        token = CURRENT_DECISION.set(d)
+        try:
+            reply = await self.api.ws_message(text, conn, conn.peer)
+        finally:
+            CURRENT_DECISION.reset(token)
+        code = reply.get("result_code")
+        traffic.done(req, "ok" if code == auth.SUCCESS else f"result {code}", d)
+        return reply
 
     async def _i18n(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
@@ -295,13 +449,68 @@ class WinetFrontEnd:
     ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def handler(request: web.Request) -> web.StreamResponse:
             params = await _params(request)
-            return _json(await method(params))
+            reply = await method(params)
+            _note_result(reply)
+            return _json(reply)
 
         return handler
 
     async def _passthrough(self, request: web.Request) -> web.StreamResponse:
         params = await _params(request)
-        return _json(await self.api.http_passthrough(params, _peer(request)))
+        reply = await self.api.http_passthrough(params, _peer(request))
+        _note_result(reply)
+        return _json(reply)
+
+    # ------------------------------------------------------------------------------ faults
+
+    def _connection_of(self, transport: Any) -> _Admission | None:
+        return next((c for c in self.tcp if c.transport is transport), None)
+
+    async def _hold(self, transport: Any) -> None:
+        """Keep a request unanswered until its connection goes (or the front end stops)."""
+        conn = self._connection_of(transport)
+        if conn is not None:
+            await conn.closed
+
+    @web.middleware
+    async def _traffic(
+        self,
+        request: web.Request,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
+        """Faults for HTTP requests, and the request log (WebSocket frames: see _websocket)."""
+        if request.path == WS_PATH:
+            return await handler(request)
+        traffic = self.server.traffic
+        req = _describe_http(request)
+        d = traffic.before(req) if traffic.faults else NO_FAULT
+        if d is not NO_FAULT:
+            if d.delay > 0:
+                await asyncio.sleep(d.delay)
+            if d.action in ("silence", "drop"):
+                traffic.done(req, "silence" if d.action == "silence" else "dropped", d)
+                if d.action == "drop" and request.transport is not None:
+                    request.transport.abort()
+                await self._hold(request.transport)
+                raise web.HTTPServiceUnavailable  # never sent: the connection is gone
+            if d.action == "result":
+                traffic.done(req, f"result {d.code}", d)
+                return _json(envelope(d.code, d.message or auth.message_for(d.code)))
+        token = CURRENT_DECISION.set(d)
+        result: list[Any] = [None]
+        result_token = _RESULT.set(result)
+        try:
+            response = await handler(request)
+        finally:
+            CURRENT_DECISION.reset(token)
+            _RESULT.reset(result_token)
+        code = result[0]
+        if code is not None:
+            outcome = "ok" if code == auth.SUCCESS else f"result {code}"
+        else:
+            outcome = "ok" if response.status == 200 else f"http {response.status}"
+        traffic.done(req, outcome, d)
+        return response
 
     @web.middleware
     async def _errors(
@@ -333,6 +542,46 @@ class WinetFrontEnd:
             self.api.report(peer, "handler-error", f"{request.method} {request.path}: {exc!r}",
                             exc)
             return _json(envelope(auth.READ_FAILED, auth.MSG_READ_FAILED))
+
+
+def _maybe_int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _describe_http(request: web.Request) -> Request:
+    """The fault layer's view of an HTTP request: the path is its function.
+
+    A register read or write also says which table, address and count (documented numbers).
+    """
+    q = request.query
+    path = request.path
+    unit = _maybe_int(q.get("dev_id"))
+    if path == "/device/getParam" and q.get("type") == "3":
+        kind = _maybe_int(q.get("param_type"))
+        table = {0: "input", 1: "holding"}.get(kind) if kind is not None else None
+        return Request("http", _peer(request), unit, path, table,
+                       _maybe_int(q.get("param_addr")), _maybe_int(q.get("param_num")) or 0)
+    if path == "/device/setParam":
+        return Request("http", _peer(request), unit, path, "holding",
+                       _maybe_int(q.get("param_addr")), _maybe_int(q.get("param_size")) or 1,
+                       write=True)
+    return Request("http", _peer(request), unit, path)
+
+
+def _describe_ws(text: str, peer: str) -> Request:
+    """The fault layer's view of a WebSocket frame: its service is its function."""
+    try:
+        frame = json.loads(text)
+    except ValueError:
+        return Request("http", peer)
+    if not isinstance(frame, dict):
+        return Request("http", peer)
+    service = frame.get("service")
+    return Request("http", peer, _maybe_int(frame.get("dev_id")),
+                   service if isinstance(service, str) else None)
 
 
 def _peer(request: web.Request) -> str:

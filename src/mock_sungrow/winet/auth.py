@@ -54,6 +54,18 @@ MSG_NOTICE = "normal user limit"
 #: The text of 106 was never captured; this one says what happened.
 MSG_TOKEN_INVALID = "token invalid or expired"  # noqa: S105 - a message
 
+
+def message_for(code: int) -> str:
+    """The message a dongle sends with ``code`` (for ``winet-result`` faults)."""
+    return {
+        NOTICE: MSG_NOTICE,
+        TOKEN_INVALID: MSG_TOKEN_INVALID,
+        ACCOUNT_LOCKED: MSG_ACCOUNT_LOCKED,
+        READ_FAILED: MSG_READ_FAILED,
+        NOT_LOGGED_IN: MSG_INTER_ABNORMAL,
+        391: MSG_SET_FAILED,
+    }.get(code, MSG_INTER_ABNORMAL)
+
 #: Accounts every dongle ships with (winet-extractor's and caliph9k's defaults).
 DEFAULT_ACCOUNTS: Mapping[str, str] = MappingProxyType({"admin": "pw8888", "user": "pw1111"})
 #: ``uid`` and ``role`` a login reply carries per account (``admin`` as captured by bjeanes).

@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from mock_sungrow.catalog import RegisterDef, Table
 from mock_sungrow.errors import ModbusError
-from mock_sungrow.registermap import decode_words
+from mock_sungrow.modbus_faults import sentinel_table
+from mock_sungrow.registermap import FILLER, decode_words
+from mock_sungrow.traffic import CURRENT_DECISION
 
 if TYPE_CHECKING:
     from mock_sungrow.server import MockSungrowServer
@@ -71,12 +73,24 @@ class Registers:
         self.server = server
 
     async def words(self, table: Table, address: int, count: int) -> list[int]:
-        """``count`` words at documented ``address``; a block's ``ModbusError`` propagates."""
+        """``count`` words at documented ``address``; a block's ``ModbusError`` propagates.
+
+        Word faults (``scale``, ``zeros``, ``stale``...) of the request being answered apply
+        here, so ``getParam`` and the values ``real`` shows are distorted alike.
+        """
         device = self.server.device
         block = device.block(table)
         if device.is_async:
-            return list(await block.async_getValues(address, count))
-        return list(block.getValues(address, count))
+            words = list(await block.async_getValues(address, count))
+        else:
+            words = list(block.getValues(address, count))
+        decision = CURRENT_DECISION.get()
+        if decision.words:
+            sentinels = sentinel_table(self.server.model.name, table)
+            words = self.server.traffic.distort_read(
+                decision, table, address, words, lambda _t, reg: sentinels.get(reg, FILLER)
+            )
+        return words
 
     def row(self, name: str, table: Table = "input") -> RegisterDef | None:
         """The model's live row called ``name`` (``None`` when the model lacks it)."""
