@@ -93,7 +93,9 @@ def test_devicelist_entry_matches_the_registers(
 
     reply = run(go())
     data = reply["result_data"]
-    assert reply["result_code"] == 1 and data["service"] == "devicelist" and data["count"] == 1
+    hybrid = server.model.is_hybrid  # an SH10RT comes with an SBR battery behind it
+    assert reply["result_code"] == 1 and data["service"] == "devicelist"
+    assert data["count"] == len(data["list"]) == (2 if hybrid else 1)
     entry = data["list"][0]
     assert {k: type(v) for k, v in entry.items()} == DEVICE_FIELDS  # names *and* types
     assert entry["dev_type"] == dev_type and entry["dev_id"] == 1 and entry["phys_addr"] == "1"
@@ -853,3 +855,33 @@ def test_connection_info_before_start_reports_the_configured_port() -> None:
     server = MockSungrowServer(http_port=8082, plain_http_port=80)
     assert server.get_connection_info("http") == {
         "host": "127.0.0.1", "port": 8082, "connection_type": "http"}
+
+
+@pytest.mark.mock_sungrow_expect_errors  # dev_id 7 is a bad request, recorded as such
+def test_battery_is_listed_and_has_its_own_real_data(mock_sungrow_factory: Factory) -> None:
+    """The SBR behind a hybrid: dev_type 44, logical id 2, its own ``real`` (issue 5)."""
+    server = running(mock_sungrow_factory, model="SH10RT", battery_kwh=9.6)
+
+    async def go() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        async with Winet(server) as w:
+            s = await w.session()
+            listing = await s.call("devicelist", type="0", is_check_token="0")
+            battery = await s.call("real", dev_id="2")
+            missing = await s.call("real", dev_id="7")
+            return listing, battery, missing
+
+    listing, battery, missing = run(go())
+    entry = listing["result_data"]["list"][1]
+    assert {k: type(v) for k, v in entry.items()} == DEVICE_FIELDS
+    assert (entry["dev_type"], entry["dev_id"], entry["logc_addr"], entry["phys_addr"]) == (
+        44, 2, "2", "200")
+    assert entry["dev_sn"] == server.battery.info.serial  # type: ignore[union-attr]
+    data = battery["result_data"]
+    assert battery["result_code"] == 1 and data["service"] == "real"
+    values = {i["data_name"]: i["data_value"] for i in data["list"]}
+    soc = server.battery_readings().soc_pct
+    assert values["I18N_COMMON_REMAIN_BATTERY_POWER"] == f"{soc:.1f}"
+    assert all(isinstance(i["data_value"], str) for i in data["list"])
+    keys = i18n.emitted_keys()
+    assert all(name in keys for name in values), "every battery key has an i18n label"
+    assert missing["result_code"] != 1 and missing["result_data"]["service"] == "real"

@@ -147,6 +147,7 @@ BATTERY_REAL_FIELDS: dict[str, tuple[str, str]] = {
 }
 
 
+#: Status keys a battery's ``real`` reports (``run`` is captured; the others are assumed).
 _STATUS_KEYS = {
     "run": "I18N_COMMON_STATUS_RUN",
     "standby": "I18N_COMMON_STATUS_STANDBY",
@@ -164,6 +165,11 @@ class BatteryDevice:
     def readings(self) -> BatteryReadings:
         """The battery's readings now (the same instant every front end serves)."""
         return BatteryReadings.from_snapshot(self.plant.snapshot())
+
+    @staticmethod
+    def i18n_keys() -> set[str]:
+        """Every i18n key :meth:`real_items` can emit (the properties file must have them)."""
+        return set(BATTERY_REAL_FIELDS) | set(_STATUS_KEYS.values())
 
     def real_items(self) -> list[dict[str, str]]:
         """The battery's WiNet-S ``real`` list: ``data_name`` / ``data_value`` / ``data_unit``.

@@ -242,16 +242,36 @@ class WinetApi:
 
     async def _device_list(self, *, with_list: bool = True) -> dict[str, Any]:
         ident = await payloads.identity(self.regs)
-        return {"list": [payloads.device_entry(self.server, ident, with_list=with_list)],
-                "count": 1}
+        entries = [payloads.device_entry(self.server, ident, with_list=with_list)]
+        battery = self.server.battery
+        if battery is not None:  # an SBR behind a hybrid: dev_type 44, logical id 2
+            entry = battery.info.device_list_entry()
+            if not with_list:
+                entry.pop("list", None)
+            entries.append(entry)
+        return {"list": entries, "count": len(entries)}
 
-    def _check_device(self, params: Mapping[str, Any]) -> None:
+    def _battery_id(self) -> int | None:
+        battery = self.server.battery
+        return None if battery is None else battery.info.logical_id
+
+    def _check_device(self, params: Mapping[str, Any], *, battery_ok: bool = False) -> int:
         dev_id = integer(params, "dev_id")
-        if dev_id not in (1, self.server.unit_id):
-            raise BadRequest(f"no device with dev_id {dev_id} (the inverter is dev_id 1)")
+        if dev_id in (1, self.server.unit_id):
+            return dev_id
+        if battery_ok and dev_id == self._battery_id():
+            return dev_id
+        known = "the inverter is dev_id 1"
+        if self._battery_id() is not None:
+            known += f", the battery dev_id {self._battery_id()} (real only)"
+        raise BadRequest(f"no device with dev_id {dev_id} ({known})")
 
     async def _real(self, request: Mapping[str, Any], conn: Any) -> Reply:
-        self._check_device(request)
+        dev_id = self._check_device(request, battery_ok=True)
+        battery = self.server.battery
+        if battery is not None and dev_id == battery.info.logical_id:
+            values = battery.real_items()
+            return envelope(SUCCESS, MSG_SUCCESS, "real", {"list": values, "count": len(values)})
         items = payloads.HYBRID_REAL if self.server.model.is_hybrid else payloads.STRING_REAL
         values = await payloads.real_list(self.regs, items)
         return envelope(SUCCESS, MSG_SUCCESS, "real", {"list": values, "count": len(values)})

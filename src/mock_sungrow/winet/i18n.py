@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 
 from mock_sungrow.catalog import load_catalog
+from mock_sungrow.devices import BatteryDevice
 from mock_sungrow.winet import auth, payloads
 
 #: Labels captured from real dongles (or given by clients' documentation).
@@ -129,6 +130,7 @@ def emitted_keys() -> set[str]:
     keys.update(name for _, name, _, _ in payloads.GRID_PARAMETERS)
     keys.update(name for name, _ in payloads.DEVICE_TYPES)
     keys.update(item["data_name"] for item in _local_template())
+    keys.update(BatteryDevice.i18n_keys())
     keys.update(
         payloads.param_key(row) for row in load_catalog().registers if row.table == "holding"
     )
