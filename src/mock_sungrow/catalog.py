@@ -233,10 +233,16 @@ def validate_catalog(cat: Catalog) -> None:
 
 @functools.cache
 def load_catalog() -> Catalog:
-    """Parse and validate the shipped CSV files (cached: the data never changes at run time)."""
+    """Parse the shipped CSV files (cached: the data never changes at run time).
+
+    ``registers.csv`` is the research catalogue, kept verbatim; ``registers_clients.csv`` adds
+    registers that real client libraries read from real devices but no protocol document
+    lists (each row names the client and the line that reads it).
+    """
     return Catalog(
         models=_parse_models(read_data("models.csv")),
-        registers=_parse_registers(read_data("registers.csv")),
+        registers=_parse_registers(read_data("registers.csv"))
+        + _parse_registers(read_data("registers_clients.csv")),
     )
 
 
