@@ -220,6 +220,10 @@ KINDS: dict[str, FaultKind] = {
                   "after a write, reads keep returning the old value for a while", (27,),
                   (Param("hold", float, 60.0, check=_positive,
                          doc="seconds the old value is still served"),), registers=True),
+        FaultKind("write-scale", "request", _MB,
+                  "written values multiplied before the range check (holding 13074 on some "
+                  "SH*RT firmware: write 123, read 1230; above max/10: exception 4)", (28,),
+                  (Param("factor", int, 10, check=_positive),), registers=True),
         FaultKind("max-clients", "connect", _ALL,
                   "only N simultaneous clients (WiNet-S Modbus: one)", (10,),
                   (Param("limit", int, 1, check=_positive),

@@ -35,6 +35,7 @@ from mock_sungrow.modbus_faults import (
     distort_pdu,
     logged,
     outcome_of,
+    scale_write,
     written_words,
 )
 from mock_sungrow.registermap import MAX_READ, MAX_WRITE
@@ -239,6 +240,28 @@ _Job = tuple[Writer, int, int, bytes, "Request | None", Decision]
 _Queued = tuple[Handler | None, _Job]
 
 
+def _scaled_write(handler: Handler, scaled: bytes) -> Handler:
+    """``handler`` applying ``scaled`` instead of the write it was sent (``write-scale``).
+
+    The reply still echoes what the client sent, as the firmware does.
+    """
+
+    def run(unit: int, pdu: bytes, peer: str) -> Handled:
+        result = handler(unit, scaled, peer)
+        if isinstance(result, bytes):
+            return pdu if result == scaled else result
+        if result is None:
+            return None
+
+        async def echo(pending: PendingReply = result) -> Reply:
+            reply = await pending
+            return pdu if reply == scaled else reply
+
+        return echo()
+
+    return run
+
+
 def _delayed(handler: Handler, delay: float) -> Handler:
     """``handler``, answering ``delay`` seconds late (a latency fault)."""
 
@@ -383,6 +406,13 @@ class ModbusConnection(asyncio.Protocol):
                 handler = functools.partial(_exception_handler, d.code)
             if req.write and any(f.name == "stale-after-write" for f in d.words):
                 self._remember_old_words(req, d)
+            if d.write_factor != 1:
+                scaled = scale_write(pdu, d.write_factor)
+                if scaled is None:  # the product does not fit a register: out of range
+                    handler = functools.partial(_exception_handler,
+                                                ExceptionCode.DEVICE_FAILURE)
+                else:
+                    handler = _scaled_write(handler, scaled)
             if d.delay > 0:
                 handler = _delayed(handler, d.delay)
         job: _Job = (writer, tid, unit, pdu, req, d)

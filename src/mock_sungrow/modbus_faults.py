@@ -51,6 +51,22 @@ def logged(time: float, front_end: str, peer: str, unit: int, pdu: bytes,  # noq
                          req.count, outcome, None, written_words(pdu) if req.write else None)
 
 
+def scale_write(pdu: bytes, factor: int) -> bytes | None:
+    """A write PDU with its words multiplied by ``factor`` (``None`` if one overflows 16 bits).
+
+    Some SH*RT firmware does this to holding 13074 before its range check.
+    """
+    words = written_words(pdu)
+    if words is None:
+        return pdu
+    scaled = [w * factor for w in words]
+    if any(w > 0xFFFF for w in scaled):
+        return None
+    if pdu[0] == 6:
+        return pdu[:3] + struct.pack(">H", scaled[0])
+    return pdu[:6] + struct.pack(f">{len(scaled)}H", *scaled)
+
+
 def outcome_of(reply: bytes | None) -> str:
     """How the request was answered, for the request log."""
     if reply is None:

@@ -40,6 +40,7 @@ class Decision:
     message: str | None = None  # WiNet result message
     fired: list[Fault] = field(default_factory=list)
     words: list[Fault] = field(default_factory=list)  # word distortions to apply
+    write_factor: int = 1  # a "write-scale" fault multiplies written words
     frame: list[Fault] = field(default_factory=list)  # frame distortions to apply
 
     @property
@@ -191,6 +192,9 @@ class Traffic:
                 self._fire(d, f)
             elif name == "exception" and d.action is None:
                 d.action, d.code = "exception", f.params["code"]
+                self._fire(d, f)
+            elif name == "write-scale" and req.write:
+                d.write_factor *= f.params["factor"]
                 self._fire(d, f)
             elif name == "winet-result" and d.action is None:
                 d.action, d.code = "result", f.params["code"]

@@ -1,0 +1,196 @@
+"""Fault effects beyond the catalogue examples: other front ends, other variants, lifetimes."""
+
+from __future__ import annotations
+
+import socket
+import time
+from typing import Any
+
+import pytest
+from pymodbus.client import ModbusTcpClient
+
+from mock_sungrow import ManualClock, MockSungrowServer
+from tests.helpers import EncryptedModbus, RawModbus
+from tests.winet_client import Winet, run, words_of
+
+
+def _fails(read: Any) -> bool:
+    try:
+        return bool(read().isError())
+    except Exception:  # noqa: BLE001 - pymodbus raises for timeouts and resets
+        return True
+
+
+def test_min_gap_lockup_recovers_only_after_an_idle_line(mock_sungrow_factory: Any) -> None:
+    server = mock_sungrow_factory(server_type="modbus")
+    server.inject("min-gap", gap=0.2, overload="lockup", idle=1.0)
+    c = ModbusTcpClient("127.0.0.1", port=server.get_connection_info("modbus")["port"],
+                        timeout=0.3, retries=0)
+    c.connect()
+    try:
+        assert not c.read_input_registers(4999, count=1).isError()
+        assert _fails(lambda: c.read_input_registers(4999, count=1))  # too fast: locked up
+        time.sleep(0.25)  # polite again, but the dongle is still locked...
+        assert _fails(lambda: c.read_input_registers(4999, count=1))
+        c.close()
+        time.sleep(1.1)  # ...until the line has been idle long enough
+        c.connect()
+        assert c.read_input_registers(4999, count=1).registers == [0x0126]
+    finally:
+        c.close()
+    outcomes = [r.outcome for r in server.requests.all()]
+    assert outcomes[0] == "ok" and outcomes[1:3] == ["silence", "silence"]
+
+
+def test_max_clients_kick_oldest(mock_sungrow_factory: Any) -> None:
+    server = mock_sungrow_factory(server_type="modbus")
+    server.inject("max-clients", limit=1, policy="kick-oldest")
+    port = server.get_connection_info("modbus")["port"]
+    with RawModbus("127.0.0.1", port) as old:
+        assert old.read(4, 4999, 1) == [0x0126]
+        with RawModbus("127.0.0.1", port) as new:
+            assert new.read(4, 4999, 1) == [0x0126]  # the newcomer is served...
+            old.sock.settimeout(2)
+            assert old.sock.recv(10) == b""  # ...the old client was closed
+
+
+def test_ordered_faults_fire_one_after_another(mock_sungrow_factory: Any) -> None:
+    server = mock_sungrow_factory(server_type="modbus")
+    server.inject("exception", code=2, times=1, ordered=True)
+    server.inject("exception", code=4, times=2, ordered=True)
+    with RawModbus("127.0.0.1", server.get_connection_info("modbus")["port"]) as r:
+        assert [r.read(4, 4999, 1) for _ in range(4)] == [2, 4, 4, [0x0126]]
+    server.wait(1)
+
+
+def test_fault_duration_runs_on_the_server_clock(mock_sungrow_factory: Any) -> None:
+    clock = ManualClock()
+    server = mock_sungrow_factory(server_type="modbus", clock=clock)
+    server.inject("exception", code=4, duration=60)
+    with RawModbus("127.0.0.1", server.get_connection_info("modbus")["port"]) as r:
+        assert r.read(4, 4999, 1) == 4
+        clock.advance(61)
+        assert r.read(4, 4999, 1) == [0x0126]
+    assert not server.faults
+
+
+def test_faults_apply_on_the_encrypted_port(mock_sungrow_factory: Any) -> None:
+    server = mock_sungrow_factory(server_type="sungrow", encryption="aes")
+    server.inject("exception", code=2, front_end="sungrow", table="input", address=5031)
+    server.inject("scale", factor=10, front_end="sungrow", table="input", address=5001)
+    with EncryptedModbus("127.0.0.1", server.get_connection_info("sungrow")["port"]) as c:
+        c.fetch_key()
+        assert c.eread(4, 5000, 38) == 2
+        assert c.eread(4, 5000, 1) == [500]  # 5.0 kW nominal power, x10
+    log = server.requests.find(front_end="sungrow", table="input", address=5001)
+    assert [r.fault for r in log] == ["exception", "scale"]
+
+
+@pytest.mark.parametrize("kind", ["silence", "drop"])
+def test_http_silence_and_drop(mock_sungrow_factory: Any, kind: str) -> None:
+    import aiohttp
+
+    server = mock_sungrow_factory(server_type="http")
+    # Permanent: aiohttp retries a GET once on a fresh connection when the first one drops.
+    fault = server.inject(kind, front_end="http", function="/device/getParam")
+
+    async def go() -> tuple[str, dict[str, Any]]:
+        async with Winet(server) as w:
+            token = (await w.session()).token
+            try:
+                async with w.http.get(  # type: ignore[union-attr]
+                    w.base + "/device/getParam",
+                    params={"dev_id": 1, "type": 3, "param_addr": 5000, "param_num": 1,
+                            "param_type": 0, "token": token},
+                    timeout=aiohttp.ClientTimeout(total=0.5),
+                ) as r:
+                    first = f"answered {r.status}"
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                first = type(exc).__name__
+            fault.remove()
+            return first, await w.registers(token, "input", 5000, 1)
+
+    first, second = run(go())
+    assert first != "answered 200", first
+    assert words_of(second["result_data"]["param_value"]) == [0x0126]
+    outcome = {"silence": "silence", "drop": "dropped"}[kind]
+    assert server.requests.find(front_end="http", outcome=outcome)[0].fault == kind
+
+
+def test_http_latency_profile(mock_sungrow_factory: Any) -> None:
+    server = mock_sungrow_factory(server_type="http")
+    server.inject("latency", profile="winet-http", front_end="http")
+
+    async def go() -> list[float]:
+        async with Winet(server) as w:
+            token = (await w.session()).token
+            times = []
+            for _ in range(3):
+                started = time.monotonic()
+                await w.registers(token, "input", 5000, 1)
+                times.append(time.monotonic() - started)
+            return times
+
+    assert all(0.14 < t < 1.5 for t in run(go()))
+
+
+def test_websocket_result_code_and_word_faults(mock_sungrow_factory: Any) -> None:
+    server = mock_sungrow_factory(model="SH10RT")
+    server.inject("winet-result", code=106, service="real", times=1)
+    server.inject("zeros", front_end="http", table="input", address=(5003, 5003))
+
+    async def go() -> tuple[dict[str, Any], dict[str, Any]]:
+        async with Winet(server) as w:
+            s = await w.session()
+            return await s.call("real", dev_id="1"), await s.call("real", dev_id="1")
+
+    expired, real = run(go())
+    assert expired["result_code"] == 106 and expired["result_data"]["service"] == "real"
+    assert real["result_code"] == 1
+    # The Modbus port is not affected (the zeros fault targets the WiNet-S front end).
+    with RawModbus("127.0.0.1", server.get_connection_info("modbus")["port"]) as r:
+        modbus = r.read(4, 5002, 1)
+    assert modbus != [0] or server.snapshot().daily_yield_kwh < 0.05
+
+
+def test_tls_only_switch_at_run_time(mock_sungrow_factory: Any) -> None:
+    server = mock_sungrow_factory(server_type="http", tls_port=0)
+    plain = server.get_connection_info("http")
+    with server.inject("winet-profile", profile="tls-only"):
+        s = socket.create_connection((plain["host"], plain["port"]))
+        s.settimeout(2)
+        try:
+            s.sendall(b"GET /about/list HTTP/1.1\r\nHost: x\r\n\r\n")
+            refused = s.recv(10) == b""
+        except ConnectionResetError:
+            refused = True
+        finally:
+            s.close()
+        assert refused  # 8082 no longer answers...
+
+        async def over_tls() -> dict[str, Any]:
+            async with Winet(server, port=plain["tls_port"], tls=True) as w:
+                return await w.get("/about/list")
+
+        assert run(over_tls())["result_code"] == 1  # ...443 does
+    with pytest.raises(ValueError, match="needs a TLS listener"):
+        mock_sungrow_factory(server_type="http").inject("winet-profile", profile="tls-only")
+
+
+def test_plant_fault_on_a_hybrid_shows_in_the_fault_words(mock_sungrow_factory: Any) -> None:
+    server: MockSungrowServer = mock_sungrow_factory(model="SH10RT", server_type="modbus")
+    with server.inject("inverter-fault", code=37):
+        assert server.read("running_state") == 0x0100  # Fault
+        assert server.read("system_fault_1") == 1
+        assert server.snapshot().active_power_w == 0
+    assert server.read("system_fault_1") == 0
+    with pytest.raises(ValueError, match="give it a 'duration'"):
+        server.inject("inverter-fault", times=1)
+
+
+def test_faults_from_the_constructor_and_text_forms(mock_sungrow_factory: Any) -> None:
+    server = mock_sungrow_factory(server_type="modbus",
+                                  faults=["exception:code=4,table=input,address=5000"])
+    with RawModbus("127.0.0.1", server.get_connection_info("modbus")["port"]) as r:
+        assert r.read(4, 4999, 1) == 4
+        assert r.read(3, 4999, 1) != 4  # holding is not matched
