@@ -37,13 +37,16 @@ from mock_sungrow.registermap import IMAGE_SIZE, RegisterMap
 class _TableState:
     """One table's image and which snapshot each of its live rows was encoded for."""
 
-    __slots__ = ("image", "serial", "snap", "stamps")
+    __slots__ = ("filled", "image", "serial", "snap", "stamps")
 
     def __init__(self, regmap: RegisterMap, table: Table) -> None:
         self.image = regmap.new_image(table)
         self.stamps = [0] * regmap.row_count(table)
         self.serial = 0
         self.snap: object = None
+        #: Spans already brought up to date for the current snapshot: a client polling the
+        #: same block (or several clients) skips the per-row walk after the first read.
+        self.filled: set[tuple[int, int]] = set()
 
 
 class RegisterBank:
@@ -93,8 +96,12 @@ class RegisterBank:
             if state.snap is not snap:
                 state.snap = snap
                 state.serial += 1
-            self.map.fill(table, state.image, state.stamps, state.serial, address, end, snap,
-                          self.plant)
+                state.filled.clear()
+            span = (address, end)
+            if span not in state.filled:
+                self.map.fill(table, state.image, state.stamps, state.serial, address, end,
+                              snap, self.plant)
+                state.filled.add(span)
             words = state.image[address:end].tolist()
         pins = self._pins[table]
         if pins:

@@ -363,6 +363,12 @@ class ModbusConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         """Split the stream into MBAP frames and answer each (in order)."""
         buf = self._buffer
+        if not buf and len(data) >= 8:
+            # The common case: exactly one whole, well-formed request in this segment.
+            tid, pid, length, unit = _MBAP.unpack_from(data)
+            if pid == 0 and 2 <= length <= 254 and len(data) == 6 + length:
+                self.submit(self._handle, self._write_mbap, tid, unit, data[7:])
+                return
         buf += data
         handle, write, submit = self._handle, self._write_mbap, self.submit
         while True:
@@ -432,8 +438,9 @@ class ModbusConnection(asyncio.Protocol):
         writer, tid, unit, pdu, req, d = job
         traffic = self.traffic
         if req is None:  # no fault was active: log the raw PDU, decoded only when read
+            outcome = "ok" if result and not result[0] & 0x80 else outcome_of(result)
             traffic.log.append_raw(logged, traffic.clock(), self.front_end.name, self.peer,
-                                   unit, pdu, outcome_of(result))
+                                   unit, pdu, outcome)
             writer(tid, unit, result, d)
         else:
             if result is not None and (d.words or d.frame):
@@ -484,12 +491,13 @@ class ModbusConnection(asyncio.Protocol):
 
     def write_mbap(self, tid: int, unit: int, pdu: bytes | None, d: Decision = NO_FAULT) -> None:
         """Send ``pdu`` as a plain Modbus TCP frame (nothing for "no reply")."""
-        if pdu is None or self.transport is None or self.transport.is_closing():
+        transport = self.transport
+        if pdu is None or transport is None or transport.is_closing():
             return
         adu = _MBAP.pack(tid, 0, len(pdu) + 1, unit) + pdu
         if d.frame:
             adu = distort_adu(d, adu)
-        self.transport.write(adu)
+        transport.write(adu)
 
     async def _drain(self, job: _Job, first: PendingReply) -> None:
         """Answer queued requests in arrival order, awaiting the ones that must wait."""

@@ -29,6 +29,7 @@ import calendar
 import enum
 import math
 import threading
+import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mock_sungrow.battery import BatteryPack, default_battery_kwh
 from mock_sungrow.catalog import InverterModel
-from mock_sungrow.clock import Clock
+from mock_sungrow.clock import Clock, RealClock
 from mock_sungrow.ems import (
     EMS_EXTERNAL,
     EMS_FORCED,
@@ -532,6 +533,8 @@ class PlantState:
             raise ValueError(f"tick must be positive seconds, got {tick!r}")
         self.model = model
         self.clock = clock
+        # Read on every request: skip a layer of calls for the wall clock.
+        self._now = time.time if type(clock) is RealClock else clock.time
         self.site = site or Site()
         try:
             self.tz = ZoneInfo(self.site.timezone)
@@ -625,8 +628,8 @@ class PlantState:
 
     def snapshot(self) -> PlantSnapshot:
         """The plant at the current tick, integrating up to it first if the clock moved."""
-        t = self.clock.time()
-        key = math.floor(t / self.tick)
+        t = self._now()
+        key = int(t // self.tick)
         cached = self._cache
         if cached is not None and key == self._cache_key:
             return cached

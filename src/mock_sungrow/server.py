@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import importlib
 import threading
+import time
 import weakref
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -249,8 +250,10 @@ class MockSungrowServer:
         self.faults = FaultSet(self.clock.time)
         #: Every request every front end saw (see :mod:`mock_sungrow.requestlog`).
         self.requests = RequestLog(request_log_size)
+        # Every request reads this clock: skip a layer of calls for the wall clock.
+        now = time.time if type(self.clock) is RealClock else self.clock.time
         self.traffic = Traffic(
-            self.faults, self.requests, self.clock.time, is_night=self._is_night, seed=seed
+            self.faults, self.requests, now, is_night=self._is_night, seed=seed
         )
         #: WiNet-S tokens, failed logins and lockouts (on the server's clock).
         self.winet_sessions = SessionStore(self.winet_settings, self.clock.time)
