@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 import struct
-from typing import TypeVar
+from typing import Any, TypeVar
 
 _R = TypeVar("_R", bound="RawModbus")
 
@@ -196,3 +196,22 @@ def free_loopback_address() -> str:
         return host
     pytest.skip("no free 127.x.y.z address with ports 80, 443 and 8082 free")
     raise AssertionError("unreachable")  # pytest.skip raises
+
+
+def control_call(base: str, method: str, path: str, body: Any = None, *,
+                 raw: bytes | None = None, timeout: float = 10) -> tuple[int, Any]:
+    """One JSON request to a control API: ``(status, decoded body)``, errors included."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    req = urllib.request.Request(  # noqa: S310 - always http://127.0.0.1
+        base + path, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, json.loads(exc.read())

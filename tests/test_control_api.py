@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from typing import Any
 
 import pytest
 
 from mock_sungrow import ManualClock, MockSungrowServer
+from tests.helpers import control_call
 
 
 class Api:
@@ -18,17 +16,7 @@ class Api:
 
     def call(self, method: str, path: str, body: Any = None,
              raw: bytes | None = None) -> tuple[int, Any]:
-        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-        req = urllib.request.Request(  # noqa: S310 - always http://127.0.0.1
-            self.base + path, data=data, method=method,
-            headers={"Content-Type": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310
-                return resp.status, json.loads(resp.read())
-        except urllib.error.HTTPError as exc:
-            with exc:
-                return exc.code, json.loads(exc.read())
+        return control_call(self.base, method, path, body, raw=raw)
 
 
 @pytest.fixture

@@ -204,13 +204,25 @@ def _island(regime: Regime, pv_available_w: float, load_w: float, *, charge_max_
     bat = 0.0 if regime is Regime.OFF else min(charge_max_w, max(-discharge_max_w, pv - need_dc))
     if pv - bat > need_dc:  # the battery is full: curtail PV
         pv = need_dc + bat
-    dc = max(0.0, pv - bat)
-    loss = conversion_loss_w(dc, rated_w) if dc else 0.0
+    return _settle(pv, bat, bat, regime, rated_w)  # pv - bat lies in [0, need_dc]
+
+
+def _settle(pv: float, bat: float, target: float, regime: Regime, rated_w: float, *,
+            load_w: float | None = None) -> Flows:
+    """The flows once PV and battery are decided.
+
+    The converter's loss, the AC side, the grid as what the house needs beyond it
+    (``load_w=None``: off-grid, the house gets the AC output and the grid nothing), and who
+    served whom.
+    """
+    dc = pv - bat
+    loss = conversion_loss_w(dc, rated_w) if dc != 0.0 else 0.0
     ac = dc - loss
-    direct, export_pv, charge_pv = _attribute(pv, bat, ac, ac)
-    return Flows(pv_w=pv, battery_w=bat, ac_w=ac, load_w=ac, grid_w=0.0, loss_w=loss,
-                 direct_w=direct, export_pv_w=export_pv, charge_pv_w=charge_pv, target_w=bat,
-                 regime=regime)
+    load = ac if load_w is None else load_w
+    direct, export_pv, charge_pv = _attribute(pv, bat, ac, load)
+    return Flows(pv_w=pv, battery_w=bat, ac_w=ac, load_w=load, grid_w=load - ac, loss_w=loss,
+                 direct_w=direct, export_pv_w=export_pv, charge_pv_w=charge_pv,
+                 target_w=target, regime=regime)
 
 
 def dispatch(
@@ -284,21 +296,4 @@ def dispatch(
     dc_floor = _dc_floor(rated_w)  # charging from the grid is bounded by the rating
     if pv - bat < dc_floor:
         bat = pv - dc_floor
-    dc = pv - bat
-    loss = conversion_loss_w(dc, rated_w) if (dc != 0.0) else 0.0
-    ac = dc - loss
-    grid = load_w - ac
-    direct, export_pv, charge_pv = _attribute(pv, bat, ac, load_w)
-    return Flows(
-        pv_w=pv,
-        battery_w=bat,
-        ac_w=ac,
-        load_w=load_w,
-        grid_w=grid,
-        loss_w=loss,
-        direct_w=direct,
-        export_pv_w=export_pv,
-        charge_pv_w=charge_pv,
-        target_w=target,
-        regime=regime,
-    )
+    return _settle(pv, bat, target, regime, rated_w, load_w=load_w)
