@@ -194,3 +194,26 @@ def test_faults_from_the_constructor_and_text_forms(mock_sungrow_factory: Any) -
     with RawModbus("127.0.0.1", server.get_connection_info("modbus")["port"]) as r:
         assert r.read(4, 4999, 1) == 4
         assert r.read(3, 4999, 1) != 4  # holding is not matched
+
+
+def test_idle_timeout_on_the_winet_front_end(mock_sungrow_factory: Any) -> None:
+    server = mock_sungrow_factory(server_type="http")
+    server.inject("idle-timeout", seconds=0.3, front_end="http")
+    info = server.get_connection_info("http")
+    with socket.create_connection((info["host"], info["port"])) as s:
+        s.settimeout(3)
+        started = time.monotonic()
+        assert s.recv(10) == b""
+        assert 0.25 < time.monotonic() - started < 2.5
+    assert server.requests.find(outcome="closed: idle")[0].fault == "idle-timeout"
+
+
+def test_idle_timeout_reaches_connections_opened_before_it(mock_sungrow_factory: Any) -> None:
+    server = mock_sungrow_factory(server_type="modbus")
+    with RawModbus("127.0.0.1", server.get_connection_info("modbus")["port"]) as r:
+        assert r.read(4, 4999, 1) == [0x0126]  # connected and idle before the fault exists
+        server.inject("idle-timeout", seconds=0.3)
+        r.sock.settimeout(3)
+        started = time.monotonic()
+        assert r.sock.recv(10) == b""
+        assert 0.25 < time.monotonic() - started < 2.5

@@ -584,6 +584,11 @@ class ModbusTcpFrontEnd:
         """Where clients connect."""
         return {"host": self.host, "port": self.port, "connection_type": self.name}
 
+    async def rearm_idle(self) -> None:
+        """An ``idle-timeout`` fault came or went: restart every connection's idle timer."""
+        for conn in list(self.connections):
+            conn._arm_idle()
+
 
 def build_front_end(server: MockSungrowServer) -> ModbusTcpFrontEnd:
     """The plain Modbus TCP front end of ``server`` (see ``server.FRONT_END_BUILDERS``)."""

@@ -396,6 +396,14 @@ class MockSungrowServer:
             # its token stops working (a client must connect and log in again).
             self._push_notice_async(NOTICE, MSG_NOTICE)
             self.winet_sessions.expire(None)
+        elif name == "idle-timeout":
+            runtime = self._runtime
+            if runtime is not None:  # connections already idle start counting now
+                for fe in self._front_ends:
+                    rearm = getattr(fe, "rearm_idle", None)
+                    if rearm is not None:
+                        runtime.call(rearm())
+            return
         elif name == "winet-profile":
             active = [f for f in self.faults if f.name == name and (added or f is not fault)]
             self._set_winet_profile(active[-1].params["profile"] if active

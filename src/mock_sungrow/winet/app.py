@@ -114,6 +114,7 @@ class _Admission(asyncio.Protocol):
         self.peer = "-"
         self.admitted = False
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._idle: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Admit the connection, or reset it as a refusing dongle would."""
@@ -136,10 +137,29 @@ class _Admission(asyncio.Protocol):
         self.admitted = True
         fe.tcp.add(self)
         self.inner.connection_made(transport)
+        self._arm_idle()
+
+    def _arm_idle(self) -> None:
+        """(Re)start the timer of an ``idle-timeout`` fault."""
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        timeout = self.front_end.server.traffic.idle_timeout(self.front_end.name)
+        if timeout is not None:
+            self._idle = asyncio.get_running_loop().call_later(timeout, self._idle_close)
+
+    def _idle_close(self) -> None:
+        self._idle = None
+        if self.transport is not None and not self.transport.is_closing():
+            self.front_end.server.traffic.connection_event(
+                self.front_end.name, self.peer, "closed: idle", "idle-timeout")
+            self.transport.close()
 
     def data_received(self, data: bytes) -> None:
-        """Pass through."""
+        """Pass through (any traffic restarts the idle timer)."""
         if self.admitted:
+            if self._idle is not None or self.front_end.server.traffic.faults:
+                self._arm_idle()
             self.inner.data_received(data)
 
     def eof_received(self) -> bool | None:
@@ -160,6 +180,9 @@ class _Admission(asyncio.Protocol):
         """Forget the connection; wake requests a ``silence`` fault holds."""
         if not self.closed.done():
             self.closed.set_result(None)
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
         if self.admitted:
             self.admitted = False
             self.front_end.tcp.discard(self)
@@ -343,6 +366,11 @@ class WinetFrontEnd:
         if isinstance(owner, WsConnection) and owner in self.connections:
             return await owner.send(payload)
         return False
+
+    async def rearm_idle(self) -> None:
+        """An ``idle-timeout`` fault came or went: restart every connection's idle timer."""
+        for conn in list(self.tcp):
+            conn._arm_idle()
 
     async def close_plain_connections(self) -> None:
         """Drop every connection on a plain (non-TLS) listener: the firmware went TLS-only."""
