@@ -104,26 +104,24 @@ def _self_consumption(s: PlantSnapshot, p: PlantState) -> Value:
     return min(100.0, max(0.0, 100.0 * (1.0 - s.daily_export_pv_kwh / s.daily_pv_kwh)))
 
 
-def _meter_phase(index: int) -> Projector:
-    """Grid power of one meter phase (a single-phase meter reads 0 on B and C)."""
+def _meter_item(attr: str, index: int) -> Projector:
+    """One meter phase's power or current (a single-phase meter reads 0 on B and C)."""
 
     def get(s: PlantSnapshot, p: PlantState) -> Value:
         if not p.has_meter:
             return None
-        powers = s.meter_phase_power_w
-        return powers[index] if index < len(powers) else 0.0
+        values: tuple[float, ...] = getattr(s, attr)
+        return values[index] if index < len(values) else 0.0
 
     return get
+
+
+def _meter_phase(index: int) -> Projector:
+    return _meter_item("meter_phase_power_w", index)
 
 
 def _meter_current(index: int) -> Projector:
-    def get(s: PlantSnapshot, p: PlantState) -> Value:
-        if not p.has_meter:
-            return None
-        currents = s.meter_phase_current_a
-        return currents[index] if index < len(currents) else 0.0
-
-    return get
+    return _meter_item("meter_phase_current_a", index)
 
 
 def _fault_word(name: str) -> Projector:
