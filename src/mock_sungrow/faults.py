@@ -27,8 +27,8 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal
 
@@ -743,15 +743,6 @@ def latency_for(fault: Fault, rng: Any) -> float:
     return float(fault.params.get("delay", 0.0) + rng.uniform(0.0, fault.params.get("jitter", 0.0)))
 
 
-def catalogue_rows() -> Iterable[tuple[str, str, str, str]]:
-    """(kind, applies to, parameters, summary) for the docs table."""
-    for kind in KINDS.values():
-        params = ", ".join(
-            f"{p.name}{'' if p.default is None else f'={p.default}'}" for p in kind.params
-        )
-        yield kind.name, ", ".join(sorted(kind.front_ends)), params, kind.summary
-
-
 __all__ = [
     "KINDS",
     "LATENCY_PROFILES",
@@ -761,6 +752,5 @@ __all__ = [
     "FaultSpecError",
     "Match",
     "Request",
-    "field",
     "parse_fault",
 ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno as errno_mod
+import socket
+import struct
 from typing import Any, Protocol
 
 
@@ -90,3 +92,12 @@ async def close_connections(connections: set[Any]) -> None:
     if tasks:
         await asyncio.gather(*tasks, return_exceptions=True)
     await asyncio.sleep(0)  # abort() closes the socket in a callback: let it run
+
+
+def reset_transport(transport: asyncio.BaseTransport) -> None:
+    """Close with a TCP reset (SO_LINGER 0), as a device refusing the connection would."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()  # type: ignore[attr-defined]  # every stream transport has it

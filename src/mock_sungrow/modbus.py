@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import functools
-import socket
 import struct
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -28,7 +26,13 @@ from mock_sungrow.datablock import SimulatedDevice, SungrowModbusDataBlock
 from mock_sungrow.diagnostics import Diagnostics
 from mock_sungrow.errors import ExceptionCode, ModbusError
 from mock_sungrow.faults import FaultSet, Request
-from mock_sungrow.frontend import bind_server, bound_port, close_connections, stop_listening
+from mock_sungrow.frontend import (
+    bind_server,
+    bound_port,
+    close_connections,
+    reset_transport,
+    stop_listening,
+)
 from mock_sungrow.modbus_faults import (
     describe,
     distort_adu,
@@ -40,7 +44,7 @@ from mock_sungrow.modbus_faults import (
 )
 from mock_sungrow.registermap import MAX_READ, MAX_WRITE
 from mock_sungrow.requestlog import RequestLog
-from mock_sungrow.traffic import NO_FAULT, Decision, Traffic
+from mock_sungrow.traffic import NO_FAULT, Decision, IdleTimer, Traffic
 
 if TYPE_CHECKING:
     from mock_sungrow.server import MockSungrowServer
@@ -275,15 +279,6 @@ def _delayed(handler: Handler, delay: float) -> Handler:
     return late
 
 
-def _reset_connection(transport: asyncio.Transport) -> None:
-    """Close with a TCP reset (SO_LINGER 0), as a device refusing the connection would."""
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    transport.abort()
-
-
 class ModbusConnection(asyncio.Protocol):
     """One client connection: framing, strict in-order replies, bounded buffers, faults.
 
@@ -308,7 +303,7 @@ class ModbusConnection(asyncio.Protocol):
         self._worker: asyncio.Task[None] | None = None
         self._paused = False
         self._admitted = False
-        self._idle: asyncio.TimerHandle | None = None
+        self._idle = IdleTimer(self.traffic, front_end.name)
         # Bound once: these are passed for every request.
         self._handle: Handler = self.app.handle
         self._write_mbap: Writer = self.write_mbap
@@ -323,7 +318,7 @@ class ModbusConnection(asyncio.Protocol):
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "-"
         refused, to_close = self.traffic.admit(self.front_end.name, self.peer, self)
         if refused is not None:
-            _reset_connection(self.transport)
+            reset_transport(self.transport)
             return
         for older in to_close:  # a "max-clients" fault keeping only the newest
             if older.transport is not None:
@@ -339,8 +334,7 @@ class ModbusConnection(asyncio.Protocol):
         if self._admitted:
             self._admitted = False
             self.traffic.closed(self.front_end.name, self.peer, self)
-        if self._idle is not None:
-            self._idle.cancel()
+        self._idle.cancel()
         self._queue.clear()
         if self._worker is not None and not self._worker.done():
             self._worker.cancel()
@@ -448,7 +442,7 @@ class ModbusConnection(asyncio.Protocol):
             # Log before sending: a client may look at the log as soon as it has its answer.
             traffic.done(req, outcome_of(result), d, written_words(pdu) if req.write else None)
             writer(tid, unit, result, d)
-        if self._idle is not None or d is not NO_FAULT:
+        if self._idle.running or d is not NO_FAULT:
             self._arm_idle()
 
     def _drop(self, req: Request, d: Decision) -> None:
@@ -468,19 +462,7 @@ class ModbusConnection(asyncio.Protocol):
 
     def _arm_idle(self) -> None:
         """(Re)start the idle timer an ``idle-timeout`` fault asks for."""
-        if self._idle is not None:
-            self._idle.cancel()
-            self._idle = None
-        timeout = self.traffic.idle_timeout(self.front_end.name)
-        if timeout is not None and self.transport is not None:
-            self._idle = asyncio.get_running_loop().call_later(timeout, self._idle_close)
-
-    def _idle_close(self) -> None:
-        self._idle = None
-        if self.transport is not None and not self.transport.is_closing():
-            self.traffic.connection_event(self.front_end.name, self.peer, "closed: idle",
-                                          "idle-timeout")
-            self.transport.close()
+        self._idle.arm(self.transport, self.peer)
 
     def reject(self, why: str) -> None:
         """Record why the stream cannot be read and close this connection (only this one)."""

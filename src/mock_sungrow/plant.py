@@ -221,11 +221,6 @@ class PlantSnapshot:
         """Number of AC phases the inverter feeds."""
         return len(self.phase_voltage_v)
 
-    @property
-    def export_power_w(self) -> float:
-        """Power fed into the grid (zero while importing)."""
-        return max(0.0, -self.grid_power_w)
-
 
 @dataclass(slots=True)
 class _Counters:

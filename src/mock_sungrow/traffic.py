@@ -18,6 +18,7 @@ with a :class:`~mock_sungrow.clock.ManualClock` can move through it instantly.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import random
 import time
@@ -218,12 +219,7 @@ class Traffic:
     def done(self, req: Request, outcome: str, decision: Decision = NO_FAULT,
              values: tuple[int, ...] | None = None) -> None:
         """Log a settled request and update the counters faults rely on."""
-        # On every request's path: positional arguments, no property lookups when no fault.
-        self.log.append(LoggedRequest(
-            self.clock(), req.front_end, req.peer, req.unit, req.function, req.table,
-            req.address, req.count, outcome, None if decision is NO_FAULT else decision.fault,
-            values,
-        ))
+        self._record(req, outcome, None if decision is NO_FAULT else decision.fault, values)
         if self.faults and outcome.startswith("exception"):
             client = req.client
             self._bad_reads[client] += 1
@@ -245,9 +241,8 @@ class Traffic:
     def _record(self, req: Request, outcome: str, fault: str | None,
                 values: tuple[int, ...] | None = None) -> None:
         self.log.append(LoggedRequest(
-            time=self.clock(), front_end=req.front_end, peer=req.peer, unit=req.unit,
-            function=req.function, table=req.table, address=req.address, count=req.count,
-            outcome=outcome, fault=fault, values=values,
+            self.clock(), req.front_end, req.peer, req.unit, req.function, req.table,
+            req.address, req.count, outcome, fault, values,
         ))
 
     # ------------------------------------------------------------------------ words
@@ -310,11 +305,7 @@ class Traffic:
 
     def connection_event(self, front_end: str, peer: str, outcome: str, fault: str) -> None:
         """Log something the server did to a connection on its own (an idle close...)."""
-        self.log.append(LoggedRequest(
-            time=self.clock(), front_end=front_end, peer=peer, unit=None,
-            function="connection", table=None, address=None, count=0, outcome=outcome,
-            fault=fault,
-        ))
+        self._record(Request(front_end, peer, function="connection"), outcome, fault)
 
     def reset(self) -> None:
         """Forget per-client and per-front-end memory (not the open connections)."""
@@ -326,3 +317,44 @@ class Traffic:
         self._locked.clear()
         self._stale.clear()
         self._last_close.clear()
+
+
+class IdleTimer:
+    """Closes one connection once it has been idle as long as an ``idle-timeout`` fault says.
+
+    Every front end's connection owns one and calls :meth:`arm` when the connection starts
+    and whenever traffic passes (cheap when no fault is active).
+    """
+
+    __slots__ = ("_handle", "front_end", "traffic")
+
+    def __init__(self, traffic: Traffic, front_end: str) -> None:
+        self.traffic = traffic
+        self.front_end = front_end
+        self._handle: asyncio.TimerHandle | None = None
+
+    @property
+    def running(self) -> bool:
+        """Whether a timer is counting down."""
+        return self._handle is not None
+
+    def arm(self, transport: asyncio.BaseTransport | None, peer: str) -> None:
+        """(Re)start the countdown, or stop it when no ``idle-timeout`` fault is active."""
+        self.cancel()
+        timeout = self.traffic.idle_timeout(self.front_end)
+        if timeout is not None and transport is not None:
+            self._handle = asyncio.get_running_loop().call_later(
+                timeout, self._expire, transport, peer
+            )
+
+    def cancel(self) -> None:
+        """Stop the countdown (the connection is gone)."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _expire(self, transport: asyncio.BaseTransport, peer: str) -> None:
+        self._handle = None
+        if not transport.is_closing():
+            self.traffic.connection_event(self.front_end, peer, "closed: idle", "idle-timeout")
+            transport.close()

@@ -26,7 +26,6 @@ import contextvars
 import json
 import socket
 import ssl
-import struct
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -34,8 +33,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, web
 
 from mock_sungrow.faults import Request
-from mock_sungrow.frontend import close_connections, stop_listening
-from mock_sungrow.traffic import CURRENT_DECISION, NO_FAULT
+from mock_sungrow.frontend import close_connections, reset_transport, stop_listening
+from mock_sungrow.traffic import CURRENT_DECISION, NO_FAULT, IdleTimer
 from mock_sungrow.winet import api as winet_api
 from mock_sungrow.winet import auth, i18n
 from mock_sungrow.winet.api import MAX_MESSAGE, BadRequest, Reply, WinetApi, envelope
@@ -114,7 +113,7 @@ class _Admission(asyncio.Protocol):
         self.peer = "-"
         self.admitted = False
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._idle: asyncio.TimerHandle | None = None
+        self._idle = IdleTimer(front_end.server.traffic, front_end.name)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Admit the connection, or reset it as a refusing dongle would."""
@@ -125,11 +124,11 @@ class _Admission(asyncio.Protocol):
         traffic = fe.server.traffic
         if fe.closing or (fe.server.winet_settings.profile_info.tls_only
                           and not self.listener.tls):
-            _reset(transport)
+            reset_transport(transport)
             return
         refused, to_close = traffic.admit(fe.name, self.peer, self)
         if refused is not None:
-            _reset(transport)
+            reset_transport(transport)
             return
         for older in to_close:
             if older.transport is not None:
@@ -141,24 +140,12 @@ class _Admission(asyncio.Protocol):
 
     def _arm_idle(self) -> None:
         """(Re)start the timer of an ``idle-timeout`` fault."""
-        if self._idle is not None:
-            self._idle.cancel()
-            self._idle = None
-        timeout = self.front_end.server.traffic.idle_timeout(self.front_end.name)
-        if timeout is not None:
-            self._idle = asyncio.get_running_loop().call_later(timeout, self._idle_close)
-
-    def _idle_close(self) -> None:
-        self._idle = None
-        if self.transport is not None and not self.transport.is_closing():
-            self.front_end.server.traffic.connection_event(
-                self.front_end.name, self.peer, "closed: idle", "idle-timeout")
-            self.transport.close()
+        self._idle.arm(self.transport, self.peer)
 
     def data_received(self, data: bytes) -> None:
         """Pass through (any traffic restarts the idle timer)."""
         if self.admitted:
-            if self._idle is not None or self.front_end.server.traffic.faults:
+            if self._idle.running or self.front_end.server.traffic.faults:
                 self._arm_idle()
             self.inner.data_received(data)
 
@@ -180,23 +167,12 @@ class _Admission(asyncio.Protocol):
         """Forget the connection; wake requests a ``silence`` fault holds."""
         if not self.closed.done():
             self.closed.set_result(None)
-        if self._idle is not None:
-            self._idle.cancel()
-            self._idle = None
+        self._idle.cancel()
         if self.admitted:
             self.admitted = False
             self.front_end.tcp.discard(self)
             self.front_end.server.traffic.closed(self.front_end.name, self.peer, self)
             self.inner.connection_lost(exc)
-
-
-def _reset(transport: asyncio.BaseTransport) -> None:
-    """Close with a TCP reset (SO_LINGER 0), as a device refusing the connection would."""
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    transport.abort()  # type: ignore[attr-defined]
 
 
 def bind_socket(host: str, port: int, what: str) -> socket.socket:
