@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import socket
 import time
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from pymodbus.client import ModbusTcpClient
@@ -135,22 +137,31 @@ def test_http_latency_profile(mock_sungrow_factory: Any) -> None:
 
 
 def test_websocket_result_code_and_word_faults(mock_sungrow_factory: Any) -> None:
-    server = mock_sungrow_factory(model="SH10RT")
+    noon = ManualClock(datetime(2026, 1, 10, 12, 0, tzinfo=ZoneInfo("Australia/Sydney")))
+    server = mock_sungrow_factory(model="SH10RT", clock=noon)  # the plant produces power
     server.inject("winet-result", code=106, service="real", times=1)
-    server.inject("zeros", front_end="http", table="input", address=(5003, 5003))
+    # Input 5017-5018: total DC power (U32 W, low word first), zeroed on the WiNet-S only.
+    server.inject("zeros", front_end="http", table="input", address=(5017, 5018))
 
-    async def go() -> tuple[dict[str, Any], dict[str, Any]]:
+    async def go() -> tuple[dict[str, Any], dict[str, Any], list[int]]:
         async with Winet(server) as w:
             s = await w.session()
-            return await s.call("real", dev_id="1"), await s.call("real", dev_id="1")
+            expired, real = await s.call("real", dev_id="1"), await s.call("real", dev_id="1")
+            reply = await w.registers(s.token, "input", 5011, 8)  # 5011-5018
+            assert reply["result_code"] == 1, reply
+            return expired, real, words_of(reply["result_data"]["param_value"])
 
-    expired, real = run(go())
+    expired, real, web = run(go())
     assert expired["result_code"] == 106 and expired["result_data"]["service"] == "real"
     assert real["result_code"] == 1
-    # The Modbus port is not affected (the zeros fault targets the WiNet-S front end).
+    assert web[6:8] == [0, 0]  # the faulted words read 0 through the WiNet-S...
+    assert web[0] > 0  # ...while the unfaulted MPPT 1 voltage (5011) in the same reply does not
+    # The Modbus port is not affected (the zeros fault targets the WiNet-S front end): the
+    # same instant (manual clock) reads a real DC power there.
     with RawModbus("127.0.0.1", server.get_connection_info("modbus")["port"]) as r:
-        modbus = r.read(4, 5002, 1)
-    assert modbus != [0] or server.snapshot().daily_yield_kwh < 0.05
+        modbus = r.read(4, 5016, 2)
+    assert isinstance(modbus, list) and modbus[0] + (modbus[1] << 16) > 1000
+    assert server.requests.find(front_end="http", fault="zeros")
 
 
 def test_tls_only_switch_at_run_time(mock_sungrow_factory: Any) -> None:
