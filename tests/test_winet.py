@@ -21,7 +21,7 @@ import pytest
 from mock_sungrow import ManualClock, MockSungrowServer, ModbusError, SungrowModbusDataBlock
 from mock_sungrow.winet import i18n, payloads
 from tests.helpers import RawModbus
-from tests.winet_client import Winet, insecure, run, words_of
+from tests.winet_client import Winet, insecure, run, socket_fds, sockets_closed, words_of
 
 Factory = Callable[..., MockSungrowServer]
 
@@ -798,13 +798,14 @@ def test_tls_listener_serves_https_and_wss(mock_sungrow_factory: Factory) -> Non
     async def go() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         assert server.winet_ca_pem is not None
         verified = ssl.create_default_context(cadata=server.winet_ca_pem.decode())
+        before = socket_fds()
         async with aiohttp.ClientSession() as http:
             url = f"wss://localhost:{info['tls_port']}/ws/home/overview"
             async with http.ws_connect(url, ssl=verified) as ws:  # the certificate verifies
                 await ws.send_str(json.dumps({"lang": "en_US", "token": "",
                                               "service": "connect"}))
                 token = json.loads((await ws.receive()).data)["result_data"]["token"]
-        await asyncio.sleep(0.25)  # let the TLS close_notify exchange finish (see Winet)
+        await sockets_closed(before)  # the TLS close finishes (see Winet)
         async with Winet(server, port=info["tls_port"], tls=True) as w:
             https = await w.registers(token, "input", 5000, 1)
         async with Winet(server, port=info["plain_http_port"], tls=False) as w:
