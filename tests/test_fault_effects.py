@@ -38,7 +38,7 @@ def test_min_gap_lockup_recovers_only_after_an_idle_line(mock_sungrow_factory: A
     probe = ModbusTcpClient("127.0.0.1", port=port, timeout=0.5, retries=0)  # expects silence
 
     def quiet_for() -> float:
-        return time.time() - server.requests.all()[-1].time
+        return float(time.time() - server.requests.all()[-1].time)
 
     ok.connect()
     probe.connect()
