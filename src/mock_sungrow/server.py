@@ -546,8 +546,13 @@ class MockSungrowServer:
                 data: dict[str, Any] = {}
             elif isinstance(spec, str) and ":" not in spec and not spec.startswith("{"):
                 data = {"kind": spec}
-            else:
-                data = dict(parse_fault_text(spec)) if isinstance(spec, str) else dict(spec)
+            elif isinstance(spec, str):
+                data = dict(parse_fault_text(spec))
+            elif isinstance(spec, Mapping):
+                data = dict(spec)
+            else:  # a list or a number would fail inside dict() with a puzzling message
+                raise FaultSpecError(f"a fault spec is an object with a 'kind' (or a kind name, "
+                                     f"or 'kind:key=value' text); got {spec!r}")
             data.update(kwargs)
             fault = parse_fault(data)
         if fault.name == "winet-profile" and fault.params["profile"] == "tls-only" and not (
