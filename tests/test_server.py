@@ -13,6 +13,7 @@ import pytest
 from pymodbus.client import ModbusTcpClient
 
 from mock_sungrow import FrontEndUnavailableError, ManualClock, MockSungrowServer
+from tests.helpers import RawModbus, closed_by_peer
 
 
 def test_original_constructor_signature_and_defaults() -> None:
@@ -56,12 +57,14 @@ def test_context_manager_and_idempotent_stop() -> None:
 def test_stop_leaves_no_thread_and_closes_client_connections() -> None:
     threads = set(threading.enumerate())
     server = MockSungrowServer(modbus_port=0, server_type="modbus").start()
-    sock = socket.create_connection(("127.0.0.1", server.get_connection_info()["port"]))
+    client = RawModbus("127.0.0.1", server.get_connection_info()["port"])
+    # Answered first, so the server has really accepted the connection: a socket still in
+    # the listen backlog would be closed by the listener, not by stop()'s abort loop.
+    assert client.read(4, 4999, 1) == [0x0126]
     server.stop()
     assert set(threading.enumerate()) == threads
-    sock.settimeout(2)
-    assert sock.recv(10) == b""  # the server closed our connection
-    sock.close()
+    assert closed_by_peer(client.sock, timeout=10)  # the server closed our connection
+    client.close()
 
 
 def test_restart_after_stop() -> None:
