@@ -173,7 +173,7 @@ class RequestLog:
                 continue
             if address is not None and not r.covers(address):
                 continue
-            if peer is not None and r.peer != peer and r.client != peer:
+            if peer is not None and peer not in (r.peer, r.client):
                 continue
             if outcome is not None and r.outcome != outcome:
                 continue
