@@ -320,17 +320,24 @@ class Match:
     address: tuple[int, int] | None = None  # documented, inclusive
     client: str | None = None
 
-    def matches(self, req: Request) -> bool:
-        """Whether ``req`` falls under this match."""
+    def matches(self, req: Request, *, registers: bool = True) -> bool:
+        """Whether ``req`` falls under this match.
+
+        ``registers=False`` leaves table and address out: for a request that names no
+        registers but reads some on its behalf (a WiNet-S ``real``), whose reads are matched
+        one by one where they happen (:meth:`covers`).
+        """
         if self.front_end is not None and req.front_end != self.front_end:
             return False
         if self.unit is not None and req.unit != self.unit:
             return False
         if self.function is not None and req.function != self.function:
             return False
-        if self.table is not None and req.table != self.table:
-            return False
         if self.client is not None and req.client != self.client:
+            return False
+        if not registers:
+            return True
+        if self.table is not None and req.table != self.table:
             return False
         if self.address is not None:
             if req.address is None:
@@ -339,6 +346,12 @@ class Match:
             if req.address > hi or req.address + max(req.count, 1) - 1 < lo:
                 return False
         return True
+
+    def covers(self, table: str, address: int) -> bool:
+        """Whether register ``address`` of ``table`` is in this match's table and range."""
+        if self.table is not None and table != self.table:
+            return False
+        return self.address is None or self.address[0] <= address <= self.address[1]
 
     def to_dict(self) -> dict[str, Any]:
         """The non-default fields, as a spec would give them."""
@@ -760,8 +773,12 @@ class FaultSet:
             finally:
                 self._expiring = None
 
-    def active(self, phase: Phase, req: Request | None = None) -> list[Fault]:
-        """Faults of ``phase`` that are live and match ``req`` (without firing them)."""
+    def active(self, phase: Phase, req: Request | None = None, *,
+               registers: bool = True) -> list[Fault]:
+        """Faults of ``phase`` that are live and match ``req`` (without firing them).
+
+        ``registers=False``: match everything but table and address (see :meth:`Match.matches`).
+        """
         if not self._faults:
             return []
         now = self._clock()
@@ -782,7 +799,7 @@ class FaultSet:
                     req.front_end not in f.kind.front_ends
                 ):
                     continue
-                if req is not None and not f.match.matches(req):
+                if req is not None and not f.match.matches(req, registers=registers):
                     continue
                 out.append(f)
         return out

@@ -38,6 +38,7 @@ from mock_sungrow.modbus_faults import (
     distort_adu,
     distort_pdu,
     logged,
+    note_old_words,
     outcome_of,
     scale_write,
     written_words,
@@ -404,8 +405,7 @@ class ModbusConnection(asyncio.Protocol):
                 return
             if action == "exception":
                 handler = functools.partial(_exception_handler, d.code)
-            if req.write and any(f.name == "stale-after-write" for f in d.words):
-                self._remember_old_words(req, d)
+            note_old_words(traffic, d, self.app.devices, req)
             if d.write_factor != 1:
                 scaled = scale_write(pdu, d.write_factor)
                 if scaled is None:  # the product does not fit a register: out of range
@@ -449,16 +449,6 @@ class ModbusConnection(asyncio.Protocol):
         self.traffic.done(req, "dropped", d)
         if self.transport is not None:
             self.transport.abort()
-
-    def _remember_old_words(self, req: Request, d: Decision) -> None:
-        device = self.app.devices.get(req.unit or 0)
-        if device is None or req.address is None:
-            return
-        try:
-            old = device.holding.getValues(req.address, req.count)
-        except ModbusError:
-            return
-        self.traffic.note_write(d, "holding", req.address, old)
 
     def _arm_idle(self) -> None:
         """(Re)start the idle timer an ``idle-timeout`` fault asks for."""
