@@ -180,11 +180,19 @@ class SungrowConnection(ModbusConnection):
         self._told_plain = False
 
     def data_received(self, data: bytes) -> None:
-        """Split the stream into plain and encrypted frames and answer each, in order."""
+        """Buffer what arrived and answer the whole frames in it."""
+        self._buffer += data
+        self.take_requests()
+
+    def take_requests(self) -> None:
+        """Split the buffer into plain and encrypted frames and answer each, in order.
+
+        Only while :meth:`can_take` (back-pressure, see :class:`ModbusConnection`).
+        """
         buf = self._buffer
-        buf += data
+        can_take = self.can_take
         try:
-            while len(buf) >= 4:
+            while len(buf) >= 4 and can_take():
                 if buf[2] == 0 and buf[3] == 0:  # protocol id 0: plain Modbus TCP
                     frame = take_mbap(buf)
                     if frame is None:

@@ -320,17 +320,24 @@ class Match:
     address: tuple[int, int] | None = None  # documented, inclusive
     client: str | None = None
 
-    def matches(self, req: Request) -> bool:
-        """Whether ``req`` falls under this match."""
+    def matches(self, req: Request, *, registers: bool = True) -> bool:
+        """Whether ``req`` falls under this match.
+
+        ``registers=False`` leaves table and address out: for a request that names no
+        registers but reads some on its behalf (a WiNet-S ``real``), whose reads are matched
+        one by one where they happen (:meth:`covers`).
+        """
         if self.front_end is not None and req.front_end != self.front_end:
             return False
         if self.unit is not None and req.unit != self.unit:
             return False
         if self.function is not None and req.function != self.function:
             return False
-        if self.table is not None and req.table != self.table:
-            return False
         if self.client is not None and req.client != self.client:
+            return False
+        if not registers:
+            return True
+        if self.table is not None and req.table != self.table:
             return False
         if self.address is not None:
             if req.address is None:
@@ -339,6 +346,12 @@ class Match:
             if req.address > hi or req.address + max(req.count, 1) - 1 < lo:
                 return False
         return True
+
+    def covers(self, table: str, address: int) -> bool:
+        """Whether register ``address`` of ``table`` is in this match's table and range."""
+        if self.table is not None and table != self.table:
+            return False
+        return self.address is None or self.address[0] <= address <= self.address[1]
 
     def to_dict(self) -> dict[str, Any]:
         """The non-default fields, as a spec would give them."""
@@ -454,6 +467,11 @@ class Fault:
         self.id = 0
         self.fired = 0
         self.injected_at = 0.0
+        #: When the fault ended (server clock): its end time when its duration ran out, the
+        #: moment it was removed otherwise; ``None`` while it is active.
+        self.ended_at: float | None = None
+        #: Whether it ended because its duration ran out (rather than being removed).
+        self.expired = False
         self.state: dict[str, Any] = {}  # per-fault memory (stale words, counters...)
         self._owner: FaultSet | None = None
 
@@ -467,11 +485,22 @@ class Fault:
         """Whether the fault ends on its own (by count or by time)."""
         return self.times is not None or self.duration is not None
 
+    @property
+    def ends_at(self) -> float | None:
+        """The server-clock time its duration runs out (``None`` without a duration)."""
+        return None if self.duration is None else self.injected_at + self.duration
+
+    def live_at(self, t: float) -> bool:
+        """Whether it was active at server-clock time ``t`` (injected, duration not over)."""
+        end = self.ends_at
+        return self.injected_at <= t and (end is None or t < end)
+
     def used_up(self, now: float) -> bool:
         """Whether it has fired its last time, or its duration is over."""
         if self.times is not None and self.fired >= self.times:
             return True
-        return self.duration is not None and now - self.injected_at >= self.duration
+        end = self.ends_at
+        return end is not None and now >= end
 
     def to_dict(self) -> dict[str, Any]:
         """The spec this fault was built from, plus its id and how often it fired."""
@@ -597,7 +626,14 @@ def parse_fault_text(text: str) -> dict[str, Any]:
 
 
 class FaultSet:
-    """The active faults of one server."""
+    """The active faults of one server.
+
+    A fault with a ``duration`` ends at its end time, not when somebody next looks: whatever
+    moves or reads time calls :meth:`expire` (a manual clock when it is moved, a timer on the
+    server's loop, every request, every plant read, every listing), and each fault due is
+    removed in the order of its end, its listeners told with ``ended_at`` set to that end,
+    so a plant fault's end takes effect at that instant however late it is noticed.
+    """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
@@ -606,23 +642,32 @@ class FaultSet:
         self._faults: list[Fault] = []
         self._ids = itertools.count(1)
         self._listeners: list[Callable[[Fault, bool], None]] = []
+        self._next_end: float | None = None
+        self._expiring: int | None = None  # the thread inside expire(), if any
+        #: Held while due faults are removed and their listeners run. The server gives it the
+        #: plant's lock, so the plant can never integrate past a fault's end before the end
+        #: has been applied (a request and a clock move racing each other).
+        self.expiry_lock: threading.RLock = threading.RLock()
         #: Bumped on every change, so front ends can cache "no faults" cheaply.
         self.version = 0
 
     def __bool__(self) -> bool:
+        if self._next_end is not None:  # only duration faults cost a clock read here
+            self.expire()
         return bool(self._faults)
 
     def __iter__(self) -> Iterator[Fault]:
-        with self._lock:
-            return iter(list(self._faults))
+        return iter(self.live())
 
     def __len__(self) -> int:
-        return len(self._faults)
+        return len(self.live())
 
     def add_listener(self, callback: Callable[[Fault, bool], None]) -> None:
         """Call ``callback(fault, added)`` when a fault is added (True) or removed (False).
 
-        Plant and session faults use this to change state when they start and end.
+        Plant and session faults use this to change state when they start and end: the
+        instant of the change is ``fault.injected_at`` or ``fault.ended_at`` (see
+        :meth:`live`), which for an expired fault may lie a little before the call.
         """
         self._listeners.append(callback)
 
@@ -630,53 +675,116 @@ class FaultSet:
         """The clock durations are measured on."""
         return self._clock()
 
+    def next_end(self) -> float | None:
+        """When the next duration fault ends (server clock), if any."""
+        return self._next_end
+
+    def live(self, at: float | None = None) -> list[Fault]:
+        """Faults active at server-clock time ``at`` (default: now), in injection order.
+
+        An ended fault is never listed, even before :meth:`expire` has removed it.
+        """
+        if at is None:
+            self.expire()
+        t = self._clock() if at is None else at
+        with self._lock:
+            return [f for f in self._faults if f.live_at(t)]
+
+    def _changed_locked(self) -> None:
+        self.version += 1
+        ends = [end for f in self._faults if (end := f.ends_at) is not None]
+        self._next_end = min(ends) if ends else None
+        self._changed.notify_all()
+
+    def _notify(self, fault: Fault, added: bool) -> None:
+        for callback in self._listeners:
+            callback(fault, added)
+
     def inject(self, fault: Fault) -> Fault:
         """Activate ``fault`` and return it (with its id)."""
         with self._lock:
             fault.id = next(self._ids)
             fault.injected_at = self._clock()
+            fault.ended_at = None
+            fault.expired = False
             fault._owner = self
             self._faults.append(fault)
-            self.version += 1
-            self._changed.notify_all()
-        for callback in self._listeners:
-            callback(fault, True)
+            self._changed_locked()
+        self._notify(fault, True)
         return fault
 
     def remove(self, fault_id: int) -> bool:
-        """Remove one fault; False when there was none with that id."""
+        """Remove one fault; False when there was none with that id (or it has ended)."""
+        self.expire()  # a fault already over ends at its end, not now
+        now = self._clock()
         with self._lock:
             found = [f for f in self._faults if f.id == fault_id]
             self._faults = [f for f in self._faults if f.id != fault_id]
-            self.version += 1
-            self._changed.notify_all()
+            for fault in found:
+                fault.ended_at = now
+            self._changed_locked()
         for fault in found:
-            for callback in self._listeners:
-                callback(fault, False)
+            self._notify(fault, False)
         return bool(found)
 
     def clear(self) -> None:
         """Remove every fault."""
+        self.expire()
+        now = self._clock()
         with self._lock:
             removed, self._faults = self._faults, []
-            self.version += 1
-            self._changed.notify_all()
+            for fault in removed:
+                fault.ended_at = now
+            self._changed_locked()
         for fault in removed:
-            for callback in self._listeners:
-                callback(fault, False)
+            self._notify(fault, False)
 
-    def expire(self) -> None:
-        """Drop faults whose time is over (count-limited ones stay, to show they fired)."""
-        now = self._clock()
-        expired = [f for f in self._faults if f.duration is not None and f.used_up(now)]
-        for fault in expired:
-            self.remove(fault.id)
+    def expire(self, now: float | None = None) -> None:
+        """End every fault whose duration is over by ``now`` (default: the clock's time).
 
-    def active(self, phase: Phase, req: Request | None = None) -> list[Fault]:
-        """Faults of ``phase`` that are live and match ``req`` (without firing them)."""
+        Earliest end first; each one's listeners run before the next is removed, with
+        ``ended_at`` = its end time. Count-limited faults stay (to show they fired). Cheap when
+        nothing is due; a listener that looks at the set meanwhile does not re-enter.
+        """
+        next_end = self._next_end
+        if next_end is None:
+            return
+        t = self._clock() if now is None else now
+        if t < next_end:
+            return
+        me = threading.get_ident()
+        with self.expiry_lock:
+            if self._expiring == me:
+                return
+            self._expiring = me
+            try:
+                while True:
+                    with self._lock:
+                        due = [f for f in self._faults
+                               if (end := f.ends_at) is not None and end <= t]
+                        if not due:
+                            return
+                        fault = min(due, key=lambda f: (f.ends_at, f.id))
+                        self._faults.remove(fault)
+                        fault.ended_at = fault.ends_at
+                        fault.expired = True
+                        self._changed_locked()
+                    self._notify(fault, False)
+            finally:
+                self._expiring = None
+
+    def active(self, phase: Phase, req: Request | None = None, *,
+               registers: bool = True) -> list[Fault]:
+        """Faults of ``phase`` that are live and match ``req`` (without firing them).
+
+        ``registers=False``: match everything but table and address (see :meth:`Match.matches`).
+        """
         if not self._faults:
             return []
         now = self._clock()
+        next_end = self._next_end
+        if next_end is not None and now >= next_end:
+            self.expire(now)
         out = []
         with self._lock:
             ordered_turn = next(
@@ -691,11 +799,9 @@ class FaultSet:
                     req.front_end not in f.kind.front_ends
                 ):
                     continue
-                if req is not None and not f.match.matches(req):
+                if req is not None and not f.match.matches(req, registers=registers):
                     continue
                 out.append(f)
-        if any(f.duration is not None and f.used_up(now) for f in self._faults):
-            self.expire()
         return out
 
     def fire(self, fault: Fault) -> None:
@@ -707,8 +813,9 @@ class FaultSet:
     def wait(self, timeout: float = 5.0) -> None:
         """Return once every fault with a finite ``times`` has fired its last time.
 
-        Faults limited only by ``duration`` are waited for until they expire. Raises
-        :class:`TimeoutError` naming the faults still pending.
+        Faults limited by ``duration`` are waited for until they end (and have ended: their
+        listeners have run when this returns). Raises :class:`TimeoutError` naming the faults
+        still pending.
         """
         deadline = time.monotonic() + timeout
 
@@ -720,18 +827,29 @@ class FaultSet:
             while True:
                 left = pending()
                 if not left:
-                    return
+                    break
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise TimeoutError(
                         "faults still waiting to fire: "
-                        + "; ".join(f"{f!r} (fired {f.fired}/{f.times})" for f in left)
+                        + "; ".join(f"{f!r} ({_pending_text(f, self._clock())})" for f in left)
                     )
                 self._changed.wait(min(remaining, 0.05))
+        self.expire()
 
     def describe(self) -> list[dict[str, Any]]:
         """Every fault as a dict (for the control API and messages)."""
         return [f.to_dict() for f in self]
+
+
+def _pending_text(fault: Fault, now: float) -> str:
+    parts = []
+    if fault.times is not None:
+        parts.append(f"fired {fault.fired}/{fault.times}")
+    end = fault.ends_at
+    if end is not None:
+        parts.append(f"ends in {end - now:g} s of server clock")
+    return ", ".join(parts)
 
 
 def latency_for(fault: Fault, rng: Any) -> float:

@@ -38,6 +38,7 @@ from mock_sungrow.modbus_faults import (
     distort_adu,
     distort_pdu,
     logged,
+    note_old_words,
     outcome_of,
     scale_write,
     written_words,
@@ -282,15 +283,23 @@ def _delayed(handler: Handler, delay: float) -> Handler:
 class ModbusConnection(asyncio.Protocol):
     """One client connection: framing, strict in-order replies, bounded buffers, faults.
 
-    The framing is the only thing a transport changes. ``data_received`` splits the stream
-    into requests and hands each to :meth:`submit` together with the handler that answers it
-    and the writer that frames the answer; ordering, the async worker, back-pressure, the
-    request log and fault injection live here once, for plain MBAP and for Sungrow's AES
-    framing alike.
+    The framing is the only thing a transport changes. :meth:`take_requests` splits the
+    buffered stream into requests and hands each to :meth:`submit` together with the handler
+    that answers it and the writer that frames the answer; ordering, the async worker,
+    back-pressure, the request log and fault injection live here once, for plain MBAP and for
+    Sungrow's AES framing alike.
+
+    Back-pressure: requests are taken from the buffer only while :meth:`can_take` (the client
+    reads its replies, and few enough answers wait). When writing pauses, the transport
+    stops reading too and what was read stays buffered (at most one read, 256 KiB), so a
+    client that pipelines without reading holds the write buffer near its high-water mark;
+    :meth:`resume_writing` carries on where it stopped.
     """
 
     #: Pending requests after which the connection stops reading (back-pressure).
     MAX_PENDING = 64
+    #: The write buffer's high-water mark (asyncio pauses writing above it).
+    HIGH_WATER = 64 * 1024
 
     def __init__(self, front_end: ModbusTcpFrontEnd) -> None:
         self.front_end = front_end
@@ -324,7 +333,7 @@ class ModbusConnection(asyncio.Protocol):
             if older.transport is not None:
                 older.transport.abort()
         self._admitted = True
-        self.transport.set_write_buffer_limits(high=64 * 1024)
+        self.transport.set_write_buffer_limits(high=self.HIGH_WATER)
         self.front_end.connections.add(self)
         self._arm_idle()
 
@@ -336,36 +345,63 @@ class ModbusConnection(asyncio.Protocol):
             self.traffic.closed(self.front_end.name, self.peer, self)
         self._idle.cancel()
         self._queue.clear()
+        self._buffer.clear()
         if self._worker is not None and not self._worker.done():
             self._worker.cancel()
 
     def pause_writing(self) -> None:
-        """The client is not reading its replies: stop reading its requests too.
+        """The client is not reading its replies: stop taking and reading its requests.
 
-        Neither our write buffer nor our request queue can then grow without bound.
+        Called from inside ``transport.write`` as soon as the buffer crosses the high-water
+        mark, so the request loop stops after the reply that crossed it; the rest of what was
+        read stays in the buffer.
         """
         self._paused = True
         if self.transport is not None:
             self.transport.pause_reading()
 
     def resume_writing(self) -> None:
-        """The client caught up: read its requests again."""
+        """The client caught up: answer what is buffered, then read its requests again."""
         self._paused = False
-        if self.transport is not None and len(self._queue) < self.MAX_PENDING:
+        self._take_more()
+
+    def can_take(self) -> bool:
+        """Whether the next buffered request may be answered now (see the class docstring)."""
+        transport = self.transport
+        return (not self._paused and len(self._queue) < self.MAX_PENDING
+                and transport is not None and not transport.is_closing())
+
+    def _take_more(self) -> None:
+        """Room again: answer buffered requests, and read once nothing holds us back."""
+        if not self.can_take():
+            return
+        if self._buffer:
+            self.take_requests()
+        if self.can_take() and self.transport is not None:
             self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
         """Split the stream into MBAP frames and answer each (in order)."""
         buf = self._buffer
-        if not buf and len(data) >= 8:
+        if not buf and not self._paused and len(data) >= 8:
             # The common case: exactly one whole, well-formed request in this segment.
             tid, pid, length, unit = _MBAP.unpack_from(data)
             if pid == 0 and 2 <= length <= 254 and len(data) == 6 + length:
                 self.submit(self._handle, self._write_mbap, tid, unit, data[7:])
                 return
         buf += data
-        handle, write, submit = self._handle, self._write_mbap, self.submit
-        while True:
+        self.take_requests()
+
+    def take_requests(self) -> None:
+        """Answer whole frames from the buffer, in order, while :meth:`can_take`.
+
+        A transport's framing lives here (this one: plain MBAP); it is called when data
+        arrives and again when back-pressure lifts.
+        """
+        buf = self._buffer
+        handle, write, submit, can_take = self._handle, self._write_mbap, self.submit, \
+            self.can_take
+        while can_take():
             try:
                 frame = take_mbap(buf)
             except FrameError as exc:
@@ -409,8 +445,7 @@ class ModbusConnection(asyncio.Protocol):
                 return
             if action == "exception":
                 handler = functools.partial(_exception_handler, d.code)
-            if req.write and any(f.name == "stale-after-write" for f in d.words):
-                self._remember_old_words(req, d)
+            note_old_words(traffic, d, self.app.devices, req)
             if d.write_factor != 1:
                 scaled = scale_write(pdu, d.write_factor)
                 if scaled is None:  # the product does not fit a register: out of range
@@ -455,16 +490,6 @@ class ModbusConnection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
 
-    def _remember_old_words(self, req: Request, d: Decision) -> None:
-        device = self.app.devices.get(req.unit or 0)
-        if device is None or req.address is None:
-            return
-        try:
-            old = device.holding.getValues(req.address, req.count)
-        except ModbusError:
-            return
-        self.traffic.note_write(d, "holding", req.address, old)
-
     def _arm_idle(self) -> None:
         """(Re)start the idle timer an ``idle-timeout`` fault asks for."""
         self._idle.arm(self.transport, self.peer)
@@ -502,14 +527,10 @@ class ModbusConnection(asyncio.Protocol):
                 if result is not None and not isinstance(result, bytes):
                     result = await result
                 self._finish(job, result)
-                if (
-                    not self._paused
-                    and self.transport is not None
-                    and len(self._queue) < self.MAX_PENDING
-                ):
-                    self.transport.resume_reading()
+                self._take_more()  # room in the queue: buffered requests join it
         finally:
             self._worker = None
+        self._take_more()  # the queue is empty: answer the rest directly again
 
 
 def _exception_handler(code: int, unit: int, pdu: bytes, peer: str) -> Handled:

@@ -12,11 +12,17 @@ from __future__ import annotations
 
 import functools
 import struct
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
+from mock_sungrow.errors import ModbusError
 from mock_sungrow.faults import Request
 from mock_sungrow.registermap import FILLER, RegisterMap, sentinel_words
 from mock_sungrow.requestlog import LoggedRequest
 from mock_sungrow.traffic import Decision, Traffic
+
+if TYPE_CHECKING:
+    from mock_sungrow.datablock import SimulatedDevice
 
 _ADDRESS_COUNT = struct.Struct(">HH")
 
@@ -65,6 +71,23 @@ def scale_write(pdu: bytes, factor: int) -> bytes | None:
     if pdu[0] == 6:
         return pdu[:3] + struct.pack(">H", scaled[0])
     return pdu[:6] + struct.pack(f">{len(scaled)}H", *scaled)
+
+
+def note_old_words(traffic: Traffic, d: Decision, devices: Mapping[int, SimulatedDevice],
+                   req: Request) -> None:
+    """Before a write: remember the words it replaces, for ``stale-after-write`` faults."""
+    if not req.write or req.address is None or not any(
+        f.name == "stale-after-write" for f in d.words
+    ):
+        return
+    device = devices.get(req.unit or 0)
+    if device is None:
+        return
+    try:
+        old = device.holding.getValues(req.address, req.count)
+    except ModbusError:
+        return
+    traffic.note_write(d, "holding", req.address, old)
 
 
 def outcome_of(reply: bytes | None) -> str:

@@ -578,6 +578,8 @@ class PlantState:
         self.bdc_rated_w = self._rated
         self._lock = threading.RLock()
         self._listeners: list[Callable[[], None]] = []
+        self._change_sources: list[Callable[[float], None]] = []
+        self._applying_changes = False
 
         #: Raw holding-register values (documented address -> word), the plant's settings.
         self.holding: dict[int, int] = dict(holding_defaults or {})
@@ -644,6 +646,17 @@ class PlantState:
     def add_listener(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` (under the plant lock) whenever a write changes the plant."""
         self._listeners.append(callback)
+
+    def add_change_source(self, callback: Callable[[float], None]) -> None:
+        """Call ``callback(t)`` (under the plant lock) before integrating up to host time ``t``.
+
+        Changes scheduled outside the plant (a fault that ends on its own) are due at their
+        own instants, not when somebody next reads. The source applies every change due by
+        ``t`` there, each through a method taking ``at`` (:meth:`trip`, :meth:`recover`,
+        :meth:`set_grid_outage`), so the plant integrates up to the instant, changes, and
+        carries on from it: a restart after a fault that ended a minute ago is a minute old.
+        """
+        self._change_sources.append(callback)
 
     @property
     def settings(self) -> EmsSettings:
@@ -728,13 +741,18 @@ class PlantState:
         host = self.clock.time() if t is None else t
         return datetime.fromtimestamp(host + self._offset, self.tz)
 
-    def trip(self, code: int) -> None:
+    def _catch_up(self, at: float | None) -> None:
+        """Integrate up to host time ``at`` (default now), where a change takes effect."""
+        self._advance_to(max(self.clock.time() if at is None else at, self._t))
+
+    def trip(self, code: int, *, at: float | None = None) -> None:
         """The inverter trips with fault ``code``: Fault state, output to zero, fault time set.
 
-        On a hybrid the code also shows as bit 0 of "system fault 1" (input 13054).
+        On a hybrid the code also shows as bit 0 of "system fault 1" (input 13054). ``at`` is
+        the host time it happens (default now; never before what was already integrated).
         """
         with self._lock:
-            self._advance_to(max(self.clock.time(), self._t))
+            self._catch_up(at)
             self.fault_code = code
             self.fault_time = self.local_time(self._t)
             if self.model.is_hybrid:
@@ -747,10 +765,14 @@ class PlantState:
             self._last = None
             self._invalidate()
 
-    def recover(self) -> None:
-        """The fault is gone: back to Standby, from where the inverter starts up again."""
+    def recover(self, *, at: float | None = None) -> None:
+        """The fault is gone: back to Standby, from where the inverter starts up again.
+
+        ``at`` is the host time the fault ended (default now): Starting and the soft start
+        are timed from it.
+        """
         with self._lock:
-            self._advance_to(max(self.clock.time(), self._t))
+            self._catch_up(at)
             self.fault_code = 0
             self.fault_time = None
             self.fault_words.pop("system_fault_1", None)
@@ -760,8 +782,8 @@ class PlantState:
                 self._update_mode(self._t, self._instant(self._t))
             self._invalidate()
 
-    def set_grid_outage(self, down: bool) -> None:
-        """The grid fails (``True``) or returns.
+    def set_grid_outage(self, down: bool, *, at: float | None = None) -> None:
+        """The grid fails (``True``) or returns, at host time ``at`` (default now).
 
         A string inverter trips with fault 10 (grid power outage) until the grid is back. A
         hybrid keeps running off-grid: its backup port is fed from PV and battery, nothing is
@@ -770,12 +792,12 @@ class PlantState:
         """
         if not self.model.is_hybrid:
             if down:
-                self.trip(GRID_OUTAGE_CODE)
+                self.trip(GRID_OUTAGE_CODE, at=at)
             else:
-                self.recover()
+                self.recover(at=at)
             return
         with self._lock:
-            self._advance_to(max(self.clock.time(), self._t))
+            self._catch_up(at)
             self.off_grid = down
             if down:
                 self.fault_words["grid_side_fault"] = 1 << GRID_OUTAGE_BIT
@@ -1084,7 +1106,18 @@ class PlantState:
         return events
 
     def _advance_to(self, t_end: float, max_step: float = MAX_STEP_S) -> None:
-        """Integrate from the last integrated time to ``t_end`` (host clock seconds)."""
+        """Integrate from the last integrated time to ``t_end`` (host clock seconds).
+
+        Changes due by ``t_end`` (see :meth:`add_change_source`) are applied first, each at
+        its own instant; they integrate up to it themselves.
+        """
+        if self._change_sources and not self._applying_changes:
+            self._applying_changes = True
+            try:
+                for source in self._change_sources:
+                    source(t_end)
+            finally:
+                self._applying_changes = False
         t = self._t
         c = self._counters
         pack = self.battery

@@ -52,6 +52,12 @@ class LoggedRequest:
         """A register write."""
         return self.values is not None
 
+    @property
+    def client(self) -> str:
+        """The peer's host without the port (``"-"`` when unknown)."""
+        host, _, _port = self.peer.rpartition(":")
+        return host or self.peer
+
     def covers(self, address: int) -> bool:
         """Whether the request spans documented register ``address``."""
         return self.address is not None and self.address <= address < self.address + self.count
@@ -152,7 +158,11 @@ class RequestLog:
         writes: bool | None = None,
         since: float | None = None,
     ) -> list[LoggedRequest]:
-        """Requests matching every filter given (``address`` = the request spans it)."""
+        """Requests matching every filter given (``address`` = the request spans it).
+
+        ``peer`` is a whole host (``"127.0.0.1"``: every port of it, but not 127.0.0.12) or a
+        whole ``host:port`` (one connection).
+        """
         out = []
         for r in self.all():
             if front_end is not None and r.front_end != front_end:
@@ -163,7 +173,7 @@ class RequestLog:
                 continue
             if address is not None and not r.covers(address):
                 continue
-            if peer is not None and not r.peer.startswith(peer):
+            if peer is not None and peer not in (r.peer, r.client):
                 continue
             if outcome is not None and r.outcome != outcome:
                 continue

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -80,6 +80,31 @@ class LoopThread:
             self.loop.create_task(coro)
         else:
             asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def post(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Schedule ``coro`` on the loop and return at once, from any thread.
+
+        For work started while a lock is held that the loop may be waiting for (a fault's end
+        runs under the plant's lock): waiting for the loop there could deadlock.
+        """
+        if self.loop is None or not self.running:
+            coro.close()
+            return
+        if self.in_loop_thread():
+            self.loop.create_task(coro)
+        else:
+            asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def call_soon(self, callback: Callable[[], Any]) -> bool:
+        """Run ``callback`` on the loop soon, from any thread; False if the loop is gone."""
+        loop = self.loop
+        if loop is None or not self.running:
+            return False
+        try:
+            loop.call_soon_threadsafe(callback)
+        except RuntimeError:  # closed between the check and the call
+            return False
+        return True
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run ``coro`` on the loop and wait for its result (re-raising its exception)."""

@@ -14,7 +14,7 @@ import ipaddress
 import threading
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -36,6 +36,7 @@ from mock_sungrow.diagnostics import Diagnostics, Problem
 from mock_sungrow.errors import FrontEndUnavailableError
 from mock_sungrow.faults import Fault, FaultSet, FaultSpecError, parse_fault, parse_fault_text
 from mock_sungrow.frontend import FrontEnd
+from mock_sungrow.lifetimes import FaultEnds
 from mock_sungrow.modbus import ModbusApplication
 from mock_sungrow.plant import CloudSetting, LoadProfile, PlantSnapshot, PlantState
 from mock_sungrow.projection import BATTERY_INPUT
@@ -293,6 +294,8 @@ class MockSungrowServer:
         self.winet_sessions = SessionStore(self.winet_settings, self.clock.time)
         self.register_map = RegisterMap.for_model(self.model.name)
         self.faults.add_listener(self._fault_changed)
+        # Duration faults end at their end time: on clock moves, by a timer, on any look.
+        self._fault_ends = FaultEnds(self.faults, self.clock)
         self._build_plant()
         for spec in faults:
             self.inject(spec)
@@ -316,6 +319,10 @@ class MockSungrowServer:
             holding_defaults=self.register_map.holding_defaults(),
             **self._plant_options,
         )
+        # The plant applies fault ends due before it integrates past them, at their instants;
+        # the same lock keeps a clock move and a request from racing past an end.
+        self.faults.expiry_lock = self.plant.lock
+        self.plant.add_change_source(self.faults.expire)
         bank = RegisterBank(self.plant, self.register_map)
         self.device = SimulatedDevice(
             name=self.model.name,
@@ -411,18 +418,24 @@ class MockSungrowServer:
         return ports[kind]
 
     def _fault_changed(self, fault: Fault, added: bool) -> None:
-        """Carry out what plant and session faults do when they start and when they end."""
+        """Carry out what plant and session faults do when they start and when they end.
+
+        The change takes effect at the fault's own instant (``injected_at``, ``ended_at``):
+        a fault whose duration ran out a while ago ends the plant's fault back then.
+        """
         name = fault.name
-        remaining = [f for f in self.faults if f.name == name and f is not fault]
+        at = fault.injected_at if added else fault.ended_at
+        # Faults of the same kind still active at that instant (another trip, another profile).
+        remaining = [f for f in self.faults.live(at) if f.name == name and f is not fault]
         if name == "inverter-fault":
             if added:
-                self.plant.trip(fault.params["code"])
+                self.plant.trip(fault.params["code"], at=at)
             elif remaining:
-                self.plant.trip(remaining[-1].params["code"])
+                self.plant.trip(remaining[-1].params["code"], at=at)
             else:
-                self.plant.recover()
+                self.plant.recover(at=at)
         elif name == "grid-outage":
-            self.plant.set_grid_outage(added or bool(remaining))
+            self.plant.set_grid_outage(added or bool(remaining), at=at)
         elif name == "key-rotate" and added:
             self.rotate_sungrow_key()
         elif name == "winet-kick" and added:
@@ -431,37 +444,48 @@ class MockSungrowServer:
             self._push_notice_async(NOTICE, MSG_NOTICE)
             self.winet_sessions.expire(None)
         elif name == "idle-timeout":
-            runtime = self._runtime
-            if runtime is not None:  # connections already idle start counting now
-                for fe in self._front_ends:
-                    rearm = getattr(fe, "rearm_idle", None)
-                    if rearm is not None:
-                        runtime.call(rearm())
+            for fe in self._front_ends:  # connections already idle start counting now
+                rearm = getattr(fe, "rearm_idle", None)
+                if rearm is not None:
+                    self._on_loop(rearm(), wait=not fault.expired)
             return
         elif name == "winet-profile":
-            active = [f for f in self.faults if f.name == name and (added or f is not fault)]
+            active = [fault, *remaining] if added else remaining
             self._set_winet_profile(active[-1].params["profile"] if active
-                                    else self._base_winet_profile)
+                                    else self._base_winet_profile, wait=not fault.expired)
         else:
             return
         if added:
             self.faults.fire(fault)
 
-    def _set_winet_profile(self, profile: str) -> None:
+    def _on_loop(self, coro: Coroutine[Any, Any, Any], *, wait: bool = True) -> None:
+        """Run ``coro`` on the server's loop (if it runs); ``wait=False`` only schedules it.
+
+        An expiry runs under the plant's lock, which the loop may be waiting for: it must not
+        wait for the loop.
+        """
+        runtime = self._runtime
+        if runtime is None:
+            coro.close()
+        elif wait:
+            runtime.call(coro)
+        else:
+            runtime.post(coro)
+
+    def _set_winet_profile(self, profile: str, *, wait: bool = True) -> None:
         """Switch the dongle's firmware profile at run time (a ``winet-profile`` fault)."""
         settings = dataclasses.replace(self.winet_settings, profile=profile)
         self.winet_settings = settings
         self.winet_sessions.settings = settings
         front_end = self._front_end("http")
-        runtime = self._runtime
-        if front_end is not None and runtime is not None and settings.profile_info.tls_only:
-            runtime.call(front_end.close_plain_connections())  # type: ignore[attr-defined]
+        if front_end is not None and settings.profile_info.tls_only:
+            self._on_loop(front_end.close_plain_connections(),  # type: ignore[attr-defined]
+                          wait=wait)
 
     def _push_notice_async(self, code: int, message: str) -> None:
         front_end = self._front_end("http")
-        runtime = self._runtime
-        if front_end is not None and runtime is not None:
-            runtime.call(front_end.push_notice(code, message))  # type: ignore[attr-defined]
+        if front_end is not None:
+            self._on_loop(front_end.push_notice(code, message))  # type: ignore[attr-defined]
 
     def _is_night(self) -> bool:
         return self.plant.snapshot().irradiance_w_m2 <= 0.0
@@ -497,6 +521,7 @@ class MockSungrowServer:
                 raise
             self._runtime = runtime
             self._front_ends = front_ends
+            self._fault_ends.start(runtime)
             self._finalizer = weakref.finalize(self, _stop_runtime, runtime, front_ends)
             return self
 
@@ -508,6 +533,7 @@ class MockSungrowServer:
             if self._finalizer is not None:
                 self._finalizer.detach()
                 self._finalizer = None
+            self._fault_ends.stop()
         if runtime is not None:
             _stop_runtime(runtime, front_ends)
 
@@ -574,9 +600,10 @@ class MockSungrowServer:
         self.faults.clear()
 
     def wait(self, timeout: float = 5.0) -> None:
-        """Return once every finite fault has fired.
+        """Return once every finite fault has fired, and every duration fault has ended.
 
-        Raises ``TimeoutError`` naming the faults that did not.
+        Raises ``TimeoutError`` naming the faults that did not. (On a manual clock a duration
+        fault ends only when the clock is moved past its end.)
         """
         self.faults.wait(timeout)
 
@@ -658,9 +685,7 @@ class MockSungrowServer:
 
     def snapshot(self) -> PlantSnapshot:
         """What the plant measures right now (the same instant every front end serves)."""
-        if self.faults:
-            self.faults.expire()  # a plant fault whose duration is over ends now
-        return self.plant.snapshot()
+        return self.plant.snapshot()  # a plant fault whose duration is over has ended by then
 
     def advance(self, seconds: float) -> None:
         """Move a :class:`~mock_sungrow.clock.ManualClock` forward."""

@@ -204,7 +204,10 @@ class Traffic:
                 self._fire(d, f)
         if d.action in ("silence", "drop"):
             return d
-        d.words = self.faults.active("words", req)
+        # A request that names no registers (a WiNet-S service) has registers read on its
+        # behalf, as a dongle polls its inverter: word faults naming registers then apply to
+        # each of those reads (distort_read checks table and range), as on Modbus.
+        d.words = self.faults.active("words", req, registers=req.table is not None)
         d.frame = self.faults.active("frame", req)
         return d
 
@@ -254,12 +257,13 @@ class Traffic:
         now = self.clock()
         out = list(words)
         for f in d.words:
-            lo, hi = f.match.address or (address, address + len(out) - 1)
+            match = f.match
             name = f.name
+            lo = address if match.address is None else match.address[0]  # where patterns start
             changed = False
             for i in range(len(out)):
                 reg = address + i
-                if not lo <= reg <= hi:
+                if not match.covers(table, reg):
                     continue
                 if name == "scale":
                     out[i] = min(0xFFFF, round(out[i] * f.params["factor"]))
@@ -291,9 +295,8 @@ class Traffic:
         for f in d.words:
             if f.name != "stale-after-write":
                 continue
-            lo, hi = f.match.address or (address, address + len(old_words) - 1)
             for i, word in enumerate(old_words):
-                if lo <= address + i <= hi:
+                if f.match.covers(table, address + i):
                     self._stale[id(f), table, address + i] = (word, now + f.params["hold"])
 
     def key_silent(self, req: Request, d: Decision) -> bool:

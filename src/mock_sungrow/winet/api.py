@@ -25,8 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 from mock_sungrow.catalog import Table
 from mock_sungrow.errors import ModbusError
+from mock_sungrow.modbus_faults import describe, distort_pdu, note_old_words
 from mock_sungrow.registermap import MAX_READ
-from mock_sungrow.winet import auth, payloads
+from mock_sungrow.traffic import CURRENT_DECISION
+from mock_sungrow.winet import auth, payloads, status
 from mock_sungrow.winet.auth import (
     BAD_REQUEST,
     MSG_INTER_ABNORMAL,
@@ -295,10 +297,10 @@ class WinetApi:
         return code if isinstance(code, int) and code not in (0, 0xFFFF) else 0
 
     async def _state(self, request: Mapping[str, Any], conn: Any) -> Reply:
-        faults = 1 if await self._fault_code() else 0
+        fault, alarm = await status.fault_and_alarm(self.regs)
         return envelope(SUCCESS, MSG_SUCCESS, "state", {
-            "total_fault": str(faults),
-            "total_alarm": "0",
+            "total_fault": "1" if fault else "0",
+            "total_alarm": "1" if alarm else "0",
             "wireless_conn_sts": "1",
             "wifi_conn_sts": "1",
             "eth_conn_sts": "0",
@@ -343,7 +345,7 @@ class WinetApi:
             "curr_reactive": reactive, "curr_reactive_unit": "kvar",
             "rated_power": f"{rated:.2f}", "rated_power_unit": "kW",
             "rated_reactive": f"{rated * 0.6:.2f}", "rated_reactive_unit": "kvar",
-            "adjust_power": "100.0", "adjust_power_unit": "%",
+            "adjust_power": await status.adjust_power(self.regs), "adjust_power_unit": "%",
             "adjust_reactive": "0.0", "adjust_reactive_unit": "%",
         }
         return envelope(SUCCESS, MSG_SUCCESS, "statistics",
@@ -433,12 +435,8 @@ class WinetApi:
 
     async def _write(self, address: int, words: list[int]) -> int:
         """Write holding registers through the block: 0 on success, 1 when refused."""
-        device = self.server.device
         try:
-            if device.is_async:
-                await device.holding.async_setValues(address, words)
-            else:
-                device.holding.setValues(address, words)
+            await self.regs.write(address, words)
         except ModbusError:
             return 1
         return 0
@@ -629,9 +627,17 @@ class WinetApi:
             raise BadRequest("'msgValue' is shorter than an RTU frame (unit, PDU, CRC)")
         if crc16(frame[:-2]) != int.from_bytes(frame[-2:], "little"):
             raise BadRequest(f"'msgValue' {text!r} has a wrong CRC")
-        result = self.server.modbus_app.handle(frame[0], frame[1:-2], peer)
+        unit, pdu = frame[0], frame[1:-2]
+        # The dongle's RTU bus sees the same word faults as Modbus TCP does.
+        decision = CURRENT_DECISION.get()
+        inner = describe("http", peer, unit, pdu)
+        note_old_words(self.server.traffic, decision, self.server.modbus_app.devices, inner)
+        result = self.server.modbus_app.handle(unit, pdu, peer)
         if result is not None and not isinstance(result, bytes):
             result = await result
+        if result is not None and decision.words:
+            result = distort_pdu(self.server.traffic, decision, inner, result,
+                                 self.server.model.name)
         if result is None:
             return envelope(SUCCESS, MSG_SUCCESS, data={"data": ""})
         reply = bytes([frame[0]]) + result

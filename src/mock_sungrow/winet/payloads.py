@@ -76,14 +76,11 @@ class Registers:
         """``count`` words at documented ``address``; a block's ``ModbusError`` propagates.
 
         Word faults (``scale``, ``zeros``, ``stale``...) of the request being answered apply
-        here, so ``getParam`` and the values ``real`` shows are distorted alike.
+        here, to the registers of this read their table and range cover (a service such as
+        ``real`` names no registers itself), so ``getParam``, the values ``real`` shows and a
+        Modbus read of the same words are distorted alike.
         """
-        device = self.server.device
-        block = device.block(table)
-        if device.is_async:
-            words = list(await block.async_getValues(address, count))
-        else:
-            words = list(block.getValues(address, count))
+        words = await self._read(table, address, count)
         decision = CURRENT_DECISION.get()
         if decision.words:
             sentinels = sentinel_table(self.server.model.name, table)
@@ -91,6 +88,33 @@ class Registers:
                 decision, table, address, words, lambda _t, reg: sentinels.get(reg, FILLER)
             )
         return words
+
+    async def _read(self, table: Table, address: int, count: int) -> list[int]:
+        device = self.server.device
+        block = device.block(table)
+        if device.is_async:
+            return list(await block.async_getValues(address, count))
+        return list(block.getValues(address, count))
+
+    async def write(self, address: int, words: list[int]) -> None:
+        """Write holding registers through the block; a block's ``ModbusError`` propagates.
+
+        A ``stale-after-write`` fault of the request being answered remembers the words the
+        write replaces first, as on Modbus, so every front end then serves the old value.
+        """
+        decision = CURRENT_DECISION.get()
+        if any(f.name == "stale-after-write" for f in decision.words):
+            try:
+                old = await self._read("holding", address, len(words))
+            except ModbusError:
+                pass
+            else:
+                self.server.traffic.note_write(decision, "holding", address, old)
+        device = self.server.device
+        if device.is_async:
+            await device.holding.async_setValues(address, words)
+        else:
+            device.holding.setValues(address, words)
 
     def row(self, name: str, table: Table = "input") -> RegisterDef | None:
         """The model's live row called ``name`` (``None`` when the model lacks it)."""
