@@ -166,6 +166,9 @@ def test_websocket_result_code_and_word_faults(mock_sungrow_factory: Any) -> Non
     expired, real, web = run(go())
     assert expired["result_code"] == 106 and expired["result_data"]["service"] == "real"
     assert real["result_code"] == 1
+    values = {i["data_name"]: i["data_value"] for i in real["result_data"]["list"]}
+    assert values["I18N_COMMON_TOTAL_DCPOWER"] == "0.000"  # the real list reads 5017 too
+    assert values["I18N_COMMON_TOTAL_ACTIVE_POWER"] != "0.000"  # unfaulted: the plant's
     assert web[6:8] == [0, 0]  # the faulted words read 0 through the WiNet-S...
     assert web[0] > 0  # ...while the unfaulted MPPT 1 voltage (5011) in the same reply does not
     # The Modbus port is not affected (the zeros fault targets the WiNet-S front end): the
