@@ -9,7 +9,11 @@ from collections.abc import Iterator
 
 import pytest
 
-pytest_plugins = ["pytester"]
+# The mock_sungrow plugin is loaded here, not through its pytest11 entry point (disabled in
+# pyproject's addopts): entry points load before pytest-cov starts coverage, which would
+# then miss the package's import-time lines. The pytester tests still load it through the
+# entry point, as every user's pytest run does.
+pytest_plugins = ["pytester", "mock_sungrow.pytest_plugin"]
 
 
 def _open_fds() -> set[int]:

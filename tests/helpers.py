@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 import struct
+import time
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 _R = TypeVar("_R", bound="RawModbus")
@@ -82,6 +84,46 @@ class RawModbus:
             return reply[1]
         assert reply == pdu, reply.hex(" ")
         return None
+
+
+def closed_by_peer(sock: socket.socket, timeout: float = 5.0) -> bool:
+    """Whether the server ends ``sock`` (EOF or reset) within ``timeout`` seconds.
+
+    Bytes that arrive first are read and discarded. ``False`` means the connection was still
+    open when the time ran out: the generous timeout only bounds a failing test, a passing
+    one returns as soon as the server has closed.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        sock.settimeout(left)
+        try:
+            if not sock.recv(4096):
+                return True
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+        except TimeoutError:
+            return False
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.005,
+               what: str = "the condition") -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds.
+
+    For waiting on something that happens on the server's own schedule (a timer, a
+    background task) instead of sleeping for a guessed time. Returns the truthy value.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what} did not happen within {timeout} s")
+        time.sleep(interval)
+
 
 GET_KEY = bytes.fromhex("68 68 00 00 00 06 f7 04 0a e7 00 08")
 PRIVATE_KEY = b"Grow#0*2Sun68CbE"

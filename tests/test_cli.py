@@ -182,7 +182,8 @@ def test_console_script_is_installed() -> None:
 
 
 def test_hybrid_flags(served: list[Served]) -> None:
-    s = Served("--modbus-port", "0", "--no-control", "--model", "SH10RT", "--battery-kwh", "12.8",
+    s = Served("--modbus-port", "0", "--http-port", "0", "--no-control", "--model", "SH10RT",
+               "--battery-kwh", "12.8",
                "--no-meter", "--house-load", "500", "--cloud-factor", "random",
                "--battery-unit-id", "201", "--status-interval", "0.2")
     served.append(s)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -135,26 +136,60 @@ def test_requests_endpoint_filters(api: Api) -> None:
     assert api.call("DELETE", "/requests")[0] == 200
 
 
-def test_non_loopback_clients_are_refused() -> None:
-    import asyncio
-    from unittest import mock
+def _get_info_from(source: str, url: str) -> tuple[int, dict[str, Any]]:
+    """``GET /info`` over a socket bound to ``source``: the server sees that client address."""
+    import http.client
+    from urllib.parse import urlsplit
 
-    from aiohttp.test_utils import make_mocked_request
+    where = urlsplit(url)
+    conn = http.client.HTTPConnection(where.hostname or "", where.port, timeout=10,
+                                      source_address=(source, 0))
+    try:
+        conn.request("GET", "/info")
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
 
-    from mock_sungrow.control import ControlApi, _middlewares
 
-    server = MockSungrowServer(modbus_port=0, server_type="modbus")
-    api = ControlApi(server)
+def test_untrusted_clients_are_refused_over_the_socket(mock_sungrow_factory: Any) -> None:
+    """The served app judges the real peer address.
 
-    async def call(remote: str, allow: bool) -> int:
-        transport = mock.Mock()
-        transport.get_extra_info.side_effect = lambda key, default=None: (
-            (remote, 5555) if key == "peername" else default)
-        request = make_mocked_request("GET", "/info", transport=transport)
-        response = await _middlewares(allow)[0](request, api.info)
-        return int(response.status)
+    Every address of 127.0.0.0/8 reaches loopback on Linux, so a client bound to 127.0.0.2 is
+    "another machine" for a server that trusts only 127.0.0.1/32.
+    """
+    only_one = mock_sungrow_factory(server_type="modbus", control_port=0,
+                                    control_trusted_networks=["127.0.0.1/32"])
+    url = only_one.get_connection_info("control")["url"]
+    status, body = _get_info_from("127.0.0.2", url)
+    assert status == 403 and "127.0.0.2" in body["error"]
+    assert _get_info_from("127.0.0.1", url)[0] == 200
+    assert only_one.read("device_type_code") == 0x0126  # refusing touched nothing
 
-    assert asyncio.run(call("10.1.2.3", allow=False)) == 403
-    assert asyncio.run(call("10.1.2.3", allow=True)) == 200
-    assert asyncio.run(call("127.0.0.1", allow=False)) == 200
-    assert asyncio.run(call("::1", allow=False)) == 200
+    default = mock_sungrow_factory(server_type="modbus", control_port=0)
+    assert _get_info_from("127.0.0.2", default.get_connection_info("control")["url"])[0] == 200
+
+    everyone = mock_sungrow_factory(server_type="modbus", control_port=0,
+                                    control_trusted_networks=["127.0.0.1/32"],
+                                    control_allow_remote=True)
+    assert _get_info_from("127.0.0.2", everyone.get_connection_info("control")["url"])[0] == 200
+
+
+def test_trusted_networks_judge_mapped_and_odd_addresses() -> None:
+    from ipaddress import ip_network
+
+    from mock_sungrow.control import is_trusted
+
+    loopback = (ip_network("127.0.0.0/8"), ip_network("::1/128"))
+    assert is_trusted("::ffff:127.0.0.9", loopback)  # an IPv4 client of a dual-stack socket
+    assert is_trusted("::1", loopback) and not is_trusted("fe80::1%eth0", loopback)
+    assert not is_trusted("10.1.2.3", loopback) and not is_trusted(None, loopback)
+    assert not is_trusted("not an address", loopback)
+    assert is_trusted("10.1.2.3", None)
+
+
+@pytest.mark.parametrize("bad", ["127.0.0.0/8", [], ["localhost"], [42]])
+def test_bad_trusted_networks_are_refused(bad: object) -> None:
+    with pytest.raises(ValueError, match="control_trusted_networks"):
+        MockSungrowServer(server_type="modbus", modbus_port=0,
+                          control_trusted_networks=bad)  # type: ignore[arg-type]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -81,30 +82,42 @@ def test_set_values_override_sees_every_write(mock_sungrow_factory: Any) -> None
     assert RecordingBlock.writes == [(5008, [900]), (5007, [0x55, 800])]
 
 
-class SlowBlock(SungrowModbusDataBlock):
-    """An async override: latency for reads of the input table only."""
-
-    async def async_getValues(self, address: int, count: int = 1) -> list[int]:
-        if self.table == "input":
-            await asyncio.sleep(0.2)
-        return self.getValues(address, count)
-
-
 def test_async_override_delays_only_its_requests_and_keeps_order(
     mock_sungrow_factory: Any,
 ) -> None:
-    server = mock_sungrow_factory(datablock_class=SlowBlock)
+    """An ``async_getValues`` override holds input reads until the test lets them go.
+
+    Events instead of timings: the held read is known to be waiting on the server while the
+    other connection is answered, and nothing comes back on the held connection until the
+    test releases it.
+    """
+    holding_a_read = threading.Event()
+    release = threading.Event()
+
+    class HeldBlock(SungrowModbusDataBlock):
+        async def async_getValues(self, address: int, count: int = 1) -> list[int]:
+            if self.table == "input":
+                holding_a_read.set()
+                deadline = time.monotonic() + 10  # a failing test must not hang the loop
+                while not release.is_set() and time.monotonic() < deadline:
+                    await asyncio.sleep(0.002)
+            return self.getValues(address, count)
+
+    server = mock_sungrow_factory(datablock_class=HeldBlock)
     port = server.get_connection_info()["port"]
     with RawModbus("127.0.0.1", port) as slow, RawModbus("127.0.0.1", port) as fast:
         slow.send(slow.frame(1, struct.pack(">BHH", 4, 4999, 1)))
         slow.send(slow.frame(1, struct.pack(">BHH", 3, 4999, 1)))  # pipelined behind it
-        started = time.monotonic()
-        assert fast.read(3, 4999, 1) != 2
-        assert time.monotonic() - started < 0.15  # the other connection is not held up
+        assert holding_a_read.wait(10)
+        assert fast.read(3, 4999, 1) != 2  # the other connection is not held up
+        slow.sock.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            slow.sock.recv(1)  # neither the held read nor the one queued behind it came back
+        slow.sock.settimeout(5)
+        release.set()
         first, second = slow.recv_frame(), slow.recv_frame()
         assert (first[0], second[0]) == (1, 2)  # strict request order
         assert first[2] == b"\x04\x02\x01\x26"
-        assert time.monotonic() - started >= 0.15
 
 
 class BrokenBlock(SungrowModbusDataBlock):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -67,3 +70,56 @@ def test_readme_winet_example_runs(pytester: pytest.Pytester) -> None:
     code = re.findall(r"```python\n(.+?)\n```", section, re.S)[0]
     pytester.makepyfile(code)
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def _coverage_floor(pyproject_text: str) -> float | None:
+    """``fail_under`` of ``[tool.coverage.report]`` in one version of pyproject.toml."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
+        import tomli as tomllib
+    try:
+        data = tomllib.loads(pyproject_text)
+    except tomllib.TOMLDecodeError:
+        return None
+    floor = data.get("tool", {}).get("coverage", {}).get("report", {}).get("fail_under")
+    return float(floor) if isinstance(floor, int | float) else None
+
+
+def _git(git: str, *args: str) -> str:
+    return subprocess.run([git, "-C", str(ROOT), *args], check=True, capture_output=True,
+                          text=True).stdout
+
+
+def test_coverage_is_measured_with_a_floor() -> None:
+    text = (ROOT / "pyproject.toml").read_text()
+    floor = _coverage_floor(text)
+    assert floor is not None and floor >= 90, "the branch-coverage floor is missing or low"
+    assert '"--cov"' in text and "branch = true" in text
+
+
+def test_coverage_floor_never_drops() -> None:
+    """The floor is at least every value it had in any committed pyproject.toml.
+
+    Raising it is a one-line change; lowering it fails here for as long as the history
+    holds the higher value. Needs the git history (a shallow clone checks what it has).
+    """
+    git = shutil.which("git")
+    if git is None:
+        pytest.skip("git is not installed: the floor's history cannot be read")
+    try:
+        revisions = _git(git, "log", "--format=%H", "--", "pyproject.toml").split()
+    except subprocess.CalledProcessError:
+        pytest.skip("not a git checkout (an sdist): the floor's history cannot be read")
+    current = _coverage_floor((ROOT / "pyproject.toml").read_text())
+    assert current is not None
+    history = []
+    for rev in revisions:
+        floor = _coverage_floor(_git(git, "show", f"{rev}:pyproject.toml"))
+        if floor is not None:
+            history.append((floor, rev[:10]))
+    if history:
+        highest, rev = max(history)
+        assert current >= highest, (
+            f"the coverage floor dropped to {current} from {highest} (commit {rev}); raise "
+            "the coverage instead of lowering the floor")

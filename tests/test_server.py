@@ -13,6 +13,7 @@ import pytest
 from pymodbus.client import ModbusTcpClient
 
 from mock_sungrow import FrontEndUnavailableError, ManualClock, MockSungrowServer
+from tests.helpers import RawModbus, closed_by_peer
 
 
 def test_original_constructor_signature_and_defaults() -> None:
@@ -56,12 +57,14 @@ def test_context_manager_and_idempotent_stop() -> None:
 def test_stop_leaves_no_thread_and_closes_client_connections() -> None:
     threads = set(threading.enumerate())
     server = MockSungrowServer(modbus_port=0, server_type="modbus").start()
-    sock = socket.create_connection(("127.0.0.1", server.get_connection_info()["port"]))
+    client = RawModbus("127.0.0.1", server.get_connection_info()["port"])
+    # Answered first, so the server has really accepted the connection: a socket still in
+    # the listen backlog would be closed by the listener, not by stop()'s abort loop.
+    assert client.read(4, 4999, 1) == [0x0126]
     server.stop()
     assert set(threading.enumerate()) == threads
-    sock.settimeout(2)
-    assert sock.recv(10) == b""  # the server closed our connection
-    sock.close()
+    assert closed_by_peer(client.sock, timeout=10)  # the server closed our connection
+    client.close()
 
 
 def test_restart_after_stop() -> None:
@@ -96,7 +99,7 @@ def test_port_in_use_raises_oserror_naming_front_end_and_address() -> None:
         expected = rf"Modbus TCP front end cannot bind 127\.0\.0\.1:{port}"
         with pytest.raises(OSError, match=expected) as e:
             server.start()
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 10  # refused at once, not retried (a loose bound)
         assert e.value.errno == errno.EADDRINUSE
         assert not server.running
         assert set(threading.enumerate()) == threads
@@ -205,7 +208,8 @@ def test_start_stop_cycle_is_fast() -> None:
     for _ in range(20):
         server.start()
         server.stop()
-    assert (time.perf_counter() - started) / 20 < 0.5  # generous: a sanity bound, not a target
+    # A sanity bound for a loaded machine, not a target: the benchmark measures ~10 ms.
+    assert (time.perf_counter() - started) / 20 < 2.0
 
 
 def test_manual_clock_helpers() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import ssl
 from collections.abc import Coroutine
 from types import TracebackType
@@ -31,6 +32,35 @@ def insecure() -> ssl.SSLContext:
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     return context
+
+
+def socket_fds() -> set[tuple[int, str]]:
+    """The process's open sockets, as (fd, ``socket:[inode]``) pairs (Linux)."""
+    found = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:"):
+            found.add((int(fd), target))
+    return found
+
+
+async def sockets_closed(before: set[tuple[int, str]], timeout: float = 5.0) -> None:
+    """Give the loop turns until every socket opened since ``before`` is closed again.
+
+    Closing a transport only starts closing its socket (a TLS one may exchange close_notify
+    first, and the server closes its end when it reads the EOF), so ``asyncio.run()`` would
+    otherwise close the loop with sockets still open. Polls with a deadline instead of
+    sleeping a guessed time; a socket still open at the deadline is left for the leak check
+    to report.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    await asyncio.sleep(0)
+    while socket_fds() - before and loop.time() < deadline:
+        await asyncio.sleep(0.002)
 
 
 class Session:
@@ -84,6 +114,7 @@ class Winet:
         return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     async def __aenter__(self) -> Winet:
+        self._sockets_before = socket_fds()
         self.http = aiohttp.ClientSession()
         return self
 
@@ -93,11 +124,7 @@ class Winet:
             await ws.close()
         assert self.http is not None
         await self.http.close()
-        # Closing a transport only starts closing the socket (a TLS one exchanges close_notify
-        # first): give the loop time to finish before asyncio.run() closes it. This is
-        # aiohttp's documented graceful shutdown, not a wait for the server.
-        await asyncio.sleep(0.25 if self.used_tls else 0)
-        await asyncio.sleep(0)
+        await sockets_closed(self._sockets_before)
 
     async def session(self, *, connect: bool = True) -> Session:
         assert self.http is not None

@@ -3,9 +3,10 @@
 Everything a test can do to a :class:`~mock_sungrow.server.MockSungrowServer` in-process is
 here too: read the plant and registers, write and pin registers, inject and clear faults, wait
 for them, move the clock, read the request log, reset. The OpenAPI description is served at
-``/openapi.json``. Only loopback clients are served unless the server was started with
-``control_allow_remote=True``. A bad request gets HTTP 400 / 404 / 422 with a JSON body saying
-what is wrong; it never affects the inverter's own front ends, which run beside it.
+``/openapi.json``. Only clients in ``control_trusted_networks`` (the loopback networks by
+default) are served unless the server was started with ``control_allow_remote=True``. A bad
+request gets HTTP 400 / 404 / 422 with a JSON body saying what is wrong; it never affects the
+inverter's own front ends, which run beside it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import asyncio
 import dataclasses
 import ipaddress
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,7 @@ from mock_sungrow.faults import KINDS, FaultSpecError
 from mock_sungrow.frontend import bound_port
 
 if TYPE_CHECKING:
-    from mock_sungrow.server import MockSungrowServer
+    from mock_sungrow.server import MockSungrowServer, Network
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -331,19 +332,31 @@ def _parse_time(value: Any, *, naive_ok: bool = False) -> datetime:
     return when
 
 
-def _middlewares(allow_remote: bool) -> list[Any]:
+def is_trusted(remote: str | None, trusted: Sequence[Network] | None) -> bool:
+    """Whether a client at ``remote`` may use the control API (``None`` trusts everyone).
+
+    An IPv4 client of a dual-stack listener shows up as ``::ffff:a.b.c.d``; it is judged by
+    its IPv4 address. A zone (``fe80::1%eth0``) is ignored.
+    """
+    if trusted is None:
+        return True
+    try:
+        address = ipaddress.ip_address((remote or "").split("%")[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in trusted)
+
+
+def _middlewares(trusted: Sequence[Network] | None) -> list[Any]:
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not allow_remote:
-            remote = request.remote or ""
-            try:
-                loopback = ipaddress.ip_address(remote.split("%")[0]).is_loopback
-            except ValueError:
-                loopback = False
-            if not loopback:
-                return _json({"error": "the control API only serves loopback clients; start "
-                                       "the server with control_allow_remote to allow others"},
-                             status=403)
+        if not is_trusted(request.remote, trusted):
+            return _json({"error": f"the control API does not serve {request.remote}: only "
+                                   "clients in control_trusted_networks (loopback by default); "
+                                   "start the server with control_allow_remote to allow others"},
+                         status=403)
         try:
             return await handler(request)
         except ApiError as exc:
@@ -360,11 +373,12 @@ class ControlFrontEnd:
     name = "control"
 
     def __init__(self, server: MockSungrowServer, host: str, port: int,
-                 allow_remote: bool = False) -> None:
+                 trusted: Sequence[Network] | None = None) -> None:
         self.server = server
         self.host = host
         self.requested_port = port
-        self.allow_remote = allow_remote
+        #: Client networks served; ``None`` serves everyone (``control_allow_remote``).
+        self.trusted = trusted
         self.port: int | None = None
         self._runner: web.AppRunner | None = None
 
@@ -372,7 +386,7 @@ class ControlFrontEnd:
         """Bind and serve; returns once the port accepts connections."""
         from mock_sungrow.frontend import bind_server
 
-        app = web.Application(middlewares=_middlewares(self.allow_remote))
+        app = web.Application(middlewares=_middlewares(self.trusted))
         app.add_routes(ControlApi(self.server).routes())
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
@@ -406,8 +420,8 @@ class ControlFrontEnd:
 
 def build_front_end(server: MockSungrowServer) -> ControlFrontEnd:
     """The control API of ``server`` (see ``server.FRONT_END_BUILDERS``)."""
-    return ControlFrontEnd(server, server.host, server.configured_port("control"),
-                           server.control_allow_remote)
+    trusted = None if server.control_allow_remote else server.control_trusted_networks
+    return ControlFrontEnd(server, server.host, server.configured_port("control"), trusted)
 
 
 # ----------------------------------------------------------------------------- OpenAPI

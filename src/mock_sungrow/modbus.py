@@ -426,8 +426,13 @@ class ModbusConnection(asyncio.Protocol):
             req = describe(self.front_end.name, self.peer, unit, pdu)
             d = traffic.before(req)
         if req is not None and d is not NO_FAULT:
-            if unit == KEY_UNIT and pdu == KEY_REQUEST_PDU and traffic.key_silent(req, d):
-                d.action = "silence"
+            if unit == KEY_UNIT and pdu == KEY_REQUEST_PDU:
+                # The key reply is the dongle's handshake, not register data: word and frame
+                # distortions leave it alone (an empty-frame fault would otherwise make every
+                # key exchange fail); key-silent is the fault for it.
+                d.words, d.frame = [], []
+                if traffic.key_silent(req, d):
+                    d.action = "silence"
             action = d.action
             if action == "silence":
                 traffic.done(req, "silence", d)

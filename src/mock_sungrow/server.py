@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib
+import ipaddress
 import threading
 import time
 import weakref
@@ -95,6 +96,35 @@ def _check_port(name: str, port: object) -> int:
     return port
 
 
+#: Clients the control API serves by default: the loopback networks (all of 127.0.0.0/8).
+DEFAULT_CONTROL_TRUSTED = ("127.0.0.0/8", "::1/128")
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _network(name: str, item: object) -> Network:
+    if isinstance(item, ipaddress.IPv4Network | ipaddress.IPv6Network):
+        return item
+    problem = f"{name}: {item!r} is not an IP network such as '10.0.0.0/8'"
+    if not isinstance(item, str):  # ip_network() would take 42 for 0.0.0.42/32
+        raise ValueError(problem)  # noqa: TRY004 - every bad argument is a ValueError here
+    try:
+        return ipaddress.ip_network(item, strict=False)
+    except ValueError:
+        raise ValueError(problem) from None
+
+
+def _check_networks(name: str, networks: object) -> tuple[Network, ...]:
+    if isinstance(networks, str) or not isinstance(networks, Sequence | frozenset | set):
+        raise ValueError(  # noqa: TRY004 - every bad argument is a ValueError here
+            f"{name} must be a list of networks such as '127.0.0.0/8'; got {networks!r}")
+    parsed = tuple(_network(name, item) for item in networks)
+    if not parsed:
+        raise ValueError(f"{name} must name at least one network "
+                         "(control_allow_remote=True serves everyone)")
+    return parsed
+
+
 class MockSungrowServer:
     """A simulated Sungrow inverter reachable over the network.
 
@@ -154,6 +184,7 @@ class MockSungrowServer:
         datablock_class: type[SungrowModbusDataBlock] = SungrowModbusDataBlock,
         control_port: int | None = None,
         control_allow_remote: bool = False,
+        control_trusted_networks: Sequence[str] = DEFAULT_CONTROL_TRUSTED,
         faults: Sequence[Mapping[str, Any] | str] = (),
         request_log_size: int = DEFAULT_CAPACITY,
         sungrow_port: int = 5021,
@@ -210,6 +241,9 @@ class MockSungrowServer:
             None if control_port is None else _check_port("control_port", control_port)
         )
         self.control_allow_remote = bool(control_allow_remote)
+        #: Client networks the control API serves (unless ``control_allow_remote``).
+        self.control_trusted_networks = _check_networks(
+            "control_trusted_networks", control_trusted_networks)
         self.modbus_port = _check_port("modbus_port", modbus_port)
         self.http_port = _check_port("http_port", http_port)
         self.sungrow_port = _check_port("sungrow_port", sungrow_port)
@@ -538,8 +572,13 @@ class MockSungrowServer:
                 data: dict[str, Any] = {}
             elif isinstance(spec, str) and ":" not in spec and not spec.startswith("{"):
                 data = {"kind": spec}
-            else:
-                data = dict(parse_fault_text(spec)) if isinstance(spec, str) else dict(spec)
+            elif isinstance(spec, str):
+                data = dict(parse_fault_text(spec))
+            elif isinstance(spec, Mapping):
+                data = dict(spec)
+            else:  # a list or a number would fail inside dict() with a puzzling message
+                raise FaultSpecError(f"a fault spec is an object with a 'kind' (or a kind name, "
+                                     f"or 'kind:key=value' text); got {spec!r}")
             data.update(kwargs)
             fault = parse_fault(data)
         if fault.name == "winet-profile" and fault.params["profile"] == "tls-only" and not (

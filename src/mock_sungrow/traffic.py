@@ -162,11 +162,12 @@ class Traffic:
         if self._frozen_until.get(front_end, -1.0) > now:
             d.action = "silence"
             return d
-        if any(f.name == "night-shutdown" for f in self.faults.active("connect", req)) and (
-            self.is_night()
-        ):
-            d.action = "drop"
-            return d
+        # The inverter switched off at sunset: connections opened by day are dropped.
+        for f in self.faults.active("connect", req):
+            if f.name == "night-shutdown" and self.is_night():
+                self._fire(d, f)
+                d.action = "drop"
+                return d
         for f in self.faults.active("request", req):
             name = f.name
             if name == "min-gap":

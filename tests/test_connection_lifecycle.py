@@ -1,0 +1,95 @@
+"""What a connected client sees when the server stops, the sun sets, or an answer must wait.
+
+Each test first completes a request on the connection, so the server has really accepted it
+(a socket that only reached the kernel's backlog is closed by the listener, not by the code
+these tests are about).
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from mock_sungrow import ManualClock, MockSungrowServer
+from tests.helpers import EncryptedModbus, RawModbus, closed_by_peer
+
+
+def _read_http_response(sock: socket.socket) -> bytes:
+    """One whole HTTP/1.1 response (headers and a Content-Length body) from ``sock``."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        assert chunk, f"closed before the headers: {data!r}"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length:"))
+    while len(body) < length:
+        chunk = sock.recv(4096)
+        assert chunk, "closed inside the body"
+        body += chunk
+    return head
+
+
+@pytest.mark.parametrize("kind", ["modbus", "sungrow", "http"])
+def test_stop_closes_connections_it_has_accepted(kind: str) -> None:
+    server = MockSungrowServer(server_type={"modbus": "modbus", "sungrow": "sungrow",
+                                            "http": "http"}[kind],
+                               modbus_port=0, http_port=0, sungrow_port=0)
+    server.start()
+    info = server.get_connection_info(kind)
+    sock: socket.socket
+    try:
+        if kind == "modbus":
+            raw = RawModbus(info["host"], info["port"])
+            assert raw.read(4, 4999, 1) == [0x0126]  # answered: accepted and served
+            sock = raw.sock
+        elif kind == "sungrow":
+            enc = EncryptedModbus(info["host"], info["port"])
+            enc.fetch_key()
+            assert enc.eread(4, 4999, 1) == [0x0126]
+            sock = enc.sock
+        else:
+            sock = socket.create_connection((info["host"], info["port"]), timeout=5)
+            sock.sendall(b"GET /about/list HTTP/1.1\r\nHost: x\r\n\r\n")  # keep-alive
+            assert _read_http_response(sock).startswith(b"HTTP/1.1 200")
+        server.stop()
+        # The client sees the connection end (EOF or reset) instead of hanging on it.
+        assert closed_by_peer(sock, timeout=5)
+        sock.close()
+    finally:
+        server.stop()
+
+
+def test_night_shutdown_drops_a_connection_opened_by_day(mock_sungrow_factory: Any) -> None:
+    clock = ManualClock(datetime(2026, 1, 10, 12, 0, tzinfo=ZoneInfo("Australia/Sydney")))
+    server: MockSungrowServer = mock_sungrow_factory(server_type="modbus", clock=clock)
+    server.inject("night-shutdown")
+    with RawModbus("127.0.0.1", server.get_connection_info("modbus")["port"]) as client:
+        assert client.read(4, 4999, 1) == [0x0126]  # noon: the inverter is on
+        clock.advance(11 * 3600)  # 23:00, the sun long gone: the inverter switches off
+        client.send(client.frame(1, struct.pack(">BHH", 4, 4999, 1)))
+        assert closed_by_peer(client.sock, timeout=5)  # dropped, not answered
+    assert server.requests.all()[-1].outcome == "dropped"
+    assert server.requests.all()[-1].fault == "night-shutdown"
+
+
+def test_a_delayed_answer_keeps_its_place_in_the_pipeline(mock_sungrow_factory: Any) -> None:
+    """Request 1 is delayed by a latency fault; request 2 (unfaulted) must still come second."""
+    server: MockSungrowServer = mock_sungrow_factory(server_type="modbus")
+    server.inject("latency", delay=0.3, table="input", address=5000)  # only request 1
+    with RawModbus("127.0.0.1", server.get_connection_info("modbus")["port"], timeout=5) as c:
+        first = c.frame(1, struct.pack(">BHH", 4, 4999, 1), tid=1)  # input 5000: delayed
+        second = c.frame(1, struct.pack(">BHH", 3, 4999, 1), tid=2)  # holding 5000: not
+        c.send(first + second)  # one segment: pipelined
+        replies = [c.recv_frame() for _ in range(2)]
+    assert [tid for tid, _unit, _pdu in replies] == [1, 2]
+    assert replies[0][2] == bytes((4, 2, 0x01, 0x26))  # device type code of an SG5K-D
+    assert replies[1][2][:2] == bytes((3, 2))  # the holding year, answered second
+    log = server.requests.all()
+    assert [(r.table, r.fault) for r in log] == [("input", "latency"), ("holding", None)]
