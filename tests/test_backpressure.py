@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 
 from mock_sungrow import MockSungrowServer
-from mock_sungrow.datablock import SungrowModbusDataBlock
+from mock_sungrow.device.datablock import SungrowModbusDataBlock
 from tests.helpers import GET_KEY, EncryptedModbus
 
 #: The server's write-buffer high-water mark per connection (design.md, back-pressure).

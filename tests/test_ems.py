@@ -7,10 +7,10 @@ from datetime import datetime
 
 import pytest
 
-from mock_sungrow.battery import BatteryPack, default_battery_kwh
-from mock_sungrow.catalog import load_catalog
-from mock_sungrow.ems import EmsSettings, Regime, dispatch
-from mock_sungrow.simulation import CloudWalk, conversion_loss_w, dc_for_ac
+from mock_sungrow.device.catalog import load_catalog
+from mock_sungrow.plant.battery import BatteryPack, default_battery_kwh
+from mock_sungrow.plant.ems import EmsSettings, Regime, dispatch
+from mock_sungrow.plant.physics import CloudWalk, conversion_loss_w, dc_for_ac
 
 RATED = 10_000.0
 
@@ -146,9 +146,9 @@ def test_forced_charge_windows_and_weekdays() -> None:
 
 def test_a_write_into_the_middle_of_a_32_bit_value_is_refused() -> None:
     """No catalogued holding register is 32-bit today; the rule still holds for one that is."""
-    from mock_sungrow.catalog import RegisterDef, _compile_patterns
+    from mock_sungrow.device.catalog import RegisterDef, _compile_patterns
+    from mock_sungrow.device.registermap import RegisterMap
     from mock_sungrow.errors import ModbusError
-    from mock_sungrow.registermap import RegisterMap
 
     model = load_catalog().model("SH10RT")
     wide = RegisterDef(address=13080, table="holding", name="external_ems_heartbeat",

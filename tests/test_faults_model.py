@@ -9,7 +9,7 @@ import pytest
 
 from mock_sungrow import ManualClock, MockSungrowServer
 from mock_sungrow.faults import KINDS, FaultSet, FaultSpecError, Request, parse_fault
-from mock_sungrow.requestlog import LoggedRequest, RequestLog
+from mock_sungrow.faults.requestlog import LoggedRequest, RequestLog
 
 
 @pytest.mark.parametrize(

@@ -12,13 +12,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from mock_sungrow import ManualClock
-from mock_sungrow.catalog import RegisterDef, load_catalog, validate_catalog
-from mock_sungrow.registermap import (
-    RegisterMap,
-    decode_words,
-    encode_value,
-    sentinel_words,
-)
+from mock_sungrow.device.catalog import RegisterDef, load_catalog, validate_catalog
+from mock_sungrow.device.registermap import RegisterMap, decode_words, encode_value, sentinel_words
 from tests.helpers import RawModbus
 
 CATALOG = load_catalog()

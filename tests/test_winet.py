@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 
 from mock_sungrow import ManualClock, MockSungrowServer, ModbusError, SungrowModbusDataBlock
-from mock_sungrow.winet import i18n, payloads
+from mock_sungrow.frontends.winet import i18n, payloads
 from tests.helpers import RawModbus
 from tests.winet_client import Winet, insecure, run, socket_fds, sockets_closed, words_of
 

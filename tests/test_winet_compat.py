@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from mock_sungrow import ManualClock, MockSungrowServer
-from mock_sungrow.winet import i18n, payloads
+from mock_sungrow.frontends.winet import i18n, payloads
 from tests.compat import compat_python, run_client
 from tests.helpers import free_loopback_address
 

@@ -11,30 +11,30 @@ from typing import TYPE_CHECKING, Any
 from mock_sungrow._version import __version__
 
 if TYPE_CHECKING:
-    from mock_sungrow.catalog import InverterModel, load_catalog, model_names
     from mock_sungrow.clock import Clock, ManualClock, RealClock
-    from mock_sungrow.datablock import SungrowModbusDataBlock
+    from mock_sungrow.device.catalog import InverterModel, load_catalog, model_names
+    from mock_sungrow.device.datablock import SungrowModbusDataBlock
     from mock_sungrow.errors import ExceptionCode, FrontEndUnavailableError, ModbusError
-    from mock_sungrow.plant import Mode, PlantSnapshot
+    from mock_sungrow.plant.physics import CloudWalk, Site
+    from mock_sungrow.plant.state import Mode, PlantSnapshot
     from mock_sungrow.server import MockSungrowServer
-    from mock_sungrow.simulation import CloudWalk, Site
 
 _EXPORTS = {
     "MockSungrowServer": "mock_sungrow.server",
-    "SungrowModbusDataBlock": "mock_sungrow.datablock",
+    "SungrowModbusDataBlock": "mock_sungrow.device.datablock",
     "ModbusError": "mock_sungrow.errors",
     "ExceptionCode": "mock_sungrow.errors",
     "FrontEndUnavailableError": "mock_sungrow.errors",
     "Clock": "mock_sungrow.clock",
     "ManualClock": "mock_sungrow.clock",
     "RealClock": "mock_sungrow.clock",
-    "Site": "mock_sungrow.simulation",
-    "CloudWalk": "mock_sungrow.simulation",
-    "Mode": "mock_sungrow.plant",
-    "PlantSnapshot": "mock_sungrow.plant",
-    "InverterModel": "mock_sungrow.catalog",
-    "load_catalog": "mock_sungrow.catalog",
-    "model_names": "mock_sungrow.catalog",
+    "Site": "mock_sungrow.plant.physics",
+    "CloudWalk": "mock_sungrow.plant.physics",
+    "Mode": "mock_sungrow.plant.state",
+    "PlantSnapshot": "mock_sungrow.plant.state",
+    "InverterModel": "mock_sungrow.device.catalog",
+    "load_catalog": "mock_sungrow.device.catalog",
+    "model_names": "mock_sungrow.device.catalog",
 }
 
 __all__ = [

@@ -183,7 +183,7 @@ def _status_line(server: Any) -> str:
 def serve(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """Run the server until SIGINT/SIGTERM."""
     from mock_sungrow.clock import ManualClock
-    from mock_sungrow.faults import FaultSpecError
+    from mock_sungrow.faults.spec import FaultSpecError
     from mock_sungrow.scenario import ScenarioError, ScenarioRunner, load_scenario
     from mock_sungrow.server import MockSungrowServer
 
@@ -268,7 +268,7 @@ def serve(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.
 
 def list_models(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     """Print the model catalogue."""
-    from mock_sungrow.catalog import load_catalog
+    from mock_sungrow.device.catalog import load_catalog
 
     models = list(load_catalog().models.values())
     if args.json:

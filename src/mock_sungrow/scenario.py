@@ -39,7 +39,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mock_sungrow.faults import FaultSpecError, parse_fault
+from mock_sungrow.faults.spec import FaultSpecError, parse_fault
 
 if TYPE_CHECKING:
     from mock_sungrow.server import MockSungrowServer

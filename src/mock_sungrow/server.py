@@ -19,11 +19,10 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from mock_sungrow.battery import BatteryPack
-from mock_sungrow.catalog import InverterModel, Table, load_battery_registers, load_catalog
 from mock_sungrow.clock import Clock, ManualClock, RealClock
-from mock_sungrow.datablock import RegisterBank, SimulatedDevice, SungrowModbusDataBlock
-from mock_sungrow.devices import (
+from mock_sungrow.device.catalog import InverterModel, Table, load_battery_registers, load_catalog
+from mock_sungrow.device.datablock import RegisterBank, SimulatedDevice, SungrowModbusDataBlock
+from mock_sungrow.device.device import (
     DEFAULT_BATTERY_UNIT_ID,
     WINET_BATTERY,
     WINET_HYBRID_INVERTER,
@@ -32,24 +31,25 @@ from mock_sungrow.devices import (
     BatteryReadings,
     DeviceInfo,
 )
+from mock_sungrow.device.reads import BATTERY_INPUT
+from mock_sungrow.device.registermap import RegisterMap, decode_words
 from mock_sungrow.diagnostics import Diagnostics, Problem
 from mock_sungrow.errors import FrontEndUnavailableError
-from mock_sungrow.faults import Fault, FaultSet, FaultSpecError, parse_fault, parse_fault_text
-from mock_sungrow.frontend import FrontEnd
-from mock_sungrow.lifetimes import FaultEnds
-from mock_sungrow.modbus import ModbusApplication
-from mock_sungrow.plant import CloudSetting, LoadProfile, PlantSnapshot, PlantState
-from mock_sungrow.projection import BATTERY_INPUT
-from mock_sungrow.registermap import RegisterMap, decode_words
-from mock_sungrow.requestlog import DEFAULT_CAPACITY, RequestLog
+from mock_sungrow.faults.lifetimes import FaultEnds
+from mock_sungrow.faults.requestlog import DEFAULT_CAPACITY, RequestLog
+from mock_sungrow.faults.spec import Fault, FaultSet, FaultSpecError, parse_fault, parse_fault_text
+from mock_sungrow.faults.traffic import Traffic
+from mock_sungrow.frontends.base import FrontEnd
+from mock_sungrow.frontends.modbus.path import ModbusApplication
+from mock_sungrow.frontends.winet.auth import DEFAULT_ACCOUNTS as DEFAULT_WINET_ACCOUNTS
+from mock_sungrow.frontends.winet.auth import MSG_NOTICE, NOTICE, SessionStore, WinetSettings
+from mock_sungrow.plant.battery import BatteryPack
+from mock_sungrow.plant.physics import Site
+from mock_sungrow.plant.state import CloudSetting, LoadProfile, PlantSnapshot, PlantState
 from mock_sungrow.runtime import LoopThread
-from mock_sungrow.simulation import Site
-from mock_sungrow.traffic import Traffic
-from mock_sungrow.winet.auth import DEFAULT_ACCOUNTS as DEFAULT_WINET_ACCOUNTS
-from mock_sungrow.winet.auth import MSG_NOTICE, NOTICE, SessionStore, WinetSettings
 
 if TYPE_CHECKING:
-    from mock_sungrow.encrypted import SungrowKeys
+    from mock_sungrow.frontends.modbus.aes import SungrowKeys
 
 #: Front ends each ``server_type`` serves.
 SERVER_TYPES: dict[str, tuple[str, ...]] = {
@@ -65,16 +65,16 @@ SERVER_TYPES: dict[str, tuple[str, ...]] = {
 #: are imported only when a server that serves them starts, so a Modbus-only server never
 #: imports an HTTP stack.
 FRONT_END_BUILDERS: dict[str, str] = {
-    "modbus": "mock_sungrow.modbus:build_front_end",
-    "control": "mock_sungrow.control:build_front_end",
-    "sungrow": "mock_sungrow.encrypted:build_front_end",
-    "http": "mock_sungrow.winet.app:build_front_end",
+    "modbus": "mock_sungrow.frontends.modbus.path:build_front_end",
+    "control": "mock_sungrow.frontends.control.api:build_front_end",
+    "sungrow": "mock_sungrow.frontends.modbus.aes:build_front_end",
+    "http": "mock_sungrow.frontends.winet.app:build_front_end",
 }
 #: Front ends this version implements.
 IMPLEMENTED_FRONT_ENDS = frozenset(FRONT_END_BUILDERS)
-#: What the "sungrow" port does (see ``mock_sungrow.encrypted``): the three port-502 behaviours
-#: found in the field, what a plain port answers the key request, and how an encrypting port
-#: treats plain requests.
+#: What the "sungrow" port does (see ``mock_sungrow.frontends.modbus.aes``): the three port-502
+#: behaviours found in the field, what a plain port answers the key request, and how an encrypting
+#: port treats plain requests.
 ENCRYPTION_MODES = ("aes", "none", "lan")
 LAN_KEY_REPLIES = ("exception", "silence")
 PLAIN_REQUEST_POLICIES = ("strict", "lenient")
@@ -133,7 +133,7 @@ class MockSungrowServer:
     ``clock`` defaults to the wall clock; pass a :class:`~mock_sungrow.clock.ManualClock` to
     move time by hand. ``seed`` makes every simulated value reproducible.
     ``datablock_class`` replaces the register tables with a subclass of
-    :class:`~mock_sungrow.datablock.SungrowModbusDataBlock` (the original mock's extension
+    :class:`~mock_sungrow.device.datablock.SungrowModbusDataBlock` (the original mock's extension
     idiom); every front end reads through it.
 
     The "sungrow" front end (``server_type`` ``"sungrow"``, ``"modbus+sungrow"``, ``"all"``...)
@@ -149,13 +149,13 @@ class MockSungrowServer:
     Sungrow SBR tower it also answers Modbus on its own unit, ``battery_unit_id`` (200, as on
     the inverter's LAN port; ``None`` to leave it out). ``cloud_factor`` scales PV: a number,
     ``"random"`` for a seeded random walk of passing clouds, or a
-    :class:`~mock_sungrow.simulation.CloudWalk`.
+    :class:`~mock_sungrow.plant.physics.CloudWalk`.
 
     The WiNet-S front end (``server_type`` ``"http"`` or ``"both"``) serves its WebSocket and
     HTTP API on ``http_port``; ``plain_http_port`` and ``tls_port`` add the real dongle's
     plain HTTP (80) and TLS (443, HTTPS and WSS) listeners. ``winet_profile`` picks the
     firmware generation (``"legacy"``, ``"login"`` or ``"tls-only"``); the other ``winet_``
-    arguments are described in :class:`~mock_sungrow.winet.auth.WinetSettings`.
+    arguments are described in :class:`~mock_sungrow.frontends.winet.auth.WinetSettings`.
     """
 
     def __init__(
@@ -283,7 +283,7 @@ class MockSungrowServer:
         self.diagnostics = Diagnostics()
         #: Active faults (see :meth:`inject`).
         self.faults = FaultSet(self.clock.time)
-        #: Every request every front end saw (see :mod:`mock_sungrow.requestlog`).
+        #: Every request every front end saw (see :mod:`mock_sungrow.faults.requestlog`).
         self.requests = RequestLog(request_log_size)
         # Every request reads this clock: skip a layer of calls for the wall clock.
         now = time.time if type(self.clock) is RealClock else self.clock.time
@@ -302,7 +302,7 @@ class MockSungrowServer:
         #: The dongle's public key (``encryption="aes"`` only); it outlives ``reset()``.
         self.sungrow_keys: SungrowKeys | None = None
         if encryption == "aes" and "sungrow" in SERVER_TYPES[server_type]:
-            from mock_sungrow.encrypted import SungrowKeys
+            from mock_sungrow.frontends.modbus.aes import SungrowKeys
 
             self.sungrow_keys = SungrowKeys(self)
         self._lock = threading.Lock()
@@ -388,7 +388,7 @@ class MockSungrowServer:
         """The installation's devices, inverter first (a WiNet-S device list's order).
 
         Each entry carries the device-list fields (logical id, unit id, model, type codes,
-        serial) and the :class:`~mock_sungrow.datablock.SimulatedDevice` whose data blocks
+        serial) and the :class:`~mock_sungrow.device.datablock.SimulatedDevice` whose data blocks
         serve its registers.
         """
         return list(self._devices)

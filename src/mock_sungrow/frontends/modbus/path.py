@@ -22,18 +22,21 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
-from mock_sungrow.datablock import SimulatedDevice, SungrowModbusDataBlock
+from mock_sungrow.device.datablock import SimulatedDevice, SungrowModbusDataBlock
+from mock_sungrow.device.registermap import MAX_READ, MAX_WRITE
 from mock_sungrow.diagnostics import Diagnostics
 from mock_sungrow.errors import ExceptionCode, ModbusError
-from mock_sungrow.faults import FaultSet, Request
-from mock_sungrow.frontend import (
+from mock_sungrow.faults.requestlog import RequestLog
+from mock_sungrow.faults.spec import FaultSet, Request
+from mock_sungrow.faults.traffic import NO_FAULT, Decision, IdleTimer, Traffic
+from mock_sungrow.frontends.base import (
     bind_server,
     bound_port,
     close_connections,
     reset_transport,
     stop_listening,
 )
-from mock_sungrow.modbus_faults import (
+from mock_sungrow.frontends.modbus.distort import (
     describe,
     distort_adu,
     distort_pdu,
@@ -43,9 +46,6 @@ from mock_sungrow.modbus_faults import (
     scale_write,
     written_words,
 )
-from mock_sungrow.registermap import MAX_READ, MAX_WRITE
-from mock_sungrow.requestlog import RequestLog
-from mock_sungrow.traffic import NO_FAULT, Decision, IdleTimer, Traffic
 
 if TYPE_CHECKING:
     from mock_sungrow.server import MockSungrowServer

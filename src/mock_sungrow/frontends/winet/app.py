@@ -15,7 +15,7 @@ refused, as on WiNet-S2 firmware) and the TLS listener is mandatory.
 Sockets are bound here rather than by aiohttp, so a failed bind raises the same
 ``OSError`` (errno kept, front end and address named) as the Modbus front end, and ``stop()``
 can stop accepting before aiohttp closes the servers (see
-:func:`mock_sungrow.frontend.stop_listening` for the CPython 3.11 leak this avoids).
+:func:`mock_sungrow.frontends.base.stop_listening` for the CPython 3.11 leak this avoids).
 """
 
 from __future__ import annotations
@@ -32,12 +32,12 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
-from mock_sungrow.faults import Request
-from mock_sungrow.frontend import close_connections, reset_transport, stop_listening
-from mock_sungrow.traffic import CURRENT_DECISION, NO_FAULT, IdleTimer
-from mock_sungrow.winet import api as winet_api
-from mock_sungrow.winet import auth, i18n
-from mock_sungrow.winet.api import MAX_MESSAGE, BadRequest, Reply, WinetApi, envelope
+from mock_sungrow.faults.spec import Request
+from mock_sungrow.faults.traffic import CURRENT_DECISION, NO_FAULT, IdleTimer
+from mock_sungrow.frontends.base import close_connections, reset_transport, stop_listening
+from mock_sungrow.frontends.winet import api as winet_api
+from mock_sungrow.frontends.winet import auth, i18n
+from mock_sungrow.frontends.winet.api import MAX_MESSAGE, BadRequest, Reply, WinetApi, envelope
 
 if TYPE_CHECKING:
     from mock_sungrow.server import MockSungrowServer

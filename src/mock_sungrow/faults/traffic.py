@@ -27,8 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mock_sungrow.faults import Fault, FaultSet, Request, latency_for
-from mock_sungrow.requestlog import LoggedRequest, RequestLog
+from mock_sungrow.faults.requestlog import LoggedRequest, RequestLog
+from mock_sungrow.faults.spec import Fault, FaultSet, Request, latency_for
 
 
 @dataclass(slots=True)

@@ -27,8 +27,10 @@ import math
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
-from mock_sungrow.catalog import InverterModel
+if TYPE_CHECKING:
+    from mock_sungrow.device.catalog import InverterModel
 
 TWO_PI = 2.0 * math.pi
 

@@ -1,6 +1,6 @@
 """The plant: the one piece of mutable state that every protocol front end reads and writes.
 
-A :class:`PlantState` integrates the physics of :mod:`mock_sungrow.simulation` over time as the
+A :class:`PlantState` integrates the physics of :mod:`mock_sungrow.plant.physics` over time as the
 clock moves, and hands out immutable :class:`PlantSnapshot` objects. Time is quantised into
 ticks (one second by default): every read within a tick sees the same snapshot, whichever
 front end asks, which is what "reading the same quantity twice in one instant gives the same
@@ -8,8 +8,8 @@ value" means in practice. Nothing runs in the background: the plant catches up w
 when it is read, in steps of at most a minute, so a test can advance a manual clock by a day
 and get exact energy totals.
 
-A hybrid (SH/MG) plant adds a battery (:mod:`mock_sungrow.battery`) dispatched by an energy
-manager (:mod:`mock_sungrow.ems`), a house load and a smart meter at the grid connection.
+A hybrid (SH/MG) plant adds a battery (:mod:`mock_sungrow.plant.battery`) dispatched by an energy
+manager (:mod:`mock_sungrow.plant.ems`), a house load and a smart meter at the grid connection.
 Every flow is computed from one instantaneous balance, and energies are the trapezoid
 integrals of those flows, so PV + discharge + import = load + charge + export + losses holds
 for every counter as it does for every instant.
@@ -34,13 +34,12 @@ import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from mock_sungrow.battery import BatteryPack, default_battery_kwh
-from mock_sungrow.catalog import InverterModel
 from mock_sungrow.clock import Clock, RealClock
-from mock_sungrow.ems import (
+from mock_sungrow.plant.battery import BatteryPack, default_battery_kwh
+from mock_sungrow.plant.ems import (
     EMS_EXTERNAL,
     EMS_FORCED,
     EXTERNAL_EMS_TIMEOUT_S,
@@ -50,7 +49,7 @@ from mock_sungrow.ems import (
     Regime,
     dispatch,
 )
-from mock_sungrow.simulation import (
+from mock_sungrow.plant.physics import (
     CloudWalk,
     PvDesign,
     Site,
@@ -63,6 +62,9 @@ from mock_sungrow.simulation import (
     pv_available_power_w,
     solar_elevation_deg,
 )
+
+if TYPE_CHECKING:
+    from mock_sungrow.device.catalog import InverterModel
 
 #: Longest integration step while nothing is ramping (seconds).
 MAX_STEP_S = 60.0

@@ -1,9 +1,9 @@
 """The dongle's summary flags and power adjustment, from the inverter's registers.
 
-``state`` says whether the inverter has a fault or an alarm (``total_fault``, ``total_alarm``)
-and ``statistics`` how far its output is limited (``adjust_power``). A real WiNet-S derives
-them from what it polls, so here they are read through the device's data blocks like every
-other value (:class:`~mock_sungrow.winet.payloads.Registers`): an ``inverter-fault``, a pinned
+``state`` says whether the inverter has a fault or an alarm (``total_fault``, ``total_alarm``) and
+``statistics`` how far its output is limited (``adjust_power``). A real WiNet-S derives them from
+what it polls, so here they are read through the device's data blocks like every other value
+(:class:`~mock_sungrow.frontends.winet.payloads.Registers`): an ``inverter-fault``, a pinned
 register, a limit write or a word fault on those registers shows in them as on Modbus.
 
 Which registers count is a choice (no capture shows the firmware's rule): string inverters
@@ -17,7 +17,7 @@ on real units) and counts as nothing.
 from __future__ import annotations
 
 from mock_sungrow.errors import ModbusError
-from mock_sungrow.winet.payloads import Registers, fmt
+from mock_sungrow.frontends.winet.payloads import Registers, fmt
 
 #: String-inverter codes (input 5045) the protocol lists as alarms (spec B.5): "system alarm"
 #: and the named alarm groups. Every other non-zero code is a fault.

@@ -22,10 +22,12 @@ from __future__ import annotations
 import re
 import zlib
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from mock_sungrow.catalog import InverterModel
-from mock_sungrow.simulation import lfp_cell_ocv
+from mock_sungrow.plant.physics import lfp_cell_ocv
+
+if TYPE_CHECKING:
+    from mock_sungrow.device.catalog import InverterModel
 
 BatteryKind = Literal["sbr", "lv", "commercial"]
 

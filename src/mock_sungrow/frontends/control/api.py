@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from mock_sungrow.errors import ModbusError
-from mock_sungrow.faults import KINDS, FaultSpecError
-from mock_sungrow.frontend import bound_port
+from mock_sungrow.faults.spec import KINDS, FaultSpecError
+from mock_sungrow.frontends.base import bound_port
 
 if TYPE_CHECKING:
     from mock_sungrow.server import MockSungrowServer, Network
@@ -384,7 +384,7 @@ class ControlFrontEnd:
 
     async def start(self) -> None:
         """Bind and serve; returns once the port accepts connections."""
-        from mock_sungrow.frontend import bind_server
+        from mock_sungrow.frontends.base import bind_server
 
         app = web.Application(middlewares=_middlewares(self.trusted))
         app.add_routes(ControlApi(self.server).routes())
@@ -405,7 +405,7 @@ class ControlFrontEnd:
         runner, self._runner = self._runner, None
         if runner is None:
             return
-        from mock_sungrow.frontend import stop_listening
+        from mock_sungrow.frontends.base import stop_listening
 
         await stop_listening(self._server)
         await runner.shutdown()

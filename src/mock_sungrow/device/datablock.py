@@ -1,7 +1,8 @@
 """Register access for one simulated device, and the user-facing extension point.
 
-:class:`RegisterBank` projects the plant onto a :class:`~mock_sungrow.registermap.RegisterMap`
-(one table image per plant snapshot, so a read is a slice) and turns writes into plant changes.
+:class:`RegisterBank` projects the plant onto a
+:class:`~mock_sungrow.device.registermap.RegisterMap` (one table image per plant snapshot, so a
+read is a slice) and turns writes into plant changes.
 
 :class:`SungrowModbusDataBlock` is what every front end calls: plain Modbus, encrypted Modbus
 and the WiNet-S register API alike. It keeps the names and meaning of the pymodbus (<= 3.12)
@@ -28,10 +29,10 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mock_sungrow.catalog import Table
+from mock_sungrow.device.catalog import Table
+from mock_sungrow.device.registermap import IMAGE_SIZE, RegisterMap
 from mock_sungrow.errors import ExceptionCode, ModbusError
-from mock_sungrow.plant import PlantState
-from mock_sungrow.registermap import IMAGE_SIZE, RegisterMap
+from mock_sungrow.plant.state import PlantState
 
 
 class _TableState:

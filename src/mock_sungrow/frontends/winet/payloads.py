@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from mock_sungrow.catalog import RegisterDef, Table
+from mock_sungrow.device.catalog import RegisterDef, Table
+from mock_sungrow.device.registermap import FILLER, decode_words
 from mock_sungrow.errors import ModbusError
-from mock_sungrow.modbus_faults import sentinel_table
-from mock_sungrow.registermap import FILLER, decode_words
-from mock_sungrow.traffic import CURRENT_DECISION
+from mock_sungrow.faults.traffic import CURRENT_DECISION
+from mock_sungrow.frontends.modbus.distort import sentinel_table
 
 if TYPE_CHECKING:
     from mock_sungrow.server import MockSungrowServer

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from mock_sungrow.simulation import conversion_loss_w, dc_for_ac
+from mock_sungrow.plant.physics import conversion_loss_w, dc_for_ac
 
 SWITCH_ON = 0xAA
 CMD_CHARGE = 0xAA

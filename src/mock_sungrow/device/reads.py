@@ -2,7 +2,7 @@
 
 One entry per register *name* in ``registers.csv``: a function from a snapshot (and the plant,
 for settings and identity) to a value in the row's engineering unit, which
-:mod:`mock_sungrow.registermap` then scales and encodes. ``None`` means "not available" and
+:mod:`mock_sungrow.device.registermap` then scales and encodes. ``None`` means "not available" and
 becomes the type's sentinel (0xFFFF, 0x7FFF, ...). Names shared by string and hybrid rows
 (``load_power``, ``export_power``, ...) denote the same physical quantity, so one entry serves
 both; where the row's scale differs (total yield is kWh on SG, 0.1 kWh on SH) the encoder
@@ -19,8 +19,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from mock_sungrow.battery import BatteryPack
-    from mock_sungrow.plant import PlantSnapshot, PlantState
+    from mock_sungrow.plant.battery import BatteryPack
+    from mock_sungrow.plant.state import PlantSnapshot, PlantState
 
 Value = float | int | str | None | list[float | int | None]
 Projector = Callable[["PlantSnapshot", "PlantState"], Value]

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from mock_sungrow.catalog import (
+from mock_sungrow.device.catalog import (
     TABLES,
     CatalogError,
     InverterModel,
@@ -38,11 +38,11 @@ from mock_sungrow.catalog import (
     load_catalog,
     read_data,
 )
+from mock_sungrow.device.reads import INPUT, INPUT_BY_ADDRESS, Projector, Value
 from mock_sungrow.errors import ExceptionCode, ModbusError
-from mock_sungrow.projection import INPUT, INPUT_BY_ADDRESS, Projector, Value
 
 if TYPE_CHECKING:
-    from mock_sungrow.plant import PlantSnapshot, PlantState
+    from mock_sungrow.plant.state import PlantSnapshot, PlantState
 
 #: Value a register between documented rows reads (a real SG3.0RS answers 0xFFFF there).
 FILLER = 0xFFFF
@@ -428,7 +428,7 @@ class RegisterMap:
             values[addr] = word
         clock = {a: v for a, v in values.items() if 5000 <= a <= 5005}
         if clock:
-            from mock_sungrow.plant import clock_with
+            from mock_sungrow.plant.state import clock_with
 
             try:
                 clock_with(now, clock)

@@ -6,7 +6,7 @@ describes them once, so every front end lists and reads them alike:
 
 * :class:`DeviceInfo` is one device-list entry (what WiNet-S calls ``dev_id``, ``dev_code``,
   ``dev_type``, ``dev_model``, ``dev_sn``, ``phys_addr`` and ``logc_addr``) plus the
-  :class:`~mock_sungrow.datablock.SimulatedDevice` whose data blocks serve its registers.
+  :class:`~mock_sungrow.device.datablock.SimulatedDevice` whose data blocks serve its registers.
 * :class:`BatteryReadings` is what an SBR battery reports about itself in engineering units
   (WiNet-S ``real`` on the battery's ``dev_id``; see :data:`BATTERY_REAL_FIELDS`).
 
@@ -20,10 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from mock_sungrow.plant import Mode, PlantSnapshot, PlantState
+from mock_sungrow.plant.state import Mode, PlantSnapshot, PlantState
 
 if TYPE_CHECKING:
-    from mock_sungrow.datablock import SimulatedDevice
+    from mock_sungrow.device.datablock import SimulatedDevice
 
 #: WiNet-S ``dev_type`` values.
 WINET_STRING_INVERTER = 21

@@ -8,7 +8,7 @@
 Every WebSocket reply echoes the request's ``service`` (intelbras and winet-extractor match
 replies by it), errors included. HTTP replies carry no echo but always a ``result_data``
 object (sungrow-http-config dereferences it unconditionally). Registers are read and written
-through the device's data blocks only (see :mod:`mock_sungrow.winet.payloads`).
+through the device's data blocks only (see :mod:`mock_sungrow.frontends.winet.payloads`).
 
 Malformed requests (not JSON, wrong field types, bad query parameters) and requests for
 unknown services are recorded as server-side problems, like an undecodable Modbus frame, so
@@ -23,13 +23,13 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from mock_sungrow.catalog import Table
+from mock_sungrow.device.catalog import Table
+from mock_sungrow.device.registermap import MAX_READ
 from mock_sungrow.errors import ModbusError
-from mock_sungrow.modbus_faults import describe, distort_pdu, note_old_words
-from mock_sungrow.registermap import MAX_READ
-from mock_sungrow.traffic import CURRENT_DECISION
-from mock_sungrow.winet import auth, payloads, status
-from mock_sungrow.winet.auth import (
+from mock_sungrow.faults.traffic import CURRENT_DECISION
+from mock_sungrow.frontends.modbus.distort import describe, distort_pdu, note_old_words
+from mock_sungrow.frontends.winet import auth, payloads, status
+from mock_sungrow.frontends.winet.auth import (
     BAD_REQUEST,
     MSG_INTER_ABNORMAL,
     MSG_READ_FAILED,
@@ -612,8 +612,9 @@ class WinetApi:
     async def http_passthrough(self, params: Mapping[str, Any], peer: str = "-") -> Reply:
         """``/device/passthroughway``: execute a Modbus RTU frame, answer the RTU reply in hex.
 
-        The frame goes through the same :class:`~mock_sungrow.modbus.ModbusApplication` as
-        Modbus TCP, so FC6 answers are a byte-exact echo and reads return real registers.
+        The frame goes through the same
+        :class:`~mock_sungrow.frontends.modbus.path.ModbusApplication` as Modbus TCP, so FC6 answers
+        are a byte-exact echo and reads return real registers.
         """
         error = self._token_error(params)
         if error is not None:

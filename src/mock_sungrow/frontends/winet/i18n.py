@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import functools
 
-from mock_sungrow.catalog import load_catalog
-from mock_sungrow.devices import BatteryDevice
-from mock_sungrow.winet import auth, payloads
+from mock_sungrow.device.catalog import load_catalog
+from mock_sungrow.device.device import BatteryDevice
+from mock_sungrow.frontends.winet import auth, payloads
 
 #: Labels captured from real dongles (or given by clients' documentation).
 _KNOWN = {

@@ -7,10 +7,10 @@ travels as ``01 00 L P`` + AES(ADU with transaction id 0x6868, padded with P byt
 where L is the ADU's length (one byte) and P = 16 - L mod 16.
 
 This module only adds that wire codec. Requests are answered by the same
-:class:`~mock_sungrow.modbus.ModbusApplication` as the plain port, through the same
-:class:`~mock_sungrow.modbus.ModbusConnection` (ordering, async worker, back-pressure), so the two
-ports cannot drift apart. ``cryptography`` is imported only when an ``aes`` front end is built:
-the pytest plugin and Modbus-only servers never load it.
+:class:`~mock_sungrow.frontends.modbus.path.ModbusApplication` as the plain port, through the same
+:class:`~mock_sungrow.frontends.modbus.path.ModbusConnection` (ordering, async worker,
+back-pressure), so the two ports cannot drift apart. ``cryptography`` is imported only when an
+``aes`` front end is built: the pytest plugin and Modbus-only servers never load it.
 
 Three behaviours of a port 502 exist in the field, selected with ``encryption``:
 
@@ -36,7 +36,9 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from mock_sungrow.errors import ExceptionCode
-from mock_sungrow.modbus import (
+from mock_sungrow.faults.traffic import NO_FAULT, Decision
+from mock_sungrow.frontends.modbus.distort import distort_adu
+from mock_sungrow.frontends.modbus.path import (
     KEY_REQUEST_PDU,
     KEY_UNIT,
     FrameError,
@@ -48,8 +50,6 @@ from mock_sungrow.modbus import (
     exception_pdu,
     take_mbap,
 )
-from mock_sungrow.modbus_faults import distort_adu
-from mock_sungrow.traffic import NO_FAULT, Decision
 
 if TYPE_CHECKING:
     from mock_sungrow.server import MockSungrowServer

@@ -1,0 +1,1 @@
+"""The control API: everything a test can do in-process, over HTTP (aiohttp)."""

@@ -1,0 +1,1 @@
+"""Modbus front ends: the application layer, the request path, framings and distortions."""
