@@ -10,7 +10,8 @@ import pytest
 from mock_sungrow.device.catalog import load_catalog
 from mock_sungrow.plant.battery import BatteryPack, default_battery_kwh
 from mock_sungrow.plant.ems import EmsSettings, Regime, dispatch
-from mock_sungrow.plant.physics import CloudWalk, conversion_loss_w, dc_for_ac
+from mock_sungrow.plant.physics import conversion_loss_w, dc_for_ac
+from mock_sungrow.plant.weather import CloudWalk
 
 RATED = 10_000.0
 

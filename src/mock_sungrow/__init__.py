@@ -15,8 +15,9 @@ if TYPE_CHECKING:
     from mock_sungrow.device.catalog import InverterModel, load_catalog, model_names
     from mock_sungrow.device.datablock import SungrowModbusDataBlock
     from mock_sungrow.errors import ExceptionCode, FrontEndUnavailableError, ModbusError
-    from mock_sungrow.plant.physics import CloudWalk, Site
-    from mock_sungrow.plant.state import Mode, PlantSnapshot
+    from mock_sungrow.plant.physics import Site
+    from mock_sungrow.plant.snapshot import Mode, PlantSnapshot
+    from mock_sungrow.plant.weather import CloudWalk
     from mock_sungrow.server import MockSungrowServer
 
 _EXPORTS = {
@@ -29,9 +30,9 @@ _EXPORTS = {
     "ManualClock": "mock_sungrow.clock",
     "RealClock": "mock_sungrow.clock",
     "Site": "mock_sungrow.plant.physics",
-    "CloudWalk": "mock_sungrow.plant.physics",
-    "Mode": "mock_sungrow.plant.state",
-    "PlantSnapshot": "mock_sungrow.plant.state",
+    "CloudWalk": "mock_sungrow.plant.weather",
+    "Mode": "mock_sungrow.plant.snapshot",
+    "PlantSnapshot": "mock_sungrow.plant.snapshot",
     "InverterModel": "mock_sungrow.device.catalog",
     "load_catalog": "mock_sungrow.device.catalog",
     "model_names": "mock_sungrow.device.catalog",

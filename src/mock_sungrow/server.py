@@ -31,8 +31,8 @@ from mock_sungrow.device.device import (
     BatteryReadings,
     DeviceInfo,
 )
-from mock_sungrow.device.reads import BATTERY_INPUT
 from mock_sungrow.device.registermap import RegisterMap, decode_words
+from mock_sungrow.device.sbr import BATTERY_INPUT
 from mock_sungrow.diagnostics import Diagnostics, Problem
 from mock_sungrow.errors import FrontEndUnavailableError
 from mock_sungrow.faults.lifetimes import FaultEnds
@@ -45,7 +45,9 @@ from mock_sungrow.frontends.winet.auth import DEFAULT_ACCOUNTS as DEFAULT_WINET_
 from mock_sungrow.frontends.winet.auth import MSG_NOTICE, NOTICE, SessionStore, WinetSettings
 from mock_sungrow.plant.battery import BatteryPack
 from mock_sungrow.plant.physics import Site
-from mock_sungrow.plant.state import CloudSetting, LoadProfile, PlantSnapshot, PlantState
+from mock_sungrow.plant.snapshot import PlantSnapshot
+from mock_sungrow.plant.state import PlantState
+from mock_sungrow.plant.weather import CloudSetting, LoadProfile
 from mock_sungrow.runtime import LoopThread
 
 if TYPE_CHECKING:

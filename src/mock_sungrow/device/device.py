@@ -20,7 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from mock_sungrow.plant.state import Mode, PlantSnapshot, PlantState
+from mock_sungrow.plant.snapshot import Mode, PlantSnapshot
+from mock_sungrow.plant.state import PlantState
 
 if TYPE_CHECKING:
     from mock_sungrow.device.datablock import SimulatedDevice

@@ -8,19 +8,26 @@ becomes the type's sentinel (0xFFFF, 0x7FFF, ...). Names shared by string and hy
 both; where the row's scale differs (total yield is kWh on SG, 0.1 kWh on SH) the encoder
 applies the row's own scale.
 
+The inverter's state words (work states, running state, power-flow bits) are encoded here
+from the plant's :class:`~mock_sungrow.plant.snapshot.Mode` and EMS regime; the SBR battery's
+own registers are in :mod:`mock_sungrow.device.sbr`.
+
 Constants are plausible values from the protocol documents and public captures; where nothing
 was documented the choice is marked so.
 """
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from mock_sungrow.plant.ems import Regime
+from mock_sungrow.plant.snapshot import Mode
+
 if TYPE_CHECKING:
     from mock_sungrow.plant.battery import BatteryPack
-    from mock_sungrow.plant.state import PlantSnapshot, PlantState
+    from mock_sungrow.plant.snapshot import PlantSnapshot
+    from mock_sungrow.plant.state import PlantState
 
 Value = float | int | str | None | list[float | int | None]
 Projector = Callable[["PlantSnapshot", "PlantState"], Value]
@@ -167,7 +174,9 @@ def _history(kind: str, period: str) -> Projector:
     return get
 
 
-def _const(value: Value) -> Projector:
+def const(value: Value) -> Projector:
+    """A register that always reads ``value``."""
+
     def get(s: PlantSnapshot, p: PlantState) -> Value:
         return value
 
@@ -188,16 +197,109 @@ def _cycles(s: PlantSnapshot, p: PlantState) -> float:
     return (s.total_charge_kwh + s.total_discharge_kwh) / (2.0 * p.battery_kwh)
 
 
+def battery_pack(p: PlantState) -> BatteryPack:
+    """The plant's battery pack (a battery quantity is read only when there is one)."""
+    if p.battery is None:  # a battery device exists only with a battery
+        raise RuntimeError("no battery")
+    return p.battery
+
+
 def _cell_mv(s: PlantSnapshot, p: PlantState, spread_mv: float) -> float:
     """A cell voltage (mV): the pack average, offset by a cell-to-cell spread."""
-    return s.battery_voltage_v / _pack(p).cells * 1000.0 + spread_mv
+    return s.battery_voltage_v / battery_pack(p).cells * 1000.0 + spread_mv
+
+
+# ----------------------------------------------------------------------------- state words
+
+#: Battery and grid flows below this (W) do not set their power-flow bits (13001).
+FLOW_BIT_THRESHOLD_W = 10.0
+#: Input 5038 (string inverters), SGproto B.5.
+WORK_STATE_1 = {
+    Mode.RUN: 0x0000,
+    Mode.STOP: 0x8000,
+    Mode.EMERGENCY_STOP: 0x1500,
+    Mode.STANDBY: 0x1400,
+    Mode.STARTING: 0x1600,
+    Mode.FAULT: 0x5500,
+}
+#: Input 5081 (string inverters, U32 bit field).
+WORK_STATE_2 = {
+    Mode.RUN: (1 << 0) | (1 << 17),
+    Mode.STOP: 1 << 1,
+    Mode.EMERGENCY_STOP: 1 << 5,
+    Mode.STANDBY: 1 << 4,
+    Mode.STARTING: 1 << 6,
+    Mode.FAULT: (1 << 9) | (1 << 18),
+}
+#: Input 13000 (hybrids). Only the small set every client knows (pysungrow raises on others).
+RUNNING_STATE = {
+    Mode.RUN: 0x0040,
+    Mode.STOP: 0x0002,
+    Mode.EMERGENCY_STOP: 0x0002,
+    Mode.STANDBY: 0x0008,
+    Mode.STARTING: 0x0020,
+    Mode.FAULT: 0x0100,
+}
+#: Input 13000 while a hybrid runs off-grid on its backup port (in the small, known set).
+RUNNING_OFF_GRID = 0x1000
+#: Input 13000 while an EMS regime owns the battery (also in the small, universally known set).
+RUNNING_FORCED = 0x0800
+RUNNING_EXTERNAL_EMS = 0x4000
+
+
+def work_state_1(snap: PlantSnapshot) -> int:
+    """Input 5038 for this snapshot (string inverters)."""
+    return WORK_STATE_1[snap.mode]
+
+
+def work_state_2(snap: PlantSnapshot) -> int:
+    """Input 5081 bit field for this snapshot (string inverters)."""
+    return WORK_STATE_2[snap.mode]
+
+
+def running_state(snap: PlantSnapshot, plant: PlantState) -> int:
+    """Input 13000 for this snapshot (hybrids): the mode, or the EMS regime in charge."""
+    if plant.off_grid and snap.mode in (Mode.STANDBY, Mode.STARTING, Mode.RUN):
+        return RUNNING_OFF_GRID
+    if snap.mode in (Mode.STANDBY, Mode.RUN):
+        if snap.regime is Regime.EXTERNAL:
+            return RUNNING_EXTERNAL_EMS
+        if snap.regime is Regime.FORCED:
+            return RUNNING_FORCED
+    return RUNNING_STATE[snap.mode]
+
+
+def power_flow_bits(snap: PlantSnapshot) -> int:
+    """Input 13001: which flows are present (bits 0-5; the thresholds ignore noise)."""
+    bits = 0
+    if snap.dc_power_w > 0.0:
+        bits |= 1 << 0
+    if snap.battery_power_w > FLOW_BIT_THRESHOLD_W:
+        bits |= 1 << 1
+    if snap.battery_power_w < -FLOW_BIT_THRESHOLD_W:
+        bits |= 1 << 2
+    if snap.load_power_w > 0.0:
+        bits |= 1 << 3
+    if snap.grid_power_w < -FLOW_BIT_THRESHOLD_W:
+        bits |= 1 << 4
+    if snap.grid_power_w > FLOW_BIT_THRESHOLD_W:
+        bits |= 1 << 5
+    return bits
+
+
+def fault_time_field(plant: PlantState, index: int) -> int:
+    """Year, month, day, hour, minute or second of the last fault (0 when healthy)."""
+    ft = plant.fault_time
+    if ft is None:
+        return 0
+    return (ft.year, ft.month, ft.day, ft.hour, ft.minute, ft.second)[index]
 
 
 INPUT: dict[str, Projector] = {
-    "firmware_version_1": _const("SAPPHIRE-H_03011.95.26"),
-    "firmware_version_2": _const("MCU_SAPPHIRE-H_03011.95.21"),
-    "firmware_version_3_subcontroller": _const("SLAVE_SAPPHIRE-H_03011.10.02"),
-    "firmware_version_4_battery": _const("SBR_V15_V01_A"),
+    "firmware_version_1": const("SAPPHIRE-H_03011.95.26"),
+    "firmware_version_2": const("MCU_SAPPHIRE-H_03011.95.21"),
+    "firmware_version_3_subcontroller": const("SLAVE_SAPPHIRE-H_03011.10.02"),
+    "firmware_version_4_battery": const("SBR_V15_V01_A"),
     # Not documented beyond "protocol number"; hybrids mark it reserved since V1.1.7.
     "protocol_number": lambda s, p: 0x00000001 if _family(p) == "string" else None,
     "protocol_version": lambda s, p: _PROTOCOL_VERSION[_family(p)],
@@ -223,20 +325,20 @@ INPUT: dict[str, Projector] = {
     "total_reactive_power": lambda s, p: s.reactive_power_var,
     "power_factor": lambda s, p: s.power_factor,
     "grid_frequency": lambda s, p: s.frequency_hz,
-    "work_state_1": lambda s, p: p.work_state_1(s),
+    "work_state_1": lambda s, p: work_state_1(s),
     # Fault time and code are valid only in Fault / Alarm run; healthy inverters read 0.
-    "fault_time_year": lambda s, p: p.fault_time_field(0),
-    "fault_time_month": lambda s, p: p.fault_time_field(1),
-    "fault_time_day": lambda s, p: p.fault_time_field(2),
-    "fault_time_hour": lambda s, p: p.fault_time_field(3),
-    "fault_time_minute": lambda s, p: p.fault_time_field(4),
-    "fault_time_second": lambda s, p: p.fault_time_field(5),
+    "fault_time_year": lambda s, p: fault_time_field(p, 0),
+    "fault_time_month": lambda s, p: fault_time_field(p, 1),
+    "fault_time_day": lambda s, p: fault_time_field(p, 2),
+    "fault_time_hour": lambda s, p: fault_time_field(p, 3),
+    "fault_time_minute": lambda s, p: fault_time_field(p, 4),
+    "fault_time_second": lambda s, p: fault_time_field(p, 5),
     "fault_code_1": lambda s, p: p.fault_code,
     "nominal_reactive_power": lambda s, p: p.model.rated_power_w * 0.6 / 1000.0,
     "array_insulation_resistance": lambda s, p: 1200 + p.seed % 400,
     "active_power_regulation_setpoint": lambda s, p: p.power_limit_w(),
-    "reactive_power_regulation_setpoint": _const(0),
-    "work_state_2": lambda s, p: p.work_state_2(s),
+    "reactive_power_regulation_setpoint": const(0),
+    "work_state_2": lambda s, p: work_state_2(s),
     "meter_power": _meter(lambda s: s.grid_power_w),
     "meter_a_phase_power": _meter_phase(0),
     "meter_b_phase_power": _meter_phase(1),
@@ -254,15 +356,15 @@ INPUT: dict[str, Projector] = {
     "yearly_power_yields": lambda s, p: p.history("pv", "years")[-1],
     "arm_software_version_rs": lambda s, p: _FW_STRING[_family(p)][0],
     "dsp_software_version_rs": lambda s, p: _FW_STRING[_family(p)][1],
-    "work_status_1_xinjiang": _const(0),
-    "work_status_2_xinjiang": _const(0),
+    "work_status_1_xinjiang": const(0),
+    "work_status_2_xinjiang": const(0),
     "heart_beat": lambda s, p: int(s.time) % 65536,
     "total_power_yields_high_precision": lambda s, p: s.total_yield_kwh,
     "negative_voltage_to_ground": lambda s, p: -s.bus_voltage_v / 2.0,
     "bus_voltage": lambda s, p: s.bus_voltage_v,
     "grid_frequency_high_precision": lambda s, p: s.frequency_hz,
-    "pid_work_state": _const(0),
-    "pid_alarm_code": _const(0),
+    "pid_work_state": const(0),
+    "pid_alarm_code": const(0),
     # 5214 is the signed battery power (+ charging), recommended over the unsigned 13022.
     "battery_power": _battery(lambda s, p: s.battery_power_w),
     "export_power": _meter(lambda s: -s.grid_power_w),  # > 0 exporting, < 0 importing
@@ -271,7 +373,7 @@ INPUT: dict[str, Projector] = {
     "meter_phase_a_active_power": _meter_phase(0),
     "meter_phase_b_active_power": _meter_phase(1),
     "meter_phase_c_active_power": _meter_phase(2),
-    "export_limit_min": _const(0.0),
+    "export_limit_min": const(0.0),
     "export_limit_max": lambda s, p: p.model.rated_power_w / 1000.0,
     "bdc_rated_power": lambda s, p: p.bdc_rated_w / 1000.0,
     # Two rows share this name: 5631 (S16, signed, + charging) and 13021 (U16: a magnitude,
@@ -280,13 +382,13 @@ INPUT: dict[str, Projector] = {
     "bms_max_charging_current": _battery(lambda s, p: s.battery_charge_limit_a),
     "bms_max_discharging_current": _battery(lambda s, p: s.battery_discharge_limit_a),
     "battery_capacity_high_precision": _battery(lambda s, p: p.battery_kwh),
-    "backup_phase_a_current": _const(0.0),
-    "backup_phase_b_current": _const(0.0),
-    "backup_phase_c_current": _const(0.0),
-    "backup_phase_a_power": _const(0),
-    "backup_phase_b_power": _const(0),
-    "backup_phase_c_power": _const(0),
-    "total_backup_power": _const(0),
+    "backup_phase_a_current": const(0.0),
+    "backup_phase_b_current": const(0.0),
+    "backup_phase_c_current": const(0.0),
+    "backup_phase_a_power": const(0),
+    "backup_phase_b_power": const(0),
+    "backup_phase_c_power": const(0),
+    "total_backup_power": const(0),
     "backup_phase_a_voltage": _item(0, "phase_voltage_v"),
     "backup_phase_b_voltage": _item(1, "phase_voltage_v"),
     "backup_phase_c_voltage": _item(2, "phase_voltage_v"),
@@ -316,8 +418,8 @@ INPUT: dict[str, Projector] = {
     **{f"string_{i + 1}_current": _string_current(i) for i in range(32)},
     **{f"mppt_{i + 1}_voltage": _item(i, "mppt_voltage_v") for i in range(16)},
     **{f"mppt_{i + 1}_current": _item(i, "mppt_current_a") for i in range(16)},
-    "running_state": lambda s, p: p.running_state(s),
-    "power_flow_status": lambda s, p: p.power_flow_bits(s),
+    "running_state": running_state,
+    "power_flow_status": lambda s, p: power_flow_bits(s),
     "daily_pv_generation": lambda s, p: s.daily_pv_kwh,
     "total_pv_generation": lambda s, p: s.total_pv_kwh,
     "daily_pv_export": lambda s, p: s.daily_export_pv_kwh,
@@ -337,7 +439,7 @@ INPUT: dict[str, Projector] = {
     # SHproto V1.1.9: all energy charged into the battery, from PV and grid alike.
     "daily_charge_energy": _battery(lambda s, p: s.daily_charge_kwh),
     "total_charge_energy": _battery(lambda s, p: s.total_charge_kwh),
-    "drm_state": _const(0),
+    "drm_state": const(0),
     "inverter_alarm": _inverter_alarm,
     "grid_side_fault": _fault_word("grid_side_fault"),
     "system_fault_1": _fault_word("system_fault_1"),
@@ -353,7 +455,7 @@ INPUT: dict[str, Projector] = {
     "bms_fault_1": _fault_word("bms_fault_1"),
     "bms_fault_2": _fault_word("bms_fault_2"),
     # Real units read 0xFFFF in the high word of BMS alarm 2 (spec B.5).
-    "bms_alarm_2": _const(0xFFFF0000),
+    "bms_alarm_2": const(0xFFFF0000),
     "bms_status": _battery(lambda s, p: 0),  # SH*K low-voltage BMS block (V1.0.23)
     "bms_warning": _battery(lambda s, p: 0),
     "bms_protection_word": _battery(lambda s, p: 0),
@@ -372,18 +474,18 @@ INPUT: dict[str, Projector] = {
     "bms_max_cell_temperature": _battery(lambda s, p: round(s.battery_temperature_c + 1.0)),
     "bms_min_cell_temperature": _battery(lambda s, p: round(s.battery_temperature_c - 1.0)),
     # No second meter channel is wired: the meter's "disconnected" sentinel.
-    "meter_channel_2_total_active_power": _const(None),
-    "meter_channel_2_phase_a_active_power": _const(None),
-    "meter_channel_2_phase_b_active_power": _const(None),
-    "meter_channel_2_phase_c_active_power": _const(None),
-    "inverter_firmware_version": _const("SAPPHIRE-H_03011.95.26"),
-    "communication_module_firmware_version": _const("WINET-SV200.001.00.P029"),
-    "battery_firmware_version": _const("SBR_V15_V01_A"),
-    "firmware_version_reserved_1": _const(""),
-    "firmware_version_reserved_2": _const(""),
-    "firmware_version_reserved_3": _const(""),
-    "firmware_version_reserved_4": _const(""),
-    "firmware_version_reserved_5": _const(""),
+    "meter_channel_2_total_active_power": const(None),
+    "meter_channel_2_phase_a_active_power": const(None),
+    "meter_channel_2_phase_b_active_power": const(None),
+    "meter_channel_2_phase_c_active_power": const(None),
+    "inverter_firmware_version": const("SAPPHIRE-H_03011.95.26"),
+    "communication_module_firmware_version": const("WINET-SV200.001.00.P029"),
+    "battery_firmware_version": const("SBR_V15_V01_A"),
+    "firmware_version_reserved_1": const(""),
+    "firmware_version_reserved_2": const(""),
+    "firmware_version_reserved_3": const(""),
+    "firmware_version_reserved_4": const(""),
+    "firmware_version_reserved_5": const(""),
 }
 
 #: Where two catalogue rows share a name but not a type, the row at this address reads this
@@ -392,115 +494,4 @@ INPUT: dict[str, Projector] = {
 INPUT_BY_ADDRESS: dict[int, Projector] = {
     13021: _battery(lambda s, p: abs(s.battery_current_a)),
     13022: _battery(lambda s, p: abs(s.battery_power_w)),
-}
-
-
-# ----------------------------------------------------------------------------- SBR battery
-#
-# What a Sungrow SBR tower answers on its own Modbus unit (200 on the inverter's LAN port;
-# data/sbr_registers.csv lists the rows and their sources). Module-level detail (cell extremes
-# and their positions, per-module cell voltages, module serials) is invented but shaped like
-# the captures: positions are module * 256 + cell, absent module slots read 0.
-
-_SBR_FIRMWARE = "SBRBCU-S_22011.01.19"
-
-
-def _module_spread(p: PlantState, module: int, which: int) -> float:
-    """A module's seeded cell-voltage spread above (``which`` 0) or below (1) the mean, in V."""
-    digest = zlib.crc32(f"cell/{p.seed}/{module}/{which}".encode())
-    return 0.0015 + (digest % 1000) / 1000.0 * 0.0035
-
-
-def _pack(p: PlantState) -> BatteryPack:
-    if p.battery is None:  # a battery device exists only with a battery
-        raise RuntimeError("no battery")
-    return p.battery
-
-
-def _mean_cell_v(s: PlantSnapshot, p: PlantState) -> float:
-    return s.battery_voltage_v / _pack(p).cells
-
-
-def _module_cells(which: int) -> Projector:
-    """Per-module highest (0) or lowest (1) cell voltage, 8 slots."""
-
-    def get(s: PlantSnapshot, p: PlantState) -> Value:
-        pack = _pack(p)
-        mean = _mean_cell_v(s, p)
-        sign = 1.0 if which == 0 else -1.0
-        return [
-            mean + sign * _module_spread(p, m, which) if m < pack.modules else 0.0
-            for m in range(8)
-        ]
-
-    return get
-
-
-def _extreme_cell(which: int, position: bool) -> Projector:
-    """The pack's highest (0) or lowest (1) cell voltage, or its position (module*256+cell)."""
-
-    def get(s: PlantSnapshot, p: PlantState) -> Value:
-        pack = _pack(p)
-        spreads = [_module_spread(p, m, which) for m in range(pack.modules)]
-        module = max(range(pack.modules), key=spreads.__getitem__)
-        if position:
-            cell = zlib.crc32(f"pos/{p.seed}/{which}".encode()) % 20 + 1
-            return (module + 1) * 256 + cell
-        mean = _mean_cell_v(s, p)
-        return mean + spreads[module] if which == 0 else mean - spreads[module]
-
-    return get
-
-
-def _module_temp(which: int, position: bool) -> Projector:
-    def get(s: PlantSnapshot, p: PlantState) -> Value:
-        pack = _pack(p)
-        if position:
-            return (pack.modules if which == 0 else 1) * 256 + 1
-        return s.battery_temperature_c + (0.6 if which == 0 else -0.6)
-
-    return get
-
-
-def _module_serial(index: int) -> Projector:
-    def get(s: PlantSnapshot, p: PlantState) -> Value:
-        pack = _pack(p)
-        return f"{pack.serial[:6]}M{index + 1}{p.seed % 100:02d}" if index < pack.modules else ""
-
-    return get
-
-
-def _sbr_status(s: PlantSnapshot, p: PlantState) -> Value:
-    """10740: 0 unplugged, 1 standby, 2 run (current flowing)."""
-    return 2 if abs(s.battery_current_a) >= 0.1 else 1
-
-
-BATTERY_INPUT: dict[str, Projector] = {
-    "device_type_code": lambda s, p: _pack(p).device_type_code,
-    "serial_number": lambda s, p: _pack(p).serial,
-    "bcu_firmware_version": _const(_SBR_FIRMWARE),
-    "battery_status": _sbr_status,
-    "battery_voltage": lambda s, p: s.battery_voltage_v,
-    # Sign as on the inverter's 5631: positive while charging (an assumption: the captures
-    # only show magnitudes).
-    "battery_current": lambda s, p: s.battery_current_a,
-    "battery_temperature": lambda s, p: s.battery_temperature_c,
-    "battery_soc": lambda s, p: s.battery_soc_pct,
-    "battery_soh": lambda s, p: s.battery_soh_pct,
-    "total_charge_energy": lambda s, p: s.total_charge_kwh,
-    "total_discharge_energy": lambda s, p: s.total_discharge_kwh,
-    "max_cell_voltage": _extreme_cell(0, position=False),
-    "max_cell_voltage_position": _extreme_cell(0, position=True),
-    "min_cell_voltage": _extreme_cell(1, position=False),
-    "min_cell_voltage_position": _extreme_cell(1, position=True),
-    "max_module_temperature": _module_temp(0, position=False),
-    "max_module_temperature_position": _module_temp(0, position=True),
-    "min_module_temperature": _module_temp(1, position=False),
-    "min_module_temperature_position": _module_temp(1, position=True),
-    "module_max_cell_voltage": _module_cells(0),
-    "module_min_cell_voltage": _module_cells(1),
-    "module_cell_type": lambda s, p: [1 if m < _pack(p).modules else 0 for m in range(8)],
-    # 2: contactor closed (the battery is connected to the inverter's DC bus).
-    "dc_switch_state": lambda s, p: 1 if s.mode.value in ("stop", "emergency-stop") else 2,
-    **{f"module_{i + 1}_serial_number": _module_serial(i) for i in range(8)},
 }

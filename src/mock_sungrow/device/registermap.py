@@ -42,7 +42,8 @@ from mock_sungrow.device.reads import INPUT, INPUT_BY_ADDRESS, Projector, Value
 from mock_sungrow.errors import ExceptionCode, ModbusError
 
 if TYPE_CHECKING:
-    from mock_sungrow.plant.state import PlantSnapshot, PlantState
+    from mock_sungrow.plant.snapshot import PlantSnapshot
+    from mock_sungrow.plant.state import PlantState
 
 #: Value a register between documented rows reads (a real SG3.0RS answers 0xFFFF there).
 FILLER = 0xFFFF

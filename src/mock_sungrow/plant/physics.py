@@ -11,9 +11,9 @@ models are deliberately simple but shaped like reality:
 * MPP voltage falling with temperature and rising with the log of irradiance;
 * inverter efficiency from a self-consumption plus resistive-loss curve (peaks near 98 %);
 * a hybrid's conversion losses as an explicit loss power (no-load plus resistive), so that a
-  battery inverter's energy balance closes exactly, and its inverse;
-* weather as a cloud factor: a constant, or a seeded mean-reverting random walk
-  (:class:`CloudWalk`) that is a pure function of time.
+  battery inverter's energy balance closes exactly, and its inverse.
+
+Weather (clouds) and the house load are in :mod:`mock_sungrow.plant.weather`.
 
 Small "flicker" terms are smooth sums of sines with seeded phases rather than random draws, so
 values are identical whenever the same instant is computed, and an integral over a day is
@@ -25,7 +25,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
@@ -252,77 +252,3 @@ def lfp_cell_ocv(soc_pct: float) -> float:
         if soc <= s1:
             return v0 + (v1 - v0) * (soc - s0) / (s1 - s0)
     return _LFP_OCV[-1][1]
-
-
-# ----------------------------------------------------------------------------- weather
-
-
-_SQRT3 = math.sqrt(3.0)
-
-
-def _unit_noise(seed: int, index: int) -> float:
-    """A uniform value in [-sqrt(3), sqrt(3)) (unit variance) from a seed and an index.
-
-    SplitMix64: cheap, stateless and the same on every platform, so a knot of the cloud walk
-    is a pure function of (seed, index).
-    """
-    z = (seed * 0x9E3779B97F4A7C15 + index * 0xBF58476D1CE4E5B9 + 0x94D049BB133111EB)
-    z &= 0xFFFFFFFFFFFFFFFF
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
-    z ^= z >> 31
-    return (z / 2.0**64 * 2.0 - 1.0) * _SQRT3
-
-
-@dataclass
-class CloudWalk:
-    """Passing clouds: a seeded, mean-reverting random walk of the share of sun that gets through.
-
-    The walk has a knot every ``knot_s`` seconds; each knot is an AR(1) process with memory
-    ``phi`` built from the last ``memory`` seeded increments (truncating an AR(1) this way
-    loses less than 1 % of its variance), and values between knots are interpolated linearly.
-    So the factor depends only on the instant and the seed: the same instant always reads the
-    same value, however the plant got there, and a day's integral is stable under minute
-    steps. ``mean`` and ``volatility`` set the typical level and spread; the factor is kept
-    within 0.05..1.1 (thin cloud edges can briefly exceed clear sky).
-    """
-
-    seed: int = 0
-    mean: float = 0.7
-    volatility: float = 0.25
-    knot_s: float = 600.0
-    phi: float = 0.85
-    memory: int = 30
-    _cache: dict[int, float] = field(default_factory=dict, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.mean <= 1.1 or self.volatility < 0 or self.knot_s <= 0:
-            raise ValueError(
-                "CloudWalk needs 0 <= mean <= 1.1, volatility >= 0 and knot_s > 0; got "
-                f"mean={self.mean}, volatility={self.volatility}, knot_s={self.knot_s}"
-            )
-        if not 0.0 <= self.phi < 1.0 or self.memory < 1:
-            raise ValueError("CloudWalk needs 0 <= phi < 1 and memory >= 1")
-
-    def _knot(self, k: int) -> float:
-        cached = self._cache.get(k)
-        if cached is not None:
-            return cached
-        total = 0.0
-        weight = 1.0
-        for j in range(self.memory):
-            total += weight * _unit_noise(self.seed, k - j)
-            weight *= self.phi
-        value = total * math.sqrt(1.0 - self.phi * self.phi)
-        if len(self._cache) > 4096:
-            self._cache.clear()
-        self._cache[k] = value
-        return value
-
-    def factor(self, ts: float) -> float:
-        """The share of clear-sky irradiance reaching the modules at POSIX time ``ts``."""
-        pos = ts / self.knot_s
-        k = math.floor(pos)
-        frac = pos - k
-        x = self._knot(k) * (1.0 - frac) + self._knot(k + 1) * frac
-        return min(1.1, max(0.05, self.mean + self.volatility * x))
