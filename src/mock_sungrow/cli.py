@@ -183,7 +183,7 @@ def _status_line(server: Any) -> str:
 def serve(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """Run the server until SIGINT/SIGTERM."""
     from mock_sungrow.clock import ManualClock
-    from mock_sungrow.faults.spec import FaultSpecError
+    from mock_sungrow.faults.params import FaultSpecError
     from mock_sungrow.scenario import ScenarioError, ScenarioRunner, load_scenario
     from mock_sungrow.server import MockSungrowServer
 

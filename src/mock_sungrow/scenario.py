@@ -39,7 +39,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mock_sungrow.faults.spec import FaultSpecError, parse_fault
+from mock_sungrow.faults.params import FaultSpecError
+from mock_sungrow.faults.spec import parse_fault
 
 if TYPE_CHECKING:
     from mock_sungrow.server import MockSungrowServer

@@ -35,9 +35,11 @@ from mock_sungrow.device.registermap import RegisterMap, decode_words
 from mock_sungrow.device.sbr import BATTERY_INPUT
 from mock_sungrow.diagnostics import Diagnostics, Problem
 from mock_sungrow.errors import FrontEndUnavailableError
+from mock_sungrow.faults.faultset import FaultSet
 from mock_sungrow.faults.lifetimes import FaultEnds
+from mock_sungrow.faults.params import FaultSpecError
 from mock_sungrow.faults.requestlog import DEFAULT_CAPACITY, RequestLog
-from mock_sungrow.faults.spec import Fault, FaultSet, FaultSpecError, parse_fault, parse_fault_text
+from mock_sungrow.faults.spec import Fault, parse_fault, parse_fault_text
 from mock_sungrow.faults.traffic import Traffic
 from mock_sungrow.frontends.base import FrontEnd
 from mock_sungrow.frontends.modbus.path import ModbusApplication

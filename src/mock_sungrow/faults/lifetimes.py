@@ -18,7 +18,8 @@ from __future__ import annotations
 import asyncio
 
 from mock_sungrow.clock import Clock, ManualClock
-from mock_sungrow.faults.spec import Fault, FaultSet
+from mock_sungrow.faults.faultset import FaultSet
+from mock_sungrow.faults.spec import Fault
 from mock_sungrow.runtime import LoopThread
 
 #: The shortest timer: a clock that does not run in real time must not spin the loop.

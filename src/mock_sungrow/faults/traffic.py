@@ -27,8 +27,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from mock_sungrow.faults.catalogue import latency_for
+from mock_sungrow.faults.faultset import FaultSet
 from mock_sungrow.faults.requestlog import LoggedRequest, RequestLog
-from mock_sungrow.faults.spec import Fault, FaultSet, Request, latency_for
+from mock_sungrow.faults.spec import Fault, Request
 
 
 @dataclass(slots=True)

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from mock_sungrow.errors import ModbusError
-from mock_sungrow.faults.spec import KINDS, FaultSpecError
+from mock_sungrow.faults.catalogue import KINDS
+from mock_sungrow.faults.params import FaultSpecError
 from mock_sungrow.frontends.base import bound_port
 
 if TYPE_CHECKING:

@@ -26,8 +26,9 @@ from mock_sungrow.device.datablock import SimulatedDevice, SungrowModbusDataBloc
 from mock_sungrow.device.registermap import MAX_READ, MAX_WRITE
 from mock_sungrow.diagnostics import Diagnostics
 from mock_sungrow.errors import ExceptionCode, ModbusError
+from mock_sungrow.faults.faultset import FaultSet
 from mock_sungrow.faults.requestlog import RequestLog
-from mock_sungrow.faults.spec import FaultSet, Request
+from mock_sungrow.faults.spec import Request
 from mock_sungrow.faults.traffic import NO_FAULT, Decision, IdleTimer, Traffic
 from mock_sungrow.frontends.base import (
     bind_server,

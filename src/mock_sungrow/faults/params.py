@@ -1,0 +1,73 @@
+"""Fault parameters: their types, defaults, checks, and the light coercion CLI text needs.
+
+Every mistake is a :class:`FaultSpecError` whose message names the kind, the parameter, what
+was given and what is accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+class FaultSpecError(ValueError):
+    """A fault specification is invalid; the message says what is wrong."""
+
+
+# ----------------------------------------------------------------------------- parameters
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a fault kind."""
+
+    name: str
+    type: type | tuple[type, ...]
+    default: Any = None
+    required: bool = False
+    check: Callable[[Any], str | None] | None = None
+    doc: str = ""
+
+    def coerce(self, kind: str, value: Any) -> Any:
+        """Validate ``value`` (with light coercion from CLI strings) or raise."""
+        types = self.type if isinstance(self.type, tuple) else (self.type,)
+        if isinstance(value, str) and str not in types:
+            value = from_text(value, types)
+        if isinstance(value, bool) and bool not in types:
+            raise FaultSpecError(f"{kind}: {self.name} must be {_type_names(types)}, not a bool")
+        if float in types and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if list in types and isinstance(value, tuple):
+            value = list(value)
+        if not isinstance(value, types):
+            raise FaultSpecError(
+                f"{kind}: {self.name} must be {_type_names(types)}; got {value!r}"
+            )
+        if self.check is not None:
+            problem = self.check(value)
+            if problem:
+                raise FaultSpecError(f"{kind}: {self.name} {problem}; got {value!r}")
+        return value
+
+
+def _type_names(types: tuple[type, ...]) -> str:
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
+             list: "a list"}
+    return " or ".join(names.get(t, t.__name__) for t in types)
+
+
+def from_text(text: str, types: tuple[type, ...]) -> Any:
+    """``text`` (from a CLI flag or a scenario) as the first of ``types`` it reads as."""
+    if bool in types and text.lower() in ("true", "false", "yes", "no", "on", "off"):
+        return text.lower() in ("true", "yes", "on")
+    for t in (int, float):
+        if t in types:
+            try:
+                return int(text, 0) if t is int else float(text)
+            except ValueError:
+                continue
+    if list in types:
+        return [int(x, 0) for x in text.replace(";", " ").replace("/", " ").split()]
+    return text
+
