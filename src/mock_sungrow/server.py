@@ -42,7 +42,7 @@ from mock_sungrow.faults.requestlog import DEFAULT_CAPACITY, RequestLog
 from mock_sungrow.faults.spec import Fault, parse_fault, parse_fault_text
 from mock_sungrow.faults.traffic import Traffic
 from mock_sungrow.frontends.base import FrontEnd
-from mock_sungrow.frontends.modbus.path import ModbusApplication
+from mock_sungrow.frontends.modbus.app import ModbusApplication
 from mock_sungrow.frontends.winet.auth import DEFAULT_ACCOUNTS as DEFAULT_WINET_ACCOUNTS
 from mock_sungrow.frontends.winet.auth import MSG_NOTICE, NOTICE, SessionStore, WinetSettings
 from mock_sungrow.plant.battery import BatteryPack
@@ -69,9 +69,9 @@ SERVER_TYPES: dict[str, tuple[str, ...]] = {
 #: are imported only when a server that serves them starts, so a Modbus-only server never
 #: imports an HTTP stack.
 FRONT_END_BUILDERS: dict[str, str] = {
-    "modbus": "mock_sungrow.frontends.modbus.path:build_front_end",
+    "modbus": "mock_sungrow.frontends.modbus.tcp:build_front_end",
     "control": "mock_sungrow.frontends.control.api:build_front_end",
-    "sungrow": "mock_sungrow.frontends.modbus.aes:build_front_end",
+    "sungrow": "mock_sungrow.frontends.modbus.tcp:build_sungrow_front_end",
     "http": "mock_sungrow.frontends.winet.app:build_front_end",
 }
 #: Front ends this version implements.

@@ -53,10 +53,6 @@ IMAGE_SIZE = 65537
 #: inside a block answer the filler even when read alone (a real SG3.0RS answers holding
 #: 5009-5019 with 0xFFFF), while a read outside every block is refused with exception 2.
 BLOCK_GAP = 32
-#: The longest read Modbus allows (and the protocol documents).
-MAX_READ = 125
-#: The longest write (FC16) Modbus allows.
-MAX_WRITE = 123
 
 _SENTINEL_WORDS = {
     "U16": (0xFFFF,),

@@ -7,12 +7,13 @@ travels as ``01 00 L P`` + AES(ADU with transaction id 0x6868, padded with P byt
 where L is the ADU's length (one byte) and P = 16 - L mod 16.
 
 This module only adds that wire codec. Requests are answered by the same
-:class:`~mock_sungrow.frontends.modbus.path.ModbusApplication` as the plain port, through the same
+:class:`~mock_sungrow.frontends.modbus.app.ModbusApplication` as the plain port, through the same
 :class:`~mock_sungrow.frontends.modbus.path.ModbusConnection` (ordering, async worker,
 back-pressure), so the two ports cannot drift apart. ``cryptography`` is imported only when an
 ``aes`` front end is built: the pytest plugin and Modbus-only servers never load it.
 
-Three behaviours of a port 502 exist in the field, selected with ``encryption``:
+Three behaviours of a port 502 exist in the field, selected with ``encryption`` (the front end
+itself is :class:`~mock_sungrow.frontends.modbus.tcp.SungrowFrontEnd`):
 
 ``aes``
     hands out a public key and speaks the AES framing. Plain requests other than the key
@@ -33,25 +34,23 @@ import functools
 import hashlib
 import struct
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mock_sungrow.errors import ExceptionCode
 from mock_sungrow.faults.traffic import NO_FAULT, Decision
+from mock_sungrow.frontends.modbus.codec import FrameError, take_mbap
 from mock_sungrow.frontends.modbus.distort import distort_adu
-from mock_sungrow.frontends.modbus.path import (
+from mock_sungrow.frontends.modbus.path import Handler, ModbusConnection, Writer
+from mock_sungrow.frontends.modbus.pdu import (
     KEY_REQUEST_PDU,
     KEY_UNIT,
-    FrameError,
+    MBAP,
     Handled,
-    Handler,
-    ModbusConnection,
-    ModbusTcpFrontEnd,
-    Writer,
     exception_pdu,
-    take_mbap,
 )
 
 if TYPE_CHECKING:
+    from mock_sungrow.frontends.modbus.tcp import SungrowFrontEnd
     from mock_sungrow.server import MockSungrowServer
 
 #: The fixed 16-byte text every client XORs the public key with (a protocol constant).
@@ -66,7 +65,6 @@ MAX_ENCRYPTED_WRITE = (MAX_ADU - 13) // 2  # 121
 #: Keys a device keeps accepting after it has handed out a newer one (see SungrowKeys).
 KEYS_KEPT = 8
 
-_MBAP = struct.Struct(">HHHB")
 _COUNT = struct.Struct(">H")
 _PADDING = [b"\xff" * n for n in range(17)]
 #: The read the key request is: unit 247, FC4, wire address 2791 (0x0AE7), 8 registers.
@@ -238,7 +236,7 @@ class SungrowConnection(ModbusConnection):
             f"key request (unit 247, input 2791) with PDU {pdu.hex(' ')} instead of "
             f"{KEY_REQUEST_PDU.hex(' ')}: answered with exception 2",
         )
-        return _refuse
+        return refuse
 
     def _encrypted(self, buf: bytearray, keys: SungrowKeys) -> bool:
         """Take one encrypted frame off ``buf``; False when it is not complete yet."""
@@ -284,7 +282,7 @@ class SungrowConnection(ModbusConnection):
                 "answered with exception 4",
             )
             pdu = exception_pdu(pdu[0], ExceptionCode.DEVICE_FAILURE)
-        adu = _MBAP.pack(INNER_TID, 0, len(pdu) + 1, unit) + pdu
+        adu = MBAP.pack(INNER_TID, 0, len(pdu) + 1, unit) + pdu
         if d.frame:  # a malformed-frame fault distorts the plaintext, then it is encrypted
             adu = distort_adu(d, adu)[:MAX_ADU]
         size = len(adu)
@@ -320,7 +318,7 @@ def _consistent(plain: bytes, size: int, pad: int) -> bool:
             and plain[size:] == _PADDING[pad])
 
 
-def _refuse(unit: int, pdu: bytes, peer: str) -> Handled:
+def refuse(unit: int, pdu: bytes, peer: str) -> Handled:
     """Exception 2 ("illegal data address"), the code a Sungrow device uses for such reads."""
     return exception_pdu(pdu[0], ExceptionCode.ILLEGAL_ADDRESS)
 
@@ -340,62 +338,8 @@ def _size_check(pdu: bytes) -> Handler | None:
         else:
             return None
         if _COUNT.unpack_from(pdu, 3)[0] > limit:
-            return _refuse
+            return refuse
     return None
-
-
-class SungrowFrontEnd(ModbusTcpFrontEnd):
-    """The "sungrow" port: encrypted (or deliberately not) Modbus on the shared application."""
-
-    def __init__(
-        self,
-        server: MockSungrowServer,
-        *,
-        encryption: str = "aes",
-        lan_key_reply: str = "exception",
-        plain_requests: str = "strict",
-    ) -> None:
-        super().__init__(
-            server.modbus_app,
-            server.diagnostics,
-            server.host,
-            server.configured_port("sungrow"),
-            name="sungrow",
-            label=f"Sungrow {'encrypted ' if encryption == 'aes' else ''}Modbus front end",
-            protocol_factory=lambda _front_end: SungrowConnection(self),
-            traffic=server.traffic,
-            model=server.model.name,
-        )
-        self.encryption = encryption
-        self.plain_requests = plain_requests
-        self.keys: SungrowKeys | None = server.sungrow_keys if encryption == "aes" else None
-        if self.keys is not None:
-            self.keys.current()  # loads cryptography now: a missing package fails start()
-        self.answer_key_request: Handler = self._key_handler(lan_key_reply)
-
-    def _key_handler(self, lan_key_reply: str) -> Handler:
-        keys = self.keys
-        if keys is not None:
-            return lambda unit, pdu, peer: b"\x04\x10" + keys.current().public
-        if self.encryption == "none":
-            return lambda unit, pdu, peer: b"\x04\x10" + bytes(16)
-        if lan_key_reply == "silence":
-            return lambda unit, pdu, peer: None
-        return _refuse
-
-    def connection_info(self) -> dict[str, Any]:
-        """Where clients connect, and what the port does with the key request."""
-        return {**super().connection_info(), "encryption": self.encryption}
-
-
-def build_front_end(server: MockSungrowServer) -> SungrowFrontEnd:
-    """The "sungrow" front end of ``server`` (see ``server.FRONT_END_BUILDERS``)."""
-    return SungrowFrontEnd(
-        server,
-        encryption=server.encryption,
-        lan_key_reply=server.lan_key_reply,
-        plain_requests=server.plain_requests,
-    )
 
 
 __all__ = [
@@ -403,10 +347,7 @@ __all__ = [
     "MAX_ENCRYPTED_WRITE",
     "PRIVATE_KEY",
     "SungrowConnection",
-    "SungrowFrontEnd",
     "SungrowKey",
     "SungrowKeys",
     "aes_key",
-    "build_front_end",
 ]
-

@@ -1,10 +1,6 @@
-"""Modbus: the application layer every Modbus transport shares, and the plain TCP front end.
+"""The Modbus request path: strict in-order replies, the fast path, back-pressure, faults.
 
-:class:`ModbusApplication` turns one request PDU into one response PDU (function codes 3, 4,
-6 and 16, with Sungrow's exception behaviour). It does not know about sockets or framing, so the
-plain MBAP transport here and the AES-framed transport share it unchanged.
-
-:class:`ModbusTcpFrontEnd` is a small :class:`asyncio.Protocol` rather than pymodbus's server:
+:class:`ModbusConnection` is a small :class:`asyncio.Protocol` rather than pymodbus's server:
 pymodbus drops a second request that arrives in the same TCP segment, leaves request tasks
 pending at shutdown, keeps process-wide singletons, and changed its data-block extension
 point incompatibly in 3.13 (see ``docs/design.md``). Here each connection answers strictly in
@@ -17,26 +13,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import functools
-import struct
-import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
 
-from mock_sungrow.device.datablock import SimulatedDevice, SungrowModbusDataBlock
-from mock_sungrow.device.registermap import MAX_READ, MAX_WRITE
-from mock_sungrow.diagnostics import Diagnostics
-from mock_sungrow.errors import ExceptionCode, ModbusError
-from mock_sungrow.faults.faultset import FaultSet
-from mock_sungrow.faults.requestlog import RequestLog
+from mock_sungrow.errors import ExceptionCode
 from mock_sungrow.faults.spec import Request
-from mock_sungrow.faults.traffic import NO_FAULT, Decision, IdleTimer, Traffic
-from mock_sungrow.frontends.base import (
-    bind_server,
-    bound_port,
-    close_connections,
-    reset_transport,
-    stop_listening,
-)
+from mock_sungrow.faults.traffic import NO_FAULT, Decision, IdleTimer
+from mock_sungrow.frontends.base import reset_transport
+from mock_sungrow.frontends.modbus.codec import FrameError, take_mbap
 from mock_sungrow.frontends.modbus.distort import (
     describe,
     distort_adu,
@@ -47,190 +31,18 @@ from mock_sungrow.frontends.modbus.distort import (
     scale_write,
     written_words,
 )
+from mock_sungrow.frontends.modbus.pdu import (
+    KEY_REQUEST_PDU,
+    KEY_UNIT,
+    MBAP,
+    Handled,
+    PendingReply,
+    Reply,
+    exception_pdu,
+)
 
 if TYPE_CHECKING:
-    from mock_sungrow.server import MockSungrowServer
-
-#: The PDU of Sungrow's key request (FC4, wire address 0x0AE7, count 8) sent to unit 247.
-KEY_REQUEST_PDU = bytes.fromhex("04 0A E7 00 08")
-KEY_UNIT = 247
-
-_READ = struct.Struct(">BHH")
-_WRITE_MULTI = struct.Struct(">BHHB")
-_MBAP = struct.Struct(">HHHB")
-
-Reply = bytes | None
-PendingReply = Awaitable[Reply]
-Handled = Reply | PendingReply
-
-
-#: A decoded request: block, documented address, count, words to write (None for a read),
-#: and a write's response PDU. A plain tuple: this is built once per request.
-_Operation = tuple[SungrowModbusDataBlock, int, int, list[int] | None, bytes]
-
-
-def exception_pdu(function_code: int, code: int) -> bytes:
-    """An exception response: the function code with its top bit set, then the code."""
-    return bytes(((function_code | 0x80) & 0xFF, code))
-
-
-class ModbusApplication:
-    """Function codes 3, 4, 6 and 16 against a set of simulated devices.
-
-    ``handle`` returns the response PDU, ``None`` for "no reply" (a broadcast write), or an
-    awaitable of either when a data block overrides an ``async_`` method.
-
-    ``unknown_unit`` chooses what a unit id with no device gets: ``"exception"`` (0x0B,
-    gateway target failed to respond, what a dongle reports) or ``"silence"``.
-    ``key_reply`` is the 16-byte public key returned to Sungrow's key request on unit 247;
-    the default of 16 zero bytes tells encryption-capable clients "this port is plain", the
-    fast fallback real plain ports allow. ``None`` treats the key request like any other read.
-    """
-
-    def __init__(
-        self,
-        devices: Mapping[int, SimulatedDevice],
-        diagnostics: Diagnostics,
-        *,
-        unknown_unit: str = "exception",
-        key_reply: bytes | None = bytes(16),
-        max_read: int = MAX_READ,
-        max_write: int = MAX_WRITE,
-    ) -> None:
-        if unknown_unit not in ("exception", "silence"):
-            raise ValueError("unknown_unit must be 'exception' or 'silence'")
-        if key_reply is not None and len(key_reply) != 16:
-            raise ValueError("key_reply must be exactly 16 bytes")
-        self.diagnostics = diagnostics
-        self.unknown_unit = unknown_unit
-        self.key_reply = key_reply
-        self.max_read = max_read
-        self.max_write = max_write
-        self.set_devices(devices)
-
-    def set_devices(self, devices: Mapping[int, SimulatedDevice]) -> None:
-        """Serve ``devices`` (by unit id) from now on; used when a server is reset."""
-        self.devices = dict(devices)
-        self._async_units = {u for u, d in self.devices.items() if d.is_async}
-
-    def handle(self, unit: int, pdu: bytes, peer: str = "-") -> Handled:
-        """Answer one request PDU addressed to ``unit``."""
-        if not pdu:
-            return exception_pdu(0, ExceptionCode.ILLEGAL_FUNCTION)
-        if unit == KEY_UNIT and pdu == KEY_REQUEST_PDU and self.key_reply is not None:
-            return b"\x04\x10" + self.key_reply
-        device = self.devices.get(unit)
-        if device is None:
-            if unit == 0:  # broadcast: apply writes on every device, never answer
-                if pdu[0] in (6, 16):
-                    for dev in self.devices.values():
-                        self._dispatch(dev, pdu, peer)
-                return None
-            if self.unknown_unit == "silence":
-                return None
-            return exception_pdu(pdu[0], ExceptionCode.GATEWAY_TARGET_FAILED)
-        if unit in self._async_units:
-            return self._dispatch_async(device, pdu, peer)
-        return self._dispatch(device, pdu, peer)
-
-    def _dispatch(self, device: SimulatedDevice, pdu: bytes, peer: str) -> Reply:
-        """The synchronous path: no awaits, so a request costs a few function calls."""
-        try:
-            block, address, count, values, reply = self._parse(device, pdu)
-            if values is None:
-                return _read_reply(pdu[0], block.getValues(address, count))
-            block.setValues(address, values)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes an answer
-            return self._failure(pdu, peer, exc)
-        return reply
-
-    async def _dispatch_async(self, device: SimulatedDevice, pdu: bytes, peer: str) -> Reply:
-        """The same, for data blocks that override an ``async_`` method."""
-        try:
-            block, address, count, values, reply = self._parse(device, pdu)
-            if values is None:
-                return _read_reply(pdu[0], await block.async_getValues(address, count))
-            await block.async_setValues(address, values)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes an answer
-            return self._failure(pdu, peer, exc)
-        return reply
-
-    def _failure(self, pdu: bytes, peer: str, exc: Exception) -> bytes:
-        fc = pdu[0]
-        if isinstance(exc, ModbusError):
-            return exception_pdu(fc, exc.code)
-        # A user's override or a bug: answer "device failure", record it, keep serving.
-        self.diagnostics.report(
-            "modbus", peer, "handler-error", f"FC{fc} {pdu.hex(' ')}: {exc!r}", exc=exc
-        )
-        return exception_pdu(fc, ExceptionCode.DEVICE_FAILURE)
-
-    def _parse(self, device: SimulatedDevice, pdu: bytes) -> _Operation:
-        fc = pdu[0]
-        if fc in (3, 4):
-            if len(pdu) != 5:
-                raise ModbusError(ExceptionCode.ILLEGAL_ADDRESS, "a read PDU is 5 bytes")
-            _, address, count = _READ.unpack(pdu)
-            if not 1 <= count <= self.max_read:
-                raise ModbusError(
-                    ExceptionCode.ILLEGAL_ADDRESS, f"count {count} outside 1..{self.max_read}"
-                )
-            block = device.holding if fc == 3 else device.input
-            return (block, address + 1, count, None, b"")
-        if fc == 6:
-            if len(pdu) != 5:
-                raise ModbusError(ExceptionCode.ILLEGAL_ADDRESS, "a single write PDU is 5 bytes")
-            _, address, value = _READ.unpack(pdu)
-            return (device.holding, address + 1, 1, [value], pdu)
-        if fc == 16:
-            if len(pdu) < 6:
-                raise ModbusError(ExceptionCode.ILLEGAL_ADDRESS, "truncated FC16 request")
-            _, address, count, byte_count = _WRITE_MULTI.unpack_from(pdu)
-            if not 1 <= count <= self.max_write or byte_count != 2 * count:
-                raise ModbusError(
-                    ExceptionCode.ILLEGAL_ADDRESS,
-                    f"FC16 count {count} / byte count {byte_count} invalid (1..{self.max_write})",
-                )
-            if len(pdu) != 6 + byte_count:
-                raise ModbusError(ExceptionCode.ILLEGAL_ADDRESS, "FC16 byte count does not match")
-            values = list(struct.unpack_from(f">{count}H", pdu, 6))
-            return (device.holding, address + 1, count, values, pdu[:5])
-        raise ModbusError(ExceptionCode.ILLEGAL_FUNCTION, f"function code {fc} not supported")
-
-
-_REPLY_STRUCTS = [struct.Struct(f">BB{n}H") for n in range(MAX_READ + 1)]
-
-
-def _read_reply(fc: int, values: list[int]) -> bytes:
-    """A read response PDU. ``struct`` rejects words outside 0..65535 (a broken override)."""
-    n = len(values)
-    packer = _REPLY_STRUCTS[n] if n <= MAX_READ else struct.Struct(f">BB{n}H")
-    return packer.pack(fc, 2 * n, *values)
-
-
-class FrameError(ValueError):
-    """The byte stream cannot be split into frames: the connection has to be closed."""
-
-
-def take_mbap(buf: bytearray) -> tuple[int, int, bytes] | None:
-    """Remove the first whole MBAP frame from ``buf``: ``(transaction id, unit, pdu)``.
-
-    ``None`` when the frame is not complete yet. A header that no Modbus TCP client sends
-    (protocol id not 0, length outside 2..254) raises :class:`FrameError`: nothing after it
-    can be trusted to be a frame boundary.
-    """
-    if len(buf) < 7:
-        return None
-    tid, pid, length, unit = _MBAP.unpack_from(buf)
-    if pid != 0 or not 2 <= length <= 254:
-        raise FrameError(f"malformed MBAP header {bytes(buf[:7]).hex(' ')}")
-    end = 6 + length
-    if len(buf) < end:
-        return None
-    pdu = bytes(buf[7:end])
-    del buf[:end]
-    return tid, unit, pdu
-
+    from mock_sungrow.frontends.modbus.tcp import ModbusTcpFrontEnd
 
 #: Answers one request: ``(unit, pdu, peer) -> response PDU | None | awaitable``.
 #: ``ModbusApplication.handle`` is the usual one; a codec may answer some requests itself.
@@ -386,7 +198,7 @@ class ModbusConnection(asyncio.Protocol):
         buf = self._buffer
         if not buf and not self._paused and len(data) >= 8:
             # The common case: exactly one whole, well-formed request in this segment.
-            tid, pid, length, unit = _MBAP.unpack_from(data)
+            tid, pid, length, unit = MBAP.unpack_from(data)
             if pid == 0 and 2 <= length <= 254 and len(data) == 6 + length:
                 self.submit(self._handle, self._write_mbap, tid, unit, data[7:])
                 return
@@ -507,7 +319,7 @@ class ModbusConnection(asyncio.Protocol):
         transport = self.transport
         if pdu is None or transport is None or transport.is_closing():
             return
-        adu = _MBAP.pack(tid, 0, len(pdu) + 1, unit) + pdu
+        adu = MBAP.pack(tid, 0, len(pdu) + 1, unit) + pdu
         if d.frame:
             adu = distort_adu(d, adu)
         transport.write(adu)
@@ -533,74 +345,7 @@ class ModbusConnection(asyncio.Protocol):
             self._worker = None
         self._take_more()  # the queue is empty: answer the rest directly again
 
-
 def _exception_handler(code: int, unit: int, pdu: bytes, peer: str) -> Handled:
     """Answer with exception ``code`` (an ``exception`` fault)."""
     return exception_pdu(pdu[0], code)
 
-
-class ModbusTcpFrontEnd:
-    """Plain Modbus TCP (MBAP) on one port."""
-
-    def __init__(
-        self,
-        app: ModbusApplication,
-        diagnostics: Diagnostics,
-        host: str,
-        port: int,
-        *,
-        name: str = "modbus",
-        label: str = "Modbus TCP front end",
-        protocol_factory: Callable[[ModbusTcpFrontEnd], asyncio.Protocol] | None = None,
-        traffic: Traffic | None = None,
-        model: str = "",
-    ) -> None:
-        self.app = app
-        #: Fault decisions and the request log (a private one when none is given).
-        self.traffic = traffic or Traffic(FaultSet(), RequestLog(1000), time.time)
-        #: The model served, for fault distortions that depend on the register map.
-        self.model = model
-        self.diagnostics = diagnostics
-        self.host = host
-        self.requested_port = port
-        self.name = name
-        self.label = label
-        self.connections: set[Any] = set()
-        self._protocol_factory = protocol_factory or ModbusConnection
-        self._server: asyncio.Server | None = None
-        self.port: int | None = None
-        self.closing = False
-
-    async def start(self) -> None:
-        """Listen; returns once the port accepts connections."""
-        self.closing = False
-        self._server = await bind_server(
-            lambda: self._protocol_factory(self), self.host, self.requested_port, self.label
-        )
-        self.port = bound_port(self._server)
-
-    async def stop(self) -> None:
-        """Close the listener, abort every connection, and finish their tasks."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        self.closing = True
-        await stop_listening(server)
-        await close_connections(self.connections)
-        await server.wait_closed()
-
-    def connection_info(self) -> dict[str, Any]:
-        """Where clients connect."""
-        return {"host": self.host, "port": self.port, "connection_type": self.name}
-
-    async def rearm_idle(self) -> None:
-        """An ``idle-timeout`` fault came or went: restart every connection's idle timer."""
-        for conn in list(self.connections):
-            conn._arm_idle()
-
-
-def build_front_end(server: MockSungrowServer) -> ModbusTcpFrontEnd:
-    """The plain Modbus TCP front end of ``server`` (see ``server.FRONT_END_BUILDERS``)."""
-    return ModbusTcpFrontEnd(server.modbus_app, server.diagnostics, server.host,
-                             server.configured_port("modbus"), traffic=server.traffic,
-                             model=server.model.name)

@@ -24,10 +24,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from mock_sungrow.device.catalog import Table
-from mock_sungrow.device.registermap import MAX_READ
 from mock_sungrow.errors import ModbusError
 from mock_sungrow.faults.traffic import CURRENT_DECISION
 from mock_sungrow.frontends.modbus.distort import describe, distort_pdu, note_old_words
+from mock_sungrow.frontends.modbus.pdu import MAX_READ, crc16
 from mock_sungrow.frontends.winet import auth, payloads, status
 from mock_sungrow.frontends.winet.auth import (
     BAD_REQUEST,
@@ -114,16 +114,6 @@ def text_field(params: Mapping[str, Any], key: str) -> str:
     if not isinstance(value, str):
         raise BadRequest(f"{key!r} must be a string; got {value!r}")
     return value
-
-
-def crc16(data: bytes) -> int:
-    """Modbus RTU CRC-16 (polynomial 0xA001, initial 0xFFFF), as sent low byte first."""
-    crc = 0xFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-    return crc
 
 
 def hex_bytes(words: list[int]) -> str:
@@ -613,7 +603,7 @@ class WinetApi:
         """``/device/passthroughway``: execute a Modbus RTU frame, answer the RTU reply in hex.
 
         The frame goes through the same
-        :class:`~mock_sungrow.frontends.modbus.path.ModbusApplication` as Modbus TCP, so FC6 answers
+        :class:`~mock_sungrow.frontends.modbus.app.ModbusApplication` as Modbus TCP, so FC6 answers
         are a byte-exact echo and reads return real registers.
         """
         error = self._token_error(params)

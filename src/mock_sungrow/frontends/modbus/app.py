@@ -1,0 +1,156 @@
+"""The Modbus application layer every Modbus transport shares: one request PDU, one reply PDU.
+
+:class:`ModbusApplication` implements function codes 3, 4, 6 and 16 with Sungrow's exception
+behaviour against the devices of one endpoint (by unit id). It knows no socket and no framing,
+so the plain MBAP port, the AES-framed port and the WiNet-S RTU passthrough share it unchanged.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Mapping
+
+from mock_sungrow.device.datablock import SimulatedDevice, SungrowModbusDataBlock
+from mock_sungrow.diagnostics import Diagnostics
+from mock_sungrow.errors import ExceptionCode, ModbusError
+from mock_sungrow.frontends.modbus.pdu import (
+    KEY_REQUEST_PDU,
+    KEY_UNIT,
+    MAX_READ,
+    MAX_WRITE,
+    READ,
+    WRITE_MULTI,
+    Handled,
+    Reply,
+    exception_pdu,
+    read_reply,
+)
+
+#: A decoded request: block, documented address, count, words to write (None for a read),
+#: and a write's response PDU. A plain tuple: this is built once per request.
+_Operation = tuple[SungrowModbusDataBlock, int, int, list[int] | None, bytes]
+
+
+class ModbusApplication:
+    """Function codes 3, 4, 6 and 16 against a set of simulated devices.
+
+    ``handle`` returns the response PDU, ``None`` for "no reply" (a broadcast write), or an
+    awaitable of either when a data block overrides an ``async_`` method.
+
+    ``unknown_unit`` chooses what a unit id with no device gets: ``"exception"`` (0x0B,
+    gateway target failed to respond, what a dongle reports) or ``"silence"``.
+    ``key_reply`` is the 16-byte public key returned to Sungrow's key request on unit 247;
+    the default of 16 zero bytes tells encryption-capable clients "this port is plain", the
+    fast fallback real plain ports allow. ``None`` treats the key request like any other read.
+    """
+
+    def __init__(
+        self,
+        devices: Mapping[int, SimulatedDevice],
+        diagnostics: Diagnostics,
+        *,
+        unknown_unit: str = "exception",
+        key_reply: bytes | None = bytes(16),
+        max_read: int = MAX_READ,
+        max_write: int = MAX_WRITE,
+    ) -> None:
+        if unknown_unit not in ("exception", "silence"):
+            raise ValueError("unknown_unit must be 'exception' or 'silence'")
+        if key_reply is not None and len(key_reply) != 16:
+            raise ValueError("key_reply must be exactly 16 bytes")
+        self.diagnostics = diagnostics
+        self.unknown_unit = unknown_unit
+        self.key_reply = key_reply
+        self.max_read = max_read
+        self.max_write = max_write
+        self.set_devices(devices)
+
+    def set_devices(self, devices: Mapping[int, SimulatedDevice]) -> None:
+        """Serve ``devices`` (by unit id) from now on; used when a server is reset."""
+        self.devices = dict(devices)
+        self._async_units = {u for u, d in self.devices.items() if d.is_async}
+
+    def handle(self, unit: int, pdu: bytes, peer: str = "-") -> Handled:
+        """Answer one request PDU addressed to ``unit``."""
+        if not pdu:
+            return exception_pdu(0, ExceptionCode.ILLEGAL_FUNCTION)
+        if unit == KEY_UNIT and pdu == KEY_REQUEST_PDU and self.key_reply is not None:
+            return b"\x04\x10" + self.key_reply
+        device = self.devices.get(unit)
+        if device is None:
+            if unit == 0:  # broadcast: apply writes on every device, never answer
+                if pdu[0] in (6, 16):
+                    for dev in self.devices.values():
+                        self._dispatch(dev, pdu, peer)
+                return None
+            if self.unknown_unit == "silence":
+                return None
+            return exception_pdu(pdu[0], ExceptionCode.GATEWAY_TARGET_FAILED)
+        if unit in self._async_units:
+            return self._dispatch_async(device, pdu, peer)
+        return self._dispatch(device, pdu, peer)
+
+    def _dispatch(self, device: SimulatedDevice, pdu: bytes, peer: str) -> Reply:
+        """The synchronous path: no awaits, so a request costs a few function calls."""
+        try:
+            block, address, count, values, reply = self._parse(device, pdu)
+            if values is None:
+                return read_reply(pdu[0], block.getValues(address, count))
+            block.setValues(address, values)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an answer
+            return self._failure(pdu, peer, exc)
+        return reply
+
+    async def _dispatch_async(self, device: SimulatedDevice, pdu: bytes, peer: str) -> Reply:
+        """The same, for data blocks that override an ``async_`` method."""
+        try:
+            block, address, count, values, reply = self._parse(device, pdu)
+            if values is None:
+                return read_reply(pdu[0], await block.async_getValues(address, count))
+            await block.async_setValues(address, values)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an answer
+            return self._failure(pdu, peer, exc)
+        return reply
+
+    def _failure(self, pdu: bytes, peer: str, exc: Exception) -> bytes:
+        fc = pdu[0]
+        if isinstance(exc, ModbusError):
+            return exception_pdu(fc, exc.code)
+        # A user's override or a bug: answer "device failure", record it, keep serving.
+        self.diagnostics.report(
+            "modbus", peer, "handler-error", f"FC{fc} {pdu.hex(' ')}: {exc!r}", exc=exc
+        )
+        return exception_pdu(fc, ExceptionCode.DEVICE_FAILURE)
+
+    def _parse(self, device: SimulatedDevice, pdu: bytes) -> _Operation:
+        fc = pdu[0]
+        if fc in (3, 4):
+            if len(pdu) != 5:
+                raise ModbusError(ExceptionCode.ILLEGAL_ADDRESS, "a read PDU is 5 bytes")
+            _, address, count = READ.unpack(pdu)
+            if not 1 <= count <= self.max_read:
+                raise ModbusError(
+                    ExceptionCode.ILLEGAL_ADDRESS, f"count {count} outside 1..{self.max_read}"
+                )
+            block = device.holding if fc == 3 else device.input
+            return (block, address + 1, count, None, b"")
+        if fc == 6:
+            if len(pdu) != 5:
+                raise ModbusError(ExceptionCode.ILLEGAL_ADDRESS, "a single write PDU is 5 bytes")
+            _, address, value = READ.unpack(pdu)
+            return (device.holding, address + 1, 1, [value], pdu)
+        if fc == 16:
+            if len(pdu) < 6:
+                raise ModbusError(ExceptionCode.ILLEGAL_ADDRESS, "truncated FC16 request")
+            _, address, count, byte_count = WRITE_MULTI.unpack_from(pdu)
+            if not 1 <= count <= self.max_write or byte_count != 2 * count:
+                raise ModbusError(
+                    ExceptionCode.ILLEGAL_ADDRESS,
+                    f"FC16 count {count} / byte count {byte_count} invalid (1..{self.max_write})",
+                )
+            if len(pdu) != 6 + byte_count:
+                raise ModbusError(ExceptionCode.ILLEGAL_ADDRESS, "FC16 byte count does not match")
+            values = list(struct.unpack_from(f">{count}H", pdu, 6))
+            return (device.holding, address + 1, count, values, pdu[:5])
+        raise ModbusError(ExceptionCode.ILLEGAL_FUNCTION, f"function code {fc} not supported")
+
