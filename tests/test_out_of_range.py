@@ -59,7 +59,8 @@ def test_s16_saturates_below_its_sentinel() -> None:
     BMS keep far inside ±3276.7 (at 0.1 scale), so no public setting drives one over the wire;
     the rule is checked where it is applied, with the words written out from spec §B.2.
     """
-    from mock_sungrow.device.registermap import RegisterMap, encode_value
+    from mock_sungrow.device.codec import encode_value
+    from mock_sungrow.device.registermap import RegisterMap
 
     row = RegisterMap.for_model("SG5K-D").by_name[("input", "internal_temperature")]  # 0.1 °C
     assert row.kind == "S16"

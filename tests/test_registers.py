@@ -13,7 +13,8 @@ import pytest
 
 from mock_sungrow import ManualClock
 from mock_sungrow.device.catalog import RegisterDef, load_catalog, validate_catalog
-from mock_sungrow.device.registermap import RegisterMap, decode_words, encode_value, sentinel_words
+from mock_sungrow.device.codec import decode_words, encode_value, sentinel_words
+from mock_sungrow.device.registermap import RegisterMap
 from tests.helpers import RawModbus
 
 CATALOG = load_catalog()

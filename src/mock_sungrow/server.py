@@ -8,7 +8,6 @@ simulated inverter.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import importlib
 import ipaddress
 import threading
@@ -20,19 +19,18 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from mock_sungrow.clock import Clock, ManualClock, RealClock
-from mock_sungrow.device.catalog import InverterModel, Table, load_battery_registers, load_catalog
-from mock_sungrow.device.datablock import RegisterBank, SimulatedDevice, SungrowModbusDataBlock
+from mock_sungrow.device.catalog import InverterModel, Table, load_catalog
+from mock_sungrow.device.codec import decode_words
+from mock_sungrow.device.datablock import SungrowModbusDataBlock
 from mock_sungrow.device.device import (
     DEFAULT_BATTERY_UNIT_ID,
-    WINET_BATTERY,
-    WINET_HYBRID_INVERTER,
-    WINET_STRING_INVERTER,
     BatteryDevice,
     BatteryReadings,
     DeviceInfo,
+    build_battery,
+    build_inverter,
 )
-from mock_sungrow.device.registermap import RegisterMap, decode_words
-from mock_sungrow.device.sbr import BATTERY_INPUT
+from mock_sungrow.device.registermap import RegisterMap
 from mock_sungrow.diagnostics import Diagnostics, Problem
 from mock_sungrow.errors import FrontEndUnavailableError
 from mock_sungrow.faults.faultset import FaultSet
@@ -45,7 +43,6 @@ from mock_sungrow.frontends.base import FrontEnd
 from mock_sungrow.frontends.modbus.app import ModbusApplication
 from mock_sungrow.frontends.winet.auth import DEFAULT_ACCOUNTS as DEFAULT_WINET_ACCOUNTS
 from mock_sungrow.frontends.winet.auth import MSG_NOTICE, NOTICE, SessionStore, WinetSettings
-from mock_sungrow.plant.battery import BatteryPack
 from mock_sungrow.plant.physics import Site
 from mock_sungrow.plant.snapshot import PlantSnapshot
 from mock_sungrow.plant.state import PlantState
@@ -327,24 +324,9 @@ class MockSungrowServer:
         # the same lock keeps a clock move and a request from racing past an end.
         self.faults.expiry_lock = self.plant.lock
         self.plant.add_change_source(self.faults.expire)
-        bank = RegisterBank(self.plant, self.register_map)
-        self.device = SimulatedDevice(
-            name=self.model.name,
-            unit_ids=frozenset({self.unit_id}),
-            input=self.datablock_class("input", bank),
-            holding=self.datablock_class("holding", bank),
-        )
-        inverter = DeviceInfo(
-            kind="inverter",
-            logical_id=1,
-            unit_id=self.unit_id,
-            model=self.model.name,
-            device_type_code=self.model.device_type_code,
-            winet_dev_type=WINET_HYBRID_INVERTER if self.model.is_hybrid
-            else WINET_STRING_INVERTER,
-            serial=self.plant.serial,
-            device=self.device,
-        )
+        inverter = build_inverter(self.plant, self.register_map, self.datablock_class,
+                                  self.unit_id)
+        self.device = inverter.device
         self._devices: list[DeviceInfo] = [inverter]
         self.battery: BatteryDevice | None = None
         pack = self.plant.battery
@@ -354,7 +336,8 @@ class MockSungrowServer:
                     f"the battery's unit id ({self.battery_unit_id}) must differ from the "
                     "inverter's unit_id; pass another battery_unit_id (or None)"
                 )
-            self.battery = self._build_battery(pack, self.battery_unit_id)
+            self.battery = build_battery(self.plant, pack, self.battery_unit_id,
+                                         self.datablock_class)
             self._devices.append(self.battery.info)
         devices = {d.unit_id: d.device for d in self._devices}
         app: ModbusApplication | None = getattr(self, "modbus_app", None)
@@ -365,34 +348,12 @@ class MockSungrowServer:
                 devices, self.diagnostics, unknown_unit=self.unknown_unit
             )
 
-    def _build_battery(self, pack: BatteryPack, unit_id: int) -> BatteryDevice:
-        """The SBR tower as a Modbus device of its own (input registers 10710-10893)."""
-        regmap = _battery_map(pack.model, pack.device_type_code)
-        bank = RegisterBank(self.plant, regmap)
-        device = SimulatedDevice(
-            name=pack.model,
-            unit_ids=frozenset({unit_id}),
-            input=self.datablock_class("input", bank),
-            holding=self.datablock_class("holding", bank),
-        )
-        info = DeviceInfo(
-            kind="battery",
-            logical_id=2,
-            unit_id=unit_id,
-            model=pack.model,
-            device_type_code=pack.device_type_code,
-            winet_dev_type=WINET_BATTERY,
-            serial=pack.serial,
-            device=device,
-        )
-        return BatteryDevice(info, self.plant)
-
     @property
     def devices(self) -> list[DeviceInfo]:
         """The installation's devices, inverter first (a WiNet-S device list's order).
 
         Each entry carries the device-list fields (logical id, unit id, model, type codes,
-        serial) and the :class:`~mock_sungrow.device.datablock.SimulatedDevice` whose data blocks
+        serial) and the :class:`~mock_sungrow.device.device.SimulatedDevice` whose data blocks
         serve its registers.
         """
         return list(self._devices)
@@ -770,17 +731,6 @@ class MockSungrowServer:
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"<MockSungrowServer {self.model.name} {self.server_type} {state} {self.ports}>"
-
-
-@functools.lru_cache(maxsize=16)
-def _battery_map(model: str, device_type_code: int) -> RegisterMap:
-    """The (shared) register map of an SBR battery of one size."""
-    pseudo = InverterModel(
-        name=model, device_type_code=device_type_code, rated_power_w=0, phases=1,
-        mppt_count=1, is_hybrid=False, source="sbr_registers.csv",
-    )
-    return RegisterMap(pseudo, rows=load_battery_registers(), projectors=BATTERY_INPUT,
-                       address_projectors={})
 
 
 def _stop_runtime(runtime: LoopThread, front_ends: Sequence[FrontEnd]) -> None:

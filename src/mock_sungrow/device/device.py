@@ -6,7 +6,8 @@ describes them once, so every front end lists and reads them alike:
 
 * :class:`DeviceInfo` is one device-list entry (what WiNet-S calls ``dev_id``, ``dev_code``,
   ``dev_type``, ``dev_model``, ``dev_sn``, ``phys_addr`` and ``logc_addr``) plus the
-  :class:`~mock_sungrow.device.datablock.SimulatedDevice` whose data blocks serve its registers.
+  :class:`SimulatedDevice` whose data blocks serve its registers.
+* :func:`build_inverter` and :func:`build_battery` make them for a plant.
 * :class:`BatteryReadings` is what an SBR battery reports about itself in engineering units
   (WiNet-S ``real`` on the battery's ``dev_id``; see :data:`BATTERY_REAL_FIELDS`).
 
@@ -20,11 +21,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from mock_sungrow.device.bank import RegisterBank
+from mock_sungrow.device.catalog import Table
+from mock_sungrow.device.datablock import SungrowModbusDataBlock
+from mock_sungrow.device.sbr import battery_map
 from mock_sungrow.plant.snapshot import Mode, PlantSnapshot
 from mock_sungrow.plant.state import PlantState
 
 if TYPE_CHECKING:
-    from mock_sungrow.device.datablock import SimulatedDevice
+    from mock_sungrow.device.registermap import RegisterMap
+    from mock_sungrow.plant.battery import BatteryPack
 
 #: WiNet-S ``dev_type`` values.
 WINET_STRING_INVERTER = 21
@@ -32,6 +38,29 @@ WINET_HYBRID_INVERTER = 35
 WINET_BATTERY = 44
 #: The unit id an SBR battery answers on the inverter's LAN port.
 DEFAULT_BATTERY_UNIT_ID = 200
+
+
+@dataclass(frozen=True)
+class SimulatedDevice:
+    """A Modbus device behind the server: its unit ids and its two register tables."""
+
+    name: str
+    unit_ids: frozenset[int]
+    input: SungrowModbusDataBlock
+    holding: SungrowModbusDataBlock
+
+    def block(self, table: Table) -> SungrowModbusDataBlock:
+        """The data block serving ``table``."""
+        return self.input if table == "input" else self.holding
+
+    @property
+    def is_async(self) -> bool:
+        """Whether a block overrides an ``async_`` method, forcing the slower async path."""
+        return any(
+            type(b).async_getValues is not SungrowModbusDataBlock.async_getValues
+            or type(b).async_setValues is not SungrowModbusDataBlock.async_setValues
+            for b in (self.input, self.holding)
+        )
 
 
 @dataclass(frozen=True)
@@ -188,3 +217,58 @@ class BatteryDevice:
 
     def __repr__(self) -> str:
         return f"<BatteryDevice {self.info.model} unit {self.info.unit_id}>"
+
+
+def build_inverter(
+    plant: PlantState,
+    regmap: RegisterMap,
+    datablock_class: type[SungrowModbusDataBlock],
+    unit_id: int,
+) -> DeviceInfo:
+    """The inverter as a device: data blocks of ``datablock_class`` over its register bank."""
+    bank = RegisterBank(plant, regmap)
+    device = SimulatedDevice(
+        name=plant.model.name,
+        unit_ids=frozenset({unit_id}),
+        input=datablock_class("input", bank),
+        holding=datablock_class("holding", bank),
+    )
+    return DeviceInfo(
+        kind="inverter",
+        logical_id=1,
+        unit_id=unit_id,
+        model=plant.model.name,
+        device_type_code=plant.model.device_type_code,
+        winet_dev_type=WINET_HYBRID_INVERTER if plant.model.is_hybrid
+        else WINET_STRING_INVERTER,
+        serial=plant.serial,
+        device=device,
+    )
+
+
+def build_battery(
+    plant: PlantState,
+    pack: BatteryPack,
+    unit_id: int,
+    datablock_class: type[SungrowModbusDataBlock],
+) -> BatteryDevice:
+    """The SBR tower as a Modbus device of its own (input registers 10710-10893)."""
+    regmap = battery_map(pack.model, pack.device_type_code)
+    bank = RegisterBank(plant, regmap)
+    device = SimulatedDevice(
+        name=pack.model,
+        unit_ids=frozenset({unit_id}),
+        input=datablock_class("input", bank),
+        holding=datablock_class("holding", bank),
+    )
+    info = DeviceInfo(
+        kind="battery",
+        logical_id=2,
+        unit_id=unit_id,
+        model=pack.model,
+        device_type_code=pack.device_type_code,
+        winet_dev_type=WINET_BATTERY,
+        serial=pack.serial,
+        device=device,
+    )
+    return BatteryDevice(info, plant)

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from mock_sungrow.device.codec import Value
 from mock_sungrow.plant.ems import Regime
 from mock_sungrow.plant.snapshot import Mode
 
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
     from mock_sungrow.plant.snapshot import PlantSnapshot
     from mock_sungrow.plant.state import PlantState
 
-Value = float | int | str | None | list[float | int | None]
 Projector = Callable[["PlantSnapshot", "PlantState"], Value]
 
 # Firmware identification strings. Their shape follows the ARM/DSP version strings SunGather

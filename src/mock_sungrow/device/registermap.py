@@ -1,8 +1,9 @@
 """A model's register map: what it serves, how values encode, which writes it accepts.
 
 The map is generated from the catalogue (``registers.csv``) and the holding-register limits
-(``holding.csv``); it is immutable and cached per model, so a hundred servers of one model
-share one map. Addresses here are always *documented* register numbers; the wire address a
+(``holding.csv``, :mod:`mock_sungrow.device.writes`); values are encoded by
+:mod:`mock_sungrow.device.codec`; it is immutable and cached per model, so a hundred servers of one
+model share one map. Addresses here are always *documented* register numbers; the wire address a
 Modbus client sends is one less, and only the Modbus codec knows that.
 
 Reading follows the protocol's own rules (spec §B.7):
@@ -14,15 +15,12 @@ Reading follows the protocol's own rules (spec §B.7):
 * a read touching no block raises :class:`~mock_sungrow.errors.ModbusError` with code 2.
 """
 
+
 from __future__ import annotations
 
 import bisect
-import csv
 import functools
-import io
 import itertools
-import math
-import re
 from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -36,10 +34,12 @@ from mock_sungrow.device.catalog import (
     RegisterDef,
     Table,
     load_catalog,
-    read_data,
 )
-from mock_sungrow.device.reads import INPUT, INPUT_BY_ADDRESS, Projector, Value
+from mock_sungrow.device.codec import encode_value, sentinel_words
+from mock_sungrow.device.reads import INPUT, INPUT_BY_ADDRESS, Projector
+from mock_sungrow.device.writes import holding_limits
 from mock_sungrow.errors import ExceptionCode, ModbusError
+from mock_sungrow.plant.state import clock_with
 
 if TYPE_CHECKING:
     from mock_sungrow.plant.snapshot import PlantSnapshot
@@ -53,158 +53,6 @@ IMAGE_SIZE = 65537
 #: inside a block answer the filler even when read alone (a real SG3.0RS answers holding
 #: 5009-5019 with 0xFFFF), while a read outside every block is refused with exception 2.
 BLOCK_GAP = 32
-
-_SENTINEL_WORDS = {
-    "U16": (0xFFFF,),
-    "S16": (0x7FFF,),
-    "U32": (0xFFFF, 0xFFFF),
-    "S32": (0xFFFF, 0x7FFF),  # 0x7FFFFFFF, low word first
-}
-
-
-def sentinel_words(row: RegisterDef) -> list[int]:
-    """The words a row reads when its quantity is unavailable (spec §B.2)."""
-    if row.kind == "UTF8":
-        return [0] * row.words
-    return list(_SENTINEL_WORDS[row.kind]) * row.count
-
-
-def _encode_number(kind: str, value: float | int | None, scale: float) -> tuple[int, ...]:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return _SENTINEL_WORDS[kind]
-    raw = round(value / scale) if scale != 1 else round(value)
-    if kind == "U16":
-        return (min(max(raw, 0), 0xFFFE),)
-    if kind == "S16":
-        return (min(max(raw, -0x8000), 0x7FFE) & 0xFFFF,)
-    if kind == "U32":
-        raw = min(max(raw, 0), 0xFFFFFFFE)
-    else:
-        raw = min(max(raw, -0x80000000), 0x7FFFFFFE) & 0xFFFFFFFF
-    return (raw & 0xFFFF, raw >> 16)  # Sungrow sends the low word first
-
-
-def encode_value(row: RegisterDef, value: Value) -> list[int]:
-    """Scale and encode an engineering value into the row's words."""
-    if row.kind == "UTF8":
-        text = "" if value is None else str(value)
-        data = text.encode("utf-8")[: row.words * 2].ljust(row.words * 2, b"\0")
-        return [(data[i] << 8) | data[i + 1] for i in range(0, len(data), 2)]
-    if isinstance(value, str):
-        raise TypeError(f"{row.name}: a string value for a numeric register")
-    if row.is_array:
-        items = value if isinstance(value, list) else [value] * row.count
-        words: list[int] = []
-        for item in (list(items) + [None] * row.count)[: row.count]:
-            words.extend(_encode_number(row.kind, item, row.scale))
-        return words
-    if isinstance(value, list):
-        raise TypeError(f"{row.name}: a list value for a scalar register")
-    return list(_encode_number(row.kind, value, row.scale))
-
-
-def decode_words(row: RegisterDef, words: Sequence[int]) -> Value:
-    """Decode a row's words back into engineering units (the inverse of :func:`encode_value`).
-
-    Sentinels decode to ``None``. Used by the Python API and by tests that check the encoder.
-    """
-    if row.kind == "UTF8":
-        data = b"".join(w.to_bytes(2, "big") for w in words[: row.words])
-        return data.rstrip(b"\0").decode("utf-8", errors="replace")
-    per = row.element_words
-    values: list[float | int | None] = []
-    for i in range(row.count):
-        chunk = tuple(words[i * per : (i + 1) * per])
-        if chunk == _SENTINEL_WORDS[row.kind]:
-            values.append(None)
-            continue
-        raw = chunk[0] if per == 1 else chunk[0] | (chunk[1] << 16)
-        if row.kind == "S16" and raw & 0x8000:
-            raw -= 0x10000
-        elif row.kind == "S32" and raw & 0x80000000:
-            raw -= 0x100000000
-        values.append(raw * row.scale if row.scale != 1 else raw)
-    return values if row.is_array else values[0]
-
-
-# ----------------------------------------------------------------------------- holding limits
-
-
-@dataclass(frozen=True, slots=True)
-class HoldingLimit:
-    """What a holding register accepts, from ``holding.csv`` (resolved for one model)."""
-
-    address: int
-    name: str
-    default: int | None  # raw word; None for the live clock
-    minimum: int | None
-    maximum: int | None
-    allowed: frozenset[int] | None
-    signed: bool
-
-    def check(self, word: int) -> str | None:
-        """Why ``word`` is refused, or ``None`` when it is acceptable."""
-        value = word - 0x10000 if (self.signed and word & 0x8000) else word
-        if self.allowed is not None:
-            if word not in self.allowed:
-                allowed = ", ".join(f"0x{a:02X}" for a in sorted(self.allowed))
-                return f"{self.name} accepts only {allowed}; got 0x{word:04X}"
-            return None
-        if self.minimum is not None and value < self.minimum:
-            return f"{self.name} must be >= {self.minimum}; got {value}"
-        if self.maximum is not None and value > self.maximum:
-            return f"{self.name} must be <= {self.maximum}; got {value}"
-        if self.name == "power_factor_setting" and abs(value) < 800:
-            return f"power_factor_setting must satisfy |PF| >= 0.800; got {value / 1000:.3f}"
-        return None
-
-
-_EXPR = re.compile(r"^(-?)(rated_w|bdc_w|0x[0-9A-Fa-f]+|\d+)(?:\*(\d+))?(?:/(\d+))?$")
-
-
-def _resolve(expr: str, names: Mapping[str, int]) -> int | None:
-    """Evaluate the tiny expression language of ``holding.csv`` (``rated_w*11/1000``)."""
-    expr = expr.strip()
-    if not expr or expr == "clock":
-        return None
-    m = _EXPR.match(expr)
-    if m is None:
-        raise CatalogError(f"holding.csv: cannot read expression {expr!r}")
-    sign, base, mul, div = m.groups()
-    value = names[base] if base in names else int(base, 0)
-    value = value * int(mul or 1) // int(div or 1)
-    return -value if sign else value
-
-
-@functools.cache
-def _holding_rows() -> tuple[dict[str, str], ...]:
-    return tuple(csv.DictReader(io.StringIO(read_data("holding.csv"))))
-
-
-def holding_limits(model: InverterModel, rows: Sequence[RegisterDef]) -> dict[int, HoldingLimit]:
-    """Limits for the holding rows ``model`` implements, keyed by documented address."""
-    names = {"rated_w": model.rated_power_w, "bdc_w": model.rated_power_w}
-    by_addr = {r.address: r for r in rows}
-    limits: dict[int, HoldingLimit] = {}
-    for spec in _holding_rows():
-        addr = int(spec["address"])
-        row = by_addr.get(addr)
-        if row is None:
-            continue
-        allowed = spec["allowed"].split()
-        limits[addr] = HoldingLimit(
-            address=addr,
-            name=spec["name"],
-            default=_resolve(spec["default"], names),
-            minimum=_resolve(spec["min"], names),
-            maximum=_resolve(spec["max"], names),
-            allowed=frozenset(int(a, 0) for a in allowed) if allowed else None,
-            signed=row.kind in ("S16", "S32"),
-        )
-    return limits
-
-
-# ----------------------------------------------------------------------------- the map
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,8 +273,6 @@ class RegisterMap:
             values[addr] = word
         clock = {a: v for a, v in values.items() if 5000 <= a <= 5005}
         if clock:
-            from mock_sungrow.plant.state import clock_with
-
             try:
                 clock_with(now, clock)
             except ValueError as exc:

@@ -9,10 +9,14 @@ module slots read 0.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from typing import TYPE_CHECKING
 
-from mock_sungrow.device.reads import Projector, Value, battery_pack, const
+from mock_sungrow.device.catalog import InverterModel, load_battery_registers
+from mock_sungrow.device.codec import Value
+from mock_sungrow.device.reads import Projector, battery_pack, const
+from mock_sungrow.device.registermap import RegisterMap
 
 if TYPE_CHECKING:
     from mock_sungrow.plant.snapshot import PlantSnapshot
@@ -116,3 +120,14 @@ BATTERY_INPUT: dict[str, Projector] = {
     "dc_switch_state": lambda s, p: 1 if s.mode.value in ("stop", "emergency-stop") else 2,
     **{f"module_{i + 1}_serial_number": _module_serial(i) for i in range(8)},
 }
+
+
+@functools.lru_cache(maxsize=16)
+def battery_map(model: str, device_type_code: int) -> RegisterMap:
+    """The (shared) register map of an SBR battery of one size."""
+    pseudo = InverterModel(
+        name=model, device_type_code=device_type_code, rated_power_w=0, phases=1,
+        mppt_count=1, is_hybrid=False, source="sbr_registers.csv",
+    )
+    return RegisterMap(pseudo, rows=load_battery_registers(), projectors=BATTERY_INPUT,
+                       address_projectors={})

@@ -10,7 +10,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Mapping
 
-from mock_sungrow.device.datablock import SimulatedDevice, SungrowModbusDataBlock
+from mock_sungrow.device.datablock import SungrowModbusDataBlock
+from mock_sungrow.device.device import SimulatedDevice
 from mock_sungrow.diagnostics import Diagnostics
 from mock_sungrow.errors import ExceptionCode, ModbusError
 from mock_sungrow.frontends.modbus.pdu import (

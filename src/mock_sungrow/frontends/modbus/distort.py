@@ -15,14 +15,15 @@ import struct
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from mock_sungrow.device.registermap import FILLER, RegisterMap, sentinel_words
+from mock_sungrow.device.codec import sentinel_words
+from mock_sungrow.device.registermap import FILLER, RegisterMap
 from mock_sungrow.errors import ModbusError
 from mock_sungrow.faults.requestlog import LoggedRequest
 from mock_sungrow.faults.spec import Request
 from mock_sungrow.faults.traffic import Decision, Traffic
 
 if TYPE_CHECKING:
-    from mock_sungrow.device.datablock import SimulatedDevice
+    from mock_sungrow.device.device import SimulatedDevice
 
 _ADDRESS_COUNT = struct.Struct(">HH")
 

@@ -20,7 +20,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from mock_sungrow.device.catalog import RegisterDef, Table
-from mock_sungrow.device.registermap import FILLER, decode_words
+from mock_sungrow.device.codec import decode_words
+from mock_sungrow.device.registermap import FILLER
 from mock_sungrow.errors import ModbusError
 from mock_sungrow.faults.traffic import CURRENT_DECISION
 from mock_sungrow.frontends.modbus.distort import sentinel_table

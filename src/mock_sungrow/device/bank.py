@@ -1,0 +1,123 @@
+"""The registers of one device at the plant's current instant: images, pins, writes.
+
+:class:`RegisterBank` projects the plant onto a
+:class:`~mock_sungrow.device.registermap.RegisterMap` (one table image per plant snapshot,
+encoded lazily, so a read is a slice) and turns writes into plant changes. The data blocks
+(:mod:`mock_sungrow.device.datablock`) every front end reads through sit on top of it.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Sequence
+
+from mock_sungrow.device.catalog import Table
+from mock_sungrow.device.registermap import IMAGE_SIZE, RegisterMap
+from mock_sungrow.errors import ExceptionCode, ModbusError
+from mock_sungrow.plant.state import PlantState
+
+
+class _TableState:
+    """One table's image and which snapshot each of its live rows was encoded for."""
+
+    __slots__ = ("filled", "image", "serial", "snap", "stamps")
+
+    def __init__(self, regmap: RegisterMap, table: Table) -> None:
+        self.image = regmap.new_image(table)
+        self.stamps = [0] * regmap.row_count(table)
+        self.serial = 0
+        self.snap: object = None
+        #: Spans already brought up to date for the current snapshot: a client polling the
+        #: same block (or several clients) skips the per-row walk after the first read.
+        self.filled: set[tuple[int, int]] = set()
+
+
+class RegisterBank:
+    """The registers of one device at the plant's current instant.
+
+    Reads are on every request's path, so a table keeps one image whose rows are encoded
+    lazily: a read encodes the rows it touches that are not yet encoded for the current
+    snapshot, then slices. A day of minute-by-minute reads therefore costs what the client
+    reads, not the whole register map per minute.
+    """
+
+    def __init__(self, plant: PlantState, regmap: RegisterMap) -> None:
+        self.plant = plant
+        self.map = regmap
+        self._tables: dict[Table, _TableState] = {
+            "input": _TableState(regmap, "input"), "holding": _TableState(regmap, "holding"),
+        }
+        self._pins: dict[Table, dict[int, int]] = {"input": {}, "holding": {}}
+
+    def image(self, table: Table) -> array[int]:
+        """The whole table at the current tick (every row encoded), pins applied."""
+        with self.plant.lock:
+            snap = self.plant.snapshot()
+            image = self.map.build_image(table, snap, self.plant)
+            for addr, word in self._pins[table].items():
+                image[addr] = word
+        return image
+
+    def read(self, table: Table, address: int, count: int) -> list[int]:
+        """Words ``address .. address + count - 1`` (documented numbers) of ``table``.
+
+        Raises :class:`ModbusError` 2 when the span leaves the address space or touches no
+        documented block of the model (and no pinned word).
+        """
+        end = address + count
+        served = self.map.touches_defined(table, address, count) or self._pinned(
+            table, address, end
+        )
+        if address < 1 or end > IMAGE_SIZE or not served:
+            raise ModbusError(
+                ExceptionCode.ILLEGAL_ADDRESS,
+                f"no {table} register of {self.map.name} in {address}..{end - 1}",
+            )
+        state = self._tables[table]
+        with self.plant.lock:
+            snap = self.plant.snapshot()
+            if state.snap is not snap:
+                state.snap = snap
+                state.serial += 1
+                state.filled.clear()
+            span = (address, end)
+            if span not in state.filled:
+                self.map.fill(table, state.image, state.stamps, state.serial, address, end,
+                              snap, self.plant)
+                state.filled.add(span)
+            words = state.image[address:end].tolist()
+        pins = self._pins[table]
+        if pins:
+            for addr, word in pins.items():
+                if address <= addr < end:
+                    words[addr - address] = word
+        return words
+
+    def _pinned(self, table: Table, address: int, end: int) -> bool:
+        pins = self._pins[table]
+        return bool(pins) and any(address <= a < end for a in pins)
+
+    def write(self, address: int, values: Sequence[int]) -> None:
+        """A client's holding-register write: validated in full, then applied atomically."""
+        with self.plant.lock:
+            checked = self.map.validate_write(address, values, self.plant.local_time())
+            self.plant.write_holding(checked)
+
+    def pin(self, table: Table, address: int, words: Sequence[int]) -> None:
+        """Force words into a table, whatever the plant says, until :meth:`unpin`."""
+        for offset, word in enumerate(words):
+            if not 0 <= word <= 0xFFFF:
+                raise ValueError(f"register words are 0..65535; got {word!r}")
+            if not 1 <= address + offset < IMAGE_SIZE:
+                raise ValueError(f"address {address + offset} is outside 1..65536")
+        with self.plant.lock:
+            for offset, word in enumerate(words):
+                self._pins[table][address + offset] = word
+
+    def unpin(self, table: Table | None = None) -> None:
+        """Drop pinned words (of one table, or all)."""
+        tables: tuple[Table, ...] = (table,) if table else ("input", "holding")
+        with self.plant.lock:
+            for t in tables:
+                self._pins[t].clear()
+
