@@ -18,7 +18,6 @@ with a :class:`~mock_sungrow.clock.ManualClock` can move through it instantly.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import random
 import time
@@ -323,44 +322,3 @@ class Traffic:
         self._locked.clear()
         self._stale.clear()
         self._last_close.clear()
-
-
-class IdleTimer:
-    """Closes one connection once it has been idle as long as an ``idle-timeout`` fault says.
-
-    Every front end's connection owns one and calls :meth:`arm` when the connection starts
-    and whenever traffic passes (cheap when no fault is active).
-    """
-
-    __slots__ = ("_handle", "front_end", "traffic")
-
-    def __init__(self, traffic: Traffic, front_end: str) -> None:
-        self.traffic = traffic
-        self.front_end = front_end
-        self._handle: asyncio.TimerHandle | None = None
-
-    @property
-    def running(self) -> bool:
-        """Whether a timer is counting down."""
-        return self._handle is not None
-
-    def arm(self, transport: asyncio.BaseTransport | None, peer: str) -> None:
-        """(Re)start the countdown, or stop it when no ``idle-timeout`` fault is active."""
-        self.cancel()
-        timeout = self.traffic.idle_timeout(self.front_end)
-        if timeout is not None and transport is not None:
-            self._handle = asyncio.get_running_loop().call_later(
-                timeout, self._expire, transport, peer
-            )
-
-    def cancel(self) -> None:
-        """Stop the countdown (the connection is gone)."""
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-
-    def _expire(self, transport: asyncio.BaseTransport, peer: str) -> None:
-        self._handle = None
-        if not transport.is_closing():
-            self.traffic.connection_event(self.front_end, peer, "closed: idle", "idle-timeout")
-            transport.close()

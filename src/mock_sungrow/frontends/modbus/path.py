@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, cast
 
 from mock_sungrow.errors import ExceptionCode
 from mock_sungrow.faults.spec import Request
-from mock_sungrow.faults.traffic import NO_FAULT, Decision, IdleTimer
-from mock_sungrow.frontends.base import reset_transport
+from mock_sungrow.faults.traffic import NO_FAULT, Decision
+from mock_sungrow.frontends.base import IdleTimer, reset_transport
 from mock_sungrow.frontends.modbus.codec import FrameError, take_mbap
 from mock_sungrow.frontends.modbus.distort import (
     describe,

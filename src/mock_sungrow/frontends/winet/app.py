@@ -33,8 +33,13 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, web
 
 from mock_sungrow.faults.spec import Request
-from mock_sungrow.faults.traffic import CURRENT_DECISION, NO_FAULT, IdleTimer
-from mock_sungrow.frontends.base import close_connections, reset_transport, stop_listening
+from mock_sungrow.faults.traffic import CURRENT_DECISION, NO_FAULT
+from mock_sungrow.frontends.base import (
+    IdleTimer,
+    close_connections,
+    reset_transport,
+    stop_listening,
+)
 from mock_sungrow.frontends.winet import api as winet_api
 from mock_sungrow.frontends.winet import auth, i18n
 from mock_sungrow.frontends.winet.api import MAX_MESSAGE, BadRequest, Reply, WinetApi, envelope
