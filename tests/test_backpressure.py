@@ -140,8 +140,8 @@ def _server_side(server: MockSungrowServer, kind: str, client: Pipeliner) -> dic
                  "unanswered": len(c._buffer), "queued": len(c._queue)}
                 for c in front_end.connections if c.transport is not None and c.peer == peer]
 
-    runtime = server._runtime
-    assert runtime is not None
+    assert server._running is not None
+    runtime = server._running.runtime
     deadline = time.monotonic() + 10
     while True:  # the client's connect() returns before the server has its connection
         views: list[dict[str, Any]] = runtime.run(look(), 5)

@@ -498,7 +498,7 @@ def test_reset_keeps_the_encrypted_port_serving_the_new_plant(
 
 
 def test_connection_info_and_server_types() -> None:
-    from mock_sungrow.server import IMPLEMENTED_FRONT_ENDS, SERVER_TYPES
+    from mock_sungrow.frontends import IMPLEMENTED_FRONT_ENDS, SERVER_TYPES
 
     server = MockSungrowServer(server_type="sungrow", sungrow_port=1502)
     assert server.get_connection_info("sungrow") == {
@@ -513,7 +513,7 @@ def test_connection_info_and_server_types() -> None:
 
 def test_all_serves_every_front_end(mock_sungrow_factory: Any) -> None:
     from mock_sungrow import FrontEndUnavailableError
-    from mock_sungrow.server import IMPLEMENTED_FRONT_ENDS, SERVER_TYPES
+    from mock_sungrow.frontends import IMPLEMENTED_FRONT_ENDS, SERVER_TYPES
 
     missing = set(SERVER_TYPES["all"]) - IMPLEMENTED_FRONT_ENDS
     if missing:  # the WiNet-S front end lands on another branch

@@ -118,9 +118,9 @@ def test_both_front_ends_by_default() -> None:
 
 def test_a_kind_without_a_front_end_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     """The registry mechanism stays: a server type naming an unbuilt front end is refused."""
-    from mock_sungrow import server as server_module
+    from mock_sungrow import frontends
 
-    monkeypatch.setitem(server_module.SERVER_TYPES, "sunspec", ("modbus", "sunspec"))
+    monkeypatch.setitem(frontends.SERVER_TYPES, "sunspec", ("modbus", "sunspec"))
     with pytest.raises(FrontEndUnavailableError, match=r"needs front end\(s\) sunspec"):
         MockSungrowServer(modbus_port=0, server_type="sunspec")
     server = MockSungrowServer(modbus_port=0, server_type="modbus")

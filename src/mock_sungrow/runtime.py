@@ -1,8 +1,8 @@
-"""The background event loop a server's front ends run on.
+"""The background event loop a server's front ends run on, and the group of front ends on it.
 
-One thread, one loop, per started server. Running the simulator on its own loop means it works
-the same from synchronous tests, from async tests (whatever their loop scope) and from the
-CLI, and that stopping it can account for every task it ever started.
+One thread, one loop, per started server (:class:`FrontEndGroup`). Running the simulator on its own
+loop means it works the same from synchronous tests, from async tests (whatever their loop scope)
+and from the CLI, and that stopping it can account for every task it ever started.
 """
 
 from __future__ import annotations
@@ -10,8 +10,11 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from mock_sungrow.frontends.base import FrontEnd
 
 T = TypeVar("T")
 
@@ -147,3 +150,63 @@ async def _drain_tasks() -> None:
     loop = asyncio.get_running_loop()
     await loop.shutdown_asyncgens()
     await loop.shutdown_default_executor()
+
+
+class FrontEndGroup:
+    """A started server's front ends and the loop thread they run on.
+
+    :meth:`start` binds them in order and returns once every one accepts connections; a
+    failure stops what was started and re-raises an :class:`OSError` that names the front end
+    and the address. :meth:`stop` stops them in reverse order, then the thread. The group
+    holds no reference to the server, so a finalizer can stop a server that was forgotten.
+    """
+
+    def __init__(self, runtime: LoopThread, front_ends: Sequence[FrontEnd]) -> None:
+        self.runtime = runtime
+        self.front_ends = list(front_ends)
+
+    @classmethod
+    def start(cls, name: str, make: Callable[[], list[FrontEnd]], timeout: float) -> FrontEndGroup:
+        """Start a loop thread called ``name``, build the front ends with ``make``, bind them."""
+        runtime = LoopThread(name)
+        runtime.start()
+        front_ends = make()
+        started: list[FrontEnd] = []
+        try:
+            for fe in front_ends:
+                runtime.run(fe.start(), timeout)
+                started.append(fe)
+        except BaseException:
+            for fe in reversed(started):
+                runtime.run(fe.stop(), timeout)
+            runtime.stop()
+            raise
+        return cls(runtime, front_ends)
+
+    def stop(self) -> None:
+        """Stop every front end (last started first), then the loop thread."""
+        try:
+            for fe in reversed(self.front_ends):
+                if self.runtime.running:
+                    self.runtime.run(fe.stop(), 10)
+        finally:
+            self.runtime.stop()
+
+    def find(self, kind: str) -> FrontEnd | None:
+        """The front end called ``kind``, if the server serves it."""
+        return next((fe for fe in self.front_ends if fe.name == kind), None)
+
+    def each(self, method: str, *args: Any, kind: str | None = None, wait: bool = True) -> None:
+        """Run the coroutine ``method(*args)`` of every front end that has it (or of ``kind``).
+
+        On the loop; ``wait=False`` only schedules it: an expiry runs under the plant's lock,
+        which the loop may be waiting for, so it must not wait for the loop.
+        """
+        for fe in self.front_ends:
+            call = getattr(fe, method, None) if kind is None or fe.name == kind else None
+            if call is None:
+                continue
+            if wait:
+                self.runtime.call(call(*args))
+            else:
+                self.runtime.post(call(*args))

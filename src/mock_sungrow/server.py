@@ -1,132 +1,57 @@
 """``MockSungrowServer``: the facade that builds a plant, its registers and its front ends.
 
-It holds no protocol code. It validates configuration, owns the lifecycle (one background loop
-thread per running server), and offers the Python API tests use to look inside and steer the
-simulated inverter.
+It holds no protocol code. It validates configuration (:mod:`mock_sungrow.config`), owns the
+lifecycle (one loop thread per running server: :class:`mock_sungrow.runtime.FrontEndGroup`),
+and offers the Python API tests use to look inside and steer the simulated inverter (the
+device part is :class:`~mock_sungrow.device.api.DeviceApi`). It is also the host plant and
+session faults act through (:class:`~mock_sungrow.faults.effects.FaultHost`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import ipaddress
 import threading
 import time
 import weakref
-from collections.abc import Coroutine, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from mock_sungrow import config
 from mock_sungrow.clock import Clock, ManualClock, RealClock
-from mock_sungrow.device.catalog import InverterModel, Table, load_catalog
-from mock_sungrow.device.codec import decode_words
+from mock_sungrow.device.api import DeviceApi
+from mock_sungrow.device.catalog import InverterModel, load_catalog
 from mock_sungrow.device.datablock import SungrowModbusDataBlock
 from mock_sungrow.device.device import (
     DEFAULT_BATTERY_UNIT_ID,
-    BatteryDevice,
-    BatteryReadings,
     DeviceInfo,
-    build_battery,
-    build_inverter,
+    build_devices,
 )
 from mock_sungrow.device.registermap import RegisterMap
 from mock_sungrow.diagnostics import Diagnostics, Problem
 from mock_sungrow.errors import FrontEndUnavailableError
+from mock_sungrow.faults.effects import fault_changed
 from mock_sungrow.faults.faultset import FaultSet
 from mock_sungrow.faults.lifetimes import FaultEnds
 from mock_sungrow.faults.params import FaultSpecError
 from mock_sungrow.faults.requestlog import DEFAULT_CAPACITY, RequestLog
-from mock_sungrow.faults.spec import Fault, parse_fault, parse_fault_text
+from mock_sungrow.faults.spec import Fault, fault_from
 from mock_sungrow.faults.traffic import Traffic
+from mock_sungrow.frontends import SERVER_TYPES, build_front_end
 from mock_sungrow.frontends.base import FrontEnd
 from mock_sungrow.frontends.modbus.app import ModbusApplication
 from mock_sungrow.frontends.winet.auth import DEFAULT_ACCOUNTS as DEFAULT_WINET_ACCOUNTS
 from mock_sungrow.frontends.winet.auth import MSG_NOTICE, NOTICE, SessionStore, WinetSettings
 from mock_sungrow.plant.physics import Site
-from mock_sungrow.plant.snapshot import PlantSnapshot
 from mock_sungrow.plant.state import PlantState
 from mock_sungrow.plant.weather import CloudSetting, LoadProfile
-from mock_sungrow.runtime import LoopThread
+from mock_sungrow.runtime import FrontEndGroup
 
 if TYPE_CHECKING:
     from mock_sungrow.frontends.modbus.aes import SungrowKeys
 
-#: Front ends each ``server_type`` serves.
-SERVER_TYPES: dict[str, tuple[str, ...]] = {
-    "modbus": ("modbus",),
-    "http": ("http",),
-    "both": ("modbus", "http"),
-    "sungrow": ("sungrow",),
-    "modbus+sungrow": ("modbus", "sungrow"),
-    "http+sungrow": ("http", "sungrow"),
-    "all": ("modbus", "http", "sungrow"),
-}
-#: Where each front end's builder lives (``module:function``, called with the server). They
-#: are imported only when a server that serves them starts, so a Modbus-only server never
-#: imports an HTTP stack.
-FRONT_END_BUILDERS: dict[str, str] = {
-    "modbus": "mock_sungrow.frontends.modbus.tcp:build_front_end",
-    "control": "mock_sungrow.frontends.control.api:build_front_end",
-    "sungrow": "mock_sungrow.frontends.modbus.tcp:build_sungrow_front_end",
-    "http": "mock_sungrow.frontends.winet.app:build_front_end",
-}
-#: Front ends this version implements.
-IMPLEMENTED_FRONT_ENDS = frozenset(FRONT_END_BUILDERS)
-#: What the "sungrow" port does (see ``mock_sungrow.frontends.modbus.aes``): the three port-502
-#: behaviours found in the field, what a plain port answers the key request, and how an encrypting
-#: port treats plain requests.
-ENCRYPTION_MODES = ("aes", "none", "lan")
-LAN_KEY_REPLIES = ("exception", "silence")
-PLAIN_REQUEST_POLICIES = ("strict", "lenient")
 
-
-def _check_choice(name: str, value: object, accepted: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in accepted:
-        raise ValueError(f"{name} must be one of {', '.join(accepted)}; got {value!r}")
-    return value
-
-
-def _check_optional_port(name: str, port: object) -> int | None:
-    return None if port is None else _check_port(name, port)
-
-
-def _check_port(name: str, port: object) -> int:
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-        raise ValueError(f"{name} must be an integer 0..65535 (0 picks a free port); got {port!r}")
-    return port
-
-
-#: Clients the control API serves by default: the loopback networks (all of 127.0.0.0/8).
-DEFAULT_CONTROL_TRUSTED = ("127.0.0.0/8", "::1/128")
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def _network(name: str, item: object) -> Network:
-    if isinstance(item, ipaddress.IPv4Network | ipaddress.IPv6Network):
-        return item
-    problem = f"{name}: {item!r} is not an IP network such as '10.0.0.0/8'"
-    if not isinstance(item, str):  # ip_network() would take 42 for 0.0.0.42/32
-        raise ValueError(problem)  # noqa: TRY004 - every bad argument is a ValueError here
-    try:
-        return ipaddress.ip_network(item, strict=False)
-    except ValueError:
-        raise ValueError(problem) from None
-
-
-def _check_networks(name: str, networks: object) -> tuple[Network, ...]:
-    if isinstance(networks, str) or not isinstance(networks, Sequence | frozenset | set):
-        raise ValueError(  # noqa: TRY004 - every bad argument is a ValueError here
-            f"{name} must be a list of networks such as '127.0.0.0/8'; got {networks!r}")
-    parsed = tuple(_network(name, item) for item in networks)
-    if not parsed:
-        raise ValueError(f"{name} must name at least one network "
-                         "(control_allow_remote=True serves everyone)")
-    return parsed
-
-
-class MockSungrowServer:
+class MockSungrowServer(DeviceApi):
     """A simulated Sungrow inverter reachable over the network.
 
     ``model`` is any name from the catalogue (``mock-sungrow models`` lists them). Ports of 0
@@ -150,13 +75,16 @@ class MockSungrowServer:
     Sungrow SBR tower it also answers Modbus on its own unit, ``battery_unit_id`` (200, as on
     the inverter's LAN port; ``None`` to leave it out). ``cloud_factor`` scales PV: a number,
     ``"random"`` for a seeded random walk of passing clouds, or a
-    :class:`~mock_sungrow.plant.physics.CloudWalk`.
+    :class:`~mock_sungrow.plant.weather.CloudWalk`.
 
     The WiNet-S front end (``server_type`` ``"http"`` or ``"both"``) serves its WebSocket and
     HTTP API on ``http_port``; ``plain_http_port`` and ``tls_port`` add the real dongle's
     plain HTTP (80) and TLS (443, HTTPS and WSS) listeners. ``winet_profile`` picks the
     firmware generation (``"legacy"``, ``"login"`` or ``"tls-only"``); the other ``winet_``
     arguments are described in :class:`~mock_sungrow.frontends.winet.auth.WinetSettings`.
+
+    The plant and register methods (:meth:`snapshot`, :meth:`read`, :meth:`read_registers`,
+    :meth:`set_register`...) are the first inverter's (:class:`~mock_sungrow.device.api.DeviceApi`).
     """
 
     def __init__(
@@ -185,7 +113,7 @@ class MockSungrowServer:
         datablock_class: type[SungrowModbusDataBlock] = SungrowModbusDataBlock,
         control_port: int | None = None,
         control_allow_remote: bool = False,
-        control_trusted_networks: Sequence[str] = DEFAULT_CONTROL_TRUSTED,
+        control_trusted_networks: Sequence[str] = config.DEFAULT_CONTROL_TRUSTED,
         faults: Sequence[Mapping[str, Any] | str] = (),
         request_log_size: int = DEFAULT_CAPACITY,
         sungrow_port: int = 5021,
@@ -202,58 +130,31 @@ class MockSungrowServer:
         winet_lockout_seconds: float = 1800.0,
         winet_scan_seconds: float = 3.0,
     ) -> None:
-        if server_type not in SERVER_TYPES:
-            raise ValueError(
-                f"unknown server_type {server_type!r}; accepted: " + ", ".join(SERVER_TYPES)
-            )
-        missing = [fe for fe in SERVER_TYPES[server_type] if fe not in IMPLEMENTED_FRONT_ENDS]
-        if missing:
-            raise FrontEndUnavailableError(
-                f"server_type={server_type!r} needs front end(s) {', '.join(missing)}, "
-                "which this version of mock-sungrow does not implement"
-            )
-        if not isinstance(host, str) or not host:
-            raise ValueError(f"host must be a non-empty string such as '127.0.0.1'; got {host!r}")
-        if isinstance(unit_id, bool) or not isinstance(unit_id, int) or not 1 <= unit_id <= 247:
-            raise ValueError(f"unit_id must be an integer 1..247; got {unit_id!r}")
-        if battery_unit_id is not None and (
-            isinstance(battery_unit_id, bool) or not isinstance(battery_unit_id, int)
-            or not 1 <= battery_unit_id <= 247
-        ):
-            raise ValueError(
-                f"battery_unit_id must be an integer 1..247, or None; got {battery_unit_id!r}"
-            )
-        if not (isinstance(datablock_class, type)
-                and issubclass(datablock_class, SungrowModbusDataBlock)):
-            raise ValueError(  # noqa: TRY004 - every bad argument is a ValueError here
-                "datablock_class must be a subclass of SungrowModbusDataBlock"
-            )
-        if site is not None and (latitude, longitude, timezone) != (None, None, None):
-            raise ValueError("give either site=Site(...) or latitude/longitude/timezone, not both")
-        if site is None:
-            defaults = Site()
-            site = Site(
-                latitude=defaults.latitude if latitude is None else latitude,
-                longitude=defaults.longitude if longitude is None else longitude,
-                timezone=defaults.timezone if timezone is None else timezone,
-            )
+        config.check_server_type(server_type)
+        config.check_host(host)
+        config.check_unit_id("unit_id", unit_id)
+        if battery_unit_id is not None:
+            config.check_unit_id("battery_unit_id", battery_unit_id, or_none=True)
+        config.check_datablock_class(datablock_class)
+        site = config.resolve_site(site, latitude, longitude, timezone)
         self.host = host
         self.control_port = (
-            None if control_port is None else _check_port("control_port", control_port)
+            None if control_port is None else config.check_port("control_port", control_port)
         )
         self.control_allow_remote = bool(control_allow_remote)
         #: Client networks the control API serves (unless ``control_allow_remote``).
-        self.control_trusted_networks = _check_networks(
+        self.control_trusted_networks = config.check_networks(
             "control_trusted_networks", control_trusted_networks)
-        self.modbus_port = _check_port("modbus_port", modbus_port)
-        self.http_port = _check_port("http_port", http_port)
-        self.sungrow_port = _check_port("sungrow_port", sungrow_port)
-        self.encryption = _check_choice("encryption", encryption, ENCRYPTION_MODES)
-        self.lan_key_reply = _check_choice("lan_key_reply", lan_key_reply, LAN_KEY_REPLIES)
-        self.plain_requests = _check_choice("plain_requests", plain_requests,
-                                            PLAIN_REQUEST_POLICIES)
-        self.plain_http_port = _check_optional_port("plain_http_port", plain_http_port)
-        self.tls_port = _check_optional_port("tls_port", tls_port)
+        self.modbus_port = config.check_port("modbus_port", modbus_port)
+        self.http_port = config.check_port("http_port", http_port)
+        self.sungrow_port = config.check_port("sungrow_port", sungrow_port)
+        self.encryption = config.check_choice("encryption", encryption, config.ENCRYPTION_MODES)
+        self.lan_key_reply = config.check_choice("lan_key_reply", lan_key_reply,
+                                                 config.LAN_KEY_REPLIES)
+        self.plain_requests = config.check_choice("plain_requests", plain_requests,
+                                                  config.PLAIN_REQUEST_POLICIES)
+        self.plain_http_port = config.check_optional_port("plain_http_port", plain_http_port)
+        self.tls_port = config.check_optional_port("tls_port", tls_port)
         self._base_winet_profile = winet_profile
         self.winet_settings = WinetSettings(
             profile=winet_profile,
@@ -294,7 +195,7 @@ class MockSungrowServer:
         #: WiNet-S tokens, failed logins and lockouts (on the server's clock).
         self.winet_sessions = SessionStore(self.winet_settings, self.clock.time)
         self.register_map = RegisterMap.for_model(self.model.name)
-        self.faults.add_listener(self._fault_changed)
+        self.faults.add_listener(lambda fault, added: fault_changed(self, fault, added))
         # Duration faults end at their end time: on clock moves, by a timer, on any look.
         self._fault_ends = FaultEnds(self.faults, self.clock)
         self._build_plant()
@@ -307,8 +208,7 @@ class MockSungrowServer:
 
             self.sungrow_keys = SungrowKeys(self)
         self._lock = threading.Lock()
-        self._runtime: LoopThread | None = None
-        self._front_ends: list[FrontEnd] = []
+        self._running: FrontEndGroup | None = None
         self._finalizer: weakref.finalize[Any, Any] | None = None
 
     # ------------------------------------------------------------------------------ building
@@ -324,20 +224,12 @@ class MockSungrowServer:
         # the same lock keeps a clock move and a request from racing past an end.
         self.faults.expiry_lock = self.plant.lock
         self.plant.add_change_source(self.faults.expire)
-        inverter = build_inverter(self.plant, self.register_map, self.datablock_class,
-                                  self.unit_id)
+        inverter, self.battery = build_devices(self.plant, self.register_map,
+                                               self.datablock_class, self.unit_id,
+                                               self.battery_unit_id)
         self.device = inverter.device
         self._devices: list[DeviceInfo] = [inverter]
-        self.battery: BatteryDevice | None = None
-        pack = self.plant.battery
-        if pack is not None and pack.kind == "sbr" and self.battery_unit_id is not None:
-            if self.battery_unit_id == self.unit_id:
-                raise ValueError(
-                    f"the battery's unit id ({self.battery_unit_id}) must differ from the "
-                    "inverter's unit_id; pass another battery_unit_id (or None)"
-                )
-            self.battery = build_battery(self.plant, pack, self.battery_unit_id,
-                                         self.datablock_class)
+        if self.battery is not None:
             self._devices.append(self.battery.info)
         devices = {d.unit_id: d.device for d in self._devices}
         app: ModbusApplication | None = getattr(self, "modbus_app", None)
@@ -358,21 +250,11 @@ class MockSungrowServer:
         """
         return list(self._devices)
 
-    def battery_readings(self) -> BatteryReadings:
-        """The battery's own readings now (raises ``ValueError`` without a battery device)."""
-        if self.battery is None:
-            raise ValueError(f"this {self.model.name} has no battery device")
-        return self.battery.readings()
-
     def _make_front_ends(self) -> list[FrontEnd]:
         kinds = list(SERVER_TYPES[self.server_type])
         if self.control_port is not None:
             kinds.append("control")
-        front_ends: list[FrontEnd] = []
-        for kind in kinds:
-            module, function = FRONT_END_BUILDERS[kind].split(":")
-            front_ends.append(getattr(importlib.import_module(module), function)(self))
-        return front_ends
+        return [build_front_end(kind, self) for kind in kinds]
 
     def configured_port(self, kind: str) -> int:
         """The port asked for ``kind`` (0 means "any free port")."""
@@ -382,75 +264,41 @@ class MockSungrowServer:
             ports["control"] = self.control_port
         return ports[kind]
 
-    def _fault_changed(self, fault: Fault, added: bool) -> None:
-        """Carry out what plant and session faults do when they start and when they end.
+    # ------------------------------------------------------- the fault host (faults.effects)
 
-        The change takes effect at the fault's own instant (``injected_at``, ``ended_at``):
-        a fault whose duration ran out a while ago ends the plant's fault back then.
+    def plant_for(self, unit: int | None) -> PlantState:
+        """The plant a plant fault acts on (one plant per server: the inverter's)."""
+        return self.plant
+
+    def rotate_key(self) -> None:
+        """A ``key-rotate`` fault: see :meth:`rotate_sungrow_key`."""
+        self.rotate_sungrow_key()
+
+    def kick_sessions(self) -> None:
+        """A ``winet-kick`` fault: every session hears notice 100, its token stops working.
+
+        (Another login took the single session: a client must connect and log in again.)
         """
-        name = fault.name
-        at = fault.injected_at if added else fault.ended_at
-        # Faults of the same kind still active at that instant (another trip, another profile).
-        remaining = [f for f in self.faults.live(at) if f.name == name and f is not fault]
-        if name == "inverter-fault":
-            if added:
-                self.plant.trip(fault.params["code"], at=at)
-            elif remaining:
-                self.plant.trip(remaining[-1].params["code"], at=at)
-            else:
-                self.plant.recover(at=at)
-        elif name == "grid-outage":
-            self.plant.set_grid_outage(added or bool(remaining), at=at)
-        elif name == "key-rotate" and added:
-            self.rotate_sungrow_key()
-        elif name == "winet-kick" and added:
-            # Another login takes the single session: every session hears notice 100 and
-            # its token stops working (a client must connect and log in again).
-            self._push_notice_async(NOTICE, MSG_NOTICE)
-            self.winet_sessions.expire(None)
-        elif name == "idle-timeout":
-            for fe in self._front_ends:  # connections already idle start counting now
-                rearm = getattr(fe, "rearm_idle", None)
-                if rearm is not None:
-                    self._on_loop(rearm(), wait=not fault.expired)
-            return
-        elif name == "winet-profile":
-            active = [fault, *remaining] if added else remaining
-            self._set_winet_profile(active[-1].params["profile"] if active
-                                    else self._base_winet_profile, wait=not fault.expired)
-        else:
-            return
-        if added:
-            self.faults.fire(fault)
+        if self._running is not None:
+            self._running.each("push_notice", NOTICE, MSG_NOTICE, kind="http")
+        self.winet_sessions.expire(None)
 
-    def _on_loop(self, coro: Coroutine[Any, Any, Any], *, wait: bool = True) -> None:
-        """Run ``coro`` on the server's loop (if it runs); ``wait=False`` only schedules it.
+    def rearm_idle(self, *, wait: bool = True) -> None:
+        """An ``idle-timeout`` fault came or went: restart every connection's idle timer."""
+        if self._running is not None:
+            self._running.each("rearm_idle", wait=wait)
 
-        An expiry runs under the plant's lock, which the loop may be waiting for: it must not
-        wait for the loop.
+    def set_winet_profile(self, profile: str | None, *, wait: bool = True) -> None:
+        """Switch the dongle's firmware profile at run time (``None``: the configured one).
+
+        What a ``winet-profile`` fault does as it starts and ends.
         """
-        runtime = self._runtime
-        if runtime is None:
-            coro.close()
-        elif wait:
-            runtime.call(coro)
-        else:
-            runtime.post(coro)
-
-    def _set_winet_profile(self, profile: str, *, wait: bool = True) -> None:
-        """Switch the dongle's firmware profile at run time (a ``winet-profile`` fault)."""
-        settings = dataclasses.replace(self.winet_settings, profile=profile)
+        settings = dataclasses.replace(self.winet_settings,
+                                       profile=profile or self._base_winet_profile)
         self.winet_settings = settings
         self.winet_sessions.settings = settings
-        front_end = self._front_end("http")
-        if front_end is not None and settings.profile_info.tls_only:
-            self._on_loop(front_end.close_plain_connections(),  # type: ignore[attr-defined]
-                          wait=wait)
-
-    def _push_notice_async(self, code: int, message: str) -> None:
-        front_end = self._front_end("http")
-        if front_end is not None:
-            self._on_loop(front_end.push_notice(code, message))  # type: ignore[attr-defined]
+        if self._running is not None and settings.profile_info.tls_only:
+            self._running.each("close_plain_connections", kind="http", wait=wait)
 
     def _is_night(self) -> bool:
         return self.plant.snapshot().irradiance_w_m2 <= 0.0
@@ -460,7 +308,11 @@ class MockSungrowServer:
     @property
     def running(self) -> bool:
         """Whether :meth:`start` has run and :meth:`stop` has not."""
-        return self._runtime is not None
+        return self._running is not None
+
+    @property
+    def _front_ends(self) -> list[FrontEnd]:
+        return [] if self._running is None else self._running.front_ends
 
     def start(self, timeout: float = 10.0) -> MockSungrowServer:
         """Bind every front end and return once all of them accept connections.
@@ -469,38 +321,31 @@ class MockSungrowServer:
         address, after everything already started has been stopped again.
         """
         with self._lock:
-            if self._runtime is not None:
+            if self._running is not None:
                 return self
-            runtime = LoopThread(f"mock-sungrow-{self.model.name}")
-            runtime.start()
-            front_ends = self._make_front_ends()
-            started: list[FrontEnd] = []
-            try:
-                for fe in front_ends:
-                    runtime.run(fe.start(), timeout)
-                    started.append(fe)
-            except BaseException:
-                for fe in reversed(started):
-                    runtime.run(fe.stop(), timeout)
-                runtime.stop()
-                raise
-            self._runtime = runtime
-            self._front_ends = front_ends
-            self._fault_ends.start(runtime)
-            self._finalizer = weakref.finalize(self, _stop_runtime, runtime, front_ends)
+            group = FrontEndGroup.start(f"mock-sungrow-{self.model.name}",
+                                        self._make_front_ends, timeout)
+            self._running = group
+            self._fault_ends.start(group.runtime)
+            self._finalizer = weakref.finalize(self, group.stop)
             return self
 
     def stop(self) -> None:
         """Stop every front end; leaves no thread, task or socket behind. Idempotent."""
         with self._lock:
-            runtime, front_ends = self._runtime, self._front_ends
-            self._runtime, self._front_ends = None, []
+            group, self._running = self._running, None
             if self._finalizer is not None:
                 self._finalizer.detach()
                 self._finalizer = None
             self._fault_ends.stop()
-        if runtime is not None:
-            _stop_runtime(runtime, front_ends)
+        if group is not None:
+            group.stop()
+
+    def advance(self, seconds: float) -> None:
+        """Move a :class:`~mock_sungrow.clock.ManualClock` forward."""
+        if not isinstance(self.clock, ManualClock):
+            raise TypeError("advance() needs the server to run on a ManualClock")
+        self.clock.advance(seconds)
 
     def reset(self) -> None:
         """Rebuild the plant as if newly constructed; keep the ports.
@@ -528,24 +373,7 @@ class MockSungrowServer:
         ``server.inject("silence:function=4,times=2")`` are equivalent forms; see
         :data:`mock_sungrow.faults.KINDS` and docs/faults.md for the catalogue.
         """
-        if isinstance(spec, Fault):
-            if kwargs:
-                raise TypeError("give either a Fault or keyword arguments, not both")
-            fault = spec
-        else:
-            if spec is None:
-                data: dict[str, Any] = {}
-            elif isinstance(spec, str) and ":" not in spec and not spec.startswith("{"):
-                data = {"kind": spec}
-            elif isinstance(spec, str):
-                data = dict(parse_fault_text(spec))
-            elif isinstance(spec, Mapping):
-                data = dict(spec)
-            else:  # a list or a number would fail inside dict() with a puzzling message
-                raise FaultSpecError(f"a fault spec is an object with a 'kind' (or a kind name, "
-                                     f"or 'kind:key=value' text); got {spec!r}")
-            data.update(kwargs)
-            fault = parse_fault(data)
+        fault = fault_from(spec, **kwargs)
         if fault.name == "winet-profile" and fault.params["profile"] == "tls-only" and not (
             self.tls_port is not None or self.winet_settings.profile_info.tls_only
         ):
@@ -646,49 +474,6 @@ class MockSungrowServer:
             )
         return self.sungrow_keys.rotate()
 
-    # ------------------------------------------------------------------------------ the plant
-
-    def snapshot(self) -> PlantSnapshot:
-        """What the plant measures right now (the same instant every front end serves)."""
-        return self.plant.snapshot()  # a plant fault whose duration is over has ended by then
-
-    def advance(self, seconds: float) -> None:
-        """Move a :class:`~mock_sungrow.clock.ManualClock` forward."""
-        if not isinstance(self.clock, ManualClock):
-            raise TypeError("advance() needs the server to run on a ManualClock")
-        self.clock.advance(seconds)
-
-    def set_clock(self, when: datetime) -> None:
-        """Set the inverter's own clock (what holding 5000-5005 read)."""
-        self.plant.set_clock(when)
-
-    def set_battery_soc(self, soc_pct: float) -> None:
-        """Put the battery at a state of charge (percent), as if it had got there by itself."""
-        self.plant.set_battery_soc(soc_pct)
-
-    def read_registers(self, table: Table, address: int, count: int = 1) -> list[int]:
-        """Read words exactly as a client would, by *documented* register number."""
-        return self.device.block(table).getValues(address, count)
-
-    def write_registers(self, address: int, values: Sequence[int]) -> None:
-        """Write holding registers exactly as a client would (validated, with effects)."""
-        self.device.holding.setValues(address, list(values))
-
-    def read(self, name: str, table: Table = "input") -> Any:
-        """Read one catalogued register by name, decoded into engineering units."""
-        row = self.register_map.by_name.get((table, name))
-        if row is None:
-            raise KeyError(f"{self.model.name} has no {table} register named {name!r}")
-        return decode_words(row, self.read_registers(table, row.address, row.words))
-
-    def set_register(self, table: Table, address: int, words: Sequence[int]) -> None:
-        """Pin raw words into a table, overriding the plant, until :meth:`clear_registers`."""
-        self.device.input.bank.pin(table, address, words)
-
-    def clear_registers(self) -> None:
-        """Drop every pinned word."""
-        self.device.input.bank.unpin()
-
     # ------------------------------------------------------------------------------ WiNet-S
 
     def expire_winet_tokens(self, token: str | None = None) -> int:
@@ -709,11 +494,10 @@ class MockSungrowServer:
         it, which is what a test may want to provoke. Returns how many sessions got it.
         """
         front_end = self._front_end("http")
-        runtime = self._runtime
-        if front_end is None or runtime is None:
+        if front_end is None or self._running is None:
             return 0
         push = front_end.push_notice  # type: ignore[attr-defined]
-        sent: int = runtime.run(push(code, message, token), 10)
+        sent: int = self._running.runtime.run(push(code, message, token), 10)
         return sent
 
     @property
@@ -726,17 +510,8 @@ class MockSungrowServer:
         return getattr(front_end, "ca_pem", None)
 
     def _front_end(self, kind: str) -> FrontEnd | None:
-        return next((fe for fe in self._front_ends if fe.name == kind), None)
+        return None if self._running is None else self._running.find(kind)
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"<MockSungrowServer {self.model.name} {self.server_type} {state} {self.ports}>"
-
-
-def _stop_runtime(runtime: LoopThread, front_ends: Sequence[FrontEnd]) -> None:
-    try:
-        for fe in reversed(front_ends):
-            if runtime.running:
-                runtime.run(fe.stop(), 10)
-    finally:
-        runtime.stop()

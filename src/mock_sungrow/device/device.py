@@ -272,3 +272,23 @@ def build_battery(
         device=device,
     )
     return BatteryDevice(info, plant)
+
+
+def build_devices(
+    plant: PlantState,
+    regmap: RegisterMap,
+    datablock_class: type[SungrowModbusDataBlock],
+    unit_id: int,
+    battery_unit_id: int | None,
+) -> tuple[DeviceInfo, BatteryDevice | None]:
+    """A plant's inverter, and its SBR battery on ``battery_unit_id`` (if it has one)."""
+    inverter = build_inverter(plant, regmap, datablock_class, unit_id)
+    pack = plant.battery
+    if pack is None or pack.kind != "sbr" or battery_unit_id is None:
+        return inverter, None
+    if battery_unit_id == unit_id:
+        raise ValueError(
+            f"the battery's unit id ({battery_unit_id}) must differ from the "
+            "inverter's unit_id; pass another battery_unit_id (or None)"
+        )
+    return inverter, build_battery(plant, pack, battery_unit_id, datablock_class)

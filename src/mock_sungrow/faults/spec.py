@@ -374,3 +374,28 @@ def parse_fault_text(text: str) -> dict[str, Any]:
             except ValueError:
                 raise FaultSpecError(f"{key} must be an integer; got {spec[key]!r}") from None
     return spec
+
+
+def fault_from(spec: Mapping[str, Any] | str | Fault | None = None, /, **kwargs: Any) -> Fault:
+    """A :class:`Fault` from any form ``inject`` accepts: a Fault, a kind name, text, a dict.
+
+    Keyword arguments add to (or override) the spec's fields; they cannot be combined with a
+    ready-made :class:`Fault`.
+    """
+    if isinstance(spec, Fault):
+        if kwargs:
+            raise TypeError("give either a Fault or keyword arguments, not both")
+        return spec
+    if spec is None:
+        data: dict[str, Any] = {}
+    elif isinstance(spec, str) and ":" not in spec and not spec.startswith("{"):
+        data = {"kind": spec}
+    elif isinstance(spec, str):
+        data = dict(parse_fault_text(spec))
+    elif isinstance(spec, Mapping):
+        data = dict(spec)
+    else:  # a list or a number would fail inside dict() with a puzzling message
+        raise FaultSpecError(f"a fault spec is an object with a 'kind' (or a kind name, "
+                             f"or 'kind:key=value' text); got {spec!r}")
+    data.update(kwargs)
+    return parse_fault(data)

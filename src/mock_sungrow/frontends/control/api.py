@@ -27,7 +27,8 @@ from mock_sungrow.faults.params import FaultSpecError
 from mock_sungrow.frontends.base import bound_port
 
 if TYPE_CHECKING:
-    from mock_sungrow.server import MockSungrowServer, Network
+    from mock_sungrow.config import Network
+    from mock_sungrow.server import MockSungrowServer
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -420,7 +421,7 @@ class ControlFrontEnd:
 
 
 def build_front_end(server: MockSungrowServer) -> ControlFrontEnd:
-    """The control API of ``server`` (see ``server.FRONT_END_BUILDERS``)."""
+    """The control API of ``server`` (see ``frontends.FRONT_END_BUILDERS``)."""
     trusted = None if server.control_allow_remote else server.control_trusted_networks
     return ControlFrontEnd(server, server.host, server.configured_port("control"), trusted)
 

@@ -86,7 +86,7 @@ class ModbusTcpFrontEnd:
 
 
 def build_front_end(server: MockSungrowServer) -> ModbusTcpFrontEnd:
-    """The plain Modbus TCP front end of ``server`` (see ``server.FRONT_END_BUILDERS``)."""
+    """The plain Modbus TCP front end of ``server`` (see ``frontends.FRONT_END_BUILDERS``)."""
     return ModbusTcpFrontEnd(server.modbus_app, server.diagnostics, server.host,
                              server.configured_port("modbus"), traffic=server.traffic,
                              model=server.model.name)
@@ -137,7 +137,7 @@ class SungrowFrontEnd(ModbusTcpFrontEnd):
 
 
 def build_sungrow_front_end(server: MockSungrowServer) -> SungrowFrontEnd:
-    """The "sungrow" front end of ``server`` (see ``server.FRONT_END_BUILDERS``)."""
+    """The "sungrow" front end of ``server`` (see ``frontends.FRONT_END_BUILDERS``)."""
     return SungrowFrontEnd(
         server,
         encryption=server.encryption,

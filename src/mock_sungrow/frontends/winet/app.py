@@ -632,5 +632,5 @@ async def _params(request: web.Request) -> dict[str, Any]:
 
 
 def build_front_end(server: MockSungrowServer) -> WinetFrontEnd:
-    """The WiNet-S front end of ``server`` (see ``server.FRONT_END_BUILDERS``)."""
+    """The WiNet-S front end of ``server`` (see ``frontends.FRONT_END_BUILDERS``)."""
     return WinetFrontEnd(server)
