@@ -178,7 +178,7 @@ def test_untrusted_clients_are_refused_over_the_socket(mock_sungrow_factory: Any
 def test_trusted_networks_judge_mapped_and_odd_addresses() -> None:
     from ipaddress import ip_network
 
-    from mock_sungrow.frontends.control.api import is_trusted
+    from mock_sungrow.frontends.control.app import is_trusted
 
     loopback = (ip_network("127.0.0.0/8"), ip_network("::1/128"))
     assert is_trusted("::ffff:127.0.0.9", loopback)  # an IPv4 client of a dual-stack socket

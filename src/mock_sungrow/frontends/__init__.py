@@ -35,7 +35,7 @@ SERVER_TYPES: dict[str, tuple[str, ...]] = {
 #: imports an HTTP stack.
 FRONT_END_BUILDERS: dict[str, str] = {
     "modbus": "mock_sungrow.frontends.modbus.tcp:build_front_end",
-    "control": "mock_sungrow.frontends.control.api:build_front_end",
+    "control": "mock_sungrow.frontends.control.app:build_front_end",
     "sungrow": "mock_sungrow.frontends.modbus.tcp:build_sungrow_front_end",
     "http": "mock_sungrow.frontends.winet.app:build_front_end",
 }

@@ -1,0 +1,119 @@
+"""The control API: steer a running server from another process (or machine) over JSON/HTTP.
+
+Everything a test can do to a :class:`~mock_sungrow.server.MockSungrowServer` in-process is
+here too: read the plant and registers, write and pin registers, inject and clear faults, wait
+for them, move the clock, read the request log, reset. The OpenAPI description is served at
+``/openapi.json``. Only clients in ``control_trusted_networks`` (the loopback networks by
+default) are served unless the server was started with ``control_allow_remote=True``. A bad
+request gets HTTP 400 / 404 / 422 with a JSON body saying what is wrong; it never affects the
+inverter's own front ends, which run beside it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from mock_sungrow.frontends.base import bound_port
+from mock_sungrow.frontends.control.api import ApiError, ControlApi, json_response
+
+if TYPE_CHECKING:
+    from mock_sungrow.config import Network
+    from mock_sungrow.server import MockSungrowServer
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def is_trusted(remote: str | None, trusted: Sequence[Network] | None) -> bool:
+    """Whether a client at ``remote`` may use the control API (``None`` trusts everyone).
+
+    An IPv4 client of a dual-stack listener shows up as ``::ffff:a.b.c.d``; it is judged by
+    its IPv4 address. A zone (``fe80::1%eth0``) is ignored.
+    """
+    if trusted is None:
+        return True
+    try:
+        address = ipaddress.ip_address((remote or "").split("%")[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in trusted)
+
+
+def _middlewares(trusted: Sequence[Network] | None) -> list[Any]:
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not is_trusted(request.remote, trusted):
+            return json_response({"error": f"the control API does not serve {request.remote}: only "
+                                   "clients in control_trusted_networks (loopback by default); "
+                                   "start the server with control_allow_remote to allow others"},
+                         status=403)
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            return json_response(exc.body, status=exc.status)
+        except web.HTTPException as exc:
+            return json_response({"error": exc.reason}, status=exc.status)
+
+    return [guard]
+
+
+class ControlFrontEnd:
+    """The control API's listener."""
+
+    name = "control"
+
+    def __init__(self, server: MockSungrowServer, host: str, port: int,
+                 trusted: Sequence[Network] | None = None) -> None:
+        self.server = server
+        self.host = host
+        self.requested_port = port
+        #: Client networks served; ``None`` serves everyone (``control_allow_remote``).
+        self.trusted = trusted
+        self.port: int | None = None
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        """Bind and serve; returns once the port accepts connections."""
+        from mock_sungrow.frontends.base import bind_server
+
+        app = web.Application(middlewares=_middlewares(self.trusted))
+        app.add_routes(ControlApi(self.server).routes())
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        try:
+            server = await bind_server(runner.server, self.host, self.requested_port,
+                                       "control API")
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._server = server
+        self._runner = runner
+        self.port = bound_port(server)
+
+    async def stop(self) -> None:
+        """Close the listener and every connection."""
+        runner, self._runner = self._runner, None
+        if runner is None:
+            return
+        from mock_sungrow.frontends.base import stop_listening
+
+        await stop_listening(self._server)
+        await runner.shutdown()
+        await runner.cleanup()
+        await self._server.wait_closed()
+
+    def connection_info(self) -> dict[str, Any]:
+        """Where the control API listens."""
+        return {"host": self.host, "port": self.port, "connection_type": "control",
+                "url": f"http://{self.host}:{self.port}/"}
+
+
+def build_front_end(server: MockSungrowServer) -> ControlFrontEnd:
+    """The control API of ``server`` (see ``frontends.FRONT_END_BUILDERS``)."""
+    trusted = None if server.control_allow_remote else server.control_trusted_networks
+    return ControlFrontEnd(server, server.host, server.configured_port("control"), trusted)
