@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from mock_sungrow import ManualClock, MockSungrowServer
-from mock_sungrow.frontends.winet import i18n, payloads
+from mock_sungrow.frontends.winet import devicelist, i18n, payloads
 from tests.compat import compat_python, run_client
 from tests.helpers import free_loopback_address
 
@@ -242,7 +242,7 @@ def test_intelbras_solar_local_winet_parts(mock_sungrow_factory: Factory) -> Non
     info = out["info"]  # /about/list + /device/overview over HTTP port 80
     assert info["firmware_version"] == "WINET-SV200.001.00.P020"
     assert info["hardware_version"] == "M_WiNet-S_V01_V01_A"
-    assert info["serial"] == payloads.dongle_serial(server)
+    assert info["serial"] == devicelist.dongle_serial(server)
     assert info["wifi_connected"] is True and info["ethernet_connected"] is False
     assert info["timezone"] == payloads.utc_offset(server)
     assert out["wifi"] == {"ssid": "mock-sungrow", "rssi": -52}  # scan, then stalist polls

@@ -1,7 +1,8 @@
-"""The WiNet-S protocol semantics: one request in, one reply envelope out (no HTTP stack here).
+"""The WiNet-S HTTP endpoints, on top of the WebSocket services (no HTTP stack here either).
 
-:class:`WinetApi` answers WebSocket services (:meth:`WinetApi.ws_message`) and HTTP endpoints
-(the ``http_*`` methods) with the dongle's envelope::
+:class:`WinetApi` answers WebSocket services (:meth:`WinetApi.ws_message`, from
+:class:`~mock_sungrow.frontends.winet.services.WinetServices`) and HTTP endpoints (the
+``http_*`` methods) with the dongle's envelope::
 
     {"result_code": 1, "result_msg": "success", "result_data": {"service": "...", ...}}
 
@@ -17,20 +18,18 @@ the pytest fixture fails a test whose client sent them unless the test expects i
 
 from __future__ import annotations
 
-import json
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
 from mock_sungrow.device.catalog import Table
 from mock_sungrow.errors import ModbusError
 from mock_sungrow.faults.traffic import CURRENT_DECISION
 from mock_sungrow.frontends.modbus.distort import describe, distort_pdu, note_old_words
 from mock_sungrow.frontends.modbus.pdu import MAX_READ, crc16
-from mock_sungrow.frontends.winet import auth, payloads, status
+from mock_sungrow.frontends.winet import devicelist, payloads
 from mock_sungrow.frontends.winet.auth import (
-    BAD_REQUEST,
     MSG_INTER_ABNORMAL,
     MSG_READ_FAILED,
     MSG_SET_FAILED,
@@ -42,394 +41,19 @@ from mock_sungrow.frontends.winet.auth import (
     SUCCESS,
     TOKEN_INVALID,
 )
-
-if TYPE_CHECKING:
-    from mock_sungrow.server import MockSungrowServer
-
-Reply = dict[str, Any]
-Notify = Callable[[Any, Reply], Awaitable[bool]]
-Handler = Callable[[Mapping[str, Any], Any], Awaitable[Reply]]
-
-#: The longest WebSocket text frame or HTTP body accepted (real requests are < 1 KiB).
-MAX_MESSAGE = 64 * 1024
-#: Services that work without a (logged-in) token.
-_OPEN_SERVICES = frozenset({"connect", "login", "ping"})
-_LANG = re.compile(r"^[A-Za-z]{1,8}(?:[_-][A-Za-z0-9]{1,8})*$")
+from mock_sungrow.frontends.winet.protocol import (
+    BadRequest,
+    Reply,
+    envelope,
+    hex_bytes,
+    integer,
+    text_field,
+)
+from mock_sungrow.frontends.winet.services import WinetServices
 
 
-def envelope(
-    code: int, message: str, service: str | None = None, data: Mapping[str, Any] | None = None
-) -> Reply:
-    """The dongle's reply: code, message and a ``result_data`` object (service first)."""
-    result: dict[str, Any] = {} if service is None else {"service": service}
-    if data:
-        result.update(data)
-    return {"result_code": code, "result_msg": message, "result_data": result}
-
-
-def notice(code: int = auth.NOTICE, message: str = auth.MSG_NOTICE) -> Reply:
-    """The unsolicited frame a session receives when another login takes its place."""
-    return envelope(code, message, "notice")
-
-
-class BadRequest(ValueError):  # noqa: N818 - it is an answer, not a crash
-    """A request the dongle cannot make sense of; the text says what is wrong."""
-
-
-def parse_frame(text: str) -> dict[str, Any]:
-    """The first JSON value of a frame, which must be an object; trailing bytes are ignored.
-
-    freman/sungrow sends its ``devicelist`` with two stray characters after the object, which
-    the real dongle accepts, so only the first value is decoded.
-    """
-    stripped = text.lstrip()
-    try:
-        value, _end = json.JSONDecoder().raw_decode(stripped)
-    except json.JSONDecodeError as exc:
-        raise BadRequest(f"not JSON ({exc.msg} at character {exc.pos})") from None
-    if not isinstance(value, dict):
-        raise BadRequest(f"a request is a JSON object, not {type(value).__name__}")
-    return value
-
-
-def integer(params: Mapping[str, Any], key: str, *, default: int | None = None) -> int:
-    """An integer parameter sent as a number or a decimal string (``"1"`` or ``1``)."""
-    value = params.get(key)
-    if value is None or value == "":
-        if default is not None:
-            return default
-        raise BadRequest(f"{key!r} is missing")
-    if isinstance(value, bool):
-        raise BadRequest(f"{key!r} must be an integer; got {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d{1,10}\s*", value):
-        return int(value)
-    raise BadRequest(f"{key!r} must be an integer; got {value!r}")
-
-
-def text_field(params: Mapping[str, Any], key: str) -> str:
-    """A string field that must be present."""
-    value = params.get(key)
-    if not isinstance(value, str):
-        raise BadRequest(f"{key!r} must be a string; got {value!r}")
-    return value
-
-
-def hex_bytes(words: list[int]) -> str:
-    """Register words as the dongle prints them: ``"0E 03 00 01 "`` (note the last space)."""
-    return "".join(f"{w >> 8:02X} {w & 0xFF:02X} " for w in words)
-
-
-class WinetApi:
-    """Answers one request at a time for a server; ``notify`` pushes a frame to a session."""
-
-    def __init__(self, server: MockSungrowServer, notify: Notify | None = None) -> None:
-        self.server = server
-        self.notify = notify
-        self.regs = payloads.Registers(server)
-        self._scan_started: float | None = None
-        self._services: dict[str, Handler] = {
-            "connect": self._connect,
-            "login": self._login,
-            "logout": self._logout,
-            "devicelist": self._devicelist,
-            "real": self._real,
-            "real_battery": self._real_battery,
-            "direct": self._direct,
-            "state": self._state,
-            "fault": self._fault,
-            "statistics": self._statistics,
-            "runtime": self._runtime,
-            "local": self._local,
-            "param": self._param,
-            "stalist": self._stalist,
-        }
-
-    @property
-    def sessions(self) -> auth.SessionStore:
-        """The server's session store (replaced by ``reset()``, so never cached)."""
-        return self.server.winet_sessions
-
-    @property
-    def settings(self) -> auth.WinetSettings:
-        """The dongle's configuration."""
-        return self.server.winet_settings
-
-    def report(self, peer: str, kind: str, message: str, exc: BaseException | None = None
-               ) -> None:
-        """Record a server-side problem (the pytest fixture turns it into a failure)."""
-        self.server.diagnostics.report("http", peer, kind, message, exc=exc)
-
-    # ------------------------------------------------------------------------------ WebSocket
-
-    async def ws_message(self, text: str, conn: Any, peer: str = "-") -> Reply:
-        """The reply to one WebSocket text frame (every frame gets exactly one)."""
-        try:
-            request = parse_frame(text)
-        except BadRequest as exc:
-            self.report(peer, "bad-request", f"WebSocket frame {text[:80]!r}: {exc}")
-            return envelope(BAD_REQUEST, f"bad request: {exc}", "")
-        service = request.get("service")
-        if not isinstance(service, str) or not service:
-            self.report(peer, "bad-request", f"WebSocket request without a service: {text[:80]!r}")
-            return envelope(BAD_REQUEST, "bad request: 'service' must be a non-empty string", "")
-        if service == "ping":  # the web UI's keep-alive: no result_data at all (captured)
-            return {"result_code": SUCCESS, "result_msg": MSG_SUCCESS}
-        handler = self._services.get(service)
-        if handler is None:
-            self.report(peer, "unknown-service", f"WebSocket service {service!r}")
-            return envelope(auth.UNKNOWN_SERVICE, MSG_INTER_ABNORMAL, service)
-        if service not in _OPEN_SERVICES:
-            code = self.sessions.check(request.get("token"), need_login=True)
-            if code == TOKEN_INVALID:
-                return envelope(TOKEN_INVALID, MSG_TOKEN_INVALID, service)
-            if code == NOT_LOGGED_IN:
-                return envelope(NOT_LOGGED_IN, MSG_INTER_ABNORMAL, service)
-        try:
-            return await handler(request, conn)
-        except BadRequest as exc:
-            self.report(peer, "bad-request", f"WebSocket {service}: {exc}")
-            return envelope(BAD_REQUEST, f"bad request: {exc}", service)
-        except Exception as exc:  # noqa: BLE001 - a broken override must not kill the session
-            self.report(peer, "handler-error", f"WebSocket {service}: {exc!r}", exc)
-            return envelope(READ_FAILED, MSG_READ_FAILED, service)
-
-    def _connect_data(self, token: auth.Token) -> dict[str, Any]:
-        profile = self.settings.profile_info
-        data: dict[str, Any] = {"token": token.value, "uid": 1, "tips_disable": 1}
-        data.update(profile.connect_extras)
-        if profile.reports_ip:
-            data["ip"] = _ip_literal(self.server.host)
-        return data
-
-    async def _connect(self, request: Mapping[str, Any], conn: Any) -> Reply:
-        # The request's token is ignored: sungrow-go sends a random UUID here.
-        token = self.sessions.connect(owner=conn)
-        return envelope(SUCCESS, MSG_SUCCESS, "connect", self._connect_data(token))
-
-    async def _login(self, request: Mapping[str, Any], conn: Any) -> Reply:
-        username = text_field(request, "username")
-        password = text_field(request, "passwd")
-        outcome = self.sessions.login(username, password, owner=conn)
-        if outcome.token is None:
-            return envelope(outcome.code, outcome.message, "login", {"token": "", "uid": 0})
-        for old in outcome.evicted:
-            if old.owner is not None and old.owner is not conn and self.notify is not None:
-                await self.notify(old.owner, notice())
-        return envelope(SUCCESS, MSG_SUCCESS, "login", {
-            "token": outcome.token.value,
-            "passwd": password,  # real dongles echo it (bjeanes' capture)
-            "uid": outcome.uid,
-            "role": outcome.role,
-            "tips_disable": 1,
-        })
-
-    async def _logout(self, request: Mapping[str, Any], conn: Any) -> Reply:
-        self.sessions.logout(str(request.get("token")))
-        return envelope(SUCCESS, MSG_SUCCESS, "logout")
-
-    async def _devicelist(self, request: Mapping[str, Any], conn: Any) -> Reply:
-        return envelope(SUCCESS, MSG_SUCCESS, "devicelist", await self._device_list())
-
-    async def _device_list(self, *, with_list: bool = True) -> dict[str, Any]:
-        ident = await payloads.identity(self.regs)
-        entries = [payloads.device_entry(self.server, ident, with_list=with_list)]
-        battery = self.server.battery
-        if battery is not None:  # an SBR behind a hybrid: dev_type 44, logical id 2
-            entry = battery.info.device_list_entry()
-            if not with_list:
-                entry.pop("list", None)
-            entries.append(entry)
-        return {"list": entries, "count": len(entries)}
-
-    def _battery_id(self) -> int | None:
-        battery = self.server.battery
-        return None if battery is None else battery.info.logical_id
-
-    def _check_device(self, params: Mapping[str, Any], *, battery_ok: bool = False) -> int:
-        dev_id = integer(params, "dev_id")
-        if dev_id in (1, self.server.unit_id):
-            return dev_id
-        if battery_ok and dev_id == self._battery_id():
-            return dev_id
-        known = "the inverter is dev_id 1"
-        if self._battery_id() is not None:
-            known += f", the battery dev_id {self._battery_id()} (real only)"
-        raise BadRequest(f"no device with dev_id {dev_id} ({known})")
-
-    async def _real(self, request: Mapping[str, Any], conn: Any) -> Reply:
-        dev_id = self._check_device(request, battery_ok=True)
-        battery = self.server.battery
-        if battery is not None and dev_id == battery.info.logical_id:
-            values = battery.real_items()
-            return envelope(SUCCESS, MSG_SUCCESS, "real", {"list": values, "count": len(values)})
-        items = payloads.HYBRID_REAL if self.server.model.is_hybrid else payloads.STRING_REAL
-        values = await payloads.real_list(self.regs, items)
-        return envelope(SUCCESS, MSG_SUCCESS, "real", {"list": values, "count": len(values)})
-
-    async def _real_battery(self, request: Mapping[str, Any], conn: Any) -> Reply:
-        self._check_device(request)
-        if not payloads.has_battery(self.server):
-            # A string inverter has no battery; the Intelbras unit answered 211/215 here.
-            return envelope(auth.UNSUPPORTED_ON_DEVICE, MSG_INTER_ABNORMAL, "real_battery")
-        values = await payloads.real_list(self.regs, payloads.REAL_BATTERY)
-        return envelope(SUCCESS, MSG_SUCCESS, "real_battery",
-                        {"list": values, "count": len(values)})
-
-    async def _direct(self, request: Mapping[str, Any], conn: Any) -> Reply:
-        self._check_device(request)
-        values = await payloads.direct_list(self.regs)
-        return envelope(SUCCESS, MSG_SUCCESS, "direct", {"list": values, "count": len(values)})
-
-    async def _fault_code(self) -> int:
-        code = await self.regs.value("fault_code_1")
-        return code if isinstance(code, int) and code not in (0, 0xFFFF) else 0
-
-    async def _state(self, request: Mapping[str, Any], conn: Any) -> Reply:
-        fault, alarm = await status.fault_and_alarm(self.regs)
-        return envelope(SUCCESS, MSG_SUCCESS, "state", {
-            "total_fault": "1" if fault else "0",
-            "total_alarm": "1" if alarm else "0",
-            "wireless_conn_sts": "1",
-            "wifi_conn_sts": "1",
-            "eth_conn_sts": "0",
-            "eth2_conn_sts": "0",
-            "cloud_conn_sts": "1",
-            "wireless_cmd": "1",
-            "wifi_cmd": "1",
-            "server_net_type": "1",
-        })
-
-    async def _fault(self, request: Mapping[str, Any], conn: Any) -> Reply:
-        code = await self._fault_code()
-        faults: list[dict[str, Any]] = []
-        if code:
-            ident = await payloads.identity(self.regs)
-            entry = payloads.device_entry(self.server, ident)
-            faults.append({
-                "dev_id": 1,
-                "dev_name": entry["dev_name"],
-                "fault_code": str(code),
-                "fault_name": f"I18N_COMMON_FAULT_{code}",
-                "fault_time": await payloads.clock_text(self.regs),
-            })
-        return envelope(SUCCESS, MSG_SUCCESS, "fault", {"list": faults, "count": len(faults)})
-
-    async def _energy(self) -> tuple[str, str, str, str]:
-        hybrid = self.server.model.is_hybrid
-        today = await self.regs.value("daily_pv_generation" if hybrid else "daily_power_yields")
-        total = await self.regs.value("total_pv_generation" if hybrid else "total_power_yields")
-        power = await self.regs.value("total_active_power")
-        reactive = await self.regs.value("total_reactive_power")
-        return (payloads.fmt(today, 1), payloads.fmt(total, 1),
-                payloads.fmt(power, 3, 0.001), payloads.fmt(reactive, 3, 0.001))
-
-    async def _statistics(self, request: Mapping[str, Any], conn: Any) -> Reply:
-        today, total, power, reactive = await self._energy()
-        rated = self.server.model.rated_power_w / 1000.0
-        stats = {
-            "today_energy": today, "today_energy_unit": "kWh",
-            "total_energy": total, "total_energy_unit": "kWh",
-            "curr_power": power, "curr_power_unit": "kW",
-            "curr_reactive": reactive, "curr_reactive_unit": "kvar",
-            "rated_power": f"{rated:.2f}", "rated_power_unit": "kW",
-            "rated_reactive": f"{rated * 0.6:.2f}", "rated_reactive_unit": "kvar",
-            "adjust_power": await status.adjust_power(self.regs), "adjust_power_unit": "%",
-            "adjust_reactive": "0.0", "adjust_reactive_unit": "%",
-        }
-        return envelope(SUCCESS, MSG_SUCCESS, "statistics",
-                        {"list": [stats], "count": 1, "online_num": 1, "offline_num": 0})
-
-    async def _runtime(self, request: Mapping[str, Any], conn: Any) -> Reply:
-        today, total, power, reactive = await self._energy()
-        ident = await payloads.identity(self.regs)
-        entry = payloads.device_entry(self.server, ident)
-        state = await payloads.state_item(self.server).read(self.regs)
-        device = {
-            "dev_name": entry["dev_name"], "dev_model": entry["dev_model"],
-            "dev_type": entry["dev_type"], "dev_procotol": entry["dev_procotol"],
-            "today_energy": today, "today_energy_unit": "kWh",
-            "total_energy": total, "total_energy_unit": "kWh",
-            "dev_state": state,
-            "curr_power": power, "curr_power_unit": "kW",
-            "reactive_power": reactive, "reactive_power_unit": "kvar",
-        }
-        return envelope(SUCCESS, MSG_SUCCESS, "runtime", {
-            "list": [device], "count": 1, "connect_count": 1, "off_count": 0})
-
-    async def _local(self, request: Mapping[str, Any], conn: Any) -> Reply:
-        values = payloads.local_items(self.server, _ip_literal(self.server.host))
-        return envelope(SUCCESS, MSG_SUCCESS, "local", {"list": values, "count": len(values)})
-
-    async def _stalist(self, request: Mapping[str, Any], conn: Any) -> Reply:
-        started = self._scan_started
-        if started is None or time.monotonic() < started + self.settings.scan_seconds:
-            return envelope(auth.NOT_READY, "scan not finished", "stalist")
-        networks = [
-            {"ssid": "mock-sungrow", "signal": -52, "encryption": "WPA2-PSK"},
-            {"ssid": "neighbour", "signal": -81, "encryption": "WPA2-PSK"},
-        ]
-        return envelope(SUCCESS, MSG_SUCCESS, "stalist", {
-            "curr_ssid": "mock-sungrow", "curr_signal": -52,
-            "list": networks, "count": len(networks)})
-
-    async def _param(self, request: Mapping[str, Any], conn: Any) -> Reply:
-        devices = request.get("devid_array", ["1"])
-        if not isinstance(devices, list) or not devices:
-            raise BadRequest("'devid_array' must be a non-empty list of device ids")
-        for dev_id in devices:
-            self._check_device({"dev_id": dev_id})
-        kind = str(request.get("type", ""))
-        items = request.get("list")
-        if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
-            raise BadRequest("'list' must be a non-empty list of objects")
-        if kind == "3":
-            results = [await self._power_switch(item) for item in items]
-        elif kind == "9":
-            results = [await self._set_parameter(item) for item in items]
-        else:
-            raise BadRequest(f"param 'type' must be \"3\" (power switch) or \"9\"; got {kind!r}")
-        ok = all(r["result"] == 0 for r in results)
-        return envelope(SUCCESS if ok else SET_FAILED, MSG_SUCCESS if ok else MSG_SET_FAILED,
-                        "param", {"list": results, "count": len(results)})
-
-    async def _power_switch(self, item: Mapping[str, Any]) -> dict[str, Any]:
-        switch = str(item.get("power_switch", ""))
-        if switch not in ("0", "1"):
-            raise BadRequest(f"'power_switch' must be \"0\" or \"1\"; got {switch!r}")
-        address = 13000 if self.server.model.is_hybrid else 5006
-        name = "I18N_COMMON_POWER_ON" if switch == "1" else "I18N_COMMON_POWER_OFF"
-        result = await self._write(address, [0xCF if switch == "1" else 0xCE])
-        return {"param_name": name, "result": result}
-
-    async def _set_parameter(self, item: Mapping[str, Any]) -> dict[str, Any]:
-        rows = payloads.settable_rows(self.server)
-        by_pid = dict(enumerate(rows, start=1))
-        if item.get("param_addr") not in (None, ""):
-            address = integer(item, "param_addr")
-            row = next((r for r in rows if r.address == address), None)
-        else:
-            row = by_pid.get(integer(item, "param_pid"))
-        if row is None:
-            return {"param_pid": item.get("param_pid", ""), "param_id": item.get("param_id", ""),
-                    "param_name": "", "result": 1}
-        pid = rows.index(row) + 1
-        try:
-            word = payloads.encode_setting(row, item.get("param_value"))
-        except ValueError as exc:
-            raise BadRequest(str(exc)) from None
-        result = await self._write(row.address, [word])
-        return {"param_pid": pid, "param_id": pid, "param_name": payloads.param_key(row),
-                "result": result}
-
-    async def _write(self, address: int, words: list[int]) -> int:
-        """Write holding registers through the block: 0 on success, 1 when refused."""
-        try:
-            await self.regs.write(address, words)
-        except ModbusError:
-            return 1
-        return 0
+class WinetApi(WinetServices):
+    """Answers one request at a time for a server: WebSocket services and HTTP endpoints."""
 
     # ------------------------------------------------------------------------------ HTTP
 
@@ -514,7 +138,7 @@ class WinetApi:
         """``/about/list``: the dongle's identity (no token needed)."""
         firmware, hardware = payloads.DONGLE_FIRMWARE[self.settings.profile]
         items = [
-            ("I18N_COMMON_DEVICE_SN", payloads.dongle_serial(self.server)),
+            ("I18N_COMMON_DEVICE_SN", devicelist.dongle_serial(self.server)),
             ("I18N_COMMON_APPLI_SOFT_VERSION", firmware),
             ("I18N_COMMON_BUILD_SOFT_VERSION", "20240315"),
             ("I18N_COMMON_VERSION", hardware),
@@ -529,8 +153,8 @@ class WinetApi:
         if error is not None:
             return error
         firmware, _hardware = payloads.DONGLE_FIRMWARE[self.settings.profile]
-        serial = payloads.dongle_serial(self.server)
-        ident = await payloads.identity(self.regs)
+        serial = devicelist.dongle_serial(self.server)
+        ident = await devicelist.identity(self.regs)
         country = await self.regs.value("present_country")
         return envelope(SUCCESS, MSG_SUCCESS, data={
             "module_info": {"module_sn": serial, "module_ver": firmware},
@@ -557,7 +181,7 @@ class WinetApi:
 
     async def http_get_type(self, params: Mapping[str, Any]) -> Reply:
         """``/device/getType``: device type ids (no token needed)."""
-        types = [{"name": n, "value": v} for n, v in payloads.DEVICE_TYPES]
+        types = [{"name": n, "value": v} for n, v in devicelist.DEVICE_TYPES]
         return envelope(SUCCESS, MSG_SUCCESS, data={"list": types, "count": len(types)})
 
     async def http_inverter_list(self, params: Mapping[str, Any]) -> Reply:
@@ -635,17 +259,3 @@ class WinetApi:
         reply += crc16(reply).to_bytes(2, "little")
         return envelope(SUCCESS, MSG_SUCCESS, data={"data": reply.hex().upper()})
 
-
-def _ip_literal(host: str) -> str:
-    """The listener's address if it is an IP literal (winet-extractor validates ``ip``)."""
-    import ipaddress
-
-    try:
-        return str(ipaddress.ip_address(host))
-    except ValueError:
-        return "127.0.0.1"
-
-
-def lang_ok(lang: str) -> bool:
-    """Whether ``lang`` looks like a locale (``en_US``, ``de_de``)."""
-    return bool(_LANG.match(lang))

@@ -12,7 +12,8 @@ One aiohttp application serves every listener of the dongle:
 Under the ``tls-only`` profile the two plain listeners are not opened at all (connections are
 refused, as on WiNet-S2 firmware) and the TLS listener is mandatory.
 
-Sockets are bound here rather than by aiohttp, so a failed bind raises the same
+Sockets are bound by the front end (:mod:`~mock_sungrow.frontends.winet.listeners`) rather
+than by aiohttp, so a failed bind raises the same
 ``OSError`` (errno kept, front end and address named) as the Modbus front end, and ``stop()``
 can stop accepting before aiohttp closes the servers (see
 :func:`mock_sungrow.frontends.base.stop_listening` for the CPython 3.11 leak this avoids).
@@ -23,26 +24,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import json
-import socket
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
-from mock_sungrow.faults.spec import Request
 from mock_sungrow.faults.traffic import CURRENT_DECISION, NO_FAULT
 from mock_sungrow.frontends.base import (
-    IdleTimer,
     close_connections,
-    reset_transport,
     stop_listening,
 )
-from mock_sungrow.frontends.winet import api as winet_api
-from mock_sungrow.frontends.winet import auth, i18n
-from mock_sungrow.frontends.winet.api import MAX_MESSAGE, BadRequest, Reply, WinetApi, envelope
+from mock_sungrow.frontends.winet import auth, i18n, protocol
+from mock_sungrow.frontends.winet.api import WinetApi
+from mock_sungrow.frontends.winet.listeners import Admission, Listener, WsConnection, bind_socket
+from mock_sungrow.frontends.winet.messages import (
+    describe_http,
+    describe_ws,
+    json_reply,
+    params_of,
+    peer_of,
+)
+from mock_sungrow.frontends.winet.protocol import MAX_MESSAGE, BadRequest, Reply, envelope
 
 if TYPE_CHECKING:
     from mock_sungrow.server import MockSungrowServer
@@ -63,145 +66,6 @@ def _note_result(reply: Reply) -> None:
 SHUTDOWN_TIMEOUT = 1.0
 
 
-def _dumps(payload: Any) -> str:
-    # Real dongles send UTF-8 (the units are U+2103 and U+03A9), not \u escapes.
-    return json.dumps(payload, ensure_ascii=False)
-
-
-@dataclass(eq=False)
-class WsConnection:
-    """One open WebSocket session (the owner of the tokens issued on it)."""
-
-    ws: web.WebSocketResponse
-    peer: str
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    async def send(self, payload: Reply) -> bool:
-        """Send one frame; ``False`` if the connection is already gone."""
-        async with self.lock:
-            if self.ws.closed:
-                return False
-            try:
-                await self.ws.send_str(_dumps(payload))
-            except (ConnectionError, RuntimeError):
-                return False
-            return True
-
-
-@dataclass
-class Listener:
-    """One socket the front end serves on."""
-
-    role: str  # "main", "plain", "tls"
-    label: str
-    requested_port: int
-    tls: bool
-    sock: socket.socket | None = None
-    port: int | None = None
-    server: asyncio.Server | None = None
-
-
-class _Admission(asyncio.Protocol):
-    """Puts the fault layer in front of aiohttp's connection handler.
-
-    Connection faults (``refuse``, ``max-clients``, ``night-shutdown``...) and the firmware
-    profile (a ``tls-only`` dongle refuses its plain ports) decide at ``connection_made``
-    whether aiohttp ever sees the connection; everything else is passed through unchanged.
-    """
-
-    def __init__(self, front_end: WinetFrontEnd, listener: Listener,
-                 inner: asyncio.Protocol) -> None:
-        self.front_end = front_end
-        self.listener = listener
-        self.inner = inner
-        self.transport: asyncio.Transport | None = None
-        self.peer = "-"
-        self.admitted = False
-        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._idle = IdleTimer(front_end.server.traffic, front_end.name)
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Admit the connection, or reset it as a refusing dongle would."""
-        self.transport = transport  # type: ignore[assignment]
-        peer = transport.get_extra_info("peername")
-        self.peer = f"{peer[0]}:{peer[1]}" if peer else "-"
-        fe = self.front_end
-        traffic = fe.server.traffic
-        if fe.closing or (fe.server.winet_settings.profile_info.tls_only
-                          and not self.listener.tls):
-            reset_transport(transport)
-            return
-        refused, to_close = traffic.admit(fe.name, self.peer, self)
-        if refused is not None:
-            reset_transport(transport)
-            return
-        for older in to_close:
-            if older.transport is not None:
-                older.transport.abort()
-        self.admitted = True
-        fe.tcp.add(self)
-        self.inner.connection_made(transport)
-        self._arm_idle()
-
-    def _arm_idle(self) -> None:
-        """(Re)start the timer of an ``idle-timeout`` fault."""
-        self._idle.arm(self.transport, self.peer)
-
-    def data_received(self, data: bytes) -> None:
-        """Pass through (any traffic restarts the idle timer)."""
-        if self.admitted:
-            if self._idle.running or self.front_end.server.traffic.faults:
-                self._arm_idle()
-            self.inner.data_received(data)
-
-    def eof_received(self) -> bool | None:
-        """Pass through."""
-        return self.inner.eof_received() if self.admitted else None
-
-    def pause_writing(self) -> None:
-        """Pass through."""
-        if self.admitted:
-            self.inner.pause_writing()
-
-    def resume_writing(self) -> None:
-        """Pass through."""
-        if self.admitted:
-            self.inner.resume_writing()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        """Forget the connection; wake requests a ``silence`` fault holds."""
-        if not self.closed.done():
-            self.closed.set_result(None)
-        self._idle.cancel()
-        if self.admitted:
-            self.admitted = False
-            self.front_end.tcp.discard(self)
-            self.front_end.server.traffic.closed(self.front_end.name, self.peer, self)
-            self.inner.connection_lost(exc)
-
-
-def bind_socket(host: str, port: int, what: str) -> socket.socket:
-    """A listening socket on ``host:port``, or an ``OSError`` naming the listener."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
-                                   flags=socket.AI_PASSIVE)
-        family, kind, proto, _name, address = infos[0]
-        sock = socket.socket(family, kind, proto)
-    except OSError as exc:
-        raise OSError(exc.errno, f"{what} cannot bind {host}:{port}: {exc.strerror or exc}"
-                      ) from exc
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(128)
-        sock.setblocking(False)
-    except OSError as exc:
-        sock.close()
-        raise OSError(exc.errno, f"{what} cannot bind {host}:{port}: {exc.strerror or exc}"
-                      ) from exc
-    return sock
-
-
 class WinetFrontEnd:
     """The WiNet-S HTTP + WebSocket front end of one server (``connection_type`` ``"http"``)."""
 
@@ -213,7 +77,7 @@ class WinetFrontEnd:
         self.api = WinetApi(server, notify=self._notify)
         self.connections: set[WsConnection] = set()
         #: Every admitted TCP connection (HTTP and WebSocket alike).
-        self.tcp: set[_Admission] = set()
+        self.tcp: set[Admission] = set()
         self.closing = False
         self.ca_pem: bytes | None = None
         profile = server.winet_settings.profile_info
@@ -277,7 +141,7 @@ class WinetFrontEnd:
                 listener.port = int(sock.getsockname()[1])
 
                 def factory(li: Listener = listener) -> asyncio.Protocol:
-                    return _Admission(self, li, handler_factory())
+                    return Admission(self, li, handler_factory())
 
                 listener.server = await loop.create_server(
                     factory, sock=sock, ssl=context if listener.tls else None, backlog=128
@@ -368,7 +232,7 @@ class WinetFrontEnd:
             targets = [c for c in targets if c is owner]
         sent = 0
         for conn in targets:
-            sent += await conn.send(winet_api.notice(code, message))
+            sent += await conn.send(protocol.notice(code, message))
         return sent
 
     # ------------------------------------------------------------------------------ handlers
@@ -377,13 +241,13 @@ class WinetFrontEnd:
         ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE, timeout=SHUTDOWN_TIMEOUT,
                                    autoping=True)
         if not ws.can_prepare(request).ok:
-            self.api.report(_peer(request), "bad-request",
+            self.api.report(peer_of(request), "bad-request",
                             f"{request.method} {WS_PATH} without a WebSocket upgrade")
-            return _json(envelope(auth.BAD_REQUEST,
+            return json_reply(envelope(auth.BAD_REQUEST,
                                   f"bad request: {WS_PATH} expects a WebSocket upgrade"),
                          status=400)
         await ws.prepare(request)
-        conn = WsConnection(ws, _peer(request))
+        conn = WsConnection(ws, peer_of(request))
         self.connections.add(conn)
         try:
             async for message in ws:
@@ -415,7 +279,7 @@ class WinetFrontEnd:
         the connection (a ``drop`` fault).
         """
         traffic = self.server.traffic
-        req = _describe_ws(text, conn.peer)
+        req = describe_ws(text, conn.peer)
         d = traffic.before(req) if traffic.faults else NO_FAULT
         if d is not NO_FAULT:
             if d.delay > 0:
@@ -445,9 +309,9 @@ class WinetFrontEnd:
     async def _i18n(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
         lang, dot, ext = name.rpartition(".")
-        if not dot or ext != "properties" or not winet_api.lang_ok(lang):
-            self.api.report(_peer(request), "unknown-path", f"{request.method} {request.path}")
-            return _json(envelope(404, f"no such file: {request.path}"), status=404)
+        if not dot or ext != "properties" or not protocol.lang_ok(lang):
+            self.api.report(peer_of(request), "unknown-path", f"{request.method} {request.path}")
+            return json_reply(envelope(404, f"no such file: {request.path}"), status=404)
         # Only English exists here; every language gets it (sungrow-websocket asks for its
         # locale first, winet-extractor always for en_US).
         return web.Response(text=i18n.properties_text(), content_type="text/plain",
@@ -457,22 +321,22 @@ class WinetFrontEnd:
         self, method: Callable[[Mapping[str, Any]], Awaitable[Reply]]
     ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def handler(request: web.Request) -> web.StreamResponse:
-            params = await _params(request)
+            params = await params_of(request)
             reply = await method(params)
             _note_result(reply)
-            return _json(reply)
+            return json_reply(reply)
 
         return handler
 
     async def _passthrough(self, request: web.Request) -> web.StreamResponse:
-        params = await _params(request)
-        reply = await self.api.http_passthrough(params, _peer(request))
+        params = await params_of(request)
+        reply = await self.api.http_passthrough(params, peer_of(request))
         _note_result(reply)
-        return _json(reply)
+        return json_reply(reply)
 
     # ------------------------------------------------------------------------------ faults
 
-    def _connection_of(self, transport: Any) -> _Admission | None:
+    def _connection_of(self, transport: Any) -> Admission | None:
         return next((c for c in self.tcp if c.transport is transport), None)
 
     async def _hold(self, transport: Any) -> None:
@@ -491,7 +355,7 @@ class WinetFrontEnd:
         if request.path == WS_PATH:
             return await handler(request)
         traffic = self.server.traffic
-        req = _describe_http(request)
+        req = describe_http(request)
         d = traffic.before(req) if traffic.faults else NO_FAULT
         if d is not NO_FAULT:
             if d.delay > 0:
@@ -504,7 +368,7 @@ class WinetFrontEnd:
                 raise web.HTTPServiceUnavailable  # never sent: the connection is gone
             if d.action == "result":
                 traffic.done(req, f"result {d.code}", d)
-                return _json(envelope(d.code, d.message or auth.message_for(d.code)))
+                return json_reply(envelope(d.code, d.message or auth.message_for(d.code)))
         token = CURRENT_DECISION.set(d)
         result: list[Any] = [None]
         result_token = _RESULT.set(result)
@@ -528,107 +392,29 @@ class WinetFrontEnd:
         handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
     ) -> web.StreamResponse:
         """Every failure becomes a JSON answer; nothing reaches the client as a stack trace."""
-        peer = _peer(request)
+        peer = peer_of(request)
         try:
             return await handler(request)
         except BadRequest as exc:
             self.api.report(peer, "bad-request", f"{request.method} {request.path_qs}: {exc}")
-            return _json(envelope(auth.BAD_REQUEST, f"bad request: {exc}"))
+            return json_reply(envelope(auth.BAD_REQUEST, f"bad request: {exc}"))
         except web.HTTPNotFound:
             self.api.report(peer, "unknown-path", f"{request.method} {request.path}")
-            return _json(envelope(404, f"unknown path {request.path}"), status=404)
+            return json_reply(envelope(404, f"unknown path {request.path}"), status=404)
         except web.HTTPRequestEntityTooLarge:
             self.api.report(peer, "bad-request", f"{request.method} {request.path}: body too big")
-            return _json(envelope(auth.BAD_REQUEST,
+            return json_reply(envelope(auth.BAD_REQUEST,
                                   f"bad request: body larger than {MAX_MESSAGE} bytes"),
                          status=413)
         except web.HTTPException as exc:
             self.api.report(peer, "bad-request", f"{request.method} {request.path}: {exc}")
-            return _json(envelope(exc.status, exc.reason), status=exc.status)
+            return json_reply(envelope(exc.status, exc.reason), status=exc.status)
         except (asyncio.CancelledError, ConnectionError):
             raise
         except Exception as exc:  # noqa: BLE001 - a bug or a broken override: answer, record
             self.api.report(peer, "handler-error", f"{request.method} {request.path}: {exc!r}",
                             exc)
-            return _json(envelope(auth.READ_FAILED, auth.MSG_READ_FAILED))
-
-
-def _maybe_int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _describe_http(request: web.Request) -> Request:
-    """The fault layer's view of an HTTP request: the path is its function.
-
-    A register read or write also says which table, address and count (documented numbers).
-    """
-    q = request.query
-    path = request.path
-    unit = _maybe_int(q.get("dev_id"))
-    if path == "/device/getParam" and q.get("type") == "3":
-        kind = _maybe_int(q.get("param_type"))
-        table = {0: "input", 1: "holding"}.get(kind) if kind is not None else None
-        return Request("http", _peer(request), unit, path, table,
-                       _maybe_int(q.get("param_addr")), _maybe_int(q.get("param_num")) or 0)
-    if path == "/device/setParam":
-        return Request("http", _peer(request), unit, path, "holding",
-                       _maybe_int(q.get("param_addr")), _maybe_int(q.get("param_size")) or 1,
-                       write=True)
-    return Request("http", _peer(request), unit, path)
-
-
-def _describe_ws(text: str, peer: str) -> Request:
-    """The fault layer's view of a WebSocket frame: its service is its function."""
-    try:
-        frame = json.loads(text)
-    except ValueError:
-        return Request("http", peer)
-    if not isinstance(frame, dict):
-        return Request("http", peer)
-    service = frame.get("service")
-    return Request("http", peer, _maybe_int(frame.get("dev_id")),
-                   service if isinstance(service, str) else None)
-
-
-def _peer(request: web.Request) -> str:
-    peer = request.transport.get_extra_info("peername") if request.transport else None
-    return f"{peer[0]}:{peer[1]}" if peer else "-"
-
-
-def _json(payload: Reply, status: int = 200) -> web.Response:
-    return web.Response(text=_dumps(payload), status=status, content_type="application/json",
-                        charset="utf-8")
-
-
-async def _params(request: web.Request) -> dict[str, Any]:
-    """Query parameters, overlaid by a JSON object body or a form body, whichever was sent.
-
-    Clients disagree: bjeanes and sungrow-http-config post JSON, intelbras posts the same
-    parameters in the query and as a form, everybody else uses the query string.
-    """
-    params: dict[str, Any] = dict(request.query)
-    if not request.can_read_body:
-        return params
-    raw = await request.read()
-    if not raw.strip():
-        return params
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadRequest("the body is not UTF-8") from None
-    if text.lstrip().startswith(("{", "[")) or request.content_type == "application/json":
-        params.update(winet_api.parse_frame(text))
-        return params
-    from urllib.parse import parse_qsl
-
-    try:
-        params.update(parse_qsl(text, keep_blank_values=True, strict_parsing=True))
-    except ValueError:
-        raise BadRequest("the body is neither JSON nor a form") from None
-    return params
+            return json_reply(envelope(auth.READ_FAILED, auth.MSG_READ_FAILED))
 
 
 def build_front_end(server: MockSungrowServer) -> WinetFrontEnd:

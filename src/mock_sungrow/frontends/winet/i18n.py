@@ -14,7 +14,7 @@ import functools
 
 from mock_sungrow.device.catalog import load_catalog
 from mock_sungrow.device.device import BatteryDevice
-from mock_sungrow.frontends.winet import auth, payloads
+from mock_sungrow.frontends.winet import auth, devicelist, payloads
 
 #: Labels captured from real dongles (or given by clients' documentation).
 _KNOWN = {
@@ -128,7 +128,7 @@ def emitted_keys() -> set[str]:
     keys.update(payloads._WORK_STATE_1.values())
     keys.update(payloads._RUNNING_STATE.values())
     keys.update(name for _, name, _, _ in payloads.GRID_PARAMETERS)
-    keys.update(name for name, _ in payloads.DEVICE_TYPES)
+    keys.update(name for name, _ in devicelist.DEVICE_TYPES)
     keys.update(item["data_name"] for item in _local_template())
     keys.update(BatteryDevice.i18n_keys())
     keys.update(

@@ -29,9 +29,6 @@ from mock_sungrow.frontends.modbus.distort import sentinel_table
 if TYPE_CHECKING:
     from mock_sungrow.server import MockSungrowServer
 
-#: ``dev_type`` of a PV (string) inverter and of a hybrid ("store") inverter.
-DEV_TYPE_STRING = 21
-DEV_TYPE_HYBRID = 35
 #: Firmware strings of the dongle per profile (captured shapes, spec §4.4 and §1.1).
 DONGLE_FIRMWARE = {
     "legacy": ("WINET-SV200.001.00.P020", "M_WiNet-S_V01_V01_A"),
@@ -280,11 +277,6 @@ REAL_BATTERY = (
 )
 
 
-def dev_type(server: MockSungrowServer) -> int:
-    """``dev_type`` of the simulated inverter: 35 for hybrids, 21 for PV inverters."""
-    return DEV_TYPE_HYBRID if server.model.is_hybrid else DEV_TYPE_STRING
-
-
 def state_item(server: MockSungrowServer) -> Item:
     """The running-state item of the model's ``real`` list."""
     items = HYBRID_REAL if server.model.is_hybrid else STRING_REAL
@@ -341,58 +333,7 @@ def _direct(name: str, volts: Any, amps: Any, decimals: int) -> dict[str, str]:
     }
 
 
-# ----------------------------------------------------------------------------- identity
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who the inverter says it is (registers 4990 and 5000, read through the blocks)."""
-
-    serial: str
-    dev_code: int
-
-
-async def identity(regs: Registers) -> Identity:
-    """Serial and device type code as the dongle reads them (model defaults if refused)."""
-    server = regs.server
-    serial = await regs.value("serial_number")
-    code = await regs.value("device_type_code")
-    return Identity(
-        serial if isinstance(serial, str) and serial else server.plant.serial,
-        code if isinstance(code, int) else server.model.device_type_code,
-    )
-
-
-def device_entry(server: MockSungrowServer, ident: Identity, *, with_list: bool = True
-                 ) -> dict[str, Any]:
-    """The inverter's ``devicelist`` entry, with the firmware's field names and types."""
-    unit = server.unit_id
-    entry: dict[str, Any] = {
-        "id": 1,
-        "dev_id": 1,
-        "dev_code": ident.dev_code,
-        "dev_type": dev_type(server),
-        "dev_procotol": 2,  # sic: the firmware's spelling
-        "inv_type": 0,
-        "dev_sn": ident.serial,
-        "dev_name": f"{server.model.name}(COM1-{unit:03d})",
-        "dev_model": server.model.name,
-        "port_name": "COM1",
-        "phys_addr": str(unit),
-        "logc_addr": "1",
-        "link_status": 1,
-        "init_status": 1,
-        "dev_special": "0",
-    }
-    if with_list:
-        entry["list"] = []
-    return entry
-
-
-def dongle_serial(server: MockSungrowServer) -> str:
-    """The dongle's own serial: stable per inverter serial, shaped like real ones."""
-    digits = sum(ord(c) * (i + 1) for i, c in enumerate(server.plant.serial)) % 10**8
-    return f"B{digits:08d}22"
+# ----------------------------------------------------------------------------- clock
 
 
 async def clock_text(regs: Registers, *, seconds: bool = True) -> str:
@@ -516,12 +457,3 @@ def local_items(server: MockSungrowServer, host: str) -> list[dict[str, str]]:
         {"data_name": "I18N_COMMON_ETH_IP", "data_value": UNAVAILABLE, "data_unit": ""},
         {"data_name": "I18N_COMMON_SIGNAL_STRENGTH", "data_value": "-52", "data_unit": "dBm"},
     ]
-
-
-DEVICE_TYPES = (
-    ("I18N_COMMON_STRING_INVERTER", 1),
-    ("I18N_COMMON_SOLAR_INVERTER", 21),
-    ("I18N_COMMON_STORE_INVERTER", 35),
-    ("I18N_COMMON_AMMETER", 18),
-    ("I18N_COMMON_CHARGING_PILE", 46),
-)

@@ -16,8 +16,11 @@ on real units) and counts as nothing.
 
 from __future__ import annotations
 
+from mock_sungrow.device.reads import RUNNING_STATE, WORK_STATE_1
 from mock_sungrow.errors import ModbusError
 from mock_sungrow.frontends.winet.payloads import Registers, fmt
+from mock_sungrow.plant.ems import SWITCH_ON
+from mock_sungrow.plant.snapshot import Mode
 
 #: String-inverter codes (input 5045) the protocol lists as alarms (spec B.5): "system alarm"
 #: and the named alarm groups. Every other non-zero code is a fault.
@@ -27,9 +30,9 @@ ALARM_CODES = frozenset({
     *range(500, 514), *range(515, 519), *range(532, 596), *range(635, 639),
     900, 901, 910, 911,
 })
-WORK_STATE_FAULT = 0x5500
+WORK_STATE_FAULT = WORK_STATE_1[Mode.FAULT]
 WORK_STATE_ALARM_RUN = 0x9100
-RUNNING_STATE_FAULT = 0x0100
+RUNNING_STATE_FAULT = RUNNING_STATE[Mode.FAULT]
 #: Hybrid fault and alarm words (input 13050-13079, U32 bit fields; SHproto V1.1.9).
 HYBRID_FAULT_WORDS = (
     "grid_side_fault", "system_fault_1", "system_fault_2", "dc_side_fault", "permanent_fault",
@@ -40,7 +43,6 @@ HYBRID_ALARM_WORDS = ("inverter_alarm", "battery_alarm", "bms_alarm", "bms_prote
 #: The power limitation: (switch, ratio in 0.1 %) for string inverters and hybrids.
 STRING_LIMIT = ("power_limitation_switch", "power_limitation_setting")
 HYBRID_LIMIT = ("active_power_limitation", "active_power_limit_ratio")
-SWITCH_ON = 0xAA
 
 
 async def _raw(regs: Registers, name: str) -> list[int]:

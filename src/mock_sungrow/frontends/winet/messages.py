@@ -1,0 +1,97 @@
+"""WiNet-S requests and replies on aiohttp: parameters, peers, JSON, what the fault layer sees.
+
+Clients disagree on how they send parameters (query string, JSON body, form body); replies
+are UTF-8 JSON as the dongle sends them. :func:`describe_http` and :func:`describe_ws` give the
+fault layer its view of a request (the path or the service is its function).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from mock_sungrow.faults.spec import Request
+from mock_sungrow.frontends.winet.listeners import dumps
+from mock_sungrow.frontends.winet.protocol import BadRequest, Reply, parse_frame
+
+
+def _maybe_int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def describe_http(request: web.Request) -> Request:
+    """The fault layer's view of an HTTP request: the path is its function.
+
+    A register read or write also says which table, address and count (documented numbers).
+    """
+    q = request.query
+    path = request.path
+    unit = _maybe_int(q.get("dev_id"))
+    if path == "/device/getParam" and q.get("type") == "3":
+        kind = _maybe_int(q.get("param_type"))
+        table = {0: "input", 1: "holding"}.get(kind) if kind is not None else None
+        return Request("http", peer_of(request), unit, path, table,
+                       _maybe_int(q.get("param_addr")), _maybe_int(q.get("param_num")) or 0)
+    if path == "/device/setParam":
+        return Request("http", peer_of(request), unit, path, "holding",
+                       _maybe_int(q.get("param_addr")), _maybe_int(q.get("param_size")) or 1,
+                       write=True)
+    return Request("http", peer_of(request), unit, path)
+
+
+def describe_ws(text: str, peer: str) -> Request:
+    """The fault layer's view of a WebSocket frame: its service is its function."""
+    try:
+        frame = json.loads(text)
+    except ValueError:
+        return Request("http", peer)
+    if not isinstance(frame, dict):
+        return Request("http", peer)
+    service = frame.get("service")
+    return Request("http", peer, _maybe_int(frame.get("dev_id")),
+                   service if isinstance(service, str) else None)
+
+
+def peer_of(request: web.Request) -> str:
+    """The client's ``host:port``."""
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    return f"{peer[0]}:{peer[1]}" if peer else "-"
+
+
+def json_reply(payload: Reply, status: int = 200) -> web.Response:
+    """A JSON reply, UTF-8 as the dongle sends it."""
+    return web.Response(text=dumps(payload), status=status, content_type="application/json",
+                        charset="utf-8")
+
+
+async def params_of(request: web.Request) -> dict[str, Any]:
+    """Query parameters, overlaid by a JSON object body or a form body, whichever was sent.
+
+    Clients disagree: bjeanes and sungrow-http-config post JSON, intelbras posts the same
+    parameters in the query and as a form, everybody else uses the query string.
+    """
+    params: dict[str, Any] = dict(request.query)
+    if not request.can_read_body:
+        return params
+    raw = await request.read()
+    if not raw.strip():
+        return params
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("the body is not UTF-8") from None
+    if text.lstrip().startswith(("{", "[")) or request.content_type == "application/json":
+        params.update(parse_frame(text))
+        return params
+    from urllib.parse import parse_qsl
+
+    try:
+        params.update(parse_qsl(text, keep_blank_values=True, strict_parsing=True))
+    except ValueError:
+        raise BadRequest("the body is neither JSON nor a form") from None
+    return params
