@@ -129,6 +129,10 @@ def test_the_layout_is_read_from_the_source() -> None:
     assert {"mock_sungrow.server", "mock_sungrow.plant.state",
             "mock_sungrow.frontends.modbus.app"} <= set(MODULES)
     assert "mock_sungrow.device.catalog" in runtime_imports("mock_sungrow.device.registermap")
+    # The plant names the catalogue's InverterModel under TYPE_CHECKING only: not a run-time edge.
+    battery = "mock_sungrow.plant.battery"
+    assert "from mock_sungrow.device.catalog import" in MODULES[battery].read_text()
+    assert "mock_sungrow.device.catalog" not in runtime_imports(battery)
 
 
 def test_no_import_cycles() -> None:
