@@ -1,0 +1,310 @@
+"""Mutation testing of mock-sungrow's core with mutmut (docs/testing.md).
+
+Three commands:
+
+``full [GROUP ...]``
+    The full run: ``mutmut run`` over the core modules, one module group after another, with
+    one worker (the machine is shared), then the ``report``. mutmut keeps its results in
+    ``mutants/`` (git-ignored), so an interrupted run continues where it stopped.
+``report``
+    Killed / survived / timed out / no tests per module and per group, from ``mutants/``.
+``sample [--count N] [--seed S] [--jobs J]``
+    What CI runs: a fixed, seeded sample of N mutants across the core modules, each against
+    the tests of its module in a fresh pytest process. Fails if a sampled mutant survives that
+    ``tools/mutation_equivalents.toml`` does not list as a reviewed equivalent. It needs no
+    ``mutants/`` tree and no stats phase, so it costs a few minutes, not hours.
+
+mutmut (not cosmic-ray) because its trampolines put every mutant of a file into one copy and
+switch between them per call, and because it maps each function to the tests that call it,
+so a mutant runs only those. The hit record is process-wide, so calls made in a server's
+event-loop thread are credited to the test that is running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - CI runs 3.11
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = "mock_sungrow"
+
+#: The core, in the groups the full run goes through (pyproject's ``only_mutate`` is the same
+#: set; ``_check_groups`` keeps them equal).
+GROUPS: dict[str, tuple[str, ...]] = {
+    "registers": ("registermap", "catalog", "datablock"),
+    "winet": ("winet.api", "winet.auth", "winet.payloads"),
+    "faults": ("faults", "traffic", "requestlog"),
+    "modbus": ("encrypted", "modbus", "modbus_faults"),
+}
+
+#: The tests that exercise each module, for the sample (which has no per-function map).
+#: Broad on purpose: a mutant the full run kills must also die here.
+TESTS: dict[str, tuple[str, ...]] = {
+    "catalog": ("tests/test_registers.py", "tests/test_modbus_tcp.py", "tests/test_hybrid.py",
+                "tests/test_catalog_rules.py"),
+    "registermap": ("tests/test_registers.py", "tests/test_modbus_tcp.py", "tests/test_hybrid.py",
+                    "tests/test_datablock.py", "tests/test_register_map_rules.py"),
+    "datablock": ("tests/test_datablock.py", "tests/test_modbus_tcp.py", "tests/test_hybrid.py",
+                  "tests/test_registers.py"),
+    "winet.api": ("tests/test_winet.py", "tests/test_winet_api_rules.py"),
+    "winet.auth": ("tests/test_winet.py", "tests/test_winet_api_rules.py"),
+    "winet.payloads": ("tests/test_winet.py", "tests/test_winet_api_rules.py"),
+    "faults": ("tests/test_faults_model.py", "tests/test_fault_effects.py",
+               "tests/test_fault_catalogue.py", "tests/test_control_api.py",
+               "tests/test_fault_matching.py"),
+    "traffic": ("tests/test_fault_effects.py", "tests/test_faults_model.py",
+                "tests/test_fault_matching.py", "tests/test_winet.py"),
+    "requestlog": ("tests/test_faults_model.py", "tests/test_fault_effects.py",
+                   "tests/test_control_api.py", "tests/test_fault_matching.py"),
+    "encrypted": ("tests/test_encrypted.py", "tests/test_encrypted_framing.py"),
+    "modbus": ("tests/test_modbus_tcp.py", "tests/test_encrypted.py", "tests/test_fault_effects.py",
+               "tests/test_modbus_pdu_rules.py"),
+    "modbus_faults": ("tests/test_fault_effects.py", "tests/test_modbus_pdu_rules.py",
+                      "tests/test_encrypted.py"),
+}
+
+EQUIVALENTS = ROOT / "tools" / "mutation_equivalents.toml"
+#: Exit codes of a mutant's pytest run, read as mutmut reads them.
+KILLED, SURVIVED = (1, 3), 0
+
+
+def module_path(module: str) -> Path:
+    """``winet.api`` -> ``src/mock_sungrow/winet/api.py``."""
+    return Path("src", PACKAGE, *module.split(".")).with_suffix(".py")
+
+
+def _check_groups() -> None:
+    configured = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
+    ours = {str(module_path(m)) for group in GROUPS.values() for m in group}
+    if set(configured["only_mutate"]) != ours or set(TESTS) != {
+        m for group in GROUPS.values() for m in group
+    }:
+        raise SystemExit("tools/mutation.py GROUPS/TESTS and pyproject's only_mutate differ")
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def _status(exit_code: int | None) -> str:
+    from mutmut.stats import status_by_exit_code
+
+    return str(status_by_exit_code[exit_code])
+
+
+def report(out: Iterable[str] | None = None) -> dict[str, Counter[str]]:
+    """Print (and return) the status counts per module from mutmut's ``mutants/`` tree."""
+    counts: dict[str, Counter[str]] = {}
+    for group in GROUPS.values():
+        for module in group:
+            meta = ROOT / "mutants" / (str(module_path(module)) + ".meta")
+            if not meta.exists():
+                continue
+            codes = json.loads(meta.read_text())["exit_code_by_key"]
+            counts[module] = Counter(_status(c) for c in codes.values())
+    columns = ("killed", "timeout", "survived", "no tests", "not checked")
+    header = f"{'module':<16}" + "".join(f"{c:>12}" for c in (*columns, "total", "surv%"))
+    print(header)
+    for name, group in GROUPS.items():
+        total: Counter[str] = Counter()
+        for module in group:
+            if module in counts:
+                total += counts[module]
+                print(_row(module, counts[module], columns))
+        print(_row(f"[{name}]", total, columns))
+    return counts
+
+
+def _row(name: str, c: Counter[str], columns: Sequence[str]) -> str:
+    checked = sum(c.values()) - c["not checked"]
+    bad = c["survived"] + c["no tests"] + c["suspicious"]
+    share = f"{100 * bad / checked:.1f}" if checked else "-"
+    return (f"{name:<16}" + "".join(f"{c[k]:>12}" for k in columns)
+            + f"{sum(c.values()):>12}{share:>12}")
+
+
+def full(groups: Sequence[str]) -> int:
+    """Run ``mutmut run`` group by group (one worker), then print the report."""
+    for name in groups or GROUPS:
+        patterns = [f"{PACKAGE}.{m}.*" for m in GROUPS[name]]
+        print(f"== mutmut run: {name} ({', '.join(GROUPS[name])})", flush=True)
+        # The console script, not ``python -m mutmut`` (which mutmut warns re-executes itself).
+        mutmut = Path(sys.executable).with_name("mutmut")
+        subprocess.run([str(mutmut), "run", "--max-children", "1", *patterns],
+                       cwd=ROOT, check=False)
+    report()
+    return 0
+
+
+# ----------------------------------------------------------------------------- sample
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """One mutant: its mutmut name (``mock_sungrow.catalog.x_f__mutmut_3``) and its diff."""
+
+    name: str
+    module: str
+    function: str
+    diff: tuple[str, ...]
+
+
+def _function_key(mutant_name: str) -> str:
+    """``mock_sungrow.catalog.xǁCatalogǁmodel__mutmut_3`` -> ``Catalog.model``."""
+    mangled = mutant_name.rpartition(".")[2].partition("__mutmut_")[0]
+    if mangled.startswith("x_"):
+        return mangled[2:]
+    return ".".join(part for part in mangled[1:].split("ǁ") if part)
+
+
+def generate(module: str, target: Path) -> list[Mutant]:
+    """Write the mutated copy of ``module`` under ``target`` and list its mutants."""
+    from mutmut.mutation.data import read_line_spans
+    from mutmut.mutation.file_mutation import mutate_file_contents
+
+    source_path = module_path(module)
+    code = (ROOT / source_path).read_text()
+    mutated = mutate_file_contents(str(source_path), code)
+    out = target / source_path
+    out.write_text(mutated.code)
+    spans = mutated.line_span_by_function_name
+    mutants = []
+    for short in mutated.mutant_names:
+        prefix = short.rpartition("__mutmut_")[0]
+        orig, new = read_line_spans(out, [spans[f"{prefix}__mutmut_orig"], spans[short]])
+        diff = tuple(
+            line[0] + " " + line[1:].strip()
+            for line in difflib.unified_diff(
+                orig.splitlines()[1:], new.splitlines()[1:], lineterm="", n=0)
+            if line[:1] in "+-" and not line.startswith(("+++", "---"))
+        )
+        name = f"{PACKAGE}.{module}.{short}"
+        mutants.append(Mutant(name, module, _function_key(name), diff))
+    return mutants
+
+
+def load_equivalents() -> dict[tuple[str, str, tuple[str, ...]], str]:
+    """The reviewed equivalent mutants: (module, function, diff) -> reason."""
+    data = tomllib.loads(EQUIVALENTS.read_text())
+    out = {}
+    for entry in data.get("equivalent", []):
+        key = (entry["module"], entry["function"], tuple(entry["diff"]))
+        out[key] = entry["reason"]
+    return out
+
+
+def _run_mutant(m: Mutant, src: Path, timeout: float) -> tuple[Mutant, str, float]:
+    tests = [t for t in TESTS[m.module] if (ROOT / t).exists()]
+    env = dict(os.environ, MUTANT_UNDER_TEST=m.name, PYTHONPATH=str(src),
+               PY_IGNORE_IMPORTMISMATCH="1")
+    start = time.monotonic()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:randomly", "-m", "not compat",
+             *tests],
+            cwd=ROOT, env=env, capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return m, "timeout", time.monotonic() - start
+    took = time.monotonic() - start
+    if proc.returncode == SURVIVED:
+        return m, "survived", took
+    if proc.returncode in KILLED:
+        return m, "killed", took
+    tail = (proc.stdout + proc.stderr).decode(errors="replace")[-2000:]
+    return m, f"error (exit {proc.returncode}):\n{tail}", took
+
+
+def sample(count: int, seed: int, jobs: int, timeout: float) -> int:
+    """Run the seeded sample; 1 if a sampled mutant survives that is not a reviewed equivalent."""
+    equivalents = load_equivalents()
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="mutation-sample-") as tmp:
+        src = Path(tmp) / "src"
+        shutil.copytree(ROOT / "src", src, ignore=shutil.ignore_patterns("__pycache__"))
+        modules = [m for group in GROUPS.values() for m in group]
+        with ProcessPoolExecutor(jobs) as procs:  # libcst is pure Python: one process a core
+            generated = list(procs.map(partial(generate, target=Path(tmp)), modules))
+        everything = sorted((m for ms in generated for m in ms), key=lambda m: m.name)
+        chosen = random.Random(seed).sample(everything, min(count, len(everything)))
+        print(f"{len(everything)} mutants in the core; sample of {len(chosen)} (seed {seed}), "
+              f"generated in {time.monotonic() - started:.0f} s", flush=True)
+        to_run = []
+        results: list[tuple[Mutant, str, float]] = []
+        for m in chosen:
+            if (m.module, m.function, m.diff) in equivalents:
+                results.append((m, "equivalent", 0.0))
+            else:
+                to_run.append(m)
+        with ThreadPoolExecutor(jobs) as pool:
+            for m, status, took in pool.map(lambda m: _run_mutant(m, src, timeout),
+                                            to_run):
+                print(f"  {status.split(':')[0]:<10} {took:6.1f} s  {m.name}", flush=True)
+                results.append((m, status, took))
+    per_module: dict[str, Counter[str]] = {}
+    for m, status, _ in results:
+        per_module.setdefault(m.module, Counter())[status.split(" ")[0].rstrip(":")] += 1
+    for module, c in sorted(per_module.items()):
+        print(f"  {module:<16} " + ", ".join(f"{k} {v}" for k, v in sorted(c.items())))
+    bad = [(m, s) for m, s, _ in results if s not in ("killed", "timeout", "equivalent")]
+    for m, status in bad:
+        print(f"\n{status.splitlines()[0].upper()}: {m.name} ({m.function})")
+        print("\n".join("    " + line for line in m.diff))
+        if "\n" in status:
+            print(status.partition("\n")[2])
+    counts = Counter(s.split(" ")[0] for _, s, _ in results)
+    print(f"mutation sample: {counts['killed']} killed, {counts['timeout']} timed out, "
+          f"{counts['equivalent']} reviewed equivalent, {len(bad)} survived or failed "
+          f"({time.monotonic() - started:.0f} s)")
+    if bad:
+        print("A surviving mutant needs a test that kills it, or a reviewed entry in "
+              f"{EQUIVALENTS.relative_to(ROOT)} saying why no test can.")
+    return 1 if bad else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: ``python tools/mutation.py {full,report,sample}``."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_full = sub.add_parser("full", help="mutmut run over the core, group by group")
+    p_full.add_argument("groups", nargs="*", help=f"any of {', '.join(GROUPS)} (default: all)")
+    sub.add_parser("report", help="killed / survived / timed out per module")
+    p_sample = sub.add_parser("sample", help="the bounded, seeded sample CI runs")
+    p_sample.add_argument("--count", type=int, default=40)
+    p_sample.add_argument("--seed", type=int, default=16)
+    p_sample.add_argument("--jobs", type=int, default=2)
+    p_sample.add_argument("--timeout", type=float, default=120.0,
+                          help="seconds before a mutant's run counts as timed out")
+    args = parser.parse_args(argv)
+    os.chdir(ROOT)
+    _check_groups()
+    if args.command == "full":
+        unknown = set(args.groups) - set(GROUPS)
+        if unknown:
+            parser.error(f"unknown group(s) {sorted(unknown)}; choose from {list(GROUPS)}")
+        return full(args.groups)
+    if args.command == "report":
+        report()
+        return 0
+    return sample(args.count, args.seed, args.jobs, args.timeout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
