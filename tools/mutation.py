@@ -141,17 +141,53 @@ def _row(name: str, c: Counter[str], columns: Sequence[str]) -> str:
             + f"{sum(c.values()):>12}{share:>12}")
 
 
-def full(groups: Sequence[str]) -> int:
-    """Run ``mutmut run`` group by group (one worker), then print the report."""
+def full(groups: Sequence[str], max_tests: int | None) -> int:
+    """Run mutmut group by group (one worker each, in a child process), then the report."""
     for name in groups or GROUPS:
-        patterns = [f"{PACKAGE}.{m}.*" for m in GROUPS[name]]
         print(f"== mutmut run: {name} ({', '.join(GROUPS[name])})", flush=True)
-        # The console script, not ``python -m mutmut`` (which mutmut warns re-executes itself).
-        mutmut = Path(sys.executable).with_name("mutmut")
-        subprocess.run([str(mutmut), "run", "--max-children", "1", *patterns],
+        # A child per group: mutmut's state is per process, and a group's run must not
+        # inherit the previous group's forked-from process.
+        subprocess.run([sys.executable, str(Path(__file__).resolve()), "_mutmut", name,
+                        *(["--max-tests", str(max_tests)] if max_tests else [])],
                        cwd=ROOT, check=False)
     report()
     return 0
+
+
+def _mutmut_group(name: str, max_tests: int | None) -> None:
+    """``mutmut run`` for one group, in this process, optionally with fewer tests per mutant.
+
+    With ``max_tests`` a mutant runs at most that many of the tests that call its function:
+    first those of its module's test files (``TESTS``), fastest first, then the fastest others.
+    A survivor of a heavily used function (the catalogue parser is called by 420 tests) then
+    costs seconds instead of minutes. The cut is made in memory, after the stats are loaded,
+    and never saved: a later run without it uses every test again. A mutant that survives a
+    capped run may still be killed by a test left out, so survivors are re-run uncapped
+    (``mutmut run NAME ...``) before they are counted.
+    """
+    import mutmut.__main__ as mm
+    from mutmut.state import state
+
+    if max_tests:
+        collect = mm.collect_or_load_stats
+
+        def capped(*args: object, **kwargs: object) -> None:
+            collect(*args, **kwargs)  # type: ignore[arg-type]
+            duration = state().duration_by_test
+            by_function = state().tests_by_mangled_function_name
+            for function, tests in by_function.items():
+                module = function.removeprefix(f"{PACKAGE}.").rpartition(".")[0]
+                own = tuple(TESTS.get(module, ()))
+
+                def rank(test: str, own: tuple[str, ...] = own) -> tuple[bool, float]:
+                    return (not test.startswith(own), duration.get(test, 0.0))
+
+                if len(tests) > max_tests:
+                    by_function[function] = set(sorted(tests, key=rank)[:max_tests])
+
+        mm.collect_or_load_stats = capped
+    patterns = [f"{PACKAGE}.{m}.*" for m in GROUPS[name]]
+    mm.cli(["run", "--max-children", "1", *patterns])
 
 
 # ----------------------------------------------------------------------------- sample
@@ -285,6 +321,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_full = sub.add_parser("full", help="mutmut run over the core, group by group")
     p_full.add_argument("groups", nargs="*", help=f"any of {', '.join(GROUPS)} (default: all)")
+    p_full.add_argument("--max-tests", type=int, default=None,
+                        help="run each mutant against at most this many of its tests (triage)")
+    p_group = sub.add_parser("_mutmut")  # internal: one group's mutmut run, in this process
+    p_group.add_argument("group", choices=list(GROUPS))
+    p_group.add_argument("--max-tests", type=int, default=None)
     sub.add_parser("report", help="killed / survived / timed out per module")
     p_sample = sub.add_parser("sample", help="the bounded, seeded sample CI runs")
     p_sample.add_argument("--count", type=int, default=40)
@@ -299,7 +340,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         unknown = set(args.groups) - set(GROUPS)
         if unknown:
             parser.error(f"unknown group(s) {sorted(unknown)}; choose from {list(GROUPS)}")
-        return full(args.groups)
+        return full(args.groups, args.max_tests)
+    if args.command == "_mutmut":
+        _mutmut_group(args.group, args.max_tests)
+        return 0
     if args.command == "report":
         report()
         return 0

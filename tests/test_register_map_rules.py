@@ -1,0 +1,214 @@
+"""Register-map and data-block rules a client can see: encodings, pins, edges of the map.
+
+Word values are written out here from the protocol's encoding rules (spec §B.2: big-endian
+words, 32-bit values low word first, strings high byte first and padded with 0x00, the
+"unavailable" sentinels U16 0xFFFF, S16 0x7FFF, U32 0xFFFFFFFF, S32 0x7FFFFFFF, strings all
+0x00), never computed with the product's encoder.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import pytest
+from pymodbus.client import ModbusTcpClient
+
+from mock_sungrow import SungrowModbusDataBlock
+from mock_sungrow.catalog import RegisterDef
+from mock_sungrow.registermap import decode_words, encode_value
+
+
+def _row(kind: str, count: int = 1, scale: float = 1.0, name: str = "r") -> RegisterDef:
+    words = count if kind == "UTF8" else count * (2 if kind in ("U32", "S32") else 1)
+    return RegisterDef(address=5000, table="input", name=name, kind=kind,  # type: ignore[arg-type]
+                       count=count, words=words, unit="", scale=scale, models=("all",),
+                       source="test", _pattern=re.compile(".*"))
+
+
+def _client(server: Any) -> ModbusTcpClient:
+    c = ModbusTcpClient("127.0.0.1", port=server.get_connection_info()["port"], timeout=2,
+                        retries=0)
+    assert c.connect()
+    return c
+
+
+# ----------------------------------------------------------------------------- encodings
+
+
+@pytest.mark.parametrize(
+    ("kind", "scale", "value", "words"),
+    [
+        ("U16", 0.1, 230.4, [2304]),
+        ("U16", 1, -5, [0]),                     # clamped at the bottom
+        ("U16", 1, 70000, [0xFFFE]),             # clamped below the sentinel
+        ("S16", 0.1, -12.5, [0xFF83]),           # -125, two's complement
+        ("S16", 1, 40000, [0x7FFE]),
+        ("S16", 1, -40000, [0x8000]),
+        ("U32", 1, 0x01020304, [0x0304, 0x0102]),  # low word first (spec's own example)
+        ("U32", 0.1, 12345.6, [0xE240, 0x0001]),   # 123456
+        ("S32", 1, -2, [0xFFFE, 0xFFFF]),
+        ("S32", 1, 0x7FFFFFFF, [0xFFFE, 0x7FFF]),  # clamped below the sentinel
+        ("U16", 1, None, [0xFFFF]),
+        ("S16", 1, None, [0x7FFF]),
+        ("U32", 1, None, [0xFFFF, 0xFFFF]),
+        ("S32", 1, float("nan"), [0xFFFF, 0x7FFF]),
+    ],
+)
+def test_numbers_encode_as_the_protocol_says(
+    kind: str, scale: float, value: float | None, words: list[int]
+) -> None:
+    assert encode_value(_row(kind, scale=scale), value) == words
+
+
+@pytest.mark.parametrize(
+    ("kind", "scale", "words", "value"),
+    [
+        ("U16", 0.1, [2304], 230.4),
+        ("S16", 0.1, [0xFF83], -12.5),
+        ("S16", 1, [0x8000], -32768),
+        ("U32", 1, [0x0304, 0x0102], 0x01020304),
+        ("S32", 1, [0xFFFE, 0xFFFF], -2),
+        ("S32", 1, [0x0000, 0x8000], -0x80000000),
+        ("U16", 1, [0xFFFF], None),
+        ("S16", 1, [0x7FFF], None),
+        ("U32", 1, [0xFFFF, 0xFFFF], None),
+        ("S32", 1, [0xFFFF, 0x7FFF], None),
+    ],
+)
+def test_words_decode_as_the_protocol_says(
+    kind: str, scale: float, words: list[int], value: float | None
+) -> None:
+    decoded = decode_words(_row(kind, scale=scale), words)
+    assert decoded == (None if value is None else pytest.approx(value))
+
+
+def test_strings_are_high_byte_first_padded_with_zero_and_cut_to_the_row() -> None:
+    row = _row("UTF8", count=3)
+    assert encode_value(row, "ABC") == [0x4142, 0x4300, 0x0000]
+    assert encode_value(row, "ABCDEFGH") == [0x4142, 0x4344, 0x4546]  # 6 bytes fit, no more
+    assert encode_value(row, None) == [0, 0, 0]                       # unavailable: all 0x00
+    assert encode_value(row, 12) == [0x3132, 0, 0]
+    assert decode_words(row, [0x4142, 0x4300, 0x0000]) == "ABC"
+
+
+def test_arrays_take_a_list_or_repeat_a_scalar() -> None:
+    row = _row("U16", count=3)
+    assert encode_value(row, [1, 2]) == [1, 2, 0xFFFF]   # a short list is padded unavailable
+    assert encode_value(row, [1, 2, 3, 4]) == [1, 2, 3]  # a long one is cut
+    assert encode_value(row, 7) == [7, 7, 7]
+    assert encode_value(_row("U32", count=2), [0x10002, None]) == [2, 1, 0xFFFF, 0xFFFF]
+
+
+def test_a_value_of_the_wrong_shape_is_refused_by_name() -> None:
+    with pytest.raises(TypeError, match=r"^power: a string value for a numeric register$"):
+        encode_value(_row("U16", name="power"), "12")
+    with pytest.raises(TypeError, match=r"^power: a list value for a scalar register$"):
+        encode_value(_row("U16", name="power"), [1])
+
+
+# ----------------------------------------------------------------------------- pinned words
+
+
+def test_pinned_words_land_on_consecutive_registers(mock_sungrow_factory: Any) -> None:
+    server = mock_sungrow_factory(server_type="modbus")
+    server.set_register("input", 5009, [0, 0xFFFF, 0x1234])
+    c = _client(server)
+    try:
+        assert c.read_input_registers(5008, count=3).registers == [0, 0xFFFF, 0x1234]
+        assert c.read_input_registers(4999, count=1).registers == [0x0126]  # SG5K-D untouched
+    finally:
+        c.close()
+    server.clear_registers()
+    assert server.read_registers("input", 5000) == [0x0126]
+    assert server.read_registers("input", 5009, 3) != [0, 0xFFFF, 0x1234]
+
+
+@pytest.mark.parametrize("address", [1, 65536])
+def test_either_end_of_the_address_space_can_be_pinned(
+    mock_sungrow_factory: Any, address: int
+) -> None:
+    server = mock_sungrow_factory(server_type="modbus")
+    server.set_register("holding", address, [0x0102])
+    assert server.read_registers("holding", address) == [0x0102]
+    c = _client(server)
+    try:  # pinned words are served even where the model documents nothing
+        assert c.read_holding_registers(address - 1, count=1).registers == [0x0102]
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize(
+    ("address", "words", "message"),
+    [
+        (100, [0x10000], "register words are 0..65535; got 65536"),
+        (100, [-1], "register words are 0..65535; got -1"),
+        (0, [1], "address 0 is outside 1..65536"),
+        (65535, [1, 2, 3], "address 65537 is outside 1..65536"),
+    ],
+)
+def test_a_bad_pin_is_refused_and_names_the_word(
+    mock_sungrow_factory: Any, address: int, words: list[int], message: str
+) -> None:
+    server = mock_sungrow_factory(server_type="modbus")
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        server.set_register("input", address, words)
+
+
+# ----------------------------------------------------------------------------- data blocks
+
+
+def test_validate_answers_for_the_span_it_is_given(mock_sungrow_factory: Any) -> None:
+    server = mock_sungrow_factory(server_type="modbus")
+    block = server.device.input
+    # SG5K-D: the first input block starts at 4950 (protocol number); 4949 is undocumented.
+    assert block.validate(4950) is True
+    assert block.validate(4949) is False
+    assert block.validate(4949, 2) is True
+    assert block.validate(1, 10) is False
+    assert repr(block) == "SungrowModbusDataBlock('input', model='SG5K-D')"
+
+
+class SlowWrites(SungrowModbusDataBlock):
+    """Overrides only the async write: reads take the base class's async path."""
+
+    writes: ClassVar[list[tuple[int, list[int]]]] = []
+
+    async def async_setValues(self, address: int, values: Sequence[int]) -> None:
+        SlowWrites.writes.append((address, list(values)))
+        await super().async_setValues(address, values)
+
+
+class SlowReads(SungrowModbusDataBlock):
+    """Overrides only the async read: writes take the base class's async path."""
+
+    async def async_getValues(self, address: int, count: int = 1) -> list[int]:
+        return await super().async_getValues(address, count)
+
+
+def test_a_block_overriding_one_async_method_keeps_the_other(
+    mock_sungrow_factory: Any,
+) -> None:
+    SlowWrites.writes.clear()
+    server = mock_sungrow_factory(server_type="modbus", datablock_class=SlowWrites)
+    c = _client(server)
+    try:
+        assert c.read_input_registers(4999, count=1).registers == [0x0126]
+        # documented 5006 (wire 5005) is start/stop: 0xCF start, 0xCE stop (spec B.5)
+        assert not c.write_register(5005, 0xCE).isError()
+        assert c.read_holding_registers(5005, count=1).registers == [0xCE]
+        assert c.write_register(5005, 0x1234).isError()  # not a documented command
+    finally:
+        c.close()
+    assert SlowWrites.writes == [(5006, [0xCE]), (5006, [0x1234])]
+
+    server = mock_sungrow_factory(server_type="modbus", datablock_class=SlowReads)
+    c = _client(server)
+    try:
+        assert not c.write_register(5005, 0xCE).isError()
+        assert c.read_holding_registers(5005, count=1).registers == [0xCE]
+        result = c.write_register(5005, 0x1234)
+        assert result.isError() and result.exception_code == 4
+    finally:
+        c.close()
