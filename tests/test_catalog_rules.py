@@ -173,12 +173,14 @@ def test_row_families_come_from_the_models_or_the_source_document() -> None:
         _models("SGA,0x01,1000,3,2,false,d", "SHA,0x02,1000,3,2,true,d"),
         _registers("5000,input,sg,U16,,1,SGA,x", "5001,input,sh,U16,,1,SH*,x",
                    "5002,input,both,U16,,1,all,x", "5003,input,mppt13,U16,,1,SG99,SGproto-V1",
-                   "5004,input,shdoc,U16,,1,SH99,SHproto-V1", "5005,input,none,U16,,1,XX,notes"),
+                   "5004,input,shdoc,U16,,1,SH99,SHproto-V1", "5005,input,none,U16,,1,XX,notes",
+                   "5006,input,sgnamed,U16,,1,SGA,SHproto-V1"),
     )
     fams = {r.name: catalog.row_families(r) for r in catalog.registers}
     assert fams == {
         "sg": {"string"}, "sh": {"hybrid"}, "both": {"string", "hybrid"},
         "mppt13": {"string"}, "shdoc": {"hybrid"}, "none": set(),
+        "sgnamed": {"string"},  # a catalogued model decides; the document is only a fallback
     }
     # asked again (cached per row), the answer is the same
     assert catalog.row_families(catalog.registers[0]) == {"string"}

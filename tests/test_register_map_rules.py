@@ -212,3 +212,67 @@ def test_a_block_overriding_one_async_method_keeps_the_other(
         assert result.isError() and result.exception_code == 4
     finally:
         c.close()
+
+
+# ----------------------------------------------------------------------------- holding limits
+
+
+def test_holding_registers_start_at_their_documented_defaults(mock_sungrow_factory: Any) -> None:
+    server = mock_sungrow_factory(server_type="modbus")
+    c = _client(server)
+    try:  # SG5K-D, documented 5006-5008 and 5019 (holding.csv; 5008 as a real SG3.0RS reads)
+        assert c.read_holding_registers(5005, count=3).registers == [0xCF, 0xAA, 1000]
+        assert c.read_holding_registers(5018, count=1).registers == [1000]  # PF 1.000
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize(
+    ("address", "word", "accepted"),
+    [
+        (5037, 0xFC18, True),    # reactive power -100.0 % (S16 -1000): the documented minimum
+        (5037, 0xFC17, False),   # -1001
+        (5037, 1000, True),
+        (5037, 1001, False),
+        (5040, 0xFFE2, True),    # -3.0 kvar = -rated_w*6/1000 for a 5 kW model
+        (5040, 0xFFE1, False),   # -3.1 kvar
+        (5040, 30, True),
+        (5040, 31, False),
+        (5019, 0xFCE0, True),    # power factor -0.800
+        (5019, 0xFCE1, False),   # -0.799: |PF| below 0.8
+        (5019, 799, False),
+        (5019, 800, True),
+    ],
+)
+def test_signed_holding_limits(
+    mock_sungrow_factory: Any, address: int, word: int, *, accepted: bool
+) -> None:
+    server = mock_sungrow_factory(server_type="modbus")
+    c = _client(server)
+    try:
+        result = c.write_register(address - 1, word)
+        if accepted:
+            assert not result.isError()
+            assert c.read_holding_registers(address - 1, count=1).registers == [word]
+        else:
+            assert result.isError() and result.exception_code == 4
+    finally:
+        c.close()
+
+
+def test_a_refused_write_says_which_register_and_why(mock_sungrow_factory: Any) -> None:
+    from tests.helpers import control_call
+
+    server = mock_sungrow_factory(server_type="modbus", control_port=0)
+    base = server.get_connection_info("control")["url"].rstrip("/")
+    cases = [
+        (5037, 0xFC17, "reactive_power_percentage_setting must be >= -1000; got -1001"),
+        (5008, 1101, "power_limitation_setting must be <= 1100; got 1101"),
+        (5006, 0x12, "start_stop accepts only 0xCE, 0xCF; got 0x0012"),
+        (5019, 700, "power_factor_setting must satisfy |PF| >= 0.800; got 0.700"),
+    ]
+    for address, word, message in cases:
+        status, err = control_call(base, "POST", "/registers/holding/write",
+                                   {"address": address, "values": [word]})
+        assert (status, err["modbus_exception"]) == (409, 4)
+        assert err["error"] == message

@@ -226,10 +226,12 @@ def generate(module: str, target: Path) -> list[Mutant]:
     for short in mutated.mutant_names:
         prefix = short.rpartition("__mutmut_")[0]
         orig, new = read_line_spans(out, [spans[f"{prefix}__mutmut_orig"], spans[short]])
+        orig = orig.replace(f"{prefix}__mutmut_orig", prefix)
+        new = new.replace(short, prefix)
         diff = tuple(
             line[0] + " " + line[1:].strip()
             for line in difflib.unified_diff(
-                orig.splitlines()[1:], new.splitlines()[1:], lineterm="", n=0)
+                orig.splitlines(), new.splitlines(), lineterm="", n=0)
             if line[:1] in "+-" and not line.startswith(("+++", "---"))
         )
         name = f"{PACKAGE}.{module}.{short}"
@@ -315,6 +317,25 @@ def sample(count: int, seed: int, jobs: int, timeout: float) -> int:
     return 1 if bad else 0
 
 
+def describe(names: Sequence[str]) -> int:
+    """Print an equivalents entry (reason left to write) for each named mutant."""
+    wanted = set(names)
+    modules = {n.removeprefix(f"{PACKAGE}.").partition(".x")[0] for n in names}
+    with tempfile.TemporaryDirectory(prefix="mutation-describe-") as tmp:
+        for module in sorted(modules):
+            (Path(tmp) / module_path(module)).parent.mkdir(parents=True, exist_ok=True)
+            for m in generate(module, Path(tmp)):
+                if m.name in wanted:
+                    wanted.discard(m.name)
+                    diff = ",\n    ".join(json.dumps(line, ensure_ascii=False) for line in m.diff)
+                    print(f'[[equivalent]]  # {m.name}\nmodule = "{m.module}"\n'
+                          f'function = "{m.function}"\ndiff = [\n    {diff},\n]\n'
+                          'reason = "TODO"\n')
+    for name in sorted(wanted):
+        print(f"# no such mutant: {name}")
+    return 1 if wanted else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: ``python tools/mutation.py {full,report,sample}``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -327,6 +348,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_group.add_argument("group", choices=list(GROUPS))
     p_group.add_argument("--max-tests", type=int, default=None)
     sub.add_parser("report", help="killed / survived / timed out per module")
+    p_describe = sub.add_parser("describe", help="print equivalents entries for mutants")
+    p_describe.add_argument("names", nargs="+")
     p_sample = sub.add_parser("sample", help="the bounded, seeded sample CI runs")
     p_sample.add_argument("--count", type=int, default=40)
     p_sample.add_argument("--seed", type=int, default=16)
@@ -341,6 +364,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if unknown:
             parser.error(f"unknown group(s) {sorted(unknown)}; choose from {list(GROUPS)}")
         return full(args.groups, args.max_tests)
+    if args.command == "describe":
+        return describe(args.names)
     if args.command == "_mutmut":
         _mutmut_group(args.group, args.max_tests)
         return 0
