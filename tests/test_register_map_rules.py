@@ -20,9 +20,11 @@ from mock_sungrow.catalog import RegisterDef
 from mock_sungrow.registermap import decode_words, encode_value
 
 
-def _row(kind: str, count: int = 1, scale: float = 1.0, name: str = "r") -> RegisterDef:
+def _row(kind: str, count: int = 1, scale: float = 1.0, name: str = "r",
+         address: int = 5000) -> RegisterDef:
     words = count if kind == "UTF8" else count * (2 if kind in ("U32", "S32") else 1)
-    return RegisterDef(address=5000, table="input", name=name, kind=kind,  # type: ignore[arg-type]
+    return RegisterDef(address=address, table="input", name=name,
+                       kind=kind,  # type: ignore[arg-type]
                        count=count, words=words, unit="", scale=scale, models=("all",),
                        source="test", _pattern=re.compile(".*"))
 
@@ -276,3 +278,69 @@ def test_a_refused_write_says_which_register_and_why(mock_sungrow_factory: Any) 
                                    {"address": address, "values": [word]})
         assert (status, err["modbus_exception"]) == (409, 4)
         assert err["error"] == message
+
+
+# ----------------------------------------------------------------------------- map building
+
+
+def test_rows_other_models_have_read_as_their_sentinel(mock_sungrow_factory: Any) -> None:
+    server = mock_sungrow_factory(server_type="modbus")
+    c = _client(server)
+    try:  # SG5K-D has no meter: meter_power (S32, 5083) and load_power (S32, 5091)
+        assert c.read_input_registers(5082, count=2).registers == [0xFFFF, 0x7FFF]
+        assert c.read_input_registers(5090, count=2).registers == [0xFFFF, 0x7FFF]
+    finally:
+        c.close()
+
+
+def test_a_hybrid_without_cell_temperatures_reads_the_s16_sentinel(
+    mock_sungrow_factory: Any,
+) -> None:
+    server = mock_sungrow_factory(server_type="modbus", model="SH10RT")
+    c = _client(server)
+    try:  # 13116-13118 are named for other SH models only: S16 unavailable is 0x7FFF
+        assert c.read_input_registers(13115, count=3).registers == [0x7FFF] * 3
+    finally:
+        c.close()
+
+
+def _custom_map(*rows: tuple[int, str]) -> Any:
+    from mock_sungrow.catalog import load_catalog
+    from mock_sungrow.registermap import RegisterMap
+
+    defs = [_row(kind, name=f"r{address}", address=address) for address, kind in rows]
+    return RegisterMap(load_catalog().model("SG5K-D"), rows=defs,
+                       projectors={d.name: (lambda _s, _p: 1) for d in defs},
+                       address_projectors={})
+
+
+def test_rows_up_to_32_registers_apart_form_one_block() -> None:
+    regmap = _custom_map((100, "U16"), (133, "U16"), (200, "U32"), (234, "U16"))
+    # 101..132 is a gap of 32 registers: inside the block
+    assert all(regmap.touches_defined("input", a, 1) for a in range(100, 134))
+    # 202..233 is a gap of 32 after a U32 (200-201): inside too
+    assert all(regmap.touches_defined("input", a, 1) for a in range(200, 235))
+    # 134..199 (66 registers) separates the blocks; 99 and 235 are outside
+    assert not any(regmap.touches_defined("input", a, 1) for a in (99, 134, 199, 235))
+    assert regmap.touches_defined("input", 99, 2) and regmap.touches_defined("input", 199, 2)
+
+
+def test_a_gap_of_33_registers_splits_the_block() -> None:
+    regmap = _custom_map((100, "U16"), (134, "U16"))
+    assert not regmap.touches_defined("input", 101, 33)
+    assert regmap.touches_defined("input", 101, 34)
+
+
+def test_a_live_row_without_a_projection_is_a_catalogue_error() -> None:
+    from mock_sungrow.catalog import CatalogError, load_catalog
+    from mock_sungrow.registermap import RegisterMap
+
+    rows = [_row("U16", name="known"), _row("U16", name="mystery", address=5001)]
+    with pytest.raises(CatalogError, match=r"^SG5K-D: no projection for \['mystery'\]$"):
+        RegisterMap(load_catalog().model("SG5K-D"), rows=rows,
+                    projectors={"known": lambda _s, _p: 1}, address_projectors={})
+    # an address projector is enough, whatever the row's name
+    regmap = RegisterMap(load_catalog().model("SG5K-D"), rows=rows,
+                         projectors={"known": lambda _s, _p: 1},
+                         address_projectors={5001: lambda _s, _p: 2})
+    assert regmap.row_count("input") == 2
