@@ -344,3 +344,64 @@ def test_a_live_row_without_a_projection_is_a_catalogue_error() -> None:
                          projectors={"known": lambda _s, _p: 1},
                          address_projectors={5001: lambda _s, _p: 2})
     assert regmap.row_count("input") == 2
+
+
+# ----------------------------------------------------------------------------- reads and pins
+
+
+def test_a_refused_read_names_the_span(mock_sungrow_factory: Any) -> None:
+    from tests.helpers import control_call
+
+    server = mock_sungrow_factory(server_type="modbus", control_port=0)
+    base = server.get_connection_info("control")["url"].rstrip("/")
+    status, err = control_call(base, "GET", "/registers/input?address=100&count=5")
+    assert (status, err["modbus_exception"]) == (409, 2)
+    assert err["error"] == "no input register of SG5K-D in 100..104"
+
+
+def test_reads_outside_1_to_65536_are_refused_even_over_pins(mock_sungrow_factory: Any) -> None:
+    from mock_sungrow import ModbusError
+
+    server = mock_sungrow_factory(server_type="modbus")
+    server.set_register("holding", 1, [7])
+    server.set_register("holding", 65536, [8])
+    assert server.read_registers("holding", 1) == [7]
+    assert server.read_registers("holding", 65536) == [8]
+    for address, count in ((0, 2), (65536, 2)):
+        with pytest.raises(ModbusError) as info:
+            server.read_registers("holding", address, count)
+        assert info.value.code == 2
+
+
+def test_pins_apply_inside_the_span_only(mock_sungrow_factory: Any) -> None:
+    server = mock_sungrow_factory(server_type="modbus")
+    server.set_register("holding", 200, [0x0200])      # undocumented on SG5K-D
+    server.set_register("input", 5012, [0xABCD])       # right after the span read below
+    c = _client(server)
+    try:
+        refused = c.read_holding_registers(198, count=1)  # documented 199: next to the pin
+        assert refused.isError() and refused.exception_code == 2
+        assert c.read_holding_registers(199, count=1).registers == [0x0200]
+        assert c.read_holding_registers(198, count=2).registers == [0xFFFF, 0x0200]
+        words = c.read_input_registers(5008, count=3).registers  # documented 5009-5011
+        assert 0xABCD not in words
+        assert c.read_input_registers(5011, count=1).registers == [0xABCD]
+    finally:
+        c.close()
+
+
+def test_block_methods_default_to_one_register(mock_sungrow_factory: Any) -> None:
+    import asyncio
+
+    from mock_sungrow import ModbusError
+
+    server = mock_sungrow_factory(server_type="modbus")
+    block = server.device.input
+    assert block.getValues(5000) == [0x0126]                  # SG5K-D's device type code
+    assert asyncio.run(block.async_getValues(5000)) == [0x0126]
+    with pytest.raises(ModbusError) as info:
+        block.setValues(5000, [1])
+    assert (info.value.code, info.value.message) == (2, "input registers are read-only")
+    with pytest.raises(ModbusError) as info:
+        asyncio.run(block.async_setValues(5000, [1]))
+    assert info.value.code == 2

@@ -144,7 +144,7 @@ def _row(name: str, c: Counter[str], columns: Sequence[str]) -> str:
 def full(groups: Sequence[str], max_tests: int | None) -> int:
     """Run mutmut group by group (one worker each, in a child process), then the report."""
     for name in groups or GROUPS:
-        print(f"== mutmut run: {name} ({', '.join(GROUPS[name])})", flush=True)
+        print(f"== mutmut run: {name} ({', '.join(_modules_of(name))})", flush=True)
         # A child per group: mutmut's state is per process, and a group's run must not
         # inherit the previous group's forked-from process.
         subprocess.run([sys.executable, str(Path(__file__).resolve()), "_mutmut", name,
@@ -152,6 +152,11 @@ def full(groups: Sequence[str], max_tests: int | None) -> int:
                        cwd=ROOT, check=False)
     report()
     return 0
+
+
+def _modules_of(name: str) -> tuple[str, ...]:
+    """A group's modules, or the one module ``name`` (``winet.api``)."""
+    return GROUPS.get(name) or (name,)
 
 
 def _mutmut_group(name: str, max_tests: int | None) -> None:
@@ -186,7 +191,7 @@ def _mutmut_group(name: str, max_tests: int | None) -> None:
                     by_function[function] = set(sorted(tests, key=rank)[:max_tests])
 
         mm.collect_or_load_stats = capped
-    patterns = [f"{PACKAGE}.{m}.*" for m in GROUPS[name]]
+    patterns = [f"{PACKAGE}.{m}.*" for m in _modules_of(name)]
     mm.cli(["run", "--max-children", "1", *patterns])
 
 
@@ -270,7 +275,7 @@ def _run_mutant(m: Mutant, src: Path, timeout: float) -> tuple[Mutant, str, floa
     return m, f"error (exit {proc.returncode}):\n{tail}", took
 
 
-def sample(count: int, seed: int, jobs: int, timeout: float) -> int:
+def sample(count: int, seed: int, jobs: int, timeout: float, *, list_only: bool = False) -> int:
     """Run the seeded sample; 1 if a sampled mutant survives that is not a reviewed equivalent."""
     equivalents = load_equivalents()
     started = time.monotonic()
@@ -284,6 +289,11 @@ def sample(count: int, seed: int, jobs: int, timeout: float) -> int:
         chosen = random.Random(seed).sample(everything, min(count, len(everything)))
         print(f"{len(everything)} mutants in the core; sample of {len(chosen)} (seed {seed}), "
               f"generated in {time.monotonic() - started:.0f} s", flush=True)
+        if list_only:
+            for m in chosen:
+                mark = "equivalent" if (m.module, m.function, m.diff) in equivalents else ""
+                print(f"{m.name} {mark}\n" + "\n".join("    " + line for line in m.diff))
+            return 0
         to_run = []
         results: list[tuple[Mutant, str, float]] = []
         for m in chosen:
@@ -341,11 +351,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p_full = sub.add_parser("full", help="mutmut run over the core, group by group")
-    p_full.add_argument("groups", nargs="*", help=f"any of {', '.join(GROUPS)} (default: all)")
+    p_full.add_argument("groups", nargs="*",
+                        help=f"any of {', '.join(GROUPS)} or a core module (default: all groups)")
     p_full.add_argument("--max-tests", type=int, default=None,
                         help="run each mutant against at most this many of its tests (triage)")
     p_group = sub.add_parser("_mutmut")  # internal: one group's mutmut run, in this process
-    p_group.add_argument("group", choices=list(GROUPS))
+    p_group.add_argument("group", choices=[*GROUPS, *TESTS])
     p_group.add_argument("--max-tests", type=int, default=None)
     sub.add_parser("report", help="killed / survived / timed out per module")
     p_describe = sub.add_parser("describe", help="print equivalents entries for mutants")
@@ -356,13 +367,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_sample.add_argument("--jobs", type=int, default=2)
     p_sample.add_argument("--timeout", type=float, default=120.0,
                           help="seconds before a mutant's run counts as timed out")
+    p_sample.add_argument("--list", action="store_true", help="print the sample, run nothing")
     args = parser.parse_args(argv)
     os.chdir(ROOT)
     _check_groups()
     if args.command == "full":
-        unknown = set(args.groups) - set(GROUPS)
+        unknown = set(args.groups) - set(GROUPS) - set(TESTS)
         if unknown:
-            parser.error(f"unknown group(s) {sorted(unknown)}; choose from {list(GROUPS)}")
+            parser.error(f"unknown group(s) {sorted(unknown)}; choose from {list(GROUPS)} "
+                         "or a core module")
         return full(args.groups, args.max_tests)
     if args.command == "describe":
         return describe(args.names)
@@ -372,7 +385,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "report":
         report()
         return 0
-    return sample(args.count, args.seed, args.jobs, args.timeout)
+    return sample(args.count, args.seed, args.jobs, args.timeout, list_only=args.list)
 
 
 if __name__ == "__main__":
