@@ -56,30 +56,27 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "modbus": ("encrypted", "modbus", "modbus_faults"),
 }
 
-#: The tests that exercise each module, for the sample (which has no per-function map).
-#: Broad on purpose: a mutant the full run kills must also die here.
+#: The test files (``tests/test_NAME.py``) that exercise each module, for the sample, which has
+#: no per-function map: the files mutmut's stats phase found calling the module, the most
+#: pointed first (pytest stops at the first failure).
 TESTS: dict[str, tuple[str, ...]] = {
-    "catalog": ("tests/test_registers.py", "tests/test_modbus_tcp.py", "tests/test_hybrid.py",
-                "tests/test_catalog_rules.py"),
-    "registermap": ("tests/test_registers.py", "tests/test_modbus_tcp.py", "tests/test_hybrid.py",
-                    "tests/test_datablock.py", "tests/test_register_map_rules.py"),
-    "datablock": ("tests/test_datablock.py", "tests/test_modbus_tcp.py", "tests/test_hybrid.py",
-                  "tests/test_registers.py"),
-    "winet.api": ("tests/test_winet.py", "tests/test_winet_api_rules.py"),
-    "winet.auth": ("tests/test_winet.py", "tests/test_winet_api_rules.py"),
-    "winet.payloads": ("tests/test_winet.py", "tests/test_winet_api_rules.py"),
-    "faults": ("tests/test_faults_model.py", "tests/test_fault_effects.py",
-               "tests/test_fault_catalogue.py", "tests/test_control_api.py",
-               "tests/test_fault_matching.py"),
-    "traffic": ("tests/test_fault_effects.py", "tests/test_faults_model.py",
-                "tests/test_fault_matching.py", "tests/test_winet.py"),
-    "requestlog": ("tests/test_faults_model.py", "tests/test_fault_effects.py",
-                   "tests/test_control_api.py", "tests/test_fault_matching.py"),
-    "encrypted": ("tests/test_encrypted.py", "tests/test_encrypted_framing.py"),
-    "modbus": ("tests/test_modbus_tcp.py", "tests/test_encrypted.py", "tests/test_fault_effects.py",
-               "tests/test_modbus_pdu_rules.py"),
-    "modbus_faults": ("tests/test_fault_effects.py", "tests/test_modbus_pdu_rules.py",
-                      "tests/test_encrypted.py"),
+    "catalog": ("catalog_rules", "register_map_rules", "registers"),
+    "registermap": ("register_map_rules", "catalog_rules", "modbus_tcp", "hybrid", "registers"),
+    "datablock": ("register_map_rules", "datablock", "modbus_tcp", "registers"),
+    "winet.api": ("winet_api_rules", "winet", "fault_effects", "fault_catalogue"),
+    "winet.auth": ("winet_api_rules", "winet", "fault_catalogue"),
+    "winet.payloads": ("winet_api_rules", "winet", "hybrid", "fault_effects"),
+    "faults": ("fault_matching", "faults_model", "fault_effects", "fault_catalogue",
+               "control_api", "scenario"),
+    "traffic": ("fault_matching", "fault_effects", "fault_catalogue", "faults_model",
+                "encrypted", "winet"),
+    "requestlog": ("fault_matching", "faults_model", "fault_effects", "control_api",
+                   "modbus_tcp", "fault_catalogue"),
+    "encrypted": ("encrypted_framing", "encrypted", "fault_effects", "fault_catalogue"),
+    "modbus": ("modbus_pdu_rules", "modbus_tcp", "encrypted", "fault_effects", "datablock",
+               "fault_catalogue"),
+    "modbus_faults": ("modbus_pdu_rules", "fault_effects", "fault_catalogue", "encrypted",
+                      "modbus_tcp"),
 }
 
 EQUIVALENTS = ROOT / "tools" / "mutation_equivalents.toml"
@@ -182,7 +179,7 @@ def _mutmut_group(name: str, max_tests: int | None) -> None:
             by_function = state().tests_by_mangled_function_name
             for function, tests in by_function.items():
                 module = function.removeprefix(f"{PACKAGE}.").rpartition(".")[0]
-                own = tuple(TESTS.get(module, ()))
+                own = tuple(f"tests/test_{t}.py" for t in TESTS.get(module, ()))
 
                 def rank(test: str, own: tuple[str, ...] = own) -> tuple[bool, float]:
                     return (not test.startswith(own), duration.get(test, 0.0))
@@ -255,7 +252,8 @@ def load_equivalents() -> dict[tuple[str, str, tuple[str, ...]], str]:
 
 
 def _run_mutant(m: Mutant, src: Path, timeout: float) -> tuple[Mutant, str, float]:
-    tests = [t for t in TESTS[m.module] if (ROOT / t).exists()]
+    tests = [f"tests/test_{t}.py" for t in TESTS[m.module]]
+    tests = [t for t in tests if (ROOT / t).exists()]
     env = dict(os.environ, MUTANT_UNDER_TEST=m.name, PYTHONPATH=str(src),
                PY_IGNORE_IMPORTMISMATCH="1")
     start = time.monotonic()

@@ -162,9 +162,9 @@ class Traffic:
         if self._frozen_until.get(front_end, -1.0) > now:
             d.action = "silence"
             return d
-        if any(f.name == "night-shutdown" for f in self.faults.active("connect", req)) and (
-            self.is_night()
-        ):
+        night = [f for f in self.faults.active("connect", req) if f.name == "night-shutdown"]
+        if night and self.is_night():  # an open connection dies with the inverter at dusk
+            self._fire(d, night[0])
             d.action = "drop"
             return d
         for f in self.faults.active("request", req):
