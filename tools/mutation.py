@@ -138,14 +138,15 @@ def _row(name: str, c: Counter[str], columns: Sequence[str]) -> str:
             + f"{sum(c.values()):>12}{share:>12}")
 
 
-def full(groups: Sequence[str], max_tests: int | None) -> int:
+def full(groups: Sequence[str], max_tests: int | None, *, again: bool = False) -> int:
     """Run mutmut group by group (one worker each, in a child process), then the report."""
     for name in groups or GROUPS:
         print(f"== mutmut run: {name} ({', '.join(_modules_of(name))})", flush=True)
         # A child per group: mutmut's state is per process, and a group's run must not
         # inherit the previous group's forked-from process.
         subprocess.run([sys.executable, str(Path(__file__).resolve()), "_mutmut", name,
-                        *(["--max-tests", str(max_tests)] if max_tests else [])],
+                        *(["--max-tests", str(max_tests)] if max_tests else []),
+                        *(["--again"] if again else [])],
                        cwd=ROOT, check=False)
     report()
     return 0
@@ -156,7 +157,16 @@ def _modules_of(name: str) -> tuple[str, ...]:
     return GROUPS.get(name) or (name,)
 
 
-def _mutmut_group(name: str, max_tests: int | None) -> None:
+def _survivors(module: str) -> list[str]:
+    """Names of the mutants of ``module`` that survived (or had no test) in the last run."""
+    meta = ROOT / "mutants" / (str(module_path(module)) + ".meta")
+    if not meta.exists():
+        return []
+    codes = json.loads(meta.read_text())["exit_code_by_key"]
+    return sorted(k for k, c in codes.items() if _status(c) in ("survived", "no tests"))
+
+
+def _mutmut_group(name: str, max_tests: int | None, *, again: bool = False) -> None:
     """``mutmut run`` for one group, in this process, optionally with fewer tests per mutant.
 
     With ``max_tests`` a mutant runs at most that many of the tests that call its function:
@@ -188,8 +198,13 @@ def _mutmut_group(name: str, max_tests: int | None) -> None:
                     by_function[function] = set(sorted(tests, key=rank)[:max_tests])
 
         mm.collect_or_load_stats = capped
-    patterns = [f"{PACKAGE}.{m}.*" for m in _modules_of(name)]
-    mm.cli(["run", "--max-children", "1", *patterns])
+    if again:  # re-run only what survived, e.g. after new tests
+        targets = [n for m in _modules_of(name) for n in _survivors(m)]
+        if not targets:
+            return
+    else:
+        targets = [f"{PACKAGE}.{m}.*" for m in _modules_of(name)]
+    mm.cli(["run", "--max-children", "1", *targets])
 
 
 # ----------------------------------------------------------------------------- sample
@@ -353,9 +368,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help=f"any of {', '.join(GROUPS)} or a core module (default: all groups)")
     p_full.add_argument("--max-tests", type=int, default=None,
                         help="run each mutant against at most this many of its tests (triage)")
+    p_full.add_argument("--again", action="store_true",
+                        help="re-run only the survivors of the last run (after new tests)")
     p_group = sub.add_parser("_mutmut")  # internal: one group's mutmut run, in this process
     p_group.add_argument("group", choices=[*GROUPS, *TESTS])
     p_group.add_argument("--max-tests", type=int, default=None)
+    p_group.add_argument("--again", action="store_true")
     sub.add_parser("report", help="killed / survived / timed out per module")
     p_describe = sub.add_parser("describe", help="print equivalents entries for mutants")
     p_describe.add_argument("names", nargs="+")
@@ -374,11 +392,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if unknown:
             parser.error(f"unknown group(s) {sorted(unknown)}; choose from {list(GROUPS)} "
                          "or a core module")
-        return full(args.groups, args.max_tests)
+        return full(args.groups, args.max_tests, again=args.again)
     if args.command == "describe":
         return describe(args.names)
     if args.command == "_mutmut":
-        _mutmut_group(args.group, args.max_tests)
+        _mutmut_group(args.group, args.max_tests, again=args.again)
         return 0
     if args.command == "report":
         report()
