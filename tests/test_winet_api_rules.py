@@ -84,3 +84,31 @@ def test_an_injected_result_code_carries_the_dongles_message(
     assert (busy["result_code"], busy["result_msg"]) == (code, message)
     assert busy["result_data"] == {"service": "devicelist"}
     assert fine["result_code"] == 1
+
+
+@pytest.mark.parametrize(
+    ("timezone", "offset"),
+    [
+        ("Australia/Sydney", "UTC+11:00"),    # January: daylight saving
+        ("America/Sao_Paulo", "UTC-03:00"),   # no daylight saving since 2019
+        ("Asia/Kolkata", "UTC+05:30"),
+        ("America/St_Johns", "UTC-03:30"),    # Newfoundland, January
+        ("UTC", "UTC+00:00"),
+    ],
+)
+def test_the_site_time_zone_reads_as_the_web_ui_writes_it(
+    mock_sungrow_factory: Factory, timezone: str, offset: str
+) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    clock = ManualClock(datetime(2026, 1, 10, 12, 0, tzinfo=ZoneInfo(timezone)))
+    server = mock_sungrow_factory(clock=clock, timezone=timezone, latitude=0.0, longitude=0.0)
+
+    async def go() -> dict[str, Any]:
+        async with Winet(server) as w:
+            s = await w.session()
+            return await w.get("/time/get", token=s.token)
+
+    reply = run(go())
+    assert reply["result_data"]["curr_timezone"] == offset
