@@ -79,3 +79,13 @@ def test_the_log_keeps_the_words_a_client_wrote(mock_sungrow_factory: Any) -> No
     assert (write["function"], write["table"], write["address"], write["count"],
             write["values"], write["outcome"]) == (16, "holding", 5008, 1, [500], "ok")
     assert (read["function"], read["address"], read["values"]) == (3, 5008, None)
+
+
+def test_an_ordered_fault_without_times_is_refused_by_name(mock_sungrow_factory: Any) -> None:
+    import pytest
+
+    from mock_sungrow.faults import FaultSpecError
+
+    server = mock_sungrow_factory(server_type="modbus")
+    with pytest.raises(FaultSpecError, match=r"^an ordered fault needs a finite 'times'$"):
+        server.inject("exception", ordered=True)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from mock_sungrow import ManualClock, MockSungrowServer
+from mock_sungrow import ManualClock, MockSungrowServer, SungrowModbusDataBlock
 from tests.winet_client import Winet, run
 
 Factory = Callable[..., MockSungrowServer]
@@ -112,3 +112,78 @@ def test_the_site_time_zone_reads_as_the_web_ui_writes_it(
 
     reply = run(go())
     assert reply["result_data"]["curr_timezone"] == offset
+
+
+def test_a_param_write_to_an_unknown_register_echoes_the_items_ids(
+    mock_sungrow_factory: Factory,
+) -> None:
+    server = mock_sungrow_factory(model="SH10RT", clock=ManualClock())
+
+    async def go() -> dict[str, Any]:
+        async with Winet(server) as w:
+            s = await w.session()
+            return await s.call("param", dev_code="3587", dev_type="35", devid_array=["1"],
+                                type="9", count="1",
+                                list=[{"param_pid": "7", "param_addr": 1, "param_id": 3,
+                                       "param_value": "90.0"}])
+
+    (item,) = run(go())["result_data"]["list"]
+    assert (item["param_pid"], item["param_id"], item["result"]) == ("7", 3, 1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"winet_token_lifetime": 0}, "winet_token_lifetime must be positive seconds or None"),
+        ({"winet_lockout_seconds": 0}, "winet_lockout_seconds must be positive"),
+        ({"winet_lockout_seconds": True}, "winet_lockout_seconds must be positive"),
+    ],
+)
+def test_zero_is_not_a_positive_winet_setting(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        MockSungrowServer(server_type="http", http_port=0, **kwargs)
+
+
+def test_a_zero_scan_time_is_allowed() -> None:
+    server = MockSungrowServer(server_type="http", http_port=0, winet_scan_seconds=0)
+    assert server.get_connection_info("http")["connection_type"] == "http"
+
+
+def test_word_faults_reach_get_param(mock_sungrow_factory: Factory) -> None:
+    server = mock_sungrow_factory(clock=ManualClock())
+    server.inject("sentinel", table="input", address=5009)  # daily yield, U16 -> 0xFFFF
+
+    async def go() -> dict[str, Any]:
+        async with Winet(server) as w:
+            s = await w.session()
+            return await w.registers(s.token, "input", 5009, 1)
+
+    assert run(go())["result_data"]["param_value"] == "FF FF "
+
+
+class _BrokenBlock(SungrowModbusDataBlock):
+    def getValues(self, address: int, count: int = 1) -> list[int]:
+        raise RuntimeError("broken override")
+
+
+@pytest.mark.mock_sungrow_expect_errors
+def test_a_passthrough_handler_error_names_the_http_client(mock_sungrow_factory: Factory) -> None:
+    server = mock_sungrow_factory(model="SG5.0RS", winet_profile="tls-only",
+                                  datablock_class=_BrokenBlock)
+
+    async def go() -> tuple[dict[str, Any], str]:
+        async with Winet(server) as w:
+            connect = await w.post("/user/connect", {"lang": "_en_US", "service": "connect",
+                                                     "token": ""})
+            token = connect["result_data"]["token"]
+            await w.post("/upgrade/upgradeStatus", {"lang": "_en_US", "token": token})
+            body = {"dev_code": 9734, "dev_id": 1, "dev_type": 21, "lang": "_en_US",
+                    "msgType": "0", "token": token, "msgValue": "0104138700018567"}
+            return await w.post("/device/passthroughway", body), w.base
+
+    reply, _base = run(go())
+    # the RTU reply is exception 4 (slave device failure): unit 1, FC 0x84, code 04, CRC
+    assert reply["result_data"]["data"].replace(" ", "").upper().startswith("018404")
+    (problem,) = [p for p in server.problems if p.kind == "handler-error"]
+    host, _, port = problem.peer.rpartition(":")
+    assert host == "127.0.0.1" and port.isdigit()
