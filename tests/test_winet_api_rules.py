@@ -187,3 +187,11 @@ def test_a_passthrough_handler_error_names_the_http_client(mock_sungrow_factory:
     (problem,) = [p for p in server.problems if p.kind == "handler-error"]
     host, _, port = problem.peer.rpartition(":")
     assert host == "127.0.0.1" and port.isdigit()
+
+
+def test_an_injected_result_code_can_carry_its_own_message(mock_sungrow_factory: Factory) -> None:
+    server = mock_sungrow_factory()
+    server.inject("winet-result", code=301, message="dongle busy", times=1,
+                  service="devicelist")
+    busy, _fine = _calls(server, "devicelist", "devicelist")
+    assert (busy["result_code"], busy["result_msg"]) == (301, "dongle busy")
