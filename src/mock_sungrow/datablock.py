@@ -24,7 +24,6 @@ this project owns the idiom instead of borrowing it.
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -65,15 +64,6 @@ class RegisterBank:
             "input": _TableState(regmap, "input"), "holding": _TableState(regmap, "holding"),
         }
         self._pins: dict[Table, dict[int, int]] = {"input": {}, "holding": {}}
-
-    def image(self, table: Table) -> array[int]:
-        """The whole table at the current tick (every row encoded), pins applied."""
-        with self.plant.lock:
-            snap = self.plant.snapshot()
-            image = self.map.build_image(table, snap, self.plant)
-            for addr, word in self._pins[table].items():
-                image[addr] = word
-        return image
 
     def read(self, table: Table, address: int, count: int) -> list[int]:
         """Words ``address .. address + count - 1`` (documented numbers) of ``table``.
@@ -131,12 +121,11 @@ class RegisterBank:
             for offset, word in enumerate(words):
                 self._pins[table][address + offset] = word
 
-    def unpin(self, table: Table | None = None) -> None:
-        """Drop pinned words (of one table, or all)."""
-        tables: tuple[Table, ...] = (table,) if table else ("input", "holding")
+    def unpin(self) -> None:
+        """Drop every pinned word, in both tables."""
         with self.plant.lock:
-            for t in tables:
-                self._pins[t].clear()
+            for pins in self._pins.values():
+                pins.clear()
 
 
 class SungrowModbusDataBlock:
