@@ -1,28 +1,47 @@
 """Modbus TCP throughput of mock-sungrow against a pymodbus server and a fixed-bytes ceiling.
 
-Not a test: it prints figures measured in one run, so they are compared with baselines
-measured on the same machine at the same moment. Each server runs in its own process; the
-load generator (closed loop: one outstanding request per connection, as real Sungrow clients
-behave) runs here. Every request reads 50 input registers.
+Not a test: it prints figures measured in one run, compared with baselines measured on the same
+machine at the same moment. Each server runs in its own process, pinned to one CPU; the load
+generator (modbus_load.py: one process per connection, a tight closed loop over a blocking
+socket, one request in flight as real Sungrow clients do) is pinned to the other CPUs. Every
+request reads the 50 identity input registers 4950-4999 (wire address 4949): serial number,
+protocol and firmware versions, a constant block, so every reply of every server can be
+checked word for word. Any wrong reply makes the run exit 1.
 
-    python benchmarks/bench_modbus.py [--seconds 3] [--connections 1 8]
+    python benchmarks/bench_modbus.py [--seconds 2] [--repeats 5] [--connections 1 8]
+                                      [--seed N] [--slow-server-us N]
 
-Targets (issue #2): >= 0.80 of the ceiling on 1 connection, >= 0.70 on 8; start()+stop()
-<= 5 ms per cycle. The plugin's import cost is printed for reference.
+**Ratio** (one definition, used in the table and the verdicts): ratio(A, B) is the median,
+over rounds, of A's requests per second divided by B's requests per second measured in the
+same round. Within a round the servers run one after another in a random order (seeded; the
+seed is printed, ``--seed`` repeats it), and rounds interleave, so a slow moment of a shared
+machine or a warm cache favours no server.
 
-The same reads over Sungrow's encrypted Modbus (the "sungrow" front end, AES-128-ECB framing)
-are measured against the plain port of the same build in the same run; target (issue #4):
->= 0.6 of plain mock-sungrow's requests per second. Inside the encryption the transaction id is
-always 0x6868, so the encrypted request is the same bytes every time: the load generator
-encrypts it once and does no per-request crypto of its own.
+Each figure comes with the generator's CPU (the sum over its processes of CPU time / wall time,
+in cores, and the busiest process) and the server process's CPU (every thread). A server near
+1.00 core is the bottleneck, which is what the figure should measure; a generator CPU near the
+cores it is pinned to means the figure is the generator's, and the run says so.
+
+Targets (issue #2): mock-sungrow >= 0.80 of the ceiling on 1 connection, >= 0.70 on 8;
+start()+stop() <= 5 ms per cycle. The plugin's import cost is printed for reference. Target
+(issue #4): Sungrow's encrypted Modbus (AES-128-ECB framing) >= 0.60 of plain mock-sungrow.
+
+**Proof that the figures are the server's**: ``--slow-server-us N`` serves mock-sungrow (plain
+and encrypted) through a data-block subclass that busy-waits N microseconds per read, in the
+server's process (the product code is unchanged). If the benchmark measures the server,
+mock-sungrow's requests per second fall to about 1 / (1/R + N us) on 1 connection (the wait
+adds to every round trip), and on 8 connections, where the server's CPU is the limit, to about
+1 / (s + N us) for its CPU cost s per request; the ratios to the ceiling fall accordingly,
+while the ceiling and pymodbus, untouched, stay where they were. A benchmark measuring its
+generator would show the 8-connection figure unmoved. benchmarks/README.md records a run.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
+import random
 import socket
 import statistics
 import struct
@@ -32,16 +51,26 @@ import textwrap
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 
-REQUEST_COUNT = 50
+from modbus_load import Exchange, LoadGenerator, Measurement
+
+ADDRESS = 4950  # documented number; the wire carries ADDRESS - 1
+COUNT = 50
+SERIAL = "BENCH00001"
+UNIT = 1
+PER_PROCESS = 1
+
+CEILING = "ceiling (fixed bytes)"
+PYMODBUS = "pymodbus server"
+PLAIN = "mock-sungrow"
 ENCRYPTED = "mock-sungrow encrypted"
-WIRE_ADDRESS = 5000
 
 CEILING_SERVER = textwrap.dedent(
     """
-    import asyncio, struct, sys
+    import asyncio, sys
 
-    REPLY = bytes([4, 100]) + bytes(100)
+    TAIL = bytes.fromhex(sys.argv[1])  # everything after the unit id
 
     class Responder(asyncio.Protocol):
         def connection_made(self, transport):
@@ -54,7 +83,7 @@ CEILING_SERVER = textwrap.dedent(
                 end = 6 + int.from_bytes(buf[4:6], "big")
                 if len(buf) < end:
                     break
-                self.t.write(buf[:2] + b"\\x00\\x00\\x00\\x67" + buf[6:7] + REPLY)
+                self.t.write(buf[:2] + b"\\x00\\x00\\x00\\x67" + buf[6:7] + TAIL)
                 buf = buf[end:]
             self.buf = buf
 
@@ -69,7 +98,7 @@ CEILING_SERVER = textwrap.dedent(
 
 PYMODBUS_SERVER = textwrap.dedent(
     """
-    import asyncio, logging
+    import asyncio, json, logging, sys
     logging.disable(logging.WARNING)  # 3.13+ logs deprecations for the classic datastore
     from pymodbus.datastore import ModbusSequentialDataBlock, ModbusServerContext
     try:
@@ -79,7 +108,10 @@ PYMODBUS_SERVER = textwrap.dedent(
     from pymodbus.server import ModbusTcpServer
 
     async def main():
-        block = ModbusSequentialDataBlock(1, [7] * 10000)
+        address, words = int(sys.argv[1]), json.loads(sys.argv[2])
+        values = [0] * 10000
+        values[address - 1:address - 1 + len(words)] = words  # the block's address 1 = wire 0
+        block = ModbusSequentialDataBlock(1, values)
         ctx = ModbusServerContext(Ctx(ir=block, hr=block), single=True)
         server = ModbusTcpServer(ctx, address=("127.0.0.1", 0))
         await server.serve_forever(background=True)
@@ -90,12 +122,53 @@ PYMODBUS_SERVER = textwrap.dedent(
     """
 )
 
+#: mock-sungrow through its Python API; the ready line carries the port and, read through the
+#: same API, the words the benchmark then expects on the wire.
+MOCK_SERVER = textwrap.dedent(
+    """
+    import json, sys, threading, time
+    from mock_sungrow import MockSungrowServer, SungrowModbusDataBlock
 
-#: With two or more CPUs, servers run on one and the load generator on another, so that the
-#: scheduler moving processes around does not add noise that differs between servers.
+    kind, serial, address, count, slow_us = (
+        sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]))
+
+    class SlowBlock(SungrowModbusDataBlock):
+        # Busy-waits (holding the CPU, like real work) before every read: the benchmark's
+        # proof that it measures the server. Not product code.
+        def getValues(self, address, count=1):
+            end = time.perf_counter() + slow_us / 1e6
+            while time.perf_counter() < end:
+                pass
+            return super().getValues(address, count)
+
+    options = dict(server_type=kind, serial=serial)
+    options["modbus_port" if kind == "modbus" else "sungrow_port"] = 0
+    if slow_us > 0:
+        options["datablock_class"] = SlowBlock
+    server = MockSungrowServer(**options).start()
+    words = server.read_registers("input", address, count)
+    print(json.dumps({"port": server.get_connection_info(kind)["port"], "words": words}),
+          flush=True)
+    threading.Event().wait()
+    """
+)
+
+
+@dataclass
+class Server:
+    """A running server process: what it is, where it listens, and what it must answer."""
+
+    name: str
+    pid: int
+    port: int
+    exchange: Exchange
+
+
+#: With two or more CPUs the servers share the last one and the load generator has the rest,
+#: so that the scheduler does not move them around (and a server's core is its own).
 CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
 SERVER_CPU = CPUS[-1] if len(CPUS) >= 2 else None
-CLIENT_CPU = CPUS[0] if len(CPUS) >= 2 else None
+CLIENT_CPUS = CPUS[:-1] if len(CPUS) >= 2 else []
 
 
 def _pin(cpu: int | None) -> Callable[[], None] | None:
@@ -105,136 +178,115 @@ def _pin(cpu: int | None) -> Callable[[], None] | None:
 
 
 @contextmanager
-def run_server(argv: list[str], parse: str = "port") -> Iterator[int]:
-    """Start a server process and yield its port (read from its first stdout line).
-
-    ``parse`` is ``"port"`` for a bare port number, or the connection kind to take from
-    mock-sungrow's JSON ready line.
-    """
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+def run_server(argv: list[str]) -> Iterator[tuple[int, str]]:
+    """Start a server process; yield its pid and first stdout line (its ready line)."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=_pin(SERVER_CPU))  # noqa: PLW1509 - no threads yet
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         if not line:
-            raise RuntimeError(f"server {argv[:3]} printed nothing")
-        port = int(line) if parse == "port" else json.loads(line)[parse]["port"]
-        yield port
+            assert proc.stderr is not None
+            raise RuntimeError(f"server {argv[:3]} printed nothing: {proc.stderr.read()[-2000:]}")
+        yield proc.pid, line
     finally:
         proc.terminate()
         proc.wait(10)
 
 
-class LoadConnection(asyncio.Protocol):
-    """Send a read, wait for the whole reply, send the next (one request in flight)."""
-
-    def __init__(self, stats: dict[str, int], stop_at: list[float],
-                 wire: Wire | None = None) -> None:
-        self.stats = stats
-        self.stop_at = stop_at
-        self.wire = wire
-        self.expect = 9 + 2 * REQUEST_COUNT if wire is None else wire.reply_size
-        self.got = 0
-        self.tid = 0
-        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport: asyncio.Transport = transport  # type: ignore[assignment]
-        self._send()
-
-    def _send(self) -> None:
-        if self.wire is not None:
-            self.transport.write(self.wire.request)
-            return
-        self.tid = (self.tid + 1) & 0xFFFF
-        self.transport.write(
-            struct.pack(">HHHBBHH", self.tid, 0, 6, 1, 4, WIRE_ADDRESS, REQUEST_COUNT)
-        )
-
-    def data_received(self, data: bytes) -> None:
-        self.got += len(data)
-        while self.got >= self.expect:
-            self.got -= self.expect
-            self.stats["replies"] += 1
-            if time.perf_counter() >= self.stop_at[0]:
-                if not self.done.done():
-                    self.done.set_result(None)
-                return
-            self._send()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.done.done():
-            self.done.set_exception(exc or ConnectionError("closed by the server"))
+def plain_reply_tail(words: list[int]) -> bytes:
+    """A plain reply after its transaction id: protocol 0, length, unit, FC 4, byte count, words."""
+    return struct.pack(f">HHBBB{COUNT}H", 0, 3 + 2 * COUNT, UNIT, 4, 2 * COUNT, *words)
 
 
-class Wire:
-    """The encrypted request and reply size for a "sungrow" port (key fetched once)."""
+def plain_exchange(words: list[int]) -> Exchange:
+    return Exchange("plain", struct.pack(">HHBBHH", 0, 6, UNIT, 4, ADDRESS - 1, COUNT),
+                    plain_reply_tail(words))
 
-    def __init__(self, port: int) -> None:
-        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-            sock.sendall(bytes.fromhex("68 68 00 00 00 06 f7 04 0a e7 00 08"))
-            reply = b""
-            while len(reply) < 25:
-                chunk = sock.recv(25 - len(reply))
-                if not chunk:
-                    raise RuntimeError("the key request got no 25-byte reply")
-                reply += chunk
-        key = bytes(a ^ b for a, b in zip(reply[9:], b"Grow#0*2Sun68CbE", strict=True))
-        cipher = Cipher(algorithms.AES(key), modes.ECB())  # noqa: S305 - the protocol
-        adu = struct.pack(">HHHBBHH", 0x6868, 0, 6, 1, 4, WIRE_ADDRESS, REQUEST_COUNT)
+def _recv_exactly(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise RuntimeError(f"connection closed after {len(data)} of {size} bytes")
+        data += chunk
+    return data
+
+
+def encrypted_exchange(port: int, words: list[int]) -> Exchange:
+    """The encrypted request and the one encrypted reply it must get (key fetched once).
+
+    The expected reply is built from the protocol document (header ``01 00 L P``, transaction
+    id 0x6868 inside, 0xFF padding), not taken from the server; one real round trip is
+    decrypted and compared, so a mismatch says what differs before the load starts.
+    """
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(bytes.fromhex("68 68 00 00 00 06 f7 04 0a e7 00 08"))
+        reply = _recv_exactly(sock, 25)
+    key = bytes(a ^ b for a, b in zip(reply[9:], b"Grow#0*2Sun68CbE", strict=True))
+    cipher = Cipher(algorithms.AES(key), modes.ECB())  # noqa: S305 - the protocol
+
+    def frame(adu: bytes) -> bytes:
         pad = 16 - len(adu) % 16
-        enc = cipher.encryptor()
-        self.request = bytes((1, 0, len(adu), pad)) + enc.update(adu + b"\xff" * pad)
-        size = 9 + 2 * REQUEST_COUNT
-        self.reply_size = 4 + size + 16 - size % 16
-        # Check one round trip by decrypting it, so the figures measure correct answers.
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-            sock.sendall(self.request)
-            got = b""
-            while len(got) < self.reply_size:
-                chunk = sock.recv(self.reply_size - len(got))
-                if not chunk:
-                    raise RuntimeError("the encrypted read got no reply")
-                got += chunk
+        return bytes((1, 0, len(adu), pad)) + cipher.encryptor().update(adu + b"\xff" * pad)
+
+    request = frame(struct.pack(">HHHBBHH", 0x6868, 0, 6, UNIT, 4, ADDRESS - 1, COUNT))
+    want_plain = b"\x68\x68" + plain_reply_tail(words)
+    want = frame(want_plain)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(request)
+        got = _recv_exactly(sock, len(want))
+    if got != want:
         plain = cipher.decryptor().update(got[4:])
-        if got[:4] != bytes((1, 0, size, 16 - size % 16)) or plain[7:9] != bytes(
-            (4, 2 * REQUEST_COUNT)
-        ):
-            raise RuntimeError(f"unexpected encrypted reply {got.hex(' ')}")
+        raise RuntimeError(f"encrypted reply {got[:4].hex(' ')} / {plain.hex(' ')} is not the "
+                           f"expected {want[:4].hex(' ')} / {want_plain.hex(' ')}")
+    return Exchange("encrypted", request, want)
 
 
-async def _load(port: int, connections: int, seconds: float, wire: Wire | None = None) -> float:
-    loop = asyncio.get_running_loop()
-    warm = {"replies": 0}
-    stop_at = [time.perf_counter() + 0.3]
-    conns = [
-        (await loop.create_connection(lambda: LoadConnection(warm, stop_at, wire),
-                                      "127.0.0.1", port))
-        for _ in range(connections)
-    ]
-    await asyncio.gather(*(p.done for _t, p in conns))
-    for t, _p in conns:
-        t.close()
-    stats = {"replies": 0}
-    stop_at = [time.perf_counter() + seconds]
-    started = time.perf_counter()
-    conns = [
-        (await loop.create_connection(lambda: LoadConnection(stats, stop_at, wire),
-                                      "127.0.0.1", port))
-        for _ in range(connections)
-    ]
-    await asyncio.gather(*(p.done for _t, p in conns))
-    elapsed = time.perf_counter() - started
-    for t, _p in conns:
-        t.close()
-    return stats["replies"] / elapsed
+def start_servers(stack: ExitStack, names: list[str], slow_us: float) -> dict[str, Server]:
+    """Start every server; check mock-sungrow's identity words before anything is measured."""
+    servers: dict[str, Server] = {}
+    mock = {PLAIN: "modbus", ENCRYPTED: "sungrow"}
+    words: list[int] | None = None
+    for name in (PLAIN, ENCRYPTED):
+        argv = [sys.executable, "-c", MOCK_SERVER, mock[name], SERIAL, str(ADDRESS), str(COUNT),
+                str(slow_us)]
+        pid, line = stack.enter_context(run_server(argv))
+        ready = json.loads(line)
+        if words is None:
+            words = ready["words"]
+            serial = b"".join(w.to_bytes(2, "big") for w in words[40:50]).rstrip(b"\0")
+            if serial != SERIAL.encode():  # the documented UTF-8 layout of input 4990-4999
+                raise RuntimeError(f"serial words {words[40:50]} do not spell {SERIAL}")
+        elif ready["words"] != words:
+            raise RuntimeError(f"{name} serves {ready['words']}, the plain port {words}")
+        exchange = (plain_exchange(words) if name == PLAIN
+                    else encrypted_exchange(ready["port"], words))
+        servers[name] = Server(name, pid, ready["port"], exchange)
+    assert words is not None
+    tail = plain_reply_tail(words)[5:].hex()  # after the unit id
+    others = {CEILING: [sys.executable, "-c", CEILING_SERVER, tail],
+              PYMODBUS: [sys.executable, "-c", PYMODBUS_SERVER, str(ADDRESS), json.dumps(words)]}
+    for name, argv in others.items():
+        if name in names:
+            pid, line = stack.enter_context(run_server(argv))
+            servers[name] = Server(name, pid, int(line), plain_exchange(words))
+    return {name: servers[name] for name in names}
 
 
-def throughput(port: int, connections: int, seconds: float, wire: Wire | None = None) -> float:
-    """Replies per second with ``connections`` closed-loop clients."""
-    return asyncio.run(_load(port, connections, seconds, wire))
+def topology(generator: LoadGenerator, connections: int) -> str:
+    """Where the processes run, said in the output so a reader can judge the figures."""
+    load = (f"the load generator ({generator.processes_for(connections)} processes for "
+            f"{connections} connections, at most {generator.per_process} each)")
+    if SERVER_CPU is None:
+        return (f"1 CPU: the servers, {load} and this coordinator share it (read the CPU "
+                "columns: the generator competes with the server)")
+    return (f"{len(CPUS)} CPUs: every server pinned to CPU {SERVER_CPU}; {load} and this "
+            f"coordinator pinned to CPU {', '.join(map(str, CLIENT_CPUS))}; other work on this "
+            "shared machine is not pinned and may land on either (column 'other')")
 
 
 def start_stop_ms(cycles: int) -> float:
@@ -262,84 +314,138 @@ def import_ms(module: str, repeats: int = 5) -> float:
     return statistics.median(runs) * 1000
 
 
+Rounds = dict[tuple[str, int], list[Measurement]]
+
+
+def ratio(rounds: Rounds, name: str, baseline: str, n: int) -> float:
+    """THE ratio: median over rounds of name's req/s / baseline's req/s in the same round."""
+    return statistics.median(
+        a.rate / b.rate for a, b in zip(rounds[name, n], rounds[baseline, n], strict=True)
+    )
+
+
+def generator_bound(m: Measurement) -> bool:
+    """Whether the generator, not the server, used up the CPUs it is pinned to."""
+    cores = max(1, len(CLIENT_CPUS))
+    return m.generator_cpu >= 0.9 * cores or m.generator_cpu_max >= 0.95
+
+
+def contended(m: Measurement) -> bool:
+    """Whether other work on the machine took a noticeable share of the CPUs meanwhile."""
+    return m.other_cpu >= 0.2
+
+
+def describe(m: Measurement) -> str:
+    flag = ("  GENERATOR-BOUND" if generator_bound(m) else "") + (
+        "  CONTENDED" if contended(m) else "")
+    return (f"{m.rate:>9,.0f} req/s  CPU: generator {m.generator_cpu:4.2f} "
+            f"(busiest process {m.generator_cpu_max:4.2f}), server {m.server_cpu:4.2f}, "
+            f"other {m.other_cpu:4.2f}{flag}")
+
+
+def measure_rounds(generator: LoadGenerator, servers: dict[str, Server], *,
+                   connections: list[int], seconds: float, repeats: int,
+                   rng: random.Random) -> Rounds:
+    """Every server at every connection count, ``repeats`` rounds, a new order each time."""
+    rounds: Rounds = {}
+    for r in range(repeats):
+        for n in connections:
+            order = list(servers)
+            rng.shuffle(order)
+            for name in order:
+                s = servers[name]
+                m = generator.measure(s.port, s.exchange, n, seconds, server_pid=s.pid)
+                if m.errors:
+                    raise RuntimeError(f"{name}, {n} connection(s): {'; '.join(m.errors)}")
+                rounds.setdefault((name, n), []).append(m)
+                bad = f"  {m.bad} BAD REPLIES" if m.bad else ""
+                print(f"round {r + 1} {n:>2} conn  {name:<24}{describe(m)}{bad}", flush=True)
+    return rounds
+
+
+def report(rounds: Rounds, names: list[str], connections: list[int], slow: str) -> None:
+    med = statistics.median
+    print("\nmedians over rounds; ratio = median over rounds of (req/s / the baseline's req/s "
+          "in the same round)")
+    print(f"{'server':<28}{'conn':>5}{'req/s':>10}{'/ceiling':>10}{'/plain':>8}"
+          f"{'generator':>11}{'busiest':>9}{'server':>8}{'other':>7}   (CPU: cores)")
+    for n in connections:
+        for name in names:
+            ms = rounds[name, n]
+            vs_plain = f"{ratio(rounds, name, PLAIN, n):>8.2f}" if name == ENCRYPTED else f"{'':>8}"
+            label = name + (slow if name in (PLAIN, ENCRYPTED) else "")
+            print(f"{label:<28}{n:>5}{med(m.rate for m in ms):>10,.0f}"
+                  f"{ratio(rounds, name, CEILING, n):>10.2f}{vs_plain}"
+                  f"{med(m.generator_cpu for m in ms):>11.2f}"
+                  f"{med(m.generator_cpu_max for m in ms):>9.2f}"
+                  f"{med(m.server_cpu for m in ms):>8.2f}"
+                  f"{med(m.other_cpu for m in ms):>7.2f}")
+    print()
+    targets = {1: 0.80, 8: 0.70}
+    for n in connections:
+        if n in targets:
+            value = ratio(rounds, PLAIN, CEILING, n)
+            verdict = "meets" if value >= targets[n] else "MISSES"
+            print(f"mock-sungrow{slow} on {n} connection(s): {value:.2f} of the ceiling "
+                  f"({verdict} the {targets[n]:.2f} target)")
+    for n in connections:
+        value = ratio(rounds, ENCRYPTED, PLAIN, n)
+        verdict = "meets" if value >= 0.6 else "MISSES"
+        print(f"encrypted on {n} connection(s): {value:.2f} of plain mock-sungrow "
+              f"({verdict} the 0.60 target)")
+    for (name, n), ms in rounds.items():
+        if sum(map(generator_bound, ms)) * 2 > len(ms):
+            print(f"WARNING: {name} on {n} connection(s) was generator-bound in most rounds: "
+                  "that figure is the load generator's, not the server's")
+    busy = sum(map(contended, (m for ms in rounds.values() for m in ms)))
+    if busy:
+        print(f"WARNING: other work took >= 0.2 core during {busy} of "
+              f"{sum(map(len, rounds.values()))} figures (column 'other'): this machine was "
+              "shared, so those figures are not the servers' alone")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--seconds", type=float, default=2.0, help="measured seconds per figure")
     parser.add_argument("--connections", type=int, nargs="+", default=[1, 8])
-    parser.add_argument("--repeats", type=int, default=5, help="take the best of N rounds")
+    parser.add_argument("--repeats", type=int, default=5, help="rounds (medians are taken)")
+    parser.add_argument("--seed", type=int, default=None, help="server order (default: random)")
+    parser.add_argument("--per-process", type=int, default=PER_PROCESS, metavar="K",
+                        help="connections per load process (default %(default)s)")
+    parser.add_argument("--slow-server-us", type=float, default=0.0, metavar="N",
+                        help="busy-wait N us per read in mock-sungrow (proves what is measured)")
     args = parser.parse_args()
-    if CLIENT_CPU is not None:
-        os.sched_setaffinity(0, {CLIENT_CPU})
-
-    servers = {
-        "ceiling (fixed bytes)": ([sys.executable, "-c", CEILING_SERVER], "port"),
-        "pymodbus server": ([sys.executable, "-c", PYMODBUS_SERVER], "port"),
-        "mock-sungrow": (
-            [sys.executable, "-m", "mock_sungrow", "serve", "--modbus-port", "0",
-             "--status-interval", "0", "--no-control"],
-            "modbus",
-        ),
-        ENCRYPTED: (
-            [sys.executable, "-m", "mock_sungrow", "serve", "--server-type", "sungrow",
-             "--sungrow-port", "0", "--encryption", "aes", "--status-interval", "0",
-             "--no-control"],
-            "sungrow",
-        ),
-    }
+    if min(args.connections) < 1 or args.repeats < 1 or args.seconds <= 0:
+        parser.error("--connections, --repeats and --seconds must be positive")
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
+    if CLIENT_CPUS:
+        os.sched_setaffinity(0, set(CLIENT_CPUS))
+    names = [CEILING, PYMODBUS, PLAIN, ENCRYPTED]
     try:
         import pymodbus
 
         pymodbus_version = pymodbus.__version__
     except ImportError:
         pymodbus_version = "not installed"
-        del servers["pymodbus server"]
-    print(f"python {sys.version.split()[0]}, pymodbus {pymodbus_version}, "
-          f"{os.cpu_count()} CPUs; {REQUEST_COUNT}-register input reads, "
-          f"best of {args.repeats} x {args.seconds:.0f} s")
-    results: dict[tuple[str, int], float] = {}
-    rounds: dict[tuple[str, int], list[float]] = {}
-    with ExitStack() as stack:
-        ports = {name: stack.enter_context(run_server(argv, parse))
-                 for name, (argv, parse) in servers.items()}
-        wires = {ENCRYPTED: Wire(ports[ENCRYPTED])}
-        # Interleave the servers round by round, so that a slow moment of a shared machine
-        # hurts every server alike; keep each one's best round.
-        for _ in range(args.repeats):
-            for n in args.connections:
-                for name, port in ports.items():
-                    value = throughput(port, n, args.seconds, wires.get(name))
-                    results[name, n] = max(results.get((name, n), 0.0), value)
-                    rounds.setdefault((name, n), []).append(value)
-
-    def ratio_of(name: str, baseline: str, n: int) -> float:
-        """Median over rounds of the ratio measured within each round (noise cancels)."""
-        return statistics.median(
-            a / b for a, b in zip(rounds[name, n], rounds[baseline, n], strict=True)
-        )
-
-    print(f"\n{'server':<24}" + "".join(f"{f'{n} conn req/s':>16}{'ratio':>8}"
-                                         for n in args.connections))
-    for name in servers:
-        row = f"{name:<24}"
-        for n in args.connections:
-            ceiling = results["ceiling (fixed bytes)", n]
-            row += f"{results[name, n]:>16,.0f}{results[name, n] / ceiling:>8.2f}"
-        print(row)
-    print("(req/s: each server's best round; the ratios below: the median, over rounds, of the "
-          "ratio within a round)")
-    targets = {1: 0.80, 8: 0.70}
-    for n in args.connections:
-        if n in targets:
-            ratio = ratio_of("mock-sungrow", "ceiling (fixed bytes)", n)
-            verdict = "meets" if ratio >= targets[n] else "MISSES"
-            print(f"mock-sungrow on {n} connection(s): {ratio:.2f} of the ceiling "
-                  f"({verdict} the {targets[n]:.2f} target)")
-
-    for n in args.connections:
-        ratio = ratio_of(ENCRYPTED, "mock-sungrow", n)
-        verdict = "meets" if ratio >= 0.6 else "MISSES"
-        print(f"encrypted on {n} connection(s): {ratio:.2f} of plain mock-sungrow "
-              f"({verdict} the 0.60 target)")
+        names.remove(PYMODBUS)
+    slow = f" (+{args.slow_server_us:g} us)" if args.slow_server_us > 0 else ""
+    print(f"python {sys.version.split()[0]}, pymodbus {pymodbus_version}; closed-loop reads of "
+          f"input {ADDRESS}-{ADDRESS + COUNT - 1}, {args.repeats} rounds x {args.seconds:g} s "
+          f"per figure, server order seed {seed}")
+    if slow:
+        print(f"\nmock-sungrow SLOWED: every read busy-waits {args.slow_server_us:g} us in the "
+              "server (a data-block subclass in the benchmark's server script)")
+    # The generator's processes fork first, before any server pipe exists to be inherited.
+    with LoadGenerator(CLIENT_CPUS, args.per_process) as generator, ExitStack() as stack:
+        generator.start(max(args.connections))
+        print(topology(generator, max(args.connections)))
+        servers = start_servers(stack, names, args.slow_server_us)
+        print()
+        rounds = measure_rounds(generator, servers, connections=args.connections,
+                                seconds=args.seconds, repeats=args.repeats,
+                                rng=random.Random(seed))
+    report(rounds, names, args.connections, slow)
+    bad = sum(m.bad for ms in rounds.values() for m in ms)
 
     cycle = start_stop_ms(200)
     print(f"\nstart() + stop() on port 0: {cycle:.2f} ms per cycle (target <= 5 ms)")
@@ -348,6 +454,11 @@ def main() -> int:
     print(f"import mock_sungrow.pytest_plugin: {plugin:.1f} ms "
           f"(import pytest alone: {baseline:.1f} ms; pymodbus.client: "
           f"{import_ms('pymodbus.client'):.1f} ms, for scale)")
+    if bad:
+        firsts = [d for ms in rounds.values() for m in ms for w in m.workers for d in w.first_bad]
+        print(f"\nFAIL: {bad} replies were wrong, e.g. {'; '.join(firsts[:5])}", file=sys.stderr)
+        return 1
+    print("\nevery reply was checked: transaction id or order, function code, byte count, words")
     return 0
 
 
