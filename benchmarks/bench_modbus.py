@@ -2,8 +2,9 @@
 
 Not a test: it prints figures measured in one run, compared with baselines measured on the same
 machine at the same moment. Each server runs in its own process, pinned to one CPU; the load
-generator (modbus_load.py: one process per connection, a tight closed loop over a blocking
-socket, one request in flight as real Sungrow clients do) is pinned to the other CPUs. Every
+generator (modbus_load.py: worker processes of up to ``--per-process`` connections, tight
+closed loops over raw sockets, one request in flight per connection as real Sungrow clients
+do) is pinned to the other CPUs. Every
 request reads the 50 identity input registers 4950-4999 (wire address 4949): serial number,
 protocol and firmware versions, a constant block, so every reply of every server can be
 checked word for word. Any wrong reply makes the run exit 1.
@@ -47,6 +48,7 @@ import statistics
 import struct
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Callable, Iterator
@@ -59,7 +61,7 @@ ADDRESS = 4950  # documented number; the wire carries ADDRESS - 1
 COUNT = 50
 SERIAL = "BENCH00001"
 UNIT = 1
-PER_PROCESS = 1
+PER_PROCESS = 4  # the generator's cheapest per request that still uses several processes
 
 CEILING = "ceiling (fixed bytes)"
 PYMODBUS = "pymodbus server"
@@ -179,19 +181,24 @@ def _pin(cpu: int | None) -> Callable[[], None] | None:
 
 @contextmanager
 def run_server(argv: list[str]) -> Iterator[tuple[int, str]]:
-    """Start a server process; yield its pid and first stdout line (its ready line)."""
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_pin(SERVER_CPU))  # noqa: PLW1509 - no threads yet
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if not line:
-            assert proc.stderr is not None
-            raise RuntimeError(f"server {argv[:3]} printed nothing: {proc.stderr.read()[-2000:]}")
-        yield proc.pid, line
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    """Start a server process; yield its pid and first stdout line (its ready line).
+
+    Its stderr goes to a file, not a pipe nobody drains (a full pipe would stall the server).
+    """
+    with tempfile.TemporaryFile("w+") as errors:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errors, text=True,
+                                preexec_fn=_pin(SERVER_CPU))  # noqa: PLW1509 - no threads yet
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            if not line:
+                proc.wait(10)
+                errors.seek(0)
+                raise RuntimeError(f"server {argv[:3]} printed nothing: {errors.read()[-2000:]}")
+            yield proc.pid, line
+        finally:
+            proc.terminate()
+            proc.wait(10)
 
 
 def plain_reply_tail(words: list[int]) -> bytes:
@@ -339,8 +346,8 @@ def describe(m: Measurement) -> str:
     flag = ("  GENERATOR-BOUND" if generator_bound(m) else "") + (
         "  CONTENDED" if contended(m) else "")
     return (f"{m.rate:>9,.0f} req/s  CPU: generator {m.generator_cpu:4.2f} "
-            f"(busiest process {m.generator_cpu_max:4.2f}), server {m.server_cpu:4.2f}, "
-            f"other {m.other_cpu:4.2f}{flag}")
+            f"(busiest process {m.generator_cpu_max:4.2f}), server {m.server_cpu:4.2f} "
+            f"({m.server_us_per_request:5.1f} us/req), other {m.other_cpu:4.2f}{flag}")
 
 
 def measure_rounds(generator: LoadGenerator, servers: dict[str, Server], *,
@@ -366,20 +373,22 @@ def measure_rounds(generator: LoadGenerator, servers: dict[str, Server], *,
 def report(rounds: Rounds, names: list[str], connections: list[int], slow: str) -> None:
     med = statistics.median
     print("\nmedians over rounds; ratio = median over rounds of (req/s / the baseline's req/s "
-          "in the same round)")
-    print(f"{'server':<28}{'conn':>5}{'req/s':>10}{'/ceiling':>10}{'/plain':>8}"
-          f"{'generator':>11}{'busiest':>9}{'server':>8}{'other':>7}   (CPU: cores)")
+          "in the same round); CPU in cores (CPU time / wall time); srv us/req = server CPU "
+          "time per answered request")
+    print(f"{'server':<34}{'conn':>5}{'req/s':>10}{'/ceiling':>10}{'/plain':>8}"
+          f"{'generator':>11}{'busiest':>9}{'server':>8}{'other':>7}{'srv us/req':>11}")
     for n in connections:
         for name in names:
             ms = rounds[name, n]
             vs_plain = f"{ratio(rounds, name, PLAIN, n):>8.2f}" if name == ENCRYPTED else f"{'':>8}"
             label = name + (slow if name in (PLAIN, ENCRYPTED) else "")
-            print(f"{label:<28}{n:>5}{med(m.rate for m in ms):>10,.0f}"
+            print(f"{label:<34}{n:>5}{med(m.rate for m in ms):>10,.0f}"
                   f"{ratio(rounds, name, CEILING, n):>10.2f}{vs_plain}"
                   f"{med(m.generator_cpu for m in ms):>11.2f}"
                   f"{med(m.generator_cpu_max for m in ms):>9.2f}"
                   f"{med(m.server_cpu for m in ms):>8.2f}"
-                  f"{med(m.other_cpu for m in ms):>7.2f}")
+                  f"{med(m.other_cpu for m in ms):>7.2f}"
+                  f"{med(m.server_us_per_request for m in ms):>11.1f}")
     print()
     targets = {1: 0.80, 8: 0.70}
     for n in connections:
