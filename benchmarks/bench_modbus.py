@@ -4,13 +4,13 @@ Not a test: it prints figures measured in one run, compared with baselines measu
 machine at the same moment. Each server runs in its own process, pinned to one CPU; the load
 generator (modbus_load.py: worker processes of up to ``--per-process`` connections, tight
 closed loops over raw sockets, one request in flight per connection as real Sungrow clients
-do) is pinned to the other CPUs. Every
-request reads the 50 identity input registers 4950-4999 (wire address 4949): serial number,
-protocol and firmware versions, a constant block, so every reply of every server can be
-checked word for word. Any wrong reply makes the run exit 1.
+do) is pinned to the other CPUs. Every request reads the 50 identity input registers
+4950-4999 (wire address 4949): serial number, protocol and firmware versions, a constant
+block, so every reply of every server can be checked word for word. Any wrong reply makes the
+run exit 1.
 
     python benchmarks/bench_modbus.py [--seconds 2] [--repeats 5] [--connections 1 8]
-                                      [--seed N] [--slow-server-us N]
+                                      [--seed N] [--per-process 4] [--slow-server-us N]
 
 **Ratio** (one definition, used in the table and the verdicts): ratio(A, B) is the median,
 over rounds, of A's requests per second divided by B's requests per second measured in the
@@ -21,20 +21,24 @@ machine or a warm cache favours no server.
 Each figure comes with the generator's CPU (the sum over its processes of CPU time / wall time,
 in cores, and the busiest process) and the server process's CPU (every thread). A server near
 1.00 core is the bottleneck, which is what the figure should measure; a generator CPU near the
-cores it is pinned to means the figure is the generator's, and the run says so.
+cores it is pinned to means the figure is the generator's, and the run says so. "other" is
+the rest of the machine's CPU in that window (a shared machine); "srv us/req" the server's CPU
+time per answered request, its cost whoever else was busy.
 
 Targets (issue #2): mock-sungrow >= 0.80 of the ceiling on 1 connection, >= 0.70 on 8;
 start()+stop() <= 5 ms per cycle. The plugin's import cost is printed for reference. Target
 (issue #4): Sungrow's encrypted Modbus (AES-128-ECB framing) >= 0.60 of plain mock-sungrow.
 
-**Proof that the figures are the server's**: ``--slow-server-us N`` serves mock-sungrow (plain
-and encrypted) through a data-block subclass that busy-waits N microseconds per read, in the
-server's process (the product code is unchanged). If the benchmark measures the server,
-mock-sungrow's requests per second fall to about 1 / (1/R + N us) on 1 connection (the wait
-adds to every round trip), and on 8 connections, where the server's CPU is the limit, to about
-1 / (s + N us) for its CPU cost s per request; the ratios to the ceiling fall accordingly,
-while the ceiling and pymodbus, untouched, stay where they were. A benchmark measuring its
-generator would show the 8-connection figure unmoved. benchmarks/README.md records a run.
+**Proof that the figures are the server's**: ``--slow-server-us N`` adds a fifth server to
+every round, "mock-sungrow slowed": plain mock-sungrow served through a data-block subclass
+that busy-waits N microseconds per read, in the server's process (the product code is
+unchanged). If the benchmark measures the server, the slowed copy's requests per second are
+about 1 / (1/R + N us) on 1 connection (the wait adds to every round trip of the normal rate
+R), and on 8 connections, where the server's CPU is the limit, R * s / (s + N us) for the
+normal CPU cost s per request; its ratio to the ceiling falls accordingly, while the other
+servers, untouched, stay where they were. The run prints the prediction next to the
+measurement. A benchmark measuring its generator would show the 8-connection figure unmoved.
+benchmarks/README.md records a run.
 """
 
 from __future__ import annotations
@@ -49,13 +53,13 @@ import struct
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 from modbus_load import Exchange, LoadGenerator, Measurement
+from modbus_servers import CEILING_SERVER, MOCK_SERVER, PYMODBUS_SERVER
 
 ADDRESS = 4950  # documented number; the wire carries ADDRESS - 1
 COUNT = 50
@@ -67,94 +71,7 @@ CEILING = "ceiling (fixed bytes)"
 PYMODBUS = "pymodbus server"
 PLAIN = "mock-sungrow"
 ENCRYPTED = "mock-sungrow encrypted"
-
-CEILING_SERVER = textwrap.dedent(
-    """
-    import asyncio, sys
-
-    TAIL = bytes.fromhex(sys.argv[1])  # everything after the unit id
-
-    class Responder(asyncio.Protocol):
-        def connection_made(self, transport):
-            self.t = transport
-            self.buf = b""
-
-        def data_received(self, data):
-            buf = self.buf + data
-            while len(buf) >= 6:
-                end = 6 + int.from_bytes(buf[4:6], "big")
-                if len(buf) < end:
-                    break
-                self.t.write(buf[:2] + b"\\x00\\x00\\x00\\x67" + buf[6:7] + TAIL)
-                buf = buf[end:]
-            self.buf = buf
-
-    async def main():
-        server = await asyncio.get_running_loop().create_server(Responder, "127.0.0.1", 0)
-        print(server.sockets[0].getsockname()[1], flush=True)
-        await asyncio.Event().wait()
-
-    asyncio.run(main())
-    """
-)
-
-PYMODBUS_SERVER = textwrap.dedent(
-    """
-    import asyncio, json, logging, sys
-    logging.disable(logging.WARNING)  # 3.13+ logs deprecations for the classic datastore
-    from pymodbus.datastore import ModbusSequentialDataBlock, ModbusServerContext
-    try:
-        from pymodbus.datastore import ModbusDeviceContext as Ctx
-    except ImportError:
-        from pymodbus.datastore import ModbusSlaveContext as Ctx
-    from pymodbus.server import ModbusTcpServer
-
-    async def main():
-        address, words = int(sys.argv[1]), json.loads(sys.argv[2])
-        values = [0] * 10000
-        values[address - 1:address - 1 + len(words)] = words  # the block's address 1 = wire 0
-        block = ModbusSequentialDataBlock(1, values)
-        ctx = ModbusServerContext(Ctx(ir=block, hr=block), single=True)
-        server = ModbusTcpServer(ctx, address=("127.0.0.1", 0))
-        await server.serve_forever(background=True)
-        print(server.transport.sockets[0].getsockname()[1], flush=True)
-        await asyncio.Event().wait()
-
-    asyncio.run(main())
-    """
-)
-
-#: mock-sungrow through its Python API; the ready line carries the port and, read through the
-#: same API, the words the benchmark then expects on the wire.
-MOCK_SERVER = textwrap.dedent(
-    """
-    import json, sys, threading, time
-    from mock_sungrow import MockSungrowServer, SungrowModbusDataBlock
-
-    kind, serial, address, count, slow_us = (
-        sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]))
-
-    class SlowBlock(SungrowModbusDataBlock):
-        # Busy-waits (holding the CPU, like real work) before every read: the benchmark's
-        # proof that it measures the server. Not product code.
-        def getValues(self, address, count=1):
-            end = time.perf_counter() + slow_us / 1e6
-            while time.perf_counter() < end:
-                pass
-            return super().getValues(address, count)
-
-    options = dict(server_type=kind, serial=serial)
-    options["modbus_port" if kind == "modbus" else "sungrow_port"] = 0
-    if slow_us > 0:
-        options["datablock_class"] = SlowBlock
-    server = MockSungrowServer(**options).start()
-    words = server.read_registers("input", address, count)
-    print(json.dumps({"port": server.get_connection_info(kind)["port"], "words": words}),
-          flush=True)
-    threading.Event().wait()
-    """
-)
-
+SLOWED = "mock-sungrow slowed"
 
 @dataclass
 class Server:
@@ -256,11 +173,13 @@ def encrypted_exchange(port: int, words: list[int]) -> Exchange:
 def start_servers(stack: ExitStack, names: list[str], slow_us: float) -> dict[str, Server]:
     """Start every server; check mock-sungrow's identity words before anything is measured."""
     servers: dict[str, Server] = {}
-    mock = {PLAIN: "modbus", ENCRYPTED: "sungrow"}
+    mock = [(PLAIN, "modbus", 0.0), (ENCRYPTED, "sungrow", 0.0)]
+    if slow_us:
+        mock.append((SLOWED, "modbus", slow_us))
     words: list[int] | None = None
-    for name in (PLAIN, ENCRYPTED):
-        argv = [sys.executable, "-c", MOCK_SERVER, mock[name], SERIAL, str(ADDRESS), str(COUNT),
-                str(slow_us)]
+    for name, kind, delay in mock:
+        argv = [sys.executable, "-c", MOCK_SERVER, kind, SERIAL, str(ADDRESS), str(COUNT),
+                str(delay)]
         pid, line = stack.enter_context(run_server(argv))
         ready = json.loads(line)
         if words is None:
@@ -270,8 +189,8 @@ def start_servers(stack: ExitStack, names: list[str], slow_us: float) -> dict[st
                 raise RuntimeError(f"serial words {words[40:50]} do not spell {SERIAL}")
         elif ready["words"] != words:
             raise RuntimeError(f"{name} serves {ready['words']}, the plain port {words}")
-        exchange = (plain_exchange(words) if name == PLAIN
-                    else encrypted_exchange(ready["port"], words))
+        exchange = (encrypted_exchange(ready["port"], words) if kind == "sungrow"
+                    else plain_exchange(words))
         servers[name] = Server(name, pid, ready["port"], exchange)
     assert words is not None
     tail = plain_reply_tail(words)[5:].hex()  # after the unit id
@@ -370,7 +289,7 @@ def measure_rounds(generator: LoadGenerator, servers: dict[str, Server], *,
     return rounds
 
 
-def report(rounds: Rounds, names: list[str], connections: list[int], slow: str) -> None:
+def report(rounds: Rounds, names: list[str], connections: list[int], slow_us: float) -> None:
     med = statistics.median
     print("\nmedians over rounds; ratio = median over rounds of (req/s / the baseline's req/s "
           "in the same round); CPU in cores (CPU time / wall time); srv us/req = server CPU "
@@ -381,7 +300,7 @@ def report(rounds: Rounds, names: list[str], connections: list[int], slow: str) 
         for name in names:
             ms = rounds[name, n]
             vs_plain = f"{ratio(rounds, name, PLAIN, n):>8.2f}" if name == ENCRYPTED else f"{'':>8}"
-            label = name + (slow if name in (PLAIN, ENCRYPTED) else "")
+            label = name + (f" (+{slow_us:g} us)" if name == SLOWED else "")
             print(f"{label:<34}{n:>5}{med(m.rate for m in ms):>10,.0f}"
                   f"{ratio(rounds, name, CEILING, n):>10.2f}{vs_plain}"
                   f"{med(m.generator_cpu for m in ms):>11.2f}"
@@ -395,7 +314,7 @@ def report(rounds: Rounds, names: list[str], connections: list[int], slow: str) 
         if n in targets:
             value = ratio(rounds, PLAIN, CEILING, n)
             verdict = "meets" if value >= targets[n] else "MISSES"
-            print(f"mock-sungrow{slow} on {n} connection(s): {value:.2f} of the ceiling "
+            print(f"mock-sungrow on {n} connection(s): {value:.2f} of the ceiling "
                   f"({verdict} the {targets[n]:.2f} target)")
     for n in connections:
         value = ratio(rounds, ENCRYPTED, PLAIN, n)
@@ -413,6 +332,23 @@ def report(rounds: Rounds, names: list[str], connections: list[int], slow: str) 
               "shared, so those figures are not the servers' alone")
 
 
+def proof(rounds: Rounds, connections: list[int], slow_us: float) -> None:
+    """Normal against slowed mock-sungrow, with what a server-bound benchmark predicts."""
+    med = statistics.median
+    print(f"\nproof: mock-sungrow against its copy slowed by {slow_us:g} us per read, same rounds")
+    for n in connections:
+        normal, slowed = rounds[PLAIN, n], rounds[SLOWED, n]
+        rate, cost = med(m.rate for m in normal), med(m.server_us_per_request for m in normal)
+        # 1 connection: the wait adds to each round trip. More: the server's CPU is the limit,
+        # so the rate scales with 1 / CPU per request.
+        predicted = (1 / (1 / rate + slow_us / 1e6) if n == 1
+                     else rate * cost / (cost + slow_us))
+        print(f"  {n} conn: /ceiling {ratio(rounds, PLAIN, CEILING, n):.2f} -> "
+              f"{ratio(rounds, SLOWED, CEILING, n):.2f}; req/s {rate:,.0f} -> "
+              f"{med(m.rate for m in slowed):,.0f} (predicted {predicted:,.0f}); srv us/req "
+              f"{cost:.1f} -> {med(m.server_us_per_request for m in slowed):.1f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=2.0, help="measured seconds per figure")
@@ -422,10 +358,12 @@ def main() -> int:
     parser.add_argument("--per-process", type=int, default=PER_PROCESS, metavar="K",
                         help="connections per load process (default %(default)s)")
     parser.add_argument("--slow-server-us", type=float, default=0.0, metavar="N",
-                        help="busy-wait N us per read in mock-sungrow (proves what is measured)")
+                        help="add a copy of mock-sungrow that busy-waits N us per read (proof)")
     args = parser.parse_args()
-    if min(args.connections) < 1 or args.repeats < 1 or args.seconds <= 0:
-        parser.error("--connections, --repeats and --seconds must be positive")
+    if (min(args.connections) < 1 or args.repeats < 1 or args.seconds <= 0
+            or args.per_process < 1 or args.slow_server_us < 0):
+        parser.error("--connections, --repeats, --seconds and --per-process must be positive, "
+                     "--slow-server-us not negative")
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
     if CLIENT_CPUS:
         os.sched_setaffinity(0, set(CLIENT_CPUS))
@@ -437,13 +375,14 @@ def main() -> int:
     except ImportError:
         pymodbus_version = "not installed"
         names.remove(PYMODBUS)
-    slow = f" (+{args.slow_server_us:g} us)" if args.slow_server_us > 0 else ""
     print(f"python {sys.version.split()[0]}, pymodbus {pymodbus_version}; closed-loop reads of "
           f"input {ADDRESS}-{ADDRESS + COUNT - 1}, {args.repeats} rounds x {args.seconds:g} s "
           f"per figure, server order seed {seed}")
-    if slow:
-        print(f"\nmock-sungrow SLOWED: every read busy-waits {args.slow_server_us:g} us in the "
-              "server (a data-block subclass in the benchmark's server script)")
+    if args.slow_server_us:
+        names.append(SLOWED)
+        print(f"'{SLOWED}': a copy of plain mock-sungrow whose every read busy-waits "
+              f"{args.slow_server_us:g} us in the server (a data-block subclass in the "
+              "benchmark's server script), measured in the same rounds")
     # The generator's processes fork first, before any server pipe exists to be inherited.
     with LoadGenerator(CLIENT_CPUS, args.per_process) as generator, ExitStack() as stack:
         generator.start(max(args.connections))
@@ -453,7 +392,9 @@ def main() -> int:
         rounds = measure_rounds(generator, servers, connections=args.connections,
                                 seconds=args.seconds, repeats=args.repeats,
                                 rng=random.Random(seed))
-    report(rounds, names, args.connections, slow)
+    report(rounds, names, args.connections, args.slow_server_us)
+    if args.slow_server_us:
+        proof(rounds, args.connections, args.slow_server_us)
     bad = sum(m.bad for ms in rounds.values() for m in ms)
 
     cycle = start_stop_ms(200)
