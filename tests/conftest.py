@@ -62,6 +62,50 @@ def leak_check(request: pytest.FixtureRequest) -> Iterator[None]:
         pytest.fail("leak check: " + "; ".join(problems), pytrace=False)
 
 
+#: Tests that drive real third-party clients in their own venvs (tests/compat.py). They run
+#: the product in a subprocess, so a mutation run cannot see or kill anything with them:
+#: ``-m "not compat"`` leaves them out (the mutation configuration in pyproject.toml does).
+COMPAT_MODULES = frozenset({"test_sungrow_clients", "test_compat_hybrid", "test_winet_compat"})
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "no_leak_check: skip the thread/fd leak check")
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
+    config.addinivalue_line(
+        "markers", "compat: runs a real third-party client in a subprocess venv (tests/compat.py)"
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = getattr(item, "module", None)
+        if module is not None and module.__name__.rpartition(".")[2] in COMPAT_MODULES:
+            item.add_marker(pytest.mark.compat)
+
+
+_caches_cleared_for: set[str] = set()
+
+
+@pytest.fixture(autouse=True)
+def _mutation_fresh_caches() -> None:
+    """Under mutmut, rebuild the product's cached tables (catalogue, register maps) per test.
+
+    mutmut forks every mutant from a process that has already run the suite, so a
+    ``functools.cache`` filled there would hand the mutant the original code's result, and
+    its stats phase would credit a cached parse to the first test only. So the stats phase
+    clears them before every test, and a mutant's run once, before its first test (after
+    that the caches hold the mutant's own results). Outside a mutation run
+    (``MUTANT_UNDER_TEST`` unset) this does nothing.
+    """
+    mutant = os.environ.get("MUTANT_UNDER_TEST", "")
+    if not mutant or (mutant != "stats" and mutant in _caches_cleared_for):
+        return
+    _caches_cleared_for.add(mutant)
+    import sys
+
+    for name, module in list(sys.modules.items()):
+        if name == "mock_sungrow" or name.startswith("mock_sungrow."):
+            for value in list(vars(module).values()):
+                clear = getattr(value, "cache_clear", None)
+                if callable(clear):
+                    clear()

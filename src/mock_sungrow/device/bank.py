@@ -8,7 +8,6 @@ encoded lazily, so a read is a slice) and turns writes into plant changes. The d
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Sequence
 
 from mock_sungrow.device.catalog import Table
@@ -48,15 +47,6 @@ class RegisterBank:
             "input": _TableState(regmap, "input"), "holding": _TableState(regmap, "holding"),
         }
         self._pins: dict[Table, dict[int, int]] = {"input": {}, "holding": {}}
-
-    def image(self, table: Table) -> array[int]:
-        """The whole table at the current tick (every row encoded), pins applied."""
-        with self.plant.lock:
-            snap = self.plant.snapshot()
-            image = self.map.build_image(table, snap, self.plant)
-            for addr, word in self._pins[table].items():
-                image[addr] = word
-        return image
 
     def read(self, table: Table, address: int, count: int) -> list[int]:
         """Words ``address .. address + count - 1`` (documented numbers) of ``table``.
@@ -114,10 +104,9 @@ class RegisterBank:
             for offset, word in enumerate(words):
                 self._pins[table][address + offset] = word
 
-    def unpin(self, table: Table | None = None) -> None:
-        """Drop pinned words (of one table, or all)."""
-        tables: tuple[Table, ...] = (table,) if table else ("input", "holding")
+    def unpin(self) -> None:
+        """Drop every pinned word, in both tables."""
         with self.plant.lock:
-            for t in tables:
-                self._pins[t].clear()
+            for pins in self._pins.values():
+                pins.clear()
 

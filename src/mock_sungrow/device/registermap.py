@@ -236,13 +236,6 @@ class RegisterMap:
                 stamps[i] = serial
             i += 1
 
-    def build_image(self, table: Table, snap: PlantSnapshot, plant: PlantState) -> array[int]:
-        """Every word of ``table`` at one instant, indexed by documented address."""
-        image = self.new_image(table)
-        stamps = [0] * self.row_count(table)
-        self.fill(table, image, stamps, 1, 0, IMAGE_SIZE, snap, plant)
-        return image
-
     def validate_write(
         self, address: int, words: Sequence[int], now: datetime
     ) -> dict[int, int]:

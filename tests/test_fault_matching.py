@@ -1,0 +1,91 @@
+"""Which requests and connections a fault acts on, and what the request log then says.
+
+Over real sockets (pymodbus, raw sockets) and the control API; the expectations are the
+behaviour docs/faults.md promises a client, written out here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pymodbus.client import ModbusTcpClient
+
+from mock_sungrow import ManualClock
+from tests.helpers import RawModbus, control_call
+
+SYDNEY = ZoneInfo("Australia/Sydney")
+
+
+def _port(server: Any, kind: str = "modbus") -> int:
+    port = server.get_connection_info(kind)["port"]
+    assert isinstance(port, int)
+    return port
+
+
+def _closed_without_answer(raw: RawModbus) -> bool:
+    """Whether the server closed the connection (EOF or reset) instead of answering."""
+    try:
+        return raw.sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_night_shutdown_drops_a_connection_opened_by_day(mock_sungrow_factory: Any) -> None:
+    clock = ManualClock(datetime(2026, 1, 10, 12, 0, tzinfo=SYDNEY))
+    server = mock_sungrow_factory(server_type="modbus", clock=clock)
+    server.inject("night-shutdown")
+    with RawModbus("127.0.0.1", _port(server)) as raw:
+        assert raw.read(4, 4999, 1) == [0x0126]  # noon: the inverter answers
+        clock.advance(11 * 3600)                 # 23:00: the sun is down
+        raw.send(raw.frame(1, bytes.fromhex("04 13 87 00 01")))
+        assert _closed_without_answer(raw)
+    dropped = server.requests.find(outcome="dropped")
+    assert [(r.front_end, r.fault) for r in dropped] == [("modbus", "night-shutdown")]
+
+
+def test_refuse_resets_new_connections_and_logs_them(mock_sungrow_factory: Any) -> None:
+    server = mock_sungrow_factory(server_type="modbus")
+    with RawModbus("127.0.0.1", _port(server)) as early:  # opened before the fault
+        assert early.read(4, 4999, 1) == [0x0126]  # (and admitted: it has been answered)
+        with server.inject("refuse", front_end="modbus"):
+            with RawModbus("127.0.0.1", _port(server)) as late:
+                late.send(late.frame(1, bytes.fromhex("04 13 87 00 01")))
+                assert _closed_without_answer(late)  # reset at once (TCP RST), no answer
+            assert early.read(4, 4999, 1) == [0x0126]  # connections already open stay
+        refused = server.requests.find(outcome="refused")
+        assert [(r.front_end, r.fault, r.function) for r in refused] == [
+            ("modbus", "refuse", None)]
+    client = ModbusTcpClient("127.0.0.1", port=_port(server), timeout=2, retries=0)
+    assert client.connect()
+    try:  # the fault ended with its context: connections are accepted again
+        assert client.read_input_registers(4999, count=1).registers == [0x0126]
+    finally:
+        client.close()
+
+
+def test_the_log_keeps_the_words_a_client_wrote(mock_sungrow_factory: Any) -> None:
+    server = mock_sungrow_factory(server_type="modbus", control_port=0)
+    with RawModbus("127.0.0.1", _port(server)) as raw:
+        assert raw.write(5007, [500]) is None   # documented 5008: power limitation 50.0 %
+        assert raw.read(3, 5007, 1) == [500]
+    base = server.get_connection_info("control")["url"].rstrip("/")
+    status, entries = control_call(base, "GET", "/requests?front_end=modbus")
+    assert status == 200
+    write, read = entries[-2:]
+    assert (write["function"], write["table"], write["address"], write["count"],
+            write["values"], write["outcome"]) == (16, "holding", 5008, 1, [500], "ok")
+    assert (read["function"], read["address"], read["values"]) == (3, 5008, None)
+
+
+def test_an_ordered_fault_without_times_is_refused_by_name(mock_sungrow_factory: Any) -> None:
+    import pytest
+
+    from mock_sungrow.faults import FaultSpecError
+
+    server = mock_sungrow_factory(server_type="modbus")
+    with pytest.raises(FaultSpecError, match=r"^an ordered fault needs a finite 'times'$"):
+        server.inject("exception", ordered=True)
