@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from mock_sungrow.catalog import (
+from mock_sungrow.device.catalog import (
     Catalog,
     CatalogError,
     _parse_models,

@@ -16,8 +16,8 @@ import pytest
 from pymodbus.client import ModbusTcpClient
 
 from mock_sungrow import SungrowModbusDataBlock
-from mock_sungrow.catalog import RegisterDef
-from mock_sungrow.registermap import decode_words, encode_value
+from mock_sungrow.device.catalog import RegisterDef
+from mock_sungrow.device.codec import decode_words, encode_value
 
 
 def _row(kind: str, count: int = 1, scale: float = 1.0, name: str = "r",
@@ -305,8 +305,8 @@ def test_a_hybrid_without_cell_temperatures_reads_the_s16_sentinel(
 
 
 def _custom_map(*rows: tuple[int, str]) -> Any:
-    from mock_sungrow.catalog import load_catalog
-    from mock_sungrow.registermap import RegisterMap
+    from mock_sungrow.device.catalog import load_catalog
+    from mock_sungrow.device.registermap import RegisterMap
 
     defs = [_row(kind, name=f"r{address}", address=address) for address, kind in rows]
     return RegisterMap(load_catalog().model("SG5K-D"), rows=defs,
@@ -332,8 +332,8 @@ def test_a_gap_of_33_registers_splits_the_block() -> None:
 
 
 def test_a_live_row_without_a_projection_is_a_catalogue_error() -> None:
-    from mock_sungrow.catalog import CatalogError, load_catalog
-    from mock_sungrow.registermap import RegisterMap
+    from mock_sungrow.device.catalog import CatalogError, load_catalog
+    from mock_sungrow.device.registermap import RegisterMap
 
     rows = [_row("U16", name="known"), _row("U16", name="mystery", address=5001)]
     with pytest.raises(CatalogError, match=r"^SG5K-D: no projection for \['mystery'\]$"):
