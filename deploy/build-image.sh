@@ -10,7 +10,9 @@
 # 2. Wheels, on the host: this checkout's wheel (pip wheel) and every dependency's, downloaded
 #    for the base's Python version and platform (pip download --only-binary --platform), so
 #    the host's Python may differ from the image's.
-# 3. docker build --network none: pip installs the wheels with --no-index.
+# 3. docker build --network none: pip installs the wheels with --no-index. The build stage
+#    stays behind (untagged) as the next build's cache; remove what old builds left with
+#    docker image prune --filter label=mock-sungrow.built-by=build-image.sh
 #
 # Environment: PYTHON (the host interpreter whose pip is used; default python3),
 # DEBIAN_MIRROR (default http://deb.debian.org/debian), DOCKER_BUILDKIT (default 0: the
@@ -18,7 +20,7 @@
 set -euo pipefail
 
 usage() {
-    sed -n '2,17s/^# \{0,1\}//p' "$0"
+    sed -n '2,20s/^# \{0,1\}//p' "$0"
 }
 
 die() {
@@ -53,14 +55,17 @@ docker info >/dev/null 2>&1 || die "the docker daemon is not reachable (is docke
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mock-sungrow-image.XXXXXX")
 ROOTFS=""
 cleanup() {
+    local status=$?
+    set +e  # clean up everything, whatever fails, and keep the script's own exit status
     if [ -n "$ROOTFS" ] && [ -d "$ROOTFS" ]; then
         # debootstrap mounts /proc and /sys in the tree; a failed run can leave them mounted.
         grep -o " $ROOTFS/[^ ]*" /proc/mounts | sort -r | while read -r mnt; do
-            umount -l "$mnt" 2>/dev/null || true
+            umount -l "$mnt" 2>/dev/null
         done
         rm -rf --one-file-system "$ROOTFS"
     fi
     rm -rf "$WORK"
+    exit "$status"
 }
 trap cleanup EXIT
 

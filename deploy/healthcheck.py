@@ -11,6 +11,11 @@ it, no fault fires on it, so the check never shows up in the request log a test 
 
 Exit status 0 when the server has at least one listener and all of them accept; 1 otherwise,
 with the reason on stdout (Docker keeps the last lines of a health check's output).
+
+During start-up the server binds its front ends one after another (a WiNet-S TLS listener
+makes its certificate first, which takes a moment), so a check that lands in between passes
+with the listeners bound so far. The start-up signal
+proper is the ready line on stdout; this check answers "is it still serving?".
 """
 
 from __future__ import annotations

@@ -68,15 +68,18 @@ def _missing_prerequisite() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def image() -> str:
+def image(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The image, built once per run the way a user builds it (base image cached)."""
     reason = _missing_prerequisite()
     if reason:
         pytest.skip(reason)
+    scratch = tmp_path_factory.mktemp("build-image")
     built = subprocess.run(["bash", str(BUILD), "--tag", TAG], capture_output=True, text=True,
-                           timeout=BUILD_TIMEOUT, env={**os.environ, "PYTHON": sys.executable})
+                           timeout=BUILD_TIMEOUT,
+                           env={**os.environ, "PYTHON": sys.executable, "TMPDIR": str(scratch)})
     assert built.returncode == 0, f"build-image.sh failed:\n{built.stderr[-3000:]}"
     assert built.stdout.strip() == TAG  # the script prints the tag it built, and only that
+    assert list(scratch.iterdir()) == []  # its build context (and any root file system) is gone
     return TAG
 
 
@@ -127,7 +130,8 @@ def wait_healthy(name: str, probe: Sequence[str] | None = None) -> str:
         if probe is None:
             if _inspect(name, "{{.State.Health.Status}}") != "healthy":
                 return None
-            return _inspect(name, "{{(index .State.Health.Log 0).Output}}")
+            latest: str = json.loads(_inspect(name, "{{json .State.Health.Log}}"))[-1]["Output"]
+            return latest.strip()
         result = _docker("exec", name, *probe)
         return result.stdout.strip() if result.returncode == 0 else None
 
@@ -218,10 +222,10 @@ def test_image_serves_an_sh10rt_read_from_outside(image: str) -> None:
 
 def test_default_command_serves_all_addresses_and_turns_healthy(image: str) -> None:
     with container(image, ["--network", "none", "--health-interval", "1s"]) as name:
+        ready = ready_line(name)  # start-up is over: every front end listens
+        assert set(ready) == {"modbus", "http"}  # no control API unless asked
         verdict = wait_healthy(name)
         assert verdict == "healthy: 2 listeners accept: 0.0.0.0:5020, 0.0.0.0:8082"
-        ready = ready_line(name)
-        assert set(ready) == {"modbus", "http"}  # no control API unless asked
         assert ready["modbus"] == {"host": "0.0.0.0", "port": 5020, "connection_type": "modbus"}
         assert read_in_namespace(name, 5020, 5000) == [SG5K_D]
         assert _uid(name) == 10001
@@ -250,6 +254,7 @@ def test_the_kubernetes_pod_spec_runs_in_the_image(image: str) -> None:
     (spec,) = pod["containers"]
     flags = ["--network", "none", *_pod_flags(pod, spec)]
     with container(image, flags, spec["args"]) as name:
+        ready_line(name)  # start-up is over: every front end listens
         verdict = wait_healthy(name, spec["readinessProbe"]["exec"]["command"])
         declared = {p["name"]: p["containerPort"] for p in spec["ports"]}
         control = int(spec["args"][spec["args"].index("--control-port") + 1])
@@ -281,6 +286,7 @@ def test_the_compose_inverter_serves_the_port_sungather_reads(image: str) -> Non
     (volume,) = compose["services"]["sungather"]["volumes"]
     config = yaml.safe_load((COMPOSE.parent / volume.split(":")[0]).read_text())["inverter"]
     with container(image, flags, service["command"]) as name:
+        ready_line(name)  # start-up is over: every front end listens
         verdict = wait_healthy(name, ["/opt/mock-sungrow/bin/python",
                                       "/opt/mock-sungrow/healthcheck.py"])
         assert config["port"] in _listener_ports(verdict)
