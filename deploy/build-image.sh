@@ -11,8 +11,8 @@
 #    for the base's Python version and platform (pip download --only-binary --platform), so
 #    the host's Python may differ from the image's.
 # 3. docker build --network none: pip installs the wheels with --no-index. The build stage
-#    stays behind (untagged) as the next build's cache; remove what old builds left with
-#    docker image prune --filter label=mock-sungrow.built-by=build-image.sh
+#    stays behind (untagged) as the next build's cache; remove what builds left (and that
+#    cache) with docker image prune --filter label=mock-sungrow.built-by=build-image.sh
 #
 # Environment: PYTHON (the host interpreter whose pip is used; default python3),
 # DEBIAN_MIRROR (default http://deb.debian.org/debian), DOCKER_BUILDKIT (default 0: the
