@@ -74,6 +74,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "compat: runs a real third-party client in a subprocess venv (tests/compat.py)"
     )
+    config.addinivalue_line(
+        "markers", "docker: builds and runs the container image (tests/test_image.py; needs a "
+                   "docker daemon and root, skipped with the reason otherwise)"
+    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
