@@ -10,6 +10,7 @@ test run.
 from __future__ import annotations
 
 import csv
+import difflib
 import fnmatch
 import functools
 import io
@@ -176,7 +177,8 @@ class Catalog:
         try:
             return self.models[name]
         except KeyError:
-            close = [m for m in self.models if m.lower() == name.lower()]
+            close = [m for m in self.models if m.lower() == name.lower()] or \
+                difflib.get_close_matches(name, self.models, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ValueError(
                 f"unknown model {name!r}.{hint} Accepted models ({len(self.models)}): "
@@ -237,12 +239,15 @@ def load_catalog() -> Catalog:
 
     ``registers.csv`` is the research catalogue, kept verbatim; ``registers_clients.csv`` adds
     registers that real client libraries read from real devices but no protocol document
-    lists (each row names the client and the line that reads it).
+    lists (each row names the client and the line that reads it); ``registers_recorded.csv``
+    adds registers seen only in recordings of real units (each row names the dump in
+    ``../shared/dumps`` and what it shows).
     """
     return Catalog(
         models=_parse_models(read_data("models.csv")),
         registers=_parse_registers(read_data("registers.csv"))
-        + _parse_registers(read_data("registers_clients.csv")),
+        + _parse_registers(read_data("registers_clients.csv"))
+        + _parse_registers(read_data("registers_recorded.csv")),
     )
 
 
