@@ -264,3 +264,83 @@ def test_cli_exits_2_on_a_bad_installation(tmp_path: Path, content: str, args: l
     r = subprocess.run([*CLI, "serve", "--installation", str(path), "--no-control", *args],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 2 and message in r.stderr and r.stdout == ""
+
+
+def test_the_fixture_serves_an_installation(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile('''
+        import pytest
+
+        SITE = {"inverter": [{"model": "SH10RT", "role": "master", "ports": {"modbus": 0}},
+                             {"model": "SH10RT", "role": "slave", "ports": {"modbus": 0}}]}
+
+        @pytest.mark.mock_sungrow(installation=SITE)
+        def test_it(mock_sungrow):
+            master, slave = mock_sungrow.inverters
+            assert (master.unit, slave.unit) == (1, 2)
+            assert mock_sungrow.get_connection_info("modbus", device=slave)["port"] > 0
+    ''')
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize(("inverter", "message"), [
+    ({"serial": 12}, r"inverter\[1\]\.serial must be a string of 1-20 bytes"),
+    ({"seed": "x"}, r"inverter\[1\]\.seed must be an integer"),
+    ({"tick": 0}, r"inverter\[1\]\.tick must be positive seconds"),
+    ({"meter": "yes"}, r"inverter\[1\]\.meter must be true, false or unset"),
+    ({"cloud_factor": 3}, r"cloud_factor must be within 0\.\.1\.5"),
+    ({"house_load": [1, 2]}, r"house_load as a profile takes 24"),
+    ({"model": 5}, r"inverter\[1\]\.model must be a model name"),
+    ({"unit": 0}, r"inverter\[1\]\.unit must be a Modbus unit 1\.\.247"),
+    ({"battery_unit": 300}, r"inverter\[1\]\.battery_unit must be a Modbus unit 1\.\.247 \(0: "),
+    ({"ports": [1]}, r"inverter\[1\]\.ports must be a table of keys"),
+    ({"winet": {"accounts": {}}}, r"inverter\[1\]\.winet\.accounts must map at least one"),
+    ({"winet": {"token_lifetime": -1}}, r"inverter\[1\]\.winet\.token_lifetime must be positive"),
+    ({"winet": {"single_session": 1}}, r"inverter\[1\]\.winet\.single_session must be true or"),
+    ({"winet": {"lockout_after": 0}}, r"inverter\[1\]\.winet\.lockout_after must be an integer"),
+    ({"winet": {"lockout_seconds": 0}}, r"inverter\[1\]\.winet\.lockout_seconds must be positive"),
+    ({"winet": {"scan_seconds": -1}}, r"inverter\[1\]\.winet\.scan_seconds must be >= 0"),
+    ({"winet": {"profil": "login"}}, r"inverter\[1\]\.winet: unknown key 'profil' \(did you mean "),
+    ({"sungrow": {"encryption": "rsa"}},
+     r"inverter\[1\]\.sungrow\.encryption must be one of aes, none, lan; got 'rsa'"),
+    ({"modbus": {"unknown_unit": "ignore"}},
+     r"inverter\[1\]\.modbus\.unknown_unit must be one of exception, silence"),
+    ({"modbus": 3}, r"inverter\[1\]\.modbus must be a table of keys"),
+])
+def test_every_key_is_checked_with_its_accepted_values(inverter: dict[str, Any], message: str
+                                                       ) -> None:
+    with pytest.raises(InstallationError, match=message):
+        InstallationSpec.from_dict({"inverter": [inverter]})
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ([], r"installation= takes an InstallationSpec, a dict or the path"),
+    ({"inverter": {"model": "SH10RT"}}, "expected at least one"),
+    ({"inverter": [{}], "seed": "one"}, r"seed must be an integer"),
+    ({"inverter": [{}], "latitude": 95}, r"latitude must be within -90\.\.90"),
+    ({"inverter": [{}], "latitude": "north"}, r"latitude must be a number of degrees"),
+    ({"inverter": [{}], "timezone": 5}, r"timezone must be an IANA name"),
+    ({"inverter": [{}], "timezone": "Mars/Olympus"}, r"inverter\[1\]: unknown time zone"),
+    ({"inverter": [3]}, r"inverter\[1\] must be a table of keys"),
+])
+def test_top_level_keys_are_checked(data: Any, message: str) -> None:
+    with pytest.raises(InstallationError, match=message):
+        MockSungrowServer(installation=data)
+
+
+def test_a_spec_from_python_and_wrong_installation_values() -> None:
+    from mock_sungrow.config import PlantConfig
+    from mock_sungrow.installation.spec import InverterSpec
+
+    spec = InstallationSpec((InverterSpec(PlantConfig(model="SH10RT"), role="master",
+                                          ports={"modbus": 0}),
+                             InverterSpec(PlantConfig(model="SH10RT", seed=1), role="slave",
+                                          ports={"modbus": 0})))
+    server = MockSungrowServer(installation=spec)
+    assert [d.id for d in server.devices] == ["inverter[1]", "battery[1]", "inverter[2]",
+                                              "battery[2]"]
+    assert server.describe_devices()[3]["endpoints"] == {"modbus": {"host": "127.0.0.1",
+                                                                    "port": 0}}
+    with pytest.raises(InstallationError, match="installation= takes an InstallationSpec"):
+        MockSungrowServer(installation=42)  # type: ignore[arg-type]
+    with pytest.raises(InstallationError, match="needs at least one inverter"):
+        MockSungrowServer(installation=InstallationSpec(()))

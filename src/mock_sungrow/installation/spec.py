@@ -257,7 +257,10 @@ class InstallationSpec:
         catalog = load_catalog()
         for i, (inv, unit) in enumerate(zip(self.inverters, self.units(), strict=True),
                                         start=1):
-            model = catalog.model(inv.plant.model)
+            try:
+                model = catalog.model(inv.plant.model)
+            except ValueError as exc:
+                raise InstallationError(f"inverter[{i}].model: {exc}") from None
             if not model.is_hybrid and inv.plant.battery_kwh:
                 raise InstallationError(
                     f"inverter[{i}].battery_kwh: only hybrid (SH/MG) models take a battery, "
