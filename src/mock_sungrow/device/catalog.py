@@ -252,18 +252,28 @@ def load_catalog() -> Catalog:
 
 
 @functools.cache
-def load_battery_registers() -> tuple[RegisterDef, ...]:
-    """The register rows a Sungrow SBR battery serves on its own unit (``sbr_registers.csv``).
+def load_device_registers(name: str) -> tuple[RegisterDef, ...]:
+    """The register rows a device other than an inverter serves, from ``data/<name>``.
 
     The file has the same columns as ``registers.csv``; its ``source`` column names where each
-    row was seen (community register notes: there is no public SBR protocol document).
+    row was seen. Rows of one table must not overlap.
     """
-    rows = _parse_registers(read_data("sbr_registers.csv"))
-    spans = sorted((r.address, r.end, r.name) for r in rows if r.table == "input")
-    for (a0, e0, n0), (a1, _e1, n1) in itertools.pairwise(spans):
-        if a1 < e0:
-            raise CatalogError(f"sbr_registers.csv: {n0}@{a0} and {n1}@{a1} overlap")
+    rows = _parse_registers(read_data(name))
+    for table in TABLES:
+        spans = sorted((r.address, r.end, r.name) for r in rows if r.table == table)
+        for (a0, e0, n0), (a1, _e1, n1) in itertools.pairwise(spans):
+            if a1 < e0:
+                raise CatalogError(f"{name}: {n0}@{a0} and {n1}@{a1} overlap")
     return rows
+
+
+def load_battery_registers() -> tuple[RegisterDef, ...]:
+    """The rows a Sungrow SBR battery serves on its own unit (``sbr_registers.csv``).
+
+    There is no public SBR protocol document: the ``source`` column names the community
+    register notes each row was seen in.
+    """
+    return load_device_registers("sbr_registers.csv")
 
 
 def model_names() -> list[str]:

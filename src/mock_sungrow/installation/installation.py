@@ -134,10 +134,13 @@ class Installation:
             if endpoint.inverter is None:
                 continue
             inverter = inverters[endpoint.inverter]
-            endpoint.devices.clear()
-            endpoint.devices[inverter.unit] = inverter
+            devices = {inverter.unit: inverter}
             if inverter.battery is not None:
-                endpoint.devices[inverter.battery.unit] = inverter.battery
+                devices[inverter.battery.unit] = inverter.battery
+            # Key by key, never emptied: a request on the loop meanwhile finds either device.
+            endpoint.devices.update(devices)
+            for unit in set(endpoint.devices) - set(devices):
+                del endpoint.devices[unit]
 
     @staticmethod
     def _check_serials(inverters: list[Device]) -> None:
