@@ -56,7 +56,7 @@ def test_serve_prints_one_ready_line_then_serves(served: list[Served]) -> None:
     s = Served("--modbus-port", "0", "--http-port", "0", "--control-port", "0",
                "--model", "SG10RT", "--status-interval", "0.2")
     served.append(s)
-    assert list(s.ready) == ["modbus", "http", "control"]  # both front ends by default
+    assert list(s.ready) == ["modbus", "http", "control", "devices"]  # both front ends by default
     web = s.ready["http"]
     assert web["host"] == "127.0.0.1" and web["port"] > 0 and web["connection_type"] == "http"
     assert "plain_http_port" not in web and "tls_port" not in web  # only when bound
@@ -134,7 +134,8 @@ def test_winet_flags_real_ports_and_profile(served: list[Served]) -> None:
                "--winet-profile", "login", "--winet-token-lifetime", "60",
                "--status-interval", "0")
     served.append(s)
-    assert s.ready == {"http": {
+    assert s.ready["devices"][0]["endpoints"] == {"http": {"host": host, "port": 8082}}
+    assert {k: v for k, v in s.ready.items() if k != "devices"} == {"http": {
         "host": host, "port": 8082, "connection_type": "http", "tls": False,
         "ws_path": "/ws/home/overview", "winet_profile": "login",
         "plain_http_port": 80, "tls_port": 443}}

@@ -8,6 +8,7 @@ from datetime import datetime
 import pytest
 
 from mock_sungrow.device.catalog import load_catalog
+from mock_sungrow.device.writes import ems_settings
 from mock_sungrow.plant.battery import BatteryPack, default_battery_kwh
 from mock_sungrow.plant.ems import EmsSettings, Regime, dispatch
 from mock_sungrow.plant.physics import conversion_loss_w, dc_for_ac
@@ -17,7 +18,7 @@ RATED = 10_000.0
 
 
 def settings() -> EmsSettings:
-    return EmsSettings.from_holding({}, RATED, RATED)
+    return ems_settings({})
 
 
 def test_dispatch_always_balances_and_respects_every_limit() -> None:
@@ -26,8 +27,7 @@ def test_dispatch_always_balances_and_respects_every_limit() -> None:
     regimes = list(Regime)
     for _ in range(10_000):
         command = rng.choice([0xAA, 0xBB, 0xCC])
-        s = EmsSettings.from_holding({13051: command, 13052: rng.randrange(0, 10_001)},
-                                     RATED, RATED)
+        s = ems_settings({13051: command, 13052: rng.randrange(0, 10_001)})
         pv_available = rng.choice([0.0, rng.uniform(0, 15_000)])
         load = rng.uniform(0, 12_000)
         ch_max, dis_max = rng.uniform(0, 6_000), rng.uniform(0, 6_000)
@@ -129,7 +129,7 @@ def test_forced_charge_windows_and_weekdays() -> None:
     assert s.charge_window(datetime(2026, 1, 10, 2, 0)) is None  # disabled
     h = {33208: 0xAA, 33209: 0, 33210: 23, 33211: 30, 33212: 1, 33213: 0, 33214: 80,
          33215: 13, 33216: 0, 33217: 14, 33218: 0, 33219: 60}
-    s = EmsSettings.from_holding(h, RATED, RATED)
+    s = ems_settings(h)
 
     def target(when: datetime) -> float | None:
         window = s.charge_window(when)
@@ -140,7 +140,7 @@ def test_forced_charge_windows_and_weekdays() -> None:
     assert target(datetime(2026, 1, 11, 1, 0)) is None
     assert target(datetime(2026, 1, 11, 13, 30)) == 60
     assert s.schedule_boundaries_min() == (60, 780, 840, 1410)
-    weekdays = EmsSettings.from_holding({**h, 33209: 0b0011111}, RATED, RATED)  # Mon-Fri
+    weekdays = ems_settings({**h, 33209: 0b0011111})  # Mon-Fri
     assert weekdays.charge_window(datetime(2026, 1, 9, 13, 30)) is not None  # a Friday
     assert weekdays.charge_window(datetime(2026, 1, 10, 13, 30)) is None  # a Saturday
 
@@ -149,6 +149,7 @@ def test_a_write_into_the_middle_of_a_32_bit_value_is_refused() -> None:
     """No catalogued holding register is 32-bit today; the rule still holds for one that is."""
     from mock_sungrow.device.catalog import RegisterDef, _compile_patterns
     from mock_sungrow.device.registermap import RegisterMap
+    from mock_sungrow.device.writes import validate_write
     from mock_sungrow.errors import ModbusError
 
     model = load_catalog().model("SH10RT")
@@ -159,5 +160,5 @@ def test_a_write_into_the_middle_of_a_32_bit_value_is_refused() -> None:
     now = datetime(2026, 1, 10)
     for address, words in ((13081, [1]), (13080, [1]), (13079, [0, 1])):
         with pytest.raises(ModbusError) as err:
-            regmap.validate_write(address, words, now)
+            validate_write(regmap, address, words, now)
         assert err.value.code == 2

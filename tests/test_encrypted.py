@@ -579,7 +579,7 @@ def test_cli_serves_the_sungrow_port_and_reports_it_in_the_ready_line() -> None:
     try:
         assert proc.stdout is not None
         ready = json.loads(proc.stdout.readline())
-        assert set(ready) == {"modbus", "sungrow", "control"}
+        assert set(ready) == {"modbus", "sungrow", "control", "devices"}
         info = ready["sungrow"]
         assert info["connection_type"] == "sungrow" and info["encryption"] == "none"
         with RawModbus(info["host"], info["port"]) as raw:

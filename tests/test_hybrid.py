@@ -484,17 +484,12 @@ def test_sbr_battery_answers_on_its_own_unit(hybrid: Any) -> None:
     readings = h.server.battery_readings()
     assert readings.soc_pct == pytest.approx(soc / 10, abs=0.06)
     assert readings.status == "run"
-    # What a WiNet-S front end lists and serves for it (winet-protocol.md §3.3 / §3.4).
-    inverter_entry, battery_entry = (d.device_list_entry() for d in h.server.devices)
-    assert inverter_entry["dev_type"] == 35 and inverter_entry["dev_code"] == 0x0E03
-    assert battery_entry == {**battery_entry, "dev_id": 2, "dev_type": 44, "dev_code": 0x20E8,
-                             "dev_model": "SBR128", "phys_addr": "200", "logc_addr": "2",
-                             "dev_name": "SBR128(COM1-200)", "dev_sn": serial}
-    assert h.server.battery is not None
-    real = {i["data_name"]: i for i in h.server.battery.real_items()}
-    assert real["I18N_COMMON_REMAIN_BATTERY_POWER"]["data_value"] == f"{readings.soc_pct:.1f}"
-    assert real["I18N_COMMON_BATTERY_OPERATION_STATUS"]["data_value"] == "I18N_COMMON_STATUS_RUN"
-    assert all(isinstance(i["data_value"], str) for i in real.values())
+    # The device's identity (what a WiNet-S device list shows: see test_winet).
+    inverter, battery = h.server.devices
+    assert (inverter.winet_dev_type, inverter.device_type_code) == (35, 0x0E03)
+    assert (battery.device_type_code, battery.model, battery.serial) == (0x20E8, "SBR128", serial)
+    assert h.server.battery is battery and battery.inverter is inverter
+    assert battery.read("battery_soc") == pytest.approx(soc / 10)  # its own registers
     assert h.raw.read(3, 4999, 10, unit=200) == 2  # no holding table
     assert h.raw.read(4, 4999, 1, unit=200) == 2  # not an inverter
 
@@ -571,7 +566,7 @@ def test_house_load_profile_and_python_api(mock_sungrow_factory: Any) -> None:
     assert server.read("battery_level") != pytest.approx(77.7, abs=0.05)
     assert [d.kind for d in server.devices] == ["inverter", "battery"]
     assert server.battery is not None
-    assert server.battery.info.device.input.getValues(10710, 1) == [0x20E7]  # SBR096
+    assert server.battery.input.getValues(10710, 1) == [0x20E7]  # SBR096
 
     with pytest.raises(ValueError, match="house_load"):
         MockSungrowServer(model="SH10RT", server_type="modbus", house_load=[1.0, 2.0])

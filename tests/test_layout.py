@@ -30,7 +30,11 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
                             "mock_sungrow.installation", "mock_sungrow.server"),
     "mock_sungrow.faults": ("mock_sungrow.frontends", "mock_sungrow.installation",
                             "mock_sungrow.server"),
-    "mock_sungrow.frontends": ("mock_sungrow.server",),
+    # Which devices exist and where they answer knows no protocol and no fault.
+    "mock_sungrow.installation": ("mock_sungrow.faults", "mock_sungrow.frontends",
+                                  "mock_sungrow.server"),
+    # Front ends are handed their endpoint (a Binding); they never build or look one up.
+    "mock_sungrow.frontends": ("mock_sungrow.installation", "mock_sungrow.server"),
 }
 
 

@@ -34,12 +34,18 @@ def test_catalog_is_consistent() -> None:
     assert len(spec_rows) == 356  # the research catalogue, verbatim
     client_rows = list(csv.DictReader(io.StringIO(
         data.joinpath("registers_clients.csv").read_text())))
-    assert len(CATALOG.registers) == 356 + len(client_rows)
+    recorded_rows = list(csv.DictReader(io.StringIO(
+        data.joinpath("registers_recorded.csv").read_text())))
+    assert len(CATALOG.registers) == 356 + len(client_rows) + len(recorded_rows)
+    # Rows seen only in recordings name the dump they come from (../shared/dumps).
+    assert recorded_rows and all(
+        r["source"].split(" ")[0].endswith((".yaml", ".json")) for r in recorded_rows)
 
 
 def test_shipped_csv_files_keep_their_source_column() -> None:
     data = resources.files("mock_sungrow").joinpath("data")
-    for name in ("registers.csv", "models.csv", "registers_clients.csv"):
+    for name in ("registers.csv", "models.csv", "registers_clients.csv",
+                 "registers_recorded.csv"):
         rows = list(csv.DictReader(io.StringIO(data.joinpath(name).read_text())))
         assert rows and all(r["source"] for r in rows), name
 

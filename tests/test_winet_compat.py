@@ -242,9 +242,9 @@ def test_intelbras_solar_local_winet_parts(mock_sungrow_factory: Factory) -> Non
     info = out["info"]  # /about/list + /device/overview over HTTP port 80
     assert info["firmware_version"] == "WINET-SV200.001.00.P020"
     assert info["hardware_version"] == "M_WiNet-S_V01_V01_A"
-    assert info["serial"] == devicelist.dongle_serial(server)
+    assert info["serial"] == devicelist.dongle_serial(server.device)
     assert info["wifi_connected"] is True and info["ethernet_connected"] is False
-    assert info["timezone"] == payloads.utc_offset(server)
+    assert info["timezone"] == payloads.utc_offset(server.plant)
     assert out["wifi"] == {"ssid": "mock-sungrow", "rssi": -52}  # scan, then stalist polls
     grid = {g["key"]: g for g in out["grid"]}
     assert grid["grid_over_voltage_1"] == {"key": "grid_over_voltage_1", "value": 264.5,

@@ -1,14 +1,21 @@
 """The ``mock-sungrow`` command line.
 
-``mock-sungrow serve`` starts a simulated inverter and prints exactly one JSON line on stdout
-once every port accepts connections, keyed by connection kind::
+``mock-sungrow serve`` starts a simulated inverter (or, with ``--installation FILE``, every
+device of an installation file) and prints exactly one JSON line on stdout once every port
+accepts connections, keyed by connection kind (the first inverter's endpoints and the control
+API), then ``devices``: every device with its ``kind``, ``id``, ``model``, ``role``, ``unit``,
+``serial`` and ``endpoints`` (kind -> ``{"host", "port"}``)::
 
     {"modbus": {"host": "127.0.0.1", "port": 5020, "connection_type": "modbus"},
      "http": {"host": "127.0.0.1", "port": 8082, "connection_type": "http", "tls": false,
-              "ws_path": "/ws/home/overview", "winet_profile": "legacy"}}
+              "ws_path": "/ws/home/overview", "winet_profile": "legacy"},
+     "devices": [{"kind": "inverter", "id": "inverter[1]", "model": "SG5K-D",
+                  "role": "standalone", "unit": 1, "serial": "A2312345678",
+                  "endpoints": {"modbus": {"host": "127.0.0.1", "port": 5020}, ...}}]}
 
 The ``http`` entry (the WiNet-S front end) also carries ``plain_http_port`` and ``tls_port``
-when those extra listeners are bound (``--real-ports`` binds 80, 443 and 8082 at once).
+when those extra listeners are bound (``--real-ports`` binds 80, 443 and 8082 at once). A bad
+argument or installation file exits with status 2 before anything binds.
 
 A parent process waits for that line instead of sleeping; the line and the flags are a public
 contract. A readable status follows on stderr. SIGINT and SIGTERM stop the server cleanly with
@@ -30,6 +37,25 @@ from types import FrameType
 from typing import Any, TextIO
 
 from mock_sungrow._version import __version__
+
+#: Flags that describe the inverter: with --installation, the file does.
+_PER_DEVICE = ("model", "modbus_port", "http_port", "sungrow_port", "server_type", "encryption",
+               "lan_key_reply", "plain_requests", "plain_http_port", "tls_port", "real_ports",
+               "winet_profile", "winet_token_lifetime", "unit_id", "seed", "serial",
+               "latitude", "longitude", "timezone", "cloud_factor", "battery_kwh", "meter",
+               "house_load", "battery_unit_id", "unknown_unit")
+
+
+def _option(name: str) -> Any:
+    """The configuration option behind a flag (its choices, default and help)."""
+    from mock_sungrow.config import BY_ARGUMENT
+
+    return BY_ARGUMENT[name]
+
+
+def _help(name: str) -> str:
+    option = _option(name)
+    return f"{option.help} (default {option.default})"
 
 
 def _port(text: str) -> int:
@@ -89,7 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run a simulated inverter until interrupted")
-    serve.add_argument("--model", default="SG5K-D", help="model name (default SG5K-D)")
+    serve.add_argument("--installation", metavar="FILE", default=None,
+                       help="a TOML or YAML file describing every device (inverters with "
+                            "roles, batteries, ports); replaces the per-device flags")
+    serve.add_argument("--model", default=_option("model").default, help=_help("model"))
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--modbus-port", type=_port, default=5020, metavar="P",
                        help="Modbus TCP port (default 5020; 0 = any free port)")
@@ -98,18 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--sungrow-port", type=_port, default=5021, metavar="P",
                        help="Sungrow encrypted Modbus port (default 5021; 0 = any free port)")
     serve.add_argument("--server-type", default="both", metavar="T",
-                       help="front ends to serve: modbus, http (WiNet-S), sungrow, both "
-                            "(modbus+http), modbus+sungrow, http+sungrow or all (default both)")
-    serve.add_argument("--encryption", default="aes", choices=("aes", "none", "lan"),
-                       help="what the sungrow port does: aes (hands out a key, AES frames), "
-                            "none (key request answered 'no encryption', then plain Modbus), "
-                            "lan (a plain LAN port; see --lan-key-reply). Default aes")
-    serve.add_argument("--lan-key-reply", default="exception", choices=("exception", "silence"),
-                       help="with --encryption lan: the key request gets exception 2 or no "
-                            "answer (default exception)")
-    serve.add_argument("--plain-requests", default="strict", choices=("strict", "lenient"),
-                       help="with --encryption aes: plain Modbus requests are ignored (strict, "
-                            "like an encrypting dongle) or answered (lenient). Default strict")
+                       help="front ends to serve: any '+'-joined set of modbus, http (WiNet-S) "
+                            "and sungrow, or both (modbus+http) or all (default both)")
+    for name in ("encryption", "lan_key_reply", "plain_requests", "unknown_unit"):
+        option = _option(name)
+        serve.add_argument("--" + name.replace("_", "-"), default=option.default,
+                           choices=option.choices, help=_help(name))
     serve.add_argument("--plain-http-port", type=_port, default=None, metavar="P",
                        help="extra plain HTTP listener of the WiNet-S (the real dongle's 80)")
     serve.add_argument("--tls-port", type=_port, default=None, metavar="P",
@@ -117,16 +140,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--real-ports", action="store_true",
                        help="bind the real dongle's ports at once: WebSocket/HTTP 8082, plain "
                             "HTTP 80 and TLS 443 (needs the right to bind ports below 1024)")
-    serve.add_argument("--winet-profile", default="legacy", metavar="NAME",
-                       help="WiNet-S firmware: legacy (connect gives a working token), login "
-                            "(services need a login first) or tls-only (only the TLS port "
-                            "answers); default legacy")
+    serve.add_argument("--winet-profile", default=_option("winet_profile").default,
+                       metavar="NAME", help=_help("winet_profile"))
     serve.add_argument("--winet-token-lifetime", type=float, default=None, metavar="S",
                        help="WiNet-S tokens expire S seconds after issue (default: never)")
     serve.add_argument("--unit-id", type=int, default=1, metavar="N",
                        help="Modbus unit id the inverter answers (default 1)")
-    serve.add_argument("--seed", type=int, default=0, help="seed for every simulated value")
-    serve.add_argument("--serial", default=None, help="serial number (default: from the seed)")
+    serve.add_argument("--seed", type=int, default=_option("seed").default, help=_help("seed"))
+    serve.add_argument("--serial", default=None, help=_option("serial").help)
     serve.add_argument("--latitude", type=float, default=None)
     serve.add_argument("--longitude", type=float, default=None)
     serve.add_argument("--timezone", default=None, metavar="TZ",
@@ -137,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--battery-kwh", type=_battery_kwh, default=None, metavar="KWH",
                        help="battery capacity of a hybrid (default by model; 0 = none)")
     serve.add_argument("--meter", action=argparse.BooleanOptionalAction, default=None,
-                       help="a smart meter at the grid connection (default: hybrids yes)")
+                       help=_option("meter").help)
     serve.add_argument("--house-load", type=_house_load, default=None, metavar="W",
                        help="house load: constant W, or 24 comma-separated hourly values "
                             "(default: a household curve)")
@@ -180,6 +201,16 @@ def _status_line(server: Any) -> str:
     return line
 
 
+def _check_installation_flags(args: argparse.Namespace) -> None:
+    """Refuse per-device flags given with --installation (the file describes the devices)."""
+    defaults = build_parser().parse_args(["serve"])
+    given = ["--" + name.replace("_", "-") for name in _PER_DEVICE
+             if getattr(args, name) != getattr(defaults, name)]
+    if given:
+        raise ValueError(f"{', '.join(given)} cannot be given with --installation: the file "
+                         "describes the devices (see docs/installations.md)")
+
+
 def serve(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """Run the server until SIGINT/SIGTERM."""
     from mock_sungrow.clock import ManualClock
@@ -199,36 +230,45 @@ def serve(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.
             clock = ManualClock(
                 datetime.fromisoformat(args.manual_clock) if args.manual_clock else None
             )
-        server = MockSungrowServer(
-            host=args.host,
-            modbus_port=args.modbus_port,
-            http_port=http_port,
-            plain_http_port=plain_port,
-            tls_port=tls_port,
-            winet_profile=args.winet_profile,
-            winet_token_lifetime=args.winet_token_lifetime,
-            sungrow_port=args.sungrow_port,
-            encryption=args.encryption,
-            lan_key_reply=args.lan_key_reply,
-            plain_requests=args.plain_requests,
-            model=args.model,
-            server_type=args.server_type,
-            unit_id=args.unit_id,
-            seed=args.seed,
-            serial=args.serial,
-            latitude=args.latitude,
-            longitude=args.longitude,
-            timezone=args.timezone,
-            cloud_factor=args.cloud_factor,
-            clock=clock,
-            control_port=None if args.no_control else args.control_port,
-            control_allow_remote=args.control_allow_remote,
-            faults=args.fault,
-            battery_kwh=args.battery_kwh,
-            meter=args.meter,
-            house_load=args.house_load,
-            battery_unit_id=args.battery_unit_id or None,
-        )
+        control_port = None if args.no_control else args.control_port
+        if args.installation is not None:
+            _check_installation_flags(args)
+            server = MockSungrowServer(
+                host=args.host, installation=args.installation, clock=clock,
+                control_port=control_port, control_allow_remote=args.control_allow_remote,
+                faults=args.fault)
+        else:
+            server = MockSungrowServer(
+                host=args.host,
+                modbus_port=args.modbus_port,
+                http_port=http_port,
+                plain_http_port=plain_port,
+                tls_port=tls_port,
+                winet_profile=args.winet_profile,
+                winet_token_lifetime=args.winet_token_lifetime,
+                sungrow_port=args.sungrow_port,
+                encryption=args.encryption,
+                lan_key_reply=args.lan_key_reply,
+                plain_requests=args.plain_requests,
+                unknown_unit=args.unknown_unit,
+                model=args.model,
+                server_type=args.server_type,
+                unit_id=args.unit_id,
+                seed=args.seed,
+                serial=args.serial,
+                latitude=args.latitude,
+                longitude=args.longitude,
+                timezone=args.timezone,
+                cloud_factor=args.cloud_factor,
+                clock=clock,
+                control_port=control_port,
+                control_allow_remote=args.control_allow_remote,
+                faults=args.fault,
+                battery_kwh=args.battery_kwh,
+                meter=args.meter,
+                house_load=args.house_load,
+                battery_unit_id=args.battery_unit_id or None,
+            )
     except (ValueError, FaultSpecError, ScenarioError) as exc:
         print(f"mock-sungrow: error: {exc}", file=err)
         return 2
@@ -250,7 +290,7 @@ def serve(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.
             print(f"mock-sungrow: error: {exc}", file=err)
             return 1
         runner.start()  # steps at time 0 happen before the ready line
-        print(json.dumps(server.connection_infos()), file=out, flush=True)
+        print(json.dumps(server.ready_line()), file=out, flush=True)
         interval = args.status_interval
         next_status = time.monotonic()
         while not stopping.is_set():

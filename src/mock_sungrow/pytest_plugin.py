@@ -13,7 +13,8 @@ Configure the fixture with a marker::
 or with indirect parametrisation (``@pytest.mark.parametrize("mock_sungrow", [{"model": ...}],
 indirect=True)``). Ports default to 0 (free ports) and the host to 127.0.0.1. The fixture
 serves both front ends, Modbus TCP and the WiNet-S HTTP + WebSocket API
-(``get_connection_info("http")``).
+(``get_connection_info("http")``). ``installation=`` (a file, a dict or a spec) serves every
+device of a site instead, on the ports it names.
 
 At teardown the fixture fails the test if the server recorded a problem (an exception in a
 handler, an undecodable frame) unless the test is marked
@@ -63,7 +64,10 @@ def mock_sungrow_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..
     servers: list[MockSungrowServer] = []
 
     def make(**kwargs: Any) -> MockSungrowServer:
-        server = MockSungrowServer(**{**FIXTURE_DEFAULTS, **kwargs})
+        # An installation names its own ports (0 = free ones): only the host is a default.
+        defaults = ({"host": FIXTURE_DEFAULTS["host"]} if "installation" in kwargs
+                    else FIXTURE_DEFAULTS)
+        server = MockSungrowServer(**{**defaults, **kwargs})
         server.start()
         servers.append(server)
         return server

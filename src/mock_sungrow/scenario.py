@@ -30,7 +30,6 @@ negative time is an error naming the step.
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -41,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from mock_sungrow.faults.params import FaultSpecError
 from mock_sungrow.faults.spec import parse_fault
+from mock_sungrow.installation.files import load_document
 
 if TYPE_CHECKING:
     from mock_sungrow.server import MockSungrowServer
@@ -61,39 +61,10 @@ class Step:
     index: int
 
 
-def _load_text(path: Path) -> Any:
-    text = path.read_text(encoding="utf-8")
-    suffix = path.suffix.lower()
-    if suffix == ".toml":
-        if sys.version_info >= (3, 11):
-            import tomllib
-        else:  # pragma: no cover - Python 3.10
-            import tomli as tomllib
-        try:
-            return tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
-    if suffix in (".yaml", ".yml"):
-        try:
-            import yaml
-        except ImportError:
-            raise ScenarioError(
-                f"{path}: reading YAML needs PyYAML (pip install 'mock-sungrow[yaml]')"
-            ) from None
-        try:
-            return yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ScenarioError(f"{path}: not valid YAML: {exc}") from None
-    raise ScenarioError(f"{path}: a scenario is a .toml, .yaml or .yml file")
-
-
 def load_scenario(path: str | Path) -> list[Step]:
     """Read and check a scenario file; steps come back sorted by time."""
     path = Path(path)
-    try:
-        data = _load_text(path)
-    except OSError as exc:
-        raise ScenarioError(f"cannot read scenario {path}: {exc.strerror}") from None
+    data = load_document(path, ScenarioError, "scenario")
     raw = data.get("step", data.get("steps")) if isinstance(data, dict) else data
     if not isinstance(raw, list) or not raw:
         raise ScenarioError(f"{path}: expected a list of steps ([[step]] in TOML, steps: in YAML)")
@@ -151,8 +122,8 @@ def apply_step(server: MockSungrowServer, step: Step) -> None:
     elif key == "reset":
         server.reset()
     elif key == "plant":
-        if "action" in value:
-            server.plant.start() if value["action"] == "start" else server.plant.stop()
+        if "action" in value:  # written to the start/stop register, as a client would
+            server.device.start() if value["action"] == "start" else server.device.stop()
         if "cloud_factor" in value:
             server.plant.set_cloud_factor(float(value["cloud_factor"]))
     elif key == "clock":

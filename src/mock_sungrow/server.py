@@ -1,35 +1,32 @@
-"""``MockSungrowServer``: the facade that builds a plant, its registers and its front ends.
+"""``MockSungrowServer``: the facade over one installation, its front ends and its faults.
 
-It holds no protocol code. It validates configuration (:mod:`mock_sungrow.config`), owns the
-lifecycle (one loop thread per running server: :class:`mock_sungrow.runtime.FrontEndGroup`),
-and offers the Python API tests use to look inside and steer the simulated inverter (the
-device part is :class:`~mock_sungrow.device.api.DeviceApi`). It is also the host plant and
-session faults act through (:class:`~mock_sungrow.faults.effects.FaultHost`).
+It holds no protocol code. It turns its arguments into an installation
+(:mod:`mock_sungrow.installation`: the original arguments are one stand-alone inverter,
+``installation=`` any site), owns the lifecycle (one loop thread per running server:
+:class:`mock_sungrow.runtime.FrontEndGroup`), and offers the Python API tests use to look
+inside and steer the devices (each :class:`~mock_sungrow.device.device.Device` has its own;
+the server's methods mean its first inverter). It is also the host plant and session faults
+act through (:class:`~mock_sungrow.faults.effects.FaultHost`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import threading
 import time
 import weakref
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from mock_sungrow import config
 from mock_sungrow.clock import Clock, ManualClock, RealClock
-from mock_sungrow.device.api import DeviceApi
-from mock_sungrow.device.catalog import InverterModel, load_catalog
 from mock_sungrow.device.datablock import SungrowModbusDataBlock
-from mock_sungrow.device.device import (
-    DEFAULT_BATTERY_UNIT_ID,
-    DeviceInfo,
-    build_devices,
-)
-from mock_sungrow.device.registermap import RegisterMap
+from mock_sungrow.device.device import DEFAULT_BATTERY_UNIT_ID, Device
 from mock_sungrow.diagnostics import Diagnostics, Problem
-from mock_sungrow.errors import FrontEndUnavailableError
+from mock_sungrow.endpoints import DEVICE_FRONT_ENDS
 from mock_sungrow.faults.effects import fault_changed
 from mock_sungrow.faults.faultset import FaultSet
 from mock_sungrow.faults.lifetimes import FaultEnds
@@ -37,22 +34,34 @@ from mock_sungrow.faults.params import FaultSpecError
 from mock_sungrow.faults.requestlog import DEFAULT_CAPACITY, RequestLog
 from mock_sungrow.faults.spec import Fault, fault_from
 from mock_sungrow.faults.traffic import Traffic
-from mock_sungrow.frontends import SERVER_TYPES, build_front_end
-from mock_sungrow.frontends.base import FrontEnd
-from mock_sungrow.frontends.modbus.app import ModbusApplication
-from mock_sungrow.frontends.winet.auth import DEFAULT_ACCOUNTS as DEFAULT_WINET_ACCOUNTS
-from mock_sungrow.frontends.winet.auth import MSG_NOTICE, NOTICE, SessionStore, WinetSettings
+from mock_sungrow.frontends import build_front_end
+from mock_sungrow.frontends.base import Binding, FrontEnd
+from mock_sungrow.frontends.dongle import Dongle
+from mock_sungrow.frontends.winet.auth import MSG_NOTICE, NOTICE
+from mock_sungrow.installation.installation import Endpoint, Installation
+from mock_sungrow.installation.spec import InstallationSpec
 from mock_sungrow.plant.physics import Site
-from mock_sungrow.plant.state import PlantState
 from mock_sungrow.plant.weather import CloudSetting, LoadProfile
 from mock_sungrow.runtime import FrontEndGroup
+from mock_sungrow.server_info import ServerInfo
 
 if TYPE_CHECKING:
-    from mock_sungrow.frontends.modbus.aes import SungrowKeys
+    from datetime import datetime
+
+    from mock_sungrow.device.catalog import InverterModel, Table
+    from mock_sungrow.device.device import BatteryReadings
+    from mock_sungrow.device.registermap import RegisterMap
+    from mock_sungrow.plant.snapshot import PlantSnapshot
+    from mock_sungrow.plant.state import PlantState
+
+#: Arguments that combine with ``installation=`` (the rest describe devices: they belong in it).
+_SERVER_WIDE = frozenset({"host", "clock", "datablock_class", "control_port",
+                          "control_allow_remote", "control_trusted_networks", "faults",
+                          "request_log_size"})
 
 
-class MockSungrowServer(DeviceApi):
-    """A simulated Sungrow inverter reachable over the network.
+class MockSungrowServer(ServerInfo):
+    """Simulated Sungrow devices reachable over the network: one inverter, or an installation.
 
     ``model`` is any name from the catalogue (``mock-sungrow models`` lists them). Ports of 0
     pick free ports; read the bound ones from :meth:`get_connection_info` after :meth:`start`.
@@ -62,12 +71,14 @@ class MockSungrowServer(DeviceApi):
     :class:`~mock_sungrow.device.datablock.SungrowModbusDataBlock` (the original mock's extension
     idiom); every front end reads through it.
 
-    The "sungrow" front end (``server_type`` ``"sungrow"``, ``"modbus+sungrow"``, ``"all"``...)
-    listens on ``sungrow_port``. ``encryption="aes"`` hands out a public key and speaks Sungrow's
-    AES framing, ``"none"`` answers the key request with "no encryption" and then speaks plain
-    Modbus, ``"lan"`` is a plain port whose answer to the key request is an exception or
-    nothing (``lan_key_reply``). ``plain_requests="strict"`` ignores plain requests on an
-    encrypting port, ``"lenient"`` answers them.
+    ``server_type`` names the inverter's front ends: any ``+``-joined set of ``modbus`` (its
+    LAN port, ``modbus_port``), ``http`` (its WiNet-S web API, ``http_port``) and ``sungrow``
+    (the WiNet-S Modbus port, ``sungrow_port``), or ``both`` (modbus+http) and ``all``.
+    ``encryption="aes"`` hands out a public key and speaks Sungrow's AES framing, ``"none"``
+    answers the key request with "no encryption" and then speaks plain Modbus, ``"lan"`` is a
+    plain port whose answer to the key request is an exception or nothing (``lan_key_reply``).
+    ``plain_requests="strict"`` ignores plain requests on an encrypting port, ``"lenient"``
+    answers them.
 
     Hybrid (SH/MG) models get a battery of ``battery_kwh`` (default by model, 0 for none), a
     smart meter (``meter``), and a house load (``house_load``: a constant in W, 24 hourly
@@ -77,14 +88,19 @@ class MockSungrowServer(DeviceApi):
     ``"random"`` for a seeded random walk of passing clouds, or a
     :class:`~mock_sungrow.plant.weather.CloudWalk`.
 
-    The WiNet-S front end (``server_type`` ``"http"`` or ``"both"``) serves its WebSocket and
-    HTTP API on ``http_port``; ``plain_http_port`` and ``tls_port`` add the real dongle's
-    plain HTTP (80) and TLS (443, HTTPS and WSS) listeners. ``winet_profile`` picks the
-    firmware generation (``"legacy"``, ``"login"`` or ``"tls-only"``); the other ``winet_``
-    arguments are described in :class:`~mock_sungrow.frontends.winet.auth.WinetSettings`.
+    ``plain_http_port`` and ``tls_port`` add the real dongle's plain HTTP (80) and TLS (443,
+    HTTPS and WSS) listeners. ``winet_profile`` picks the firmware generation (``"legacy"``,
+    ``"login"`` or ``"tls-only"``); the other ``winet_`` arguments are described in
+    :class:`~mock_sungrow.config.WinetConfig`.
 
-    The plant and register methods (:meth:`snapshot`, :meth:`read`, :meth:`read_registers`,
-    :meth:`set_register`...) are the first inverter's (:class:`~mock_sungrow.device.api.DeviceApi`).
+    ``installation`` (an :class:`~mock_sungrow.installation.spec.InstallationSpec`, a dict or
+    the path of a TOML/YAML file) describes every device instead: inverters with roles, their
+    batteries and ports. Only ``host``, ``clock``, ``datablock_class``, the ``control_``
+    arguments, ``faults`` and ``request_log_size`` combine with it.
+
+    :attr:`inverters` and :attr:`devices` are the devices, each with its own Python API; the
+    plant and register methods here (:meth:`snapshot`, :meth:`read`, :meth:`read_registers`,
+    :meth:`set_register`...) are the first inverter's.
     """
 
     def __init__(
@@ -95,6 +111,7 @@ class MockSungrowServer(DeviceApi):
         model: str = "SG5K-D",
         server_type: str = "both",
         *,
+        installation: InstallationSpec | Mapping[str, Any] | str | Path | None = None,
         unit_id: int = 1,
         seed: int = 0,
         clock: Clock | None = None,
@@ -130,58 +147,29 @@ class MockSungrowServer(DeviceApi):
         winet_lockout_seconds: float = 1800.0,
         winet_scan_seconds: float = 3.0,
     ) -> None:
-        config.check_server_type(server_type)
-        config.check_host(host)
-        config.check_unit_id("unit_id", unit_id)
-        if battery_unit_id is not None:
-            config.check_unit_id("battery_unit_id", battery_unit_id, or_none=True)
-        config.check_datablock_class(datablock_class)
-        site = config.resolve_site(site, latitude, longitude, timezone)
-        self.host = host
-        self.control_port = (
-            None if control_port is None else config.check_port("control_port", control_port)
-        )
-        self.control_allow_remote = bool(control_allow_remote)
-        #: Client networks the control API serves (unless ``control_allow_remote``).
-        self.control_trusted_networks = config.check_networks(
-            "control_trusted_networks", control_trusted_networks)
-        self.modbus_port = config.check_port("modbus_port", modbus_port)
-        self.http_port = config.check_port("http_port", http_port)
-        self.sungrow_port = config.check_port("sungrow_port", sungrow_port)
-        self.encryption = config.check_choice("encryption", encryption, config.ENCRYPTION_MODES)
-        self.lan_key_reply = config.check_choice("lan_key_reply", lan_key_reply,
-                                                 config.LAN_KEY_REPLIES)
-        self.plain_requests = config.check_choice("plain_requests", plain_requests,
-                                                  config.PLAIN_REQUEST_POLICIES)
-        self.plain_http_port = config.check_optional_port("plain_http_port", plain_http_port)
-        self.tls_port = config.check_optional_port("tls_port", tls_port)
-        self._base_winet_profile = winet_profile
-        self.winet_settings = WinetSettings(
-            profile=winet_profile,
-            accounts=dict(DEFAULT_WINET_ACCOUNTS if winet_accounts is None else winet_accounts),
-            token_lifetime=winet_token_lifetime,
-            single_session=winet_single_session,
-            lockout_after=winet_lockout_after,
-            lockout_seconds=winet_lockout_seconds,
-            scan_seconds=winet_scan_seconds,
-        )
-        self.model: InverterModel = load_catalog().model(model)
-        self.server_type = server_type
-        self.unit_id = unit_id
-        self.battery_unit_id = battery_unit_id
+        kwargs = {k: v for k, v in locals().items() if k in _DEFAULTS}
+        self.host = config.check_host(host)
+        self.datablock_class = config.check_datablock_class(datablock_class)
+        #: The control API's settings (its port ``None``: not served).
+        self.control = config.from_kwargs(config.ControlConfig, kwargs)
+        if installation is None:
+            self._kinds = config.check_server_type(server_type)
+            self.server_type = server_type
+            spec = InstallationSpec.from_kwargs(
+                kwargs, self._kinds, config.resolve_site(site, latitude, longitude, timezone))
+        else:
+            given = [name for name, value in kwargs.items() if name not in _SERVER_WIDE
+                     and _differs(name, value)]
+            if given:
+                raise ValueError(
+                    f"installation= describes the devices: {', '.join(given)} cannot be given "
+                    "with it (put them in the installation); only "
+                    + ", ".join(sorted(_SERVER_WIDE)) + " combine with it")
+            spec = InstallationSpec.coerce(installation)
+            self._kinds = tuple(k for k in DEVICE_FRONT_ENDS if k in spec.inverters[0].ports)
+            self.server_type = "+".join(self._kinds) or "none"
+        spec.check_ports({"control_port": self.control.port})
         self.clock: Clock = clock if clock is not None else RealClock()
-        self.datablock_class = datablock_class
-        self.unknown_unit = unknown_unit
-        self._plant_options: dict[str, Any] = {
-            "site": site,
-            "seed": seed,
-            "tick": tick,
-            "serial": serial,
-            "cloud_factor": cloud_factor,
-            "has_meter": meter,
-            "battery_kwh": battery_kwh,
-            "house_load": house_load,
-        }
         self.diagnostics = Diagnostics()
         #: Active faults (see :meth:`inject`).
         self.faults = FaultSet(self.clock.time)
@@ -189,86 +177,154 @@ class MockSungrowServer(DeviceApi):
         self.requests = RequestLog(request_log_size)
         # Every request reads this clock: skip a layer of calls for the wall clock.
         now = time.time if type(self.clock) is RealClock else self.clock.time
-        self.traffic = Traffic(
-            self.faults, self.requests, now, is_night=self._is_night, seed=seed
-        )
-        #: WiNet-S tokens, failed logins and lockouts (on the server's clock).
-        self.winet_sessions = SessionStore(self.winet_settings, self.clock.time)
-        self.register_map = RegisterMap.for_model(self.model.name)
+        first_seed = spec.inverters[0].plant.seed
+        self.traffic = Traffic(self.faults, self.requests, now, is_night=self._is_night,
+                               seed=first_seed)
         self.faults.add_listener(lambda fault, added: fault_changed(self, fault, added))
         # Duration faults end at their end time: on clock moves, by a timer, on any look.
         self._fault_ends = FaultEnds(self.faults, self.clock)
-        self._build_plant()
-        for spec in faults:
-            self.inject(spec)
-        #: The dongle's public key (``encryption="aes"`` only); it outlives ``reset()``.
-        self.sungrow_keys: SungrowKeys | None = None
-        if encryption == "aes" and "sungrow" in SERVER_TYPES[server_type]:
-            from mock_sungrow.frontends.modbus.aes import SungrowKeys
-
-            self.sungrow_keys = SungrowKeys(self)
+        #: The devices and their endpoints (see :mod:`mock_sungrow.installation`).
+        self.installation = Installation(spec, self.clock, self.datablock_class,
+                                         on_plant=self._plant_built)
+        # The plants apply fault ends due before they integrate past them, at their
+        # instants; one lock keeps a clock move and a request from racing past an end.
+        self.faults.expiry_lock = self.installation.lock
+        self._adopt_devices()
+        #: Each inverter's WiNet-S: settings, sessions, public key (they outlive reset()).
+        self.dongles = [
+            Dongle(inv.winet, inv.sungrow, self._plant_getter(i), self.clock.time,
+                   encrypts="sungrow" in inv.ports)
+            for i, inv in enumerate(spec.inverters)
+        ]
+        for fault_spec in faults:
+            self.inject(fault_spec)
         self._lock = threading.Lock()
         self._running: FrontEndGroup | None = None
+        self._bound: list[Endpoint] = []
         self._finalizer: weakref.finalize[Any, Any] | None = None
 
     # ------------------------------------------------------------------------------ building
 
-    def _build_plant(self) -> None:
-        self.plant = PlantState(
-            self.model,
-            self.clock,
-            holding_defaults=self.register_map.holding_defaults(),
-            **self._plant_options,
-        )
-        # The plant applies fault ends due before it integrates past them, at their instants;
-        # the same lock keeps a clock move and a request from racing past an end.
-        self.faults.expiry_lock = self.plant.lock
-        self.plant.add_change_source(self.faults.expire)
-        inverter, self.battery = build_devices(self.plant, self.register_map,
-                                               self.datablock_class, self.unit_id,
-                                               self.battery_unit_id)
-        self.device = inverter.device
-        self._devices: list[DeviceInfo] = [inverter]
-        if self.battery is not None:
-            self._devices.append(self.battery.info)
-        devices = {d.unit_id: d.device for d in self._devices}
-        app: ModbusApplication | None = getattr(self, "modbus_app", None)
-        if app is not None:  # reset(): live connections keep their application
-            app.set_devices(devices)
-        else:
-            self.modbus_app = ModbusApplication(
-                devices, self.diagnostics, unknown_unit=self.unknown_unit
-            )
+    def _plant_built(self, plant: PlantState) -> None:
+        plant.add_change_source(self.faults.expire)
+
+    def _plant_getter(self, index: int) -> Any:
+        return lambda: self.installation.inverters[index].plant
+
+    def _adopt_devices(self) -> None:
+        for device in self.installation.devices:
+            device.injector = self._inject_for
 
     @property
-    def devices(self) -> list[DeviceInfo]:
-        """The installation's devices, inverter first (a WiNet-S device list's order).
+    def inverters(self) -> list[Device]:
+        """The installation's inverters, in order (each with its ``battery``, if any)."""
+        return list(self.installation.inverters)
 
-        Each entry carries the device-list fields (logical id, unit id, model, type codes,
-        serial) and the :class:`~mock_sungrow.device.device.SimulatedDevice` whose data blocks
-        serve its registers.
+    @property
+    def devices(self) -> list[Device]:
+        """Every device, each inverter followed by its battery (a WiNet-S device list's order).
+
+        Each carries the device-list fields (``kind``, ``logical_id``, ``unit_id``, ``model``,
+        ``device_type_code``, ``winet_dev_type``, ``serial``), its data blocks and its own
+        Python API (:class:`~mock_sungrow.device.device.Device`).
         """
-        return list(self._devices)
+        return self.installation.devices
+
+    def find_device(self, selector: str | int) -> Device:
+        """A device by id (``"inverter[2]"``, ``"battery[1]"``), serial or (unique) unit."""
+        return self.installation.find(selector)
+
+    @property
+    def device(self) -> Device:
+        """The first inverter (whose data blocks serve the server's register methods)."""
+        return self.installation.inverters[0]
+
+    @property
+    def plant(self) -> PlantState:
+        """The first inverter's plant."""
+        return self.device.plant
+
+    @property
+    def battery(self) -> Device | None:
+        """The first inverter's SBR battery device, if it has one."""
+        return self.device.battery
+
+    @property
+    def model(self) -> InverterModel:
+        """The first inverter's model."""
+        return self.device.catalog_model
+
+    @property
+    def register_map(self) -> RegisterMap:
+        """The first inverter's register map."""
+        return self.device.map
+
+    @property
+    def unit_id(self) -> int:
+        """The first inverter's Modbus unit."""
+        return self.device.unit
+
+    # The first inverter's Python API (see Device for the same on every device).
+
+    def snapshot(self) -> PlantSnapshot:
+        """What the first inverter's plant measures right now."""
+        return self.device.snapshot()
+
+    def set_clock(self, when: datetime) -> None:
+        """Set the first inverter's own clock (what holding 5000-5005 read)."""
+        self.device.set_clock(when)
+
+    def set_battery_soc(self, soc_pct: float) -> None:
+        """Put the first inverter's battery at a state of charge (percent)."""
+        self.device.set_battery_soc(soc_pct)
+
+    def read_registers(self, table: Table, address: int, count: int = 1) -> list[int]:
+        """Read the first inverter's words exactly as a client would (documented numbers)."""
+        return self.device.read_registers(table, address, count)
+
+    def write_registers(self, address: int, values: Sequence[int]) -> None:
+        """Write the first inverter's holding registers as a client would."""
+        self.device.write_registers(address, values)
+
+    def read(self, name: str, table: Table = "input") -> Any:
+        """Read one of the first inverter's catalogued registers, decoded."""
+        return self.device.read(name, table)
+
+    def set_register(self, table: Table, address: int, words: Sequence[int]) -> None:
+        """Pin raw words into the first inverter's table until :meth:`clear_registers`."""
+        self.device.set_register(table, address, words)
+
+    def clear_registers(self) -> None:
+        """Drop every word pinned on the first inverter."""
+        self.device.clear_registers()
+
+    def battery_readings(self) -> BatteryReadings:
+        """The first inverter's battery's readings (``ValueError`` without a battery device)."""
+        return self.device.readings()
+
+    def _bindings(self) -> list[Binding]:
+        bindings = [
+            Binding(e, self.host, self.traffic, self.diagnostics,
+                    dongle=self.dongles[e.inverter] if e.inverter is not None else None)
+            for e in self.installation.endpoints
+        ]
+        bindings.sort(key=lambda b: b.endpoint.inverter or 0)
+        if self.control.port is not None:
+            bindings.append(Binding(Endpoint("control", self.control.port), self.host,
+                                    self.traffic, self.diagnostics, control=self.control,
+                                    owner=self))
+        return bindings
 
     def _make_front_ends(self) -> list[FrontEnd]:
-        kinds = list(SERVER_TYPES[self.server_type])
-        if self.control_port is not None:
-            kinds.append("control")
-        return [build_front_end(kind, self) for kind in kinds]
-
-    def configured_port(self, kind: str) -> int:
-        """The port asked for ``kind`` (0 means "any free port")."""
-        ports = {"modbus": self.modbus_port, "http": self.http_port,
-                 "sungrow": self.sungrow_port}
-        if self.control_port is not None:
-            ports["control"] = self.control_port
-        return ports[kind]
+        bindings = self._bindings()
+        self._bound = [b.endpoint for b in bindings]
+        return [build_front_end(b) for b in bindings]
 
     # ------------------------------------------------------- the fault host (faults.effects)
 
-    def plant_for(self, unit: int | None) -> PlantState:
-        """The plant a plant fault acts on (one plant per server: the inverter's)."""
-        return self.plant
+    def plant_for(self, unit: int | None, device: str | None = None) -> PlantState:
+        """The plant a plant fault acts on: its device's (by serial or unit), or the first's."""
+        return self.installation.plant_for(unit, device)
 
     def rotate_key(self) -> None:
         """A ``key-rotate`` fault: see :meth:`rotate_sungrow_key`."""
@@ -281,7 +337,8 @@ class MockSungrowServer(DeviceApi):
         """
         if self._running is not None:
             self._running.each("push_notice", NOTICE, MSG_NOTICE, kind="http")
-        self.winet_sessions.expire(None)
+        for dongle in self.dongles:
+            dongle.sessions.expire(None)
 
     def rearm_idle(self, *, wait: bool = True) -> None:
         """An ``idle-timeout`` fault came or went: restart every connection's idle timer."""
@@ -289,15 +346,14 @@ class MockSungrowServer(DeviceApi):
             self._running.each("rearm_idle", wait=wait)
 
     def set_winet_profile(self, profile: str | None, *, wait: bool = True) -> None:
-        """Switch the dongle's firmware profile at run time (``None``: the configured one).
+        """Switch the dongles' firmware profile at run time (``None``: the configured one).
 
         What a ``winet-profile`` fault does as it starts and ends.
         """
-        settings = dataclasses.replace(self.winet_settings,
-                                       profile=profile or self._base_winet_profile)
-        self.winet_settings = settings
-        self.winet_sessions.settings = settings
-        if self._running is not None and settings.profile_info.tls_only:
+        tls_only = False
+        for dongle in self.dongles:
+            tls_only = dongle.set_profile(profile).profile_info.tls_only or tls_only
+        if self._running is not None and tls_only:
             self._running.each("close_plain_connections", kind="http", wait=wait)
 
     def _is_night(self) -> bool:
@@ -348,19 +404,20 @@ class MockSungrowServer(DeviceApi):
         self.clock.advance(seconds)
 
     def reset(self) -> None:
-        """Rebuild the plant as if newly constructed; keep the ports.
+        """Rebuild every plant and device as if newly constructed; keep the ports.
 
         Every fault, pinned register, logged request and problem is cleared too. The clock
         is kept, so a manual clock stays where the test moved it.
         """
         self.faults.clear()
-        with self.plant.lock:
-            self._build_plant()
+        with self.installation.lock:
+            self.installation.build()
+            self._adopt_devices()
         self.traffic.reset()
         self.requests.clear()
         self.diagnostics.clear()
-        # Like a rebooted dongle: every token is forgotten, lockouts are lifted.
-        self.winet_sessions = SessionStore(self.winet_settings, self.clock.time)
+        for dongle in self.dongles:  # like rebooted dongles: tokens forgotten, lockouts lifted
+            dongle.reset()
 
     # ------------------------------------------------------------------------------ faults
 
@@ -371,22 +428,36 @@ class MockSungrowServer(DeviceApi):
         ``server.inject("exception", code=2, table="input", address=(5031, 5032), times=1)``,
         ``server.inject({"kind": "latency", "profile": "winet-modbus"})`` and
         ``server.inject("silence:function=4,times=2")`` are equivalent forms; see
-        :data:`mock_sungrow.faults.KINDS` and docs/faults.md for the catalogue.
+        :data:`mock_sungrow.faults.KINDS` and docs/faults.md for the catalogue. A fault
+        matches every device unless it names a ``unit`` or ``device`` (a serial);
+        ``device.inject(...)`` adds both for that device.
         """
         fault = fault_from(spec, **kwargs)
         if fault.name == "winet-profile" and fault.params["profile"] == "tls-only" and not (
-            self.tls_port is not None or self.winet_settings.profile_info.tls_only
+            any("tls" in e.extra_ports for e in self.installation.endpoints)
+            or self.winet_settings.profile_info.tls_only
         ):
             raise FaultSpecError(
                 "switching to the tls-only profile needs a TLS listener: start the server with "
                 "tls_port (0 picks a free port) so clients have somewhere to go"
             )
-        if fault.name == "key-rotate" and self.sungrow_keys is None:
+        if fault.name == "key-rotate" and not any(d.keys for d in self.dongles):
             raise FaultSpecError(
                 "key-rotate needs the sungrow front end with encryption='aes' "
-                f"(this server: server_type={self.server_type!r}, encryption={self.encryption!r})"
+                f"(this server: server_type={self.server_type!r}, "
+                f"encryption={self.dongle.encrypted.encryption!r})"
             )
         return self.faults.inject(fault)
+
+    def _inject_for(self, device: Device, spec: Mapping[str, Any] | str | Fault | None,
+                    /, **kwargs: Any) -> Fault:
+        """``device.inject``: the fault, matching that device unless it names another."""
+        fault = fault_from(spec, **kwargs)
+        match = fault.match
+        fault.match = dataclasses.replace(
+            match, unit=device.unit if match.unit is None else match.unit,
+            device=device.serial if match.device is None else match.device)
+        return self.inject(fault)
 
     def clear_faults(self) -> None:
         """Remove every fault."""
@@ -411,107 +482,25 @@ class MockSungrowServer(DeviceApi):
     ) -> None:
         self.stop()
 
-    # ------------------------------------------------------------------------------ reporting
-
-    def get_connection_info(self, kind: str = "modbus") -> dict[str, Any]:
-        """Where a client of ``kind`` connects: ``host``, ``port``, ``connection_type``.
-
-        Before :meth:`start` the configured ports are reported (0 stays 0).
-        """
-        for fe in self._front_ends:
-            if fe.name == kind:
-                return fe.connection_info()
-        if kind in SERVER_TYPES[self.server_type]:
-            info = {"host": self.host, "port": self.configured_port(kind), "connection_type": kind}
-            if kind == "sungrow":
-                info["encryption"] = self.encryption
-            return info
-        known = sorted({k for kinds in SERVER_TYPES.values() for k in kinds})
-        if kind not in known:
-            raise ValueError(f"unknown connection kind {kind!r}; accepted: {', '.join(known)}")
-        raise FrontEndUnavailableError(
-            f"this server (server_type={self.server_type!r}) does not serve {kind!r}"
-        )
-
-    def connection_infos(self) -> dict[str, dict[str, Any]]:
-        """Every front end's connection info, keyed by kind (the CLI's ready line)."""
-        return {fe.name: fe.connection_info() for fe in self._front_ends}
-
-    @property
-    def ports(self) -> dict[str, int | None]:
-        """Bound ports by front end."""
-        return {fe.name: fe.connection_info()["port"] for fe in self._front_ends}
-
     @property
     def problems(self) -> list[Problem]:
         """Server-side problems seen so far (handler errors, undecodable frames...)."""
         return self.diagnostics.snapshot()
 
-    # ------------------------------------------------------------------------------ the key
-
-    def sungrow_public_key(self) -> bytes | None:
-        """The 16 bytes the sungrow port's key request gets now.
-
-        A real key with ``encryption="aes"`` (stable for the plant's calendar day), 16 zero
-        bytes with ``"none"``, ``None`` with ``"lan"`` (no key is handed out).
-        """
-        if self.sungrow_keys is not None:
-            return self.sungrow_keys.public_key()
-        return bytes(16) if self.encryption == "none" else None
-
-    def rotate_sungrow_key(self) -> bytes:
-        """Hand out a new public key from now on; every key handed out before stops working.
-
-        A fault to inject: clients that cached the old key fail (their frames no longer
-        decrypt, the server closes those connections) until they fetch the key again, which
-        the Sungrow clients do only when their calendar day changes or they restart.
-        """
-        if self.sungrow_keys is None:
-            raise ValueError(
-                "rotate_sungrow_key() needs the sungrow front end with encryption='aes'; "
-                f"this server has server_type={self.server_type!r}, "
-                f"encryption={self.encryption!r}"
-            )
-        return self.sungrow_keys.rotate()
-
-    # ------------------------------------------------------------------------------ WiNet-S
-
-    def expire_winet_tokens(self, token: str | None = None) -> int:
-        """Invalidate one WiNet-S token (or every one): its next use answers ``106``.
-
-        Returns how many tokens were invalidated. Tokens also expire by themselves after
-        ``winet_token_lifetime`` seconds of the server's clock.
-        """
-        return self.winet_sessions.expire(token)
-
-    def push_winet_notice(
-        self, code: int = NOTICE, message: str = MSG_NOTICE, token: str | None = None
-    ) -> int:
-        """Push a ``notice`` frame to every open WiNet-S WebSocket (or the one owning ``token``).
-
-        Real dongles push ``{"result_code": 100, "result_msg": "normal user limit", ...}`` when
-        another login takes the single session; clients that match replies by order break on
-        it, which is what a test may want to provoke. Returns how many sessions got it.
-        """
-        front_end = self._front_end("http")
-        if front_end is None or self._running is None:
-            return 0
-        push = front_end.push_notice  # type: ignore[attr-defined]
-        sent: int = self._running.runtime.run(push(code, message, token), 10)
-        return sent
-
-    @property
-    def winet_ca_pem(self) -> bytes | None:
-        """PEM of the CA that issued the TLS listener's certificate (``None`` without one).
-
-        Clients of real dongles skip verification; a test that wants to verify can trust this.
-        """
-        front_end = self._front_end("http")
-        return getattr(front_end, "ca_pem", None)
-
-    def _front_end(self, kind: str) -> FrontEnd | None:
-        return None if self._running is None else self._running.find(kind)
-
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"<MockSungrowServer {self.model.name} {self.server_type} {state} {self.ports}>"
+
+
+_DEFAULTS: dict[str, Any] = {
+    name: p.default for name, p in inspect.signature(MockSungrowServer.__init__).parameters.items()
+    if name not in ("self", "installation")
+}
+
+
+def _differs(name: str, value: Any) -> bool:
+    option = config.BY_ARGUMENT.get(name)
+    if option is not None:
+        return config.differs(option, value)
+    return bool(value != _DEFAULTS[name])
+

@@ -1,35 +1,50 @@
-"""The Python API of one device: its plant's snapshot and commands, its registers.
+"""The Python API of one device: its plant's snapshot and commands, its registers, its faults.
 
 What a test calls to look inside a device and steer it: read words exactly as a client would
 (through the data blocks, so a ``datablock_class`` override and pinned words apply), read a
-catalogued register by name, pin words, move the plant's clock or state of charge.
-:class:`~mock_sungrow.server.MockSungrowServer` offers it for its (first) inverter.
+catalogued register by name, write and pin words, move the plant's clock or state of charge,
+inject a fault that matches this device only. :class:`~mock_sungrow.device.device.Device` is a
+``DeviceApi``; :class:`~mock_sungrow.server.MockSungrowServer` offers the same methods for its
+first inverter.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from mock_sungrow.device.codec import decode_words
+from mock_sungrow.device.writes import START_VALUE, STOP_VALUE, start_stop_address
 
 if TYPE_CHECKING:
-    from mock_sungrow.device.catalog import InverterModel, Table
-    from mock_sungrow.device.device import BatteryDevice, BatteryReadings, SimulatedDevice
+    from mock_sungrow.device.bank import RegisterBank
+    from mock_sungrow.device.catalog import Table
+    from mock_sungrow.device.datablock import SungrowModbusDataBlock
     from mock_sungrow.device.registermap import RegisterMap
+    from mock_sungrow.faults.spec import Fault
     from mock_sungrow.plant.snapshot import PlantSnapshot
     from mock_sungrow.plant.state import PlantState
 
+#: How a device injects a fault: ``injector(device, spec, **fields)`` (the server sets it).
+Injector = Callable[..., "Fault"]
+
 
 class DeviceApi:
-    """Reads, writes and plant commands on :attr:`device` and its :attr:`plant`."""
+    """Reads, writes, plant commands and faults of one device."""
 
-    model: InverterModel
     plant: PlantState
-    device: SimulatedDevice
-    register_map: RegisterMap
-    battery: BatteryDevice | None
+    map: RegisterMap
+    bank: RegisterBank
+    unit: int
+    serial: str
+    kind: str
+    #: Set by the server the device belongs to (a device on its own cannot inject).
+    injector: Injector | None = None
+
+    def block(self, table: Table) -> SungrowModbusDataBlock:
+        """The data block serving ``table``."""
+        raise NotImplementedError
 
     def snapshot(self) -> PlantSnapshot:
         """What the plant measures right now (the same instant every front end serves)."""
@@ -45,29 +60,42 @@ class DeviceApi:
 
     def read_registers(self, table: Table, address: int, count: int = 1) -> list[int]:
         """Read words exactly as a client would, by *documented* register number."""
-        return self.device.block(table).getValues(address, count)
+        return self.block(table).getValues(address, count)
 
     def write_registers(self, address: int, values: Sequence[int]) -> None:
         """Write holding registers exactly as a client would (validated, with effects)."""
-        self.device.holding.setValues(address, list(values))
+        self.block("holding").setValues(address, list(values))
 
     def read(self, name: str, table: Table = "input") -> Any:
         """Read one catalogued register by name, decoded into engineering units."""
-        row = self.register_map.by_name.get((table, name))
+        row = self.map.by_name.get((table, name))
         if row is None:
-            raise KeyError(f"{self.model.name} has no {table} register named {name!r}")
+            raise KeyError(f"{self.map.name} has no {table} register named {name!r}")
         return decode_words(row, self.read_registers(table, row.address, row.words))
 
     def set_register(self, table: Table, address: int, words: Sequence[int]) -> None:
         """Pin raw words into a table, overriding the plant, until :meth:`clear_registers`."""
-        self.device.input.bank.pin(table, address, words)
+        self.bank.pin(table, address, words)
 
     def clear_registers(self) -> None:
-        """Drop every pinned word."""
-        self.device.input.bank.unpin()
+        """Drop every word pinned on this device."""
+        self.bank.unpin()
 
-    def battery_readings(self) -> BatteryReadings:
-        """The battery's own readings now (raises ``ValueError`` without a battery device)."""
-        if self.battery is None:
-            raise ValueError(f"this {self.model.name} has no battery device")
-        return self.battery.readings()
+    def start(self) -> None:
+        """Write the start command to the start/stop register, as a client would."""
+        self.write_registers(start_stop_address(self.map.model), [START_VALUE])
+
+    def stop(self) -> None:
+        """Write the stop command to the start/stop register, as a client would."""
+        self.write_registers(start_stop_address(self.map.model), [STOP_VALUE])
+
+    def inject(self, spec: Mapping[str, Any] | str | Fault | None = None, /,
+               **kwargs: Any) -> Fault:
+        """Inject a fault that matches this device: its ``unit`` (and serial) are added.
+
+        Takes what :meth:`MockSungrowServer.inject` takes; a ``unit`` or ``device`` given
+        explicitly wins.
+        """
+        if self.injector is None:
+            raise RuntimeError(f"{self!r} belongs to no server: nothing to inject into")
+        return self.injector(self, spec, **kwargs)

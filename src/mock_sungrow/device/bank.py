@@ -1,17 +1,20 @@
-"""The registers of one device at the plant's current instant: images, pins, writes.
+"""The registers of one device at the plant's current instant: images, pins, memory, writes.
 
 :class:`RegisterBank` projects the plant onto a
 :class:`~mock_sungrow.device.registermap.RegisterMap` (one table image per plant snapshot,
-encoded lazily, so a read is a slice) and turns writes into plant changes. The data blocks
-(:mod:`mock_sungrow.device.datablock`) every front end reads through sit on top of it.
+encoded lazily, so a read is a slice), keeps the device's holding-register memory (what was
+written reads back, as a real unit stores its settings) and turns writes into plant commands
+(:mod:`mock_sungrow.device.writes`). The data blocks (:mod:`mock_sungrow.device.datablock`)
+every front end reads through sit on top of it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from mock_sungrow.device.catalog import Table
 from mock_sungrow.device.registermap import IMAGE_SIZE, RegisterMap
+from mock_sungrow.device.writes import CLOCK, decode_write, validate_write
 from mock_sungrow.errors import ExceptionCode, ModbusError
 from mock_sungrow.plant.state import PlantState
 
@@ -40,9 +43,15 @@ class RegisterBank:
     reads, not the whole register map per minute.
     """
 
-    def __init__(self, plant: PlantState, regmap: RegisterMap) -> None:
+    def __init__(self, plant: PlantState, regmap: RegisterMap,
+                 holding: Mapping[int, int] | None = None) -> None:
         self.plant = plant
         self.map = regmap
+        #: The device's holding-register memory (documented address -> word): the defaults
+        #: it was built with, then whatever clients wrote. The clock is not kept here: it is
+        #: the plant's, read live.
+        self.holding: dict[int, int] = dict(regmap.holding_defaults() if holding is None
+                                            else holding)
         self._tables: dict[Table, _TableState] = {
             "input": _TableState(regmap, "input"), "holding": _TableState(regmap, "holding"),
         }
@@ -73,7 +82,7 @@ class RegisterBank:
             span = (address, end)
             if span not in state.filled:
                 self.map.fill(table, state.image, state.stamps, state.serial, address, end,
-                              snap, self.plant)
+                              snap, self.plant, self.holding)
                 state.filled.add(span)
             words = state.image[address:end].tolist()
         pins = self._pins[table]
@@ -88,10 +97,22 @@ class RegisterBank:
         return bool(pins) and any(address <= a < end for a in pins)
 
     def write(self, address: int, values: Sequence[int]) -> None:
-        """A client's holding-register write: validated in full, then applied atomically."""
-        with self.plant.lock:
-            checked = self.map.validate_write(address, values, self.plant.local_time())
-            self.plant.write_holding(checked)
+        """A client's holding-register write: validated in full, then applied atomically.
+
+        The words are checked against the map, decoded into plant commands, the commands
+        checked by the plant; only then are the words stored and the commands carried out,
+        all under the plant's lock, so a reader sees the write whole or not at all.
+        """
+        plant = self.plant
+        with plant.lock:
+            now = plant.local_time()
+            checked = validate_write(self.map, address, values, now)
+            commands = decode_write(self.map.model, self.holding, checked, now)
+            try:
+                plant.execute(*commands)
+            except ValueError as exc:
+                raise ModbusError(ExceptionCode.DEVICE_FAILURE, str(exc)) from None
+            self.holding.update((a, w) for a, w in checked.items() if a not in CLOCK)
 
     def pin(self, table: Table, address: int, words: Sequence[int]) -> None:
         """Force words into a table, whatever the plant says, until :meth:`unpin`."""

@@ -10,6 +10,7 @@ test run.
 from __future__ import annotations
 
 import csv
+import difflib
 import fnmatch
 import functools
 import io
@@ -176,7 +177,8 @@ class Catalog:
         try:
             return self.models[name]
         except KeyError:
-            close = [m for m in self.models if m.lower() == name.lower()]
+            close = [m for m in self.models if m.lower() == name.lower()] or \
+                difflib.get_close_matches(name, self.models, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ValueError(
                 f"unknown model {name!r}.{hint} Accepted models ({len(self.models)}): "
@@ -237,28 +239,41 @@ def load_catalog() -> Catalog:
 
     ``registers.csv`` is the research catalogue, kept verbatim; ``registers_clients.csv`` adds
     registers that real client libraries read from real devices but no protocol document
-    lists (each row names the client and the line that reads it).
+    lists (each row names the client and the line that reads it); ``registers_recorded.csv``
+    adds registers seen only in recordings of real units (each row names the dump in
+    ``../shared/dumps`` and what it shows).
     """
     return Catalog(
         models=_parse_models(read_data("models.csv")),
         registers=_parse_registers(read_data("registers.csv"))
-        + _parse_registers(read_data("registers_clients.csv")),
+        + _parse_registers(read_data("registers_clients.csv"))
+        + _parse_registers(read_data("registers_recorded.csv")),
     )
 
 
 @functools.cache
-def load_battery_registers() -> tuple[RegisterDef, ...]:
-    """The register rows a Sungrow SBR battery serves on its own unit (``sbr_registers.csv``).
+def load_device_registers(name: str) -> tuple[RegisterDef, ...]:
+    """The register rows a device other than an inverter serves, from ``data/<name>``.
 
     The file has the same columns as ``registers.csv``; its ``source`` column names where each
-    row was seen (community register notes: there is no public SBR protocol document).
+    row was seen. Rows of one table must not overlap.
     """
-    rows = _parse_registers(read_data("sbr_registers.csv"))
-    spans = sorted((r.address, r.end, r.name) for r in rows if r.table == "input")
-    for (a0, e0, n0), (a1, _e1, n1) in itertools.pairwise(spans):
-        if a1 < e0:
-            raise CatalogError(f"sbr_registers.csv: {n0}@{a0} and {n1}@{a1} overlap")
+    rows = _parse_registers(read_data(name))
+    for table in TABLES:
+        spans = sorted((r.address, r.end, r.name) for r in rows if r.table == table)
+        for (a0, e0, n0), (a1, _e1, n1) in itertools.pairwise(spans):
+            if a1 < e0:
+                raise CatalogError(f"{name}: {n0}@{a0} and {n1}@{a1} overlap")
     return rows
+
+
+def load_battery_registers() -> tuple[RegisterDef, ...]:
+    """The rows a Sungrow SBR battery serves on its own unit (``sbr_registers.csv``).
+
+    There is no public SBR protocol document: the ``source`` column names the community
+    register notes each row was seen in.
+    """
+    return load_device_registers("sbr_registers.csv")
 
 
 def model_names() -> list[str]:

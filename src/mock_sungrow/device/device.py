@@ -1,36 +1,41 @@
-"""The devices a simulated installation shows: the inverter and the battery behind it.
+"""A device of an installation: an inverter or its battery, with its registers and its plant.
 
-A WiNet-S dongle lists every device it can reach (``devicelist``) and serves each one's
-readings (``real``); Modbus clients reach the same devices on their own unit ids. This module
-describes them once, so every front end lists and reads them alike:
+A :class:`Device` is what answers on a Modbus unit and what a WiNet-S dongle lists: its kind,
+model, register map, data blocks (the user's ``datablock_class``), identity (serial, device
+type code, the dongle's logical id), its plant (an inverter owns one; a battery shares its
+inverter's) and its role in a cluster. Every front end reaches a device's registers through its
+data blocks only, so a ``datablock_class`` override, a pinned word or a write shows alike on the
+LAN port, the dongle's Modbus port and the WiNet-S API.
 
-* :class:`DeviceInfo` is one device-list entry (what WiNet-S calls ``dev_id``, ``dev_code``,
-  ``dev_type``, ``dev_model``, ``dev_sn``, ``phys_addr`` and ``logc_addr``) plus the
-  :class:`SimulatedDevice` whose data blocks serve its registers.
-* :func:`build_inverter` and :func:`build_battery` make them for a plant.
-* :class:`BatteryReadings` is what an SBR battery reports about itself in engineering units
-  (WiNet-S ``real`` on the battery's ``dev_id``; see :data:`BATTERY_REAL_FIELDS`).
+The Python API a test uses on one device (read words or a named register, pin words, look at
+the plant, inject a fault that matches this device) is :class:`DeviceApi`, which a device is.
 
-Device type codes in a device list (winet-protocol.md §3.3): 21 string inverter, 35 hybrid
-inverter, 44 SBR battery; the battery is logical device 2 and answers on Modbus unit 200 on
-the inverter's own port (a WiNet-S forwards it as unit 2, SunGather/mkaiser notes).
+Device type codes in a WiNet-S device list (winet-protocol.md §3.3): 21 string inverter, 35
+hybrid inverter, 44 SBR battery; the battery is logical device 2 and answers on Modbus unit 200
+on the inverter's own port (a WiNet-S forwards it as unit 2, SunGather/mkaiser notes).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
+from mock_sungrow.device.api import DeviceApi
 from mock_sungrow.device.bank import RegisterBank
 from mock_sungrow.device.catalog import Table
 from mock_sungrow.device.datablock import SungrowModbusDataBlock
+from mock_sungrow.device.registermap import RegisterMap
 from mock_sungrow.device.sbr import battery_map
+from mock_sungrow.device.writes import SWITCH_OFF, SWITCH_ON
 from mock_sungrow.plant.snapshot import Mode, PlantSnapshot
 from mock_sungrow.plant.state import PlantState
 
 if TYPE_CHECKING:
-    from mock_sungrow.device.registermap import RegisterMap
-    from mock_sungrow.plant.battery import BatteryPack
+    from mock_sungrow.device.catalog import InverterModel
+
+Kind = Literal["inverter", "battery"]
+Role = Literal["standalone", "master", "slave"]
+ROLES: tuple[Role, ...] = ("standalone", "master", "slave")
 
 #: WiNet-S ``dev_type`` values.
 WINET_STRING_INVERTER = 21
@@ -38,82 +43,25 @@ WINET_HYBRID_INVERTER = 35
 WINET_BATTERY = 44
 #: The unit id an SBR battery answers on the inverter's LAN port.
 DEFAULT_BATTERY_UNIT_ID = 200
+#: The cluster words (holding 33500-33502, ``registers_recorded.csv``).
+CLUSTER_ADDRESS = 33500
+CLUSTER_MASTER = 0xA0
 
 
-@dataclass(frozen=True)
-class SimulatedDevice:
-    """A Modbus device behind the server: its unit ids and its two register tables."""
+def cluster_words(role: Role, position: int, size: int) -> dict[int, int]:
+    """Holding 33500-33502 of an inverter: what the recorded SH8.0RT-20 master holds.
 
-    name: str
-    unit_ids: frozenset[int]
-    input: SungrowModbusDataBlock
-    holding: SungrowModbusDataBlock
-
-    def block(self, table: Table) -> SungrowModbusDataBlock:
-        """The data block serving ``table``."""
-        return self.input if table == "input" else self.holding
-
-    @property
-    def is_async(self) -> bool:
-        """Whether a block overrides an ``async_`` method, forcing the slower async path."""
-        return any(
-            type(b).async_getValues is not SungrowModbusDataBlock.async_getValues
-            or type(b).async_setValues is not SungrowModbusDataBlock.async_setValues
-            for b in (self.input, self.holding)
-        )
-
-
-@dataclass(frozen=True)
-class DeviceInfo:
-    """One device of the installation, as a device list shows it.
-
-    ``logical_id`` is WiNet-S's ``dev_id`` / ``logc_addr`` (the inverter 1, the battery 2);
-    ``unit_id`` its Modbus unit on the inverter's port (``phys_addr``); ``winet_dev_type``
-    the device-list ``dev_type``; ``device_type_code`` the ``dev_code`` (input 5000 of an
-    inverter, 10710 of an SBR).
+    A cluster member reads 0xAA, then 0xA0 on the master and 0xA1, 0xA2... on the slaves (by
+    ``position``, 1 for the first slave), then ``size``, the number of inverters in the
+    cluster (the recording: 0xAA, 0xA0, 2). A stand-alone inverter reads 0x55 ("off", the
+    protocol's switch word), 0xA0 and 1: no stand-alone unit was recorded, so that is an
+    assumption.
     """
-
-    kind: Literal["inverter", "battery"]
-    logical_id: int
-    unit_id: int
-    model: str
-    device_type_code: int
-    winet_dev_type: int
-    serial: str
-    device: SimulatedDevice
-
-    @property
-    def name(self) -> str:
-        """The device-list ``dev_name``: model, port and unit, e.g. ``SBR096(COM1-200)``."""
-        return f"{self.model}(COM1-{self.unit_id:03d})"
-
-    def device_list_entry(self) -> dict[str, Any]:
-        """The device as one ``devicelist`` entry, shaped like the captured replies.
-
-        Field names, types and the firmware's ``dev_procotol`` spelling follow the SH10RT +
-        SBR capture in winet-protocol.md §3.3 (integers stay integers, ``phys_addr`` and
-        ``logc_addr`` are strings); ``dev_procotol`` is 2 for inverters and 1 for batteries
-        and ``init_status`` 1 and 255, as captured.
-        """
-        inverter = self.kind == "inverter"
-        return {
-            "id": self.logical_id,
-            "dev_id": self.logical_id,
-            "dev_code": self.device_type_code,
-            "dev_type": self.winet_dev_type,
-            "dev_procotol": 2 if inverter else 1,
-            "inv_type": 0,
-            "dev_sn": self.serial,
-            "dev_name": self.name,
-            "dev_model": self.model,
-            "port_name": "COM1",
-            "phys_addr": str(self.unit_id),
-            "logc_addr": str(self.logical_id),
-            "link_status": 1,
-            "init_status": 1 if inverter else 255,
-            "dev_special": "0",
-            "list": [],
-        }
+    if role == "standalone":
+        return {CLUSTER_ADDRESS: SWITCH_OFF, CLUSTER_ADDRESS + 1: CLUSTER_MASTER,
+                CLUSTER_ADDRESS + 2: 1}
+    code = CLUSTER_MASTER if role == "master" else CLUSTER_MASTER + position
+    return {CLUSTER_ADDRESS: SWITCH_ON, CLUSTER_ADDRESS + 1: code, CLUSTER_ADDRESS + 2: size}
 
 
 @dataclass(frozen=True)
@@ -121,7 +69,7 @@ class BatteryReadings:
     """What the battery reports about itself at one instant (engineering units).
 
     ``current_a`` and ``power_w`` are positive while charging. ``status`` is ``"run"`` while
-    current flows, ``"standby"`` otherwise.
+    current flows, ``"standby"`` otherwise, ``"stopped"`` while the inverter is stopped.
     """
 
     voltage_v: float
@@ -162,133 +110,149 @@ class BatteryReadings:
         )
 
 
-#: How a WiNet-S ``real`` reply names a battery device's readings (winet-protocol.md §3.4,
-#: "real on a battery device"): i18n key -> (:class:`BatteryReadings` attribute, unit).
-#: The spellings are the firmware's own, typos included.
-BATTERY_REAL_FIELDS: dict[str, tuple[str, str]] = {
-    "I18N_COMMON_BATTERY_VOLTAGE": ("voltage_v", "V"),
-    "I18N_COMMON_BATTERY_CURRENT": ("current_a", "A"),
-    "I18N_COMMON_BATTERY_TEMPERATURE": ("temperature_c", "\u2103"),
-    "I18N_COMMON_REMAIN_BATTERY_POWER": ("soc_pct", "%"),
-    "I18N_COMMON_BATTARY_HEALTH": ("soh_pct", "%"),
-    "I18N_COMMON_TOTAL_BATTERY_CHARGE": ("total_charge_kwh", "kWh"),
-    "I18N_COMMON_TOTAL_BATTERY_DISCHARGE_BMS": ("total_discharge_kwh", "kWh"),
-    "I18N_COMMON_BATTERY_OPERATION_STATUS": ("status", ""),
-}
+class Device(DeviceApi):
+    """One device: an inverter or the battery behind it.
 
+    ``unit`` is the Modbus unit it answers on its inverter's LAN port (``unit_id`` is the
+    same, the device-list name); ``logical_id`` the WiNet-S ``dev_id`` (1 the inverter, 2 its
+    battery); ``index`` the inverter's position in the installation (1 = the first), which
+    ``id`` (``"inverter[1]"``, ``"battery[1]"``) names it by. ``role`` is an inverter's place
+    in a cluster (``None`` for a battery). ``input`` and ``holding`` are the data blocks.
+    """
 
-#: Status keys a battery's ``real`` reports (``run`` is captured; the others are assumed).
-_STATUS_KEYS = {
-    "run": "I18N_COMMON_STATUS_RUN",
-    "standby": "I18N_COMMON_STATUS_STANDBY",
-    "stopped": "I18N_COMMON_STATUS_STOP",
-}
+    def __init__(
+        self,
+        kind: Kind,
+        bank: RegisterBank,
+        datablock_class: type[SungrowModbusDataBlock],
+        *,
+        unit: int,
+        serial: str,
+        logical_id: int,
+        winet_dev_type: int,
+        role: Role | None,
+        index: int,
+    ) -> None:
+        self.kind: Kind = kind
+        self.bank = bank
+        self.map: RegisterMap = bank.map
+        self.plant: PlantState = bank.plant
+        self.input = datablock_class("input", bank)
+        self.holding = datablock_class("holding", bank)
+        self.unit = unit
+        self.serial = serial
+        self.logical_id = logical_id
+        self.winet_dev_type = winet_dev_type
+        self.role: Role | None = role
+        self.index = index
+        #: The inverter's battery (an inverter), or the inverter it belongs to (a battery).
+        self.battery: Device | None = None
+        self.inverter: Device | None = None
+        #: Whether a block overrides an ``async_`` method (forcing the slower async path).
+        self.is_async = any(
+            type(b).async_getValues is not SungrowModbusDataBlock.async_getValues
+            or type(b).async_setValues is not SungrowModbusDataBlock.async_setValues
+            for b in (self.input, self.holding)
+        )
 
+    @property
+    def id(self) -> str:
+        """How messages and the control API name the device: ``inverter[1]``, ``battery[2]``."""
+        return f"{self.kind}[{self.index}]"
 
-class BatteryDevice:
-    """The SBR battery of a hybrid installation: its device-list entry and its readings."""
+    @property
+    def model(self) -> str:
+        """The model name (an inverter's catalogue name, a battery's ``SBR096``...)."""
+        return self.map.name
 
-    def __init__(self, info: DeviceInfo, plant: PlantState) -> None:
-        self.info = info
-        self.plant = plant
+    @property
+    def catalog_model(self) -> InverterModel:
+        """The model's catalogue record (a battery's is a pseudo-model of its own map)."""
+        return self.map.model
+
+    @property
+    def unit_id(self) -> int:
+        """Same as :attr:`unit` (the name the device list has always used)."""
+        return self.unit
+
+    @property
+    def device_type_code(self) -> int:
+        """Input 5000 of an inverter, 10710 of an SBR: the device-list ``dev_code``."""
+        return self.map.model.device_type_code
+
+    @property
+    def device(self) -> Device:
+        """The device itself (a device list entry used to carry its blocks here)."""
+        return self
+
+    def block(self, table: Table) -> SungrowModbusDataBlock:
+        """The data block serving ``table``."""
+        return self.input if table == "input" else self.holding
 
     def readings(self) -> BatteryReadings:
-        """The battery's readings now (the same instant every front end serves)."""
+        """The battery's readings now (a battery's own, or an inverter's battery's)."""
+        battery = self if self.kind == "battery" else self.battery
+        if battery is None:
+            raise ValueError(f"this {self.model} has no battery device")
         return BatteryReadings.from_snapshot(self.plant.snapshot())
 
-    @staticmethod
-    def i18n_keys() -> set[str]:
-        """Every i18n key :meth:`real_items` can emit (the properties file must have them)."""
-        return set(BATTERY_REAL_FIELDS) | set(_STATUS_KEYS.values())
-
-    def real_items(self) -> list[dict[str, str]]:
-        """The battery's WiNet-S ``real`` list: ``data_name`` / ``data_value`` / ``data_unit``.
-
-        Values are strings, as the firmware sends them (one decimal; the status as an i18n
-        key: ``I18N_COMMON_STATUS_RUN`` is captured, the standby and stop keys are assumed).
-        """
-        readings = self.readings()
-        items = []
-        for name, (attr, unit) in BATTERY_REAL_FIELDS.items():
-            value = getattr(readings, attr)
-            text = (_STATUS_KEYS[value] if attr == "status" else f"{value:.1f}")
-            items.append({"data_name": name, "data_value": text, "data_unit": unit})
-        return items
-
     def __repr__(self) -> str:
-        return f"<BatteryDevice {self.info.model} unit {self.info.unit_id}>"
+        return f"<Device {self.id} {self.model} unit {self.unit} serial {self.serial}>"
 
 
 def build_inverter(
     plant: PlantState,
     regmap: RegisterMap,
     datablock_class: type[SungrowModbusDataBlock],
-    unit_id: int,
-) -> DeviceInfo:
-    """The inverter as a device: data blocks of ``datablock_class`` over its register bank."""
-    bank = RegisterBank(plant, regmap)
-    device = SimulatedDevice(
-        name=plant.model.name,
-        unit_ids=frozenset({unit_id}),
-        input=datablock_class("input", bank),
-        holding=datablock_class("holding", bank),
-    )
-    return DeviceInfo(
-        kind="inverter",
-        logical_id=1,
-        unit_id=unit_id,
-        model=plant.model.name,
-        device_type_code=plant.model.device_type_code,
-        winet_dev_type=WINET_HYBRID_INVERTER if plant.model.is_hybrid
-        else WINET_STRING_INVERTER,
-        serial=plant.serial,
-        device=device,
+    unit: int,
+    *,
+    role: Role = "standalone",
+    index: int = 1,
+    cluster: tuple[int, int] = (0, 1),
+) -> Device:
+    """An inverter: its holding memory (defaults, cluster words), its blocks, its identity.
+
+    ``cluster`` is (position among the slaves, number of inverters in the cluster).
+    """
+    holding = regmap.holding_defaults()
+    pack = plant.battery
+    if pack is not None and pack.kind == "lv":
+        # SH*K: the low-voltage battery's nominal voltage and capacity are settings.
+        holding[13056] = round(pack.nominal_voltage_v * 10)
+        holding[13057] = round(pack.capacity_ah)
+    if regmap.holding_row(CLUSTER_ADDRESS) is not None:
+        holding.update(cluster_words(role, *cluster))
+    model = regmap.model
+    return Device(
+        "inverter", RegisterBank(plant, regmap, holding), datablock_class, unit=unit,
+        serial=plant.serial, logical_id=1,
+        winet_dev_type=WINET_HYBRID_INVERTER if model.is_hybrid else WINET_STRING_INVERTER,
+        role=role, index=index,
     )
 
 
 def build_battery(
-    plant: PlantState,
-    pack: BatteryPack,
-    unit_id: int,
-    datablock_class: type[SungrowModbusDataBlock],
-) -> BatteryDevice:
-    """The SBR tower as a Modbus device of its own (input registers 10710-10893)."""
-    regmap = battery_map(pack.model, pack.device_type_code)
-    bank = RegisterBank(plant, regmap)
-    device = SimulatedDevice(
-        name=pack.model,
-        unit_ids=frozenset({unit_id}),
-        input=datablock_class("input", bank),
-        holding=datablock_class("holding", bank),
-    )
-    info = DeviceInfo(
-        kind="battery",
-        logical_id=2,
-        unit_id=unit_id,
-        model=pack.model,
-        device_type_code=pack.device_type_code,
-        winet_dev_type=WINET_BATTERY,
-        serial=pack.serial,
-        device=device,
-    )
-    return BatteryDevice(info, plant)
+    inverter: Device, unit: int, datablock_class: type[SungrowModbusDataBlock]
+) -> Device | None:
+    """The inverter's SBR tower as a device of its own (input registers 10710-10893).
 
-
-def build_devices(
-    plant: PlantState,
-    regmap: RegisterMap,
-    datablock_class: type[SungrowModbusDataBlock],
-    unit_id: int,
-    battery_unit_id: int | None,
-) -> tuple[DeviceInfo, BatteryDevice | None]:
-    """A plant's inverter, and its SBR battery on ``battery_unit_id`` (if it has one)."""
-    inverter = build_inverter(plant, regmap, datablock_class, unit_id)
-    pack = plant.battery
-    if pack is None or pack.kind != "sbr" or battery_unit_id is None:
-        return inverter, None
-    if battery_unit_id == unit_id:
+    ``None`` when the inverter has no battery, or one that is not an SBR (a 48 V or high-voltage
+    pack answers through the inverter only).
+    """
+    pack = inverter.plant.battery
+    if pack is None or pack.kind != "sbr":
+        return None
+    if unit == inverter.unit:
         raise ValueError(
-            f"the battery's unit id ({battery_unit_id}) must differ from the "
-            "inverter's unit_id; pass another battery_unit_id (or None)"
+            f"the battery's unit id ({unit}) must differ from the inverter's unit ({unit}); "
+            "pass another battery unit (or none)"
         )
-    return inverter, build_battery(plant, pack, battery_unit_id, datablock_class)
+    regmap = battery_map(pack.model, pack.device_type_code)
+    battery = Device(
+        "battery", RegisterBank(inverter.plant, regmap, {}), datablock_class, unit=unit,
+        serial=pack.serial, logical_id=2, winet_dev_type=WINET_BATTERY, role=None,
+        index=inverter.index,
+    )
+    battery.inverter = inverter
+    inverter.battery = battery
+    return battery

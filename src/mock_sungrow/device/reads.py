@@ -19,6 +19,7 @@ was documented the choice is marked so.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from mock_sungrow.device.codec import Value
@@ -285,6 +286,12 @@ def power_flow_bits(snap: PlantSnapshot) -> int:
     if snap.grid_power_w > FLOW_BIT_THRESHOLD_W:
         bits |= 1 << 5
     return bits
+
+
+def clock_word(local: datetime, address: int) -> int:
+    """Holding 5000-5005: the plant's local year, month, day, hour, minute or second."""
+    return (local.year, local.month, local.day, local.hour, local.minute,
+            local.second)[address - 5000]
 
 
 def fault_time_field(plant: PlantState, index: int) -> int:

@@ -1,7 +1,7 @@
 """A model's register map: what it serves, how values encode, which writes it accepts.
 
 The map is generated from the catalogue (``registers.csv``) and the holding-register limits
-(``holding.csv``, :mod:`mock_sungrow.device.writes`); values are encoded by
+(``holding.csv``, :mod:`mock_sungrow.device.limits`); values are encoded by
 :mod:`mock_sungrow.device.codec`; it is immutable and cached per model, so a hundred servers of one
 model share one map. Addresses here are always *documented* register numbers; the wire address a
 Modbus client sends is one less, and only the Modbus codec knows that.
@@ -24,7 +24,6 @@ import itertools
 from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from mock_sungrow.device.catalog import (
@@ -36,10 +35,8 @@ from mock_sungrow.device.catalog import (
     load_catalog,
 )
 from mock_sungrow.device.codec import encode_value, sentinel_words
-from mock_sungrow.device.reads import INPUT, INPUT_BY_ADDRESS, Projector
-from mock_sungrow.device.writes import holding_limits
-from mock_sungrow.errors import ExceptionCode, ModbusError
-from mock_sungrow.plant.state import clock_with
+from mock_sungrow.device.limits import holding_limits
+from mock_sungrow.device.reads import INPUT, INPUT_BY_ADDRESS, Projector, clock_word
 
 if TYPE_CHECKING:
     from mock_sungrow.plant.snapshot import PlantSnapshot
@@ -165,8 +162,12 @@ class RegisterMap:
         """The device's model name (for messages)."""
         return self.model.name
 
+    def holding_row(self, address: int) -> RegisterDef | None:
+        """The live holding row covering documented ``address`` (``None``: no such row)."""
+        return self._holding_rows.get(address)
+
     def holding_defaults(self) -> dict[int, int]:
-        """The holding-register words a freshly built inverter reads."""
+        """The holding-register words a freshly built inverter reads (``holding.csv``)."""
         return {
             addr: lim.default for addr, lim in self.holding_limits.items()
             if lim.default is not None
@@ -199,11 +200,14 @@ class RegisterMap:
         hi: int,
         snap: PlantSnapshot,
         plant: PlantState,
+        holding: Mapping[int, int],
     ) -> None:
         """Encode into ``image`` every live row overlapping ``[lo, hi)`` not yet at ``serial``.
 
         ``stamps[i]`` records which snapshot serial row ``i`` was last encoded for, so rows
-        are encoded once per snapshot and only when a read touches them.
+        are encoded once per snapshot and only when a read touches them. Input rows are
+        projected from the plant; holding rows read the device's ``holding`` memory, except
+        the clock, which is the plant's.
         """
         live = self._live[table]
         i = bisect.bisect_right(self._ends[table], lo)
@@ -221,7 +225,6 @@ class RegisterMap:
                 i += 1
             return
         local = snap.local
-        holding = plant.holding
         while i < n:
             row = live[i]
             addr = row.address
@@ -229,50 +232,11 @@ class RegisterMap:
                 break
             if stamps[i] != serial:
                 if 5000 <= addr <= 5005:
-                    image[addr] = (local.year, local.month, local.day, local.hour,
-                                   local.minute, local.second)[addr - 5000]
+                    image[addr] = clock_word(local, addr)
                 else:
                     image[addr] = holding.get(addr, FILLER) & 0xFFFF
                 stamps[i] = serial
             i += 1
-
-    def validate_write(
-        self, address: int, words: Sequence[int], now: datetime
-    ) -> dict[int, int]:
-        """Check a holding write (documented address) and return ``{address: word}``.
-
-        Raises :class:`ModbusError` 2 for a register the model cannot write (read-only,
-        undefined, or the second half of a 32-bit value) and 4 for a value out of range,
-        before anything is applied: a write is all or nothing.
-        """
-        values: dict[int, int] = {}
-        for offset, word in enumerate(words):
-            addr = address + offset
-            row = self._holding_rows.get(addr)
-            limit = self.holding_limits.get(addr)
-            if row is None or limit is None:
-                raise ModbusError(
-                    ExceptionCode.ILLEGAL_ADDRESS,
-                    f"holding register {addr} is not writable on {self.model.name}",
-                )
-            if row.address < address or row.end > address + len(words):
-                raise ModbusError(
-                    ExceptionCode.ILLEGAL_ADDRESS,
-                    f"a write must cover all of {row.name} ({row.address}-{row.end - 1})",
-                )
-            problem = limit.check(word)
-            if problem is not None:
-                raise ModbusError(ExceptionCode.DEVICE_FAILURE, problem)
-            values[addr] = word
-        clock = {a: v for a, v in values.items() if 5000 <= a <= 5005}
-        if clock:
-            try:
-                clock_with(now, clock)
-            except ValueError as exc:
-                raise ModbusError(
-                    ExceptionCode.DEVICE_FAILURE, f"invalid clock setting {clock}: {exc}"
-                ) from None
-        return values
 
 
 @functools.lru_cache(maxsize=64)

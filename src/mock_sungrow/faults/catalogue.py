@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from mock_sungrow.endpoints import FRONT_END_NAMES, MODBUS_FRONT_ENDS
 from mock_sungrow.faults.params import Param
 
 if TYPE_CHECKING:
@@ -19,10 +20,9 @@ if TYPE_CHECKING:
 
 Phase = Literal["connect", "request", "words", "frame", "plant", "session"]
 
-#: Front-end names a fault may target (``None`` in a match means any).
-FRONT_ENDS = ("modbus", "sungrow", "http", "control")
-#: Front ends that speak Modbus PDUs (plain MBAP and Sungrow's AES framing).
-MODBUS_FRONT_ENDS = frozenset({"modbus", "sungrow"})
+#: Front-end names a fault may target (``None`` in a match means any; the names are
+#: :mod:`mock_sungrow.endpoints`').
+FRONT_ENDS = FRONT_END_NAMES
 
 #: Named latency profiles (seconds): a uniform delay between ``low`` and ``high``.
 LATENCY_PROFILES: dict[str, tuple[float, float]] = {

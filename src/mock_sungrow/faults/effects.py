@@ -4,7 +4,7 @@ Request-, word-, frame- and connection-phase faults act where traffic passes
 (:mod:`mock_sungrow.faults.traffic`); plant and session faults change state instead: an
 inverter trips, the grid fails, the dongle rotates its key, kicks its sessions or switches
 firmware, idle timers restart. They act through a :class:`FaultHost`, the small set of
-operations the server (later: the installation) offers, so this package never imports the
+operations the server offers, so this package never imports the
 server.
 
 The change takes effect at the fault's own instant (``injected_at``, ``ended_at``): a fault
@@ -29,8 +29,8 @@ class FaultHost(Protocol):
         """The fault set the fault belongs to."""
         ...
 
-    def plant_for(self, unit: int | None) -> PlantState:
-        """The plant behind ``unit`` (``None``: the first inverter's)."""
+    def plant_for(self, unit: int | None, device: str | None = None) -> PlantState:
+        """The plant of the device with serial ``device``, or at ``unit`` (else the first)."""
         ...
 
     def rotate_key(self) -> None:
@@ -57,7 +57,7 @@ def fault_changed(host: FaultHost, fault: Fault, added: bool) -> None:
     # Faults of the same kind still active at that instant (another trip, another profile).
     remaining = [f for f in host.faults.live(at) if f.name == name and f is not fault]
     if name == "inverter-fault":
-        plant = host.plant_for(fault.match.unit)
+        plant = host.plant_for(fault.match.unit, fault.match.device)
         if added:
             plant.trip(fault.params["code"], at=at)
         elif remaining:
@@ -65,7 +65,8 @@ def fault_changed(host: FaultHost, fault: Fault, added: bool) -> None:
         else:
             plant.recover(at=at)
     elif name == "grid-outage":
-        host.plant_for(fault.match.unit).set_grid_outage(added or bool(remaining), at=at)
+        plant = host.plant_for(fault.match.unit, fault.match.device)
+        plant.set_grid_outage(added or bool(remaining), at=at)
     elif name == "key-rotate" and added:
         host.rotate_key()
     elif name == "winet-kick" and added:

@@ -2,8 +2,9 @@
 
 Tests should prove what the software under test did ("it read 5031 every 10 s") instead of
 trusting an exit code. Each front end appends one :class:`LoggedRequest` per request: who sent
-it, what it asked for, how it was answered and which fault (if any) shaped the answer.
-Addresses are documented register numbers (wire address + 1), as everywhere in mock-sungrow.
+it, which device it reached (its serial), what it asked for, how it was answered and which
+fault (if any) shaped the answer. Addresses are documented register numbers (wire address + 1),
+as everywhere in mock-sungrow.
 
 The assertion helpers fail with messages that show what *did* happen::
 
@@ -17,13 +18,26 @@ import collections
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 #: Requests kept per server (oldest dropped first), so a long-running CLI stays bounded.
 DEFAULT_CAPACITY = 100_000
 
 #: A request logged as raw fields and a decoder (see :meth:`RequestLog.append_raw`).
 _Raw = tuple[Callable[..., "LoggedRequest"], tuple[Any, ...]]
+
+
+class HasSerial(Protocol):
+    """Anything with a serial (a :class:`~mock_sungrow.device.device.Device`)."""
+
+    @property
+    def serial(self) -> str:
+        """The device's serial number."""
+        ...
+
+
+def _serial(device: str | HasSerial | None) -> str | None:
+    return device if device is None or isinstance(device, str) else device.serial
 
 
 @dataclass(slots=True)
@@ -41,6 +55,7 @@ class LoggedRequest:
     outcome: str  # "ok", "exception 2", "silence", "dropped", "result 106", "refused", ...
     fault: str | None = None
     values: tuple[int, ...] | None = None  # words written
+    device: str | None = None  # the serial of the device it reached (None: none)
 
     @property
     def is_read(self) -> bool:
@@ -157,15 +172,20 @@ class RequestLog:
         reads: bool | None = None,
         writes: bool | None = None,
         since: float | None = None,
+        device: str | HasSerial | None = None,
     ) -> list[LoggedRequest]:
         """Requests matching every filter given (``address`` = the request spans it).
 
         ``peer`` is a whole host (``"127.0.0.1"``: every port of it, but not 127.0.0.12) or a
-        whole ``host:port`` (one connection).
+        whole ``host:port`` (one connection). ``device`` is a device (or its serial): the
+        requests that reached it.
         """
+        serial = _serial(device)
         out = []
         for r in self.all():
             if front_end is not None and r.front_end != front_end:
+                continue
+            if serial is not None and r.device != serial:
                 continue
             if function is not None and r.function != function:
                 continue
@@ -195,32 +215,45 @@ class RequestLog:
         *,
         times: int | None = None,
         front_end: str | None = None,
+        device: str | HasSerial | None = None,
     ) -> list[LoggedRequest]:
         """Assert a read of ``table`` spanning register ``address`` happened.
 
-        With ``times``, exactly that many must have happened. Returns the matching reads.
+        With ``times``, exactly that many must have happened; with ``device`` (a device or
+        its serial), on that device. Returns the matching reads.
         """
-        found = self.find(table=table, address=address, reads=True, front_end=front_end)
+        serial = _serial(device)
+        found = self.find(table=table, address=address, reads=True, front_end=front_end,
+                          device=serial)
         if not found or (times is not None and len(found) != times):
             what = "a read" if times is None else f"{times} read(s)"
-            seen = summarise(r for r in self.all() if front_end in (None, r.front_end))
+            seen = summarise(r for r in self.all() if front_end in (None, r.front_end)
+                             and serial in (None, r.device))
+            on = "" if serial is None else f" on device {serial}"
             got = "" if not found else f" (got {len(found)})"
-            raise AssertionError(f"expected {what} of {table} {address}{got}, saw {seen}")
+            raise AssertionError(f"expected {what} of {table} {address}{on}{got}, saw {seen}")
         return found
 
     def assert_written(
-        self, address: int, value: int | None = None, *, front_end: str | None = None
+        self, address: int, value: int | None = None, *, front_end: str | None = None,
+        device: str | HasSerial | None = None,
     ) -> LoggedRequest:
-        """Assert holding register ``address`` was written (with ``value``, if given)."""
-        writes = self.find(table="holding", address=address, writes=True, front_end=front_end)
+        """Assert holding register ``address`` was written (with ``value``, if given).
+
+        With ``device`` (a device or its serial), the write must have reached that device.
+        """
+        writes = self.find(table="holding", address=address, writes=True, front_end=front_end,
+                           device=device)
         for w in reversed(writes):
             if value is None or (w.values and w.address is not None
                                  and w.values[address - w.address] == value):
                 return w
         seen = summarise(r for r in self.all() if r.is_write) if writes or self.all() else ""
         expected = f"a write of {value} to" if value is not None else "a write to"
+        serial = _serial(device)
+        on = "" if serial is None else f" on device {serial}"
         raise AssertionError(
-            f"expected {expected} holding {address}, saw {seen or 'no requests at all'}"
+            f"expected {expected} holding {address}{on}, saw {seen or 'no requests at all'}"
         )
 
     def assert_not_requested(self, table: str, address: int) -> None:

@@ -7,7 +7,8 @@ control API accept)::
 
 ``kind`` names an entry of :data:`KINDS` (the catalogue of failures real installations show,
 field-survey.md §4); the kind's own parameters come next; then what the fault matches
-(:class:`Match`: front end, unit, function or WiNet service, table, register range, client);
+(:class:`Match`: front end, unit, device, function or WiNet service, table, register range,
+client);
 then its lifetime: ``times`` (fire N times, then it is used up; omitted = permanent),
 ``duration`` (seconds on the server's clock, after which it expires) and ``ordered`` (ordered
 faults fire one after the other, in injection order, like pytest-httpserver's ordered
@@ -44,7 +45,8 @@ class Request:
     as much to construct.)
 
     ``address`` is the documented (1-based) register number; ``function`` is the Modbus
-    function code or the WiNet service / HTTP endpoint name.
+    function code or the WiNet service / HTTP endpoint name; ``device`` the serial of the
+    device the request reaches (``None`` when it reaches none).
     """
 
     front_end: str
@@ -55,6 +57,7 @@ class Request:
     address: int | None = None
     count: int = 0
     write: bool = False
+    device: str | None = None
 
     @property
     def client(self) -> str:
@@ -65,7 +68,11 @@ class Request:
 
 @dataclass(frozen=True, slots=True)
 class Match:
-    """What a fault applies to. ``None`` everywhere means "everything"."""
+    """What a fault applies to. ``None`` everywhere means "everything".
+
+    ``device`` is a device's serial: a battery answers unit 200 on every hybrid's LAN port, so
+    a unit alone does not name one device of an installation.
+    """
 
     front_end: str | None = None
     unit: int | None = None
@@ -73,6 +80,7 @@ class Match:
     table: str | None = None
     address: tuple[int, int] | None = None  # documented, inclusive
     client: str | None = None
+    device: str | None = None
 
     def matches(self, req: Request, *, registers: bool = True) -> bool:
         """Whether ``req`` falls under this match.
@@ -84,6 +92,8 @@ class Match:
         if self.front_end is not None and req.front_end != self.front_end:
             return False
         if self.unit is not None and req.unit != self.unit:
+            return False
+        if self.device is not None and req.device != self.device:
             return False
         if self.function is not None and req.function != self.function:
             return False
@@ -110,7 +120,7 @@ class Match:
     def to_dict(self) -> dict[str, Any]:
         """The non-default fields, as a spec would give them."""
         out: dict[str, Any] = {}
-        for name in ("front_end", "unit", "function", "table", "client"):
+        for name in ("front_end", "unit", "device", "function", "table", "client"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
@@ -119,7 +129,8 @@ class Match:
         return out
 
 
-_MATCH_KEYS = ("front_end", "unit", "function", "service", "table", "address", "client")
+_MATCH_KEYS = ("front_end", "unit", "device", "function", "service", "table", "address",
+               "client")
 _LIFETIME_KEYS = ("times", "duration", "ordered")
 
 
@@ -186,9 +197,13 @@ def _parse_match(kind: FaultKind, spec: Mapping[str, Any]) -> Match:
     client = spec.get("client")
     if client is not None and not isinstance(client, str):
         raise FaultSpecError(f"client must be an IP address string; got {client!r}")
+    device = spec.get("device")
+    if device is not None and (not isinstance(device, str) or not device):
+        raise FaultSpecError(f"device must be a device's serial number; got {device!r}")
     return Match(
         front_end=front_end,
         unit=unit,
+        device=device,
         function=function,
         table=table,
         address=None if address is None else _parse_address(address),

@@ -247,7 +247,7 @@ class Traffic:
                 values: tuple[int, ...] | None = None) -> None:
         self.log.append(LoggedRequest(
             self.clock(), req.front_end, req.peer, req.unit, req.function, req.table,
-            req.address, req.count, outcome, fault, values,
+            req.address, req.count, outcome, fault, values, req.device,
         ))
 
     # ------------------------------------------------------------------------ words

@@ -1,6 +1,10 @@
-"""What every protocol front end shares: the protocol it offers the server, binding, shutdown.
+"""What every protocol front end shares: what it is built from, binding, shutdown.
 
-Also the :class:`IdleTimer` every connection runs for ``idle-timeout`` faults.
+A front end is built from a :class:`Binding`: its endpoint (kind, port, the devices it reaches
+by unit), the host, the server's traffic (faults, the request log) and diagnostics, and for a
+dongle's endpoints the dongle. It never sees the server object (the control API, whose job is
+the server's Python API, gets it as its ``owner``). Also the :class:`IdleTimer` every
+connection runs for ``idle-timeout`` faults.
 """
 
 from __future__ import annotations
@@ -10,10 +14,41 @@ import contextlib
 import errno as errno_mod
 import socket
 import struct
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from mock_sungrow.config import ControlConfig
+    from mock_sungrow.diagnostics import Diagnostics
     from mock_sungrow.faults.traffic import Traffic
+    from mock_sungrow.frontends.dongle import Dongle
+    from mock_sungrow.installation.installation import Endpoint
+
+
+@dataclass(frozen=True)
+class Binding:
+    """What one front end is built from (see the module docstring)."""
+
+    endpoint: Endpoint
+    host: str
+    traffic: Traffic
+    diagnostics: Diagnostics
+    #: The inverter's WiNet-S (``http`` and ``sungrow`` endpoints).
+    dongle: Dongle | None = None
+    #: The control API's settings and the server whose API it serves (``control`` only).
+    control: ControlConfig | None = None
+    owner: Any = None
+
+    @property
+    def port(self) -> int:
+        """The port asked for (0: any free port)."""
+        return self.endpoint.port
+
+    def require_dongle(self) -> Dongle:
+        """The dongle (an ``http`` or ``sungrow`` endpoint always has one)."""
+        if self.dongle is None:
+            raise RuntimeError(f"{self.endpoint.name} has no dongle")
+        return self.dongle
 
 
 class FrontEnd(Protocol):

@@ -6,9 +6,12 @@ reads the plant's snapshots and sends it commands. This package imports nothing 
 catalogue's :class:`~mock_sungrow.device.catalog.InverterModel` is imported for annotations only).
 
 * :mod:`~mock_sungrow.plant.state` -- :class:`~mock_sungrow.plant.state.PlantState`, the one
-  mutable state: commands, snapshots, the lock;
+  mutable state: configuration, commands, snapshots, the lock;
+* :mod:`~mock_sungrow.plant.commands` -- what the plant can be told (start, stop, clock,
+  limits, power factor, EMS settings), each checked before any is applied;
 * :mod:`~mock_sungrow.plant.integrate` -- stepping through time: physics at an instant, ramps,
   events;
+* :mod:`~mock_sungrow.plant.measure` -- what the instruments show: building a snapshot;
 * :mod:`~mock_sungrow.plant.snapshot` -- :class:`~mock_sungrow.plant.snapshot.PlantSnapshot`
   and :class:`~mock_sungrow.plant.snapshot.Mode`;
 * :mod:`~mock_sungrow.plant.counters`, :mod:`~mock_sungrow.plant.history` -- energy counters

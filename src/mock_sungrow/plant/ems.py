@@ -2,9 +2,10 @@
 
 Two pure pieces, no clock and no state:
 
-* :class:`EmsSettings` reads the holding-register words a client writes (EMS mode, forced
-  command and power, SoC window, backup reserve, charge/discharge limits, export limitation,
-  the forced-charge schedule) into engineering terms, once per write.
+* :class:`EmsSettings` is what the energy manager is told, in engineering terms (EMS mode,
+  forced command and power, SoC window, backup reserve, charge/discharge limits, the
+  forced-charge schedule). Which holding registers carry it, and how, is the device layer's
+  business (:mod:`mock_sungrow.device.writes`): the plant never sees a word.
 * :func:`dispatch` decides, for one instant, how much PV is used, what the battery does and
   what the converter delivers, given what the sun offers, what the house draws and what the
   battery can take. Every flow it returns satisfies, exactly,
@@ -13,32 +14,40 @@ Two pure pieces, no clock and no state:
 Sign conventions: battery power is positive while charging; grid power is positive while
 importing; converter AC power is positive while feeding the house or the grid.
 
-EMS modes (holding 13050, SHproto V1.1.9 appendix 6): 0 self-consumption, 2 forced
-(compulsory) mode following 13051/13052, 3 external EMS (the same commands, valid while the
-13080 heartbeat is fresh; the inverter falls back to self-consumption ~20 s after it lapses),
-4 VPP and 8 microgrid (both behave as self-consumption here: there is no cloud to dispatch).
+EMS modes (SHproto V1.1.9 appendix 6): self-consumption, forced (compulsory) mode following the
+battery command, external EMS (the same commands, valid while the heartbeat is fresh; the
+inverter falls back to self-consumption ~20 s after it lapses), VPP and microgrid (both behave
+as self-consumption here: there is no cloud to dispatch).
 """
 
 from __future__ import annotations
 
 import enum
 import functools
-from collections.abc import Mapping
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from mock_sungrow.plant.physics import conversion_loss_w, dc_for_ac
 
-SWITCH_ON = 0xAA
-CMD_CHARGE = 0xAA
-CMD_DISCHARGE = 0xBB
-CMD_STOP = 0xCC
 
-EMS_SELF_CONSUMPTION = 0
-EMS_FORCED = 2
-EMS_EXTERNAL = 3
-EMS_VPP = 4
-EMS_MICROGRID = 8
+class EmsMode(enum.Enum):
+    """What the energy manager is asked to do with the battery."""
+
+    SELF_CONSUMPTION = "self-consumption"
+    FORCED = "forced"
+    EXTERNAL = "external"
+    VPP = "vpp"
+    MICROGRID = "microgrid"
+
+
+class BatteryCommand(enum.Enum):
+    """The forced / external EMS command."""
+
+    CHARGE = "charge"
+    DISCHARGE = "discharge"
+    STOP = "stop"
+
 
 #: Seconds without a heartbeat after which external EMS mode falls back (spec B.4 quirks).
 EXTERNAL_EMS_TIMEOUT_S = 20.0
@@ -46,6 +55,9 @@ EXTERNAL_EMS_TIMEOUT_S = 20.0
 #: discharging fades out above the floor: a BMS's constant-voltage phase, and what keeps the
 #: state of charge inside the window without a hard cut.
 SOC_TAPER_PCT = 2.0
+#: Minutes in a day (a charge window's start and end lie in 0..1439).
+DAY_MIN = 24 * 60
+EVERY_DAY = frozenset(range(7))
 
 
 class Regime(enum.Enum):
@@ -53,9 +65,9 @@ class Regime(enum.Enum):
 
     OFF = "off"  # inverter stopped or no battery
     SELF_CONSUMPTION = "self-consumption"
-    SCHEDULED_CHARGE = "scheduled-charge"  # forced-charge window (33208-33219)
-    FORCED = "forced"  # EMS mode 2
-    EXTERNAL = "external"  # EMS mode 3 with a live heartbeat
+    SCHEDULED_CHARGE = "scheduled-charge"  # a forced-charge window
+    FORCED = "forced"  # EMS forced mode
+    EXTERNAL = "external"  # external EMS with a live heartbeat
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,57 +87,71 @@ class ChargeWindow:
         return minute >= self.start_min or minute < self.end_min
 
 
+def _percent(name: str, value: float) -> str | None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 100
+    return None if ok else f"{name} must be a percentage 0..100; got {value!r}"
+
+
+def _watts(name: str, value: float) -> str | None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0 \
+        and not math.isnan(value)
+    return None if ok else f"{name} must be a power >= 0 W; got {value!r}"
+
+
 @dataclass(frozen=True, slots=True)
 class EmsSettings:
-    """The EMS-relevant settings of a hybrid, decoded from its holding registers."""
+    """What a hybrid's energy manager is told, in engineering units.
 
-    mode: int
-    command: int
-    command_w: float
-    max_soc_pct: float
-    min_soc_pct: float
-    reserve_soc_pct: float
-    charge_limit_w: float
-    discharge_limit_w: float
-    export_limit_w: float | None
-    schedule_days: int
-    schedule: tuple[ChargeWindow, ...]
-    start_charge_w: float
-    start_discharge_w: float
+    The defaults are what an inverter does when nothing was configured: self-consumption,
+    no forced command, the whole SoC window but a 5 % floor, no limits beyond the battery
+    converter's rating (``math.inf`` here; the plant applies its rating), no schedule.
+    ``schedule_weekdays`` are the days the schedule applies (0 = Monday .. 6 = Sunday).
+    """
 
-    @classmethod
-    def from_holding(cls, h: Mapping[int, int], bdc_w: float, rated_w: float) -> EmsSettings:
-        """Decode the settings; registers a model lacks take their protocol defaults."""
-        export: float | None = None
-        if h.get(13087) == SWITCH_ON:
-            export = min(float(h.get(13074, rated_w)), h.get(13088, 1000) / 1000.0 * rated_w)
-        windows: tuple[ChargeWindow, ...] = ()
-        if h.get(33208) == SWITCH_ON:
-            windows = tuple(
-                ChargeWindow(
-                    start_min=h.get(base, 0) * 60 + h.get(base + 1, 0),
-                    end_min=h.get(base + 2, 0) * 60 + h.get(base + 3, 0),
-                    target_soc_pct=float(h.get(base + 4, 100)),
-                )
-                for base in (33210, 33215)
-            )
-        start_c = h.get(33149, h.get(13084, 10)) * 10.0
-        start_d = h.get(33150, h.get(13085, 10)) * 10.0
-        return cls(
-            mode=h.get(13050, EMS_SELF_CONSUMPTION),
-            command=h.get(13051, CMD_STOP),
-            command_w=float(h.get(13052, 0)),
-            max_soc_pct=h.get(13058, 1000) / 10.0,
-            min_soc_pct=h.get(13059, 50) / 10.0,
-            reserve_soc_pct=float(h.get(13100, 0)),
-            charge_limit_w=min(bdc_w, h.get(33047, 65535) * 10.0),
-            discharge_limit_w=min(bdc_w, h.get(33048, 65535) * 10.0),
-            export_limit_w=export,
-            schedule_days=h.get(33209, 0),
-            schedule=windows,
-            start_charge_w=start_c if start_c < 10_000 else 100.0,
-            start_discharge_w=start_d if start_d < 10_000 else 100.0,
-        )
+    mode: EmsMode = EmsMode.SELF_CONSUMPTION
+    command: BatteryCommand = BatteryCommand.STOP
+    command_w: float = 0.0
+    max_soc_pct: float = 100.0
+    min_soc_pct: float = 5.0
+    reserve_soc_pct: float = 0.0
+    charge_limit_w: float = math.inf
+    discharge_limit_w: float = math.inf
+    schedule: tuple[ChargeWindow, ...] = ()
+    schedule_weekdays: frozenset[int] = field(default=EVERY_DAY)
+    start_charge_w: float = 100.0
+    start_discharge_w: float = 100.0
+
+    def problems(self) -> list[str]:
+        """Why these settings cannot be applied (empty when they can)."""
+        out = [p for p in (
+            None if isinstance(self.mode, EmsMode) else f"mode must be an EmsMode; got "
+                                                       f"{self.mode!r}",
+            None if isinstance(self.command, BatteryCommand) else
+            f"command must be a BatteryCommand; got {self.command!r}",
+            _watts("command_w", self.command_w),
+            _percent("max_soc_pct", self.max_soc_pct),
+            _percent("min_soc_pct", self.min_soc_pct),
+            _percent("reserve_soc_pct", self.reserve_soc_pct),
+            _watts("charge_limit_w", self.charge_limit_w),
+            _watts("discharge_limit_w", self.discharge_limit_w),
+            _watts("start_charge_w", self.start_charge_w),
+            _watts("start_discharge_w", self.start_discharge_w),
+        ) if p is not None]
+        for i, w in enumerate(self.schedule, start=1):
+            if not (0 <= w.start_min < DAY_MIN and 0 <= w.end_min < DAY_MIN):
+                out.append(f"charge window {i}: start and end are minutes 0..{DAY_MIN - 1}")
+            problem = _percent(f"charge window {i} target_soc_pct", w.target_soc_pct)
+            if problem is not None:
+                out.append(problem)
+        if not self.schedule_weekdays <= EVERY_DAY:
+            out.append("schedule_weekdays are 0 (Monday) .. 6 (Sunday)")
+        return out
+
+    def check(self) -> None:
+        """Raise :class:`ValueError` naming every setting that cannot be applied."""
+        problems = self.problems()
+        if problems:
+            raise ValueError("EMS settings: " + "; ".join(problems))
 
     @property
     def floor_pct(self) -> float:
@@ -133,15 +159,8 @@ class EmsSettings:
         return max(self.min_soc_pct, self.reserve_soc_pct)
 
     def charge_window(self, local: datetime) -> ChargeWindow | None:
-        """The forced-charge window active at ``local`` time, if any.
-
-        Holding 33209 holds the valid weekdays as bits, bit 0 = Monday ... bit 6 = Sunday;
-        0 means every day. (The protocol names the register "valid time" without defining
-        the bits; this reading is an assumption, documented in docs/design.md.)
-        """
-        if not self.schedule:
-            return None
-        if self.schedule_days and not self.schedule_days & (1 << local.weekday()):
+        """The forced-charge window active at ``local`` time, if any."""
+        if not self.schedule or local.weekday() not in self.schedule_weekdays:
             return None
         minute = local.hour * 60 + local.minute + local.second / 60.0
         for window in self.schedule:
@@ -259,9 +278,9 @@ def dispatch(
     elif regime is Regime.SCHEDULED_CHARGE:
         target = charge_max_w
     elif regime in (Regime.FORCED, Regime.EXTERNAL):
-        if settings.command == CMD_CHARGE:
+        if settings.command is BatteryCommand.CHARGE:
             target = min(settings.command_w, charge_max_w)
-        elif settings.command == CMD_DISCHARGE:
+        elif settings.command is BatteryCommand.DISCHARGE:
             target = -min(settings.command_w, discharge_max_w)
         else:
             target = 0.0

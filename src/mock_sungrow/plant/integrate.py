@@ -26,11 +26,9 @@ from mock_sungrow.clock import Clock
 from mock_sungrow.plant.battery import BatteryPack
 from mock_sungrow.plant.counters import Counters
 from mock_sungrow.plant.ems import (
-    EMS_EXTERNAL,
-    EMS_FORCED,
     EXTERNAL_EMS_TIMEOUT_S,
     SOC_TAPER_PCT,
-    SWITCH_ON,
+    EmsMode,
     EmsSettings,
     Flows,
     Regime,
@@ -52,6 +50,7 @@ from mock_sungrow.plant.snapshot import Instant, Mode
 
 if TYPE_CHECKING:
     from mock_sungrow.device.catalog import InverterModel
+    from mock_sungrow.plant.commands import PlantSettings
 
 #: Longest integration step while nothing is ramping (seconds).
 MAX_STEP_S = 60.0
@@ -110,12 +109,11 @@ class PlantIntegrator:
     battery: BatteryPack | None
     design: PvDesign
     bdc_rated_w: float
-    holding: dict[int, int]
     off_grid: bool
     _rated: float
     _cloud: Callable[[float], float]
     _load: Callable[[datetime, float], float]
-    _settings: EmsSettings | None
+    _config: PlantSettings
     _change_sources: list[Callable[[float], None]]
     _applying_changes: bool
     _lock: threading.RLock
@@ -146,14 +144,14 @@ class PlantIntegrator:
         self._seed_history(now)
 
     @property
+    def plant_settings(self) -> PlantSettings:
+        """The limits, power factor and EMS settings in force."""
+        return self._config
+
+    @property
     def settings(self) -> EmsSettings:
-        """The EMS settings the holding registers hold (decoded once per write)."""
-        settings = self._settings
-        if settings is None:
-            settings = self._settings = EmsSettings.from_holding(
-                self.holding, self.bdc_rated_w, self._rated
-            )
-        return settings
+        """The energy manager's settings in force."""
+        return self._config.ems
 
     def local_time(self, t: float | None = None) -> datetime:
         """The plant clock (or host time ``t`` shifted onto it) in the site's time zone."""
@@ -162,31 +160,12 @@ class PlantIntegrator:
 
     def power_limit_w(self) -> float:
         """The active-power ceiling the settings impose (rated power when unlimited)."""
-        rated = self._rated
-        h = self.holding
-        if self.model.is_hybrid:
-            if h.get(13089) == SWITCH_ON:
-                return rated * h.get(13090, 1000) / 1000.0
-            return rated
-        if h.get(5007, SWITCH_ON) != SWITCH_ON:
-            return rated
-        limit = rated * h.get(5008, 1000) / 1000.0
-        if 5039 in h:
-            limit = min(limit, h[5039] * 100.0)
-        return max(0.0, limit)
+        limit = self._config.power_limit_w
+        return self._rated if limit is None else max(0.0, limit)
 
     def export_limit_w(self) -> float | None:
-        """The feed-in limit the settings impose, or ``None`` when export is not limited.
-
-        Hybrids: 13087 on, 13074 (W) and 13088 (0.1 % of rating); string models with the
-        KTL-M block: 5010 on, 5011 (W) and 5015 (0.1 % of rating).
-        """
-        h = self.holding
-        if self.model.is_hybrid:
-            return self.settings.export_limit_w
-        if h.get(5010) != SWITCH_ON:
-            return None
-        return min(float(h.get(5011, self._rated)), h.get(5015, 1000) / 1000.0 * self._rated)
+        """The feed-in limit the settings impose, or ``None`` when export is not limited."""
+        return self._config.export_limit_w
 
     def _rebase_battery(self, t: float | None = None) -> None:
         """Keep the battery's power continuous across a change of settings or regime.
@@ -218,9 +197,9 @@ class PlantIntegrator:
         s = self.settings
         if self.battery is None or self._mode not in BATTERY_MODES:
             return Regime.OFF, s.max_soc_pct
-        if s.mode == EMS_EXTERNAL and t - self._heartbeat_t < EXTERNAL_EMS_TIMEOUT_S:
+        if s.mode is EmsMode.EXTERNAL and t - self._heartbeat_t < EXTERNAL_EMS_TIMEOUT_S:
             return Regime.EXTERNAL, s.max_soc_pct
-        if s.mode == EMS_FORCED:
+        if s.mode is EmsMode.FORCED:
             return Regime.FORCED, s.max_soc_pct
         window = s.charge_window(local)
         if window is not None:
@@ -276,9 +255,9 @@ class PlantIntegrator:
         if pack is not None:
             ch_a, dis_a = pack.bms_current_limits(soc_now, self._bat_temp_c)
             volts = pack.open_circuit_v(soc_now)
-            ch_max = min(s.charge_limit_w, ch_a * volts) * min(
+            ch_max = min(self.bdc_rated_w, s.charge_limit_w, ch_a * volts) * min(
                 1.0, max(0.0, (ceiling - soc_now) / SOC_TAPER_PCT))
-            dis_max = min(s.discharge_limit_w, dis_a * volts) * min(
+            dis_max = min(self.bdc_rated_w, s.discharge_limit_w, dis_a * volts) * min(
                 1.0, max(0.0, (soc_now - s.floor_pct) / SOC_TAPER_PCT))
         if self._mode in OFF_MODES:
             flows = Flows(
@@ -362,7 +341,7 @@ class PlantIntegrator:
         if self._bat_offset != 0.0:
             events.append(t + abs(self._bat_offset) * BATTERY_RAMP_S / self.bdc_rated_w)
         s = self.settings
-        if s.mode == EMS_EXTERNAL and t - self._heartbeat_t < EXTERNAL_EMS_TIMEOUT_S:
+        if s.mode is EmsMode.EXTERNAL and t - self._heartbeat_t < EXTERNAL_EMS_TIMEOUT_S:
             events.append(self._heartbeat_t + EXTERNAL_EMS_TIMEOUT_S)
         if s.schedule:
             local = self.local_time(t)

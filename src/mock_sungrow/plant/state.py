@@ -34,17 +34,31 @@ import math
 import threading
 import time
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mock_sungrow.clock import Clock, RealClock
 from mock_sungrow.plant.battery import BatteryPack, default_battery_kwh
-from mock_sungrow.plant.ems import EMS_EXTERNAL, EXTERNAL_EMS_TIMEOUT_S, EmsSettings
-from mock_sungrow.plant.integrate import OFF_MODES, PlantIntegrator
+from mock_sungrow.plant.commands import (
+    Command,
+    ConfigureEms,
+    EmergencyStop,
+    EmsHeartbeat,
+    PlantSettings,
+    SetClock,
+    SetExportLimit,
+    SetPowerFactor,
+    SetPowerLimit,
+    Start,
+    Stop,
+)
+from mock_sungrow.plant.ems import EXTERNAL_EMS_TIMEOUT_S, EmsMode, EmsSettings
+from mock_sungrow.plant.integrate import OFF_MODES
+from mock_sungrow.plant.measure import PlantMeasurements
 from mock_sungrow.plant.meter import SmartMeter
-from mock_sungrow.plant.physics import PvDesign, Site, Wobble, mpp_voltage_v
+from mock_sungrow.plant.physics import PvDesign, Site, Wobble
 from mock_sungrow.plant.snapshot import Mode, PlantSnapshot
 from mock_sungrow.plant.weather import (
     CloudSetting,
@@ -60,35 +74,22 @@ if TYPE_CHECKING:
 GRID_OUTAGE_CODE = 10
 GRID_OUTAGE_BIT = 8
 
-START_VALUE = 0xCF
-STOP_VALUE = 0xCE
-EMERGENCY_STOP_VALUE = 0xBB
-
-
-def clock_with(current: datetime, words: Mapping[int, int]) -> datetime:
-    """``current`` with some clock registers (documented 5000-5005: Y M D h m s) replaced.
-
-    Raises :class:`ValueError` for an impossible date such as 30 February.
-    """
-    f = [current.year, current.month, current.day, current.hour, current.minute, current.second]
-    for addr, word in words.items():
-        f[addr - 5000] = word
-    return datetime(f[0], f[1], f[2], f[3], f[4], f[5], tzinfo=current.tzinfo)
-
-
 def default_serial(model: InverterModel, seed: int) -> str:
     """A Sungrow-looking serial (letter, four-digit year-week, six digits), stable per seed."""
     digest = zlib.crc32(f"{model.name}/{seed}".encode())
     return f"A{22 + digest % 4}{digest % 52 + 1:02d}{digest % 1_000_000:06d}"[:11]
 
 
-class PlantState(PlantIntegrator):
+class PlantState(PlantMeasurements):
     """The simulated inverter and its surroundings.
 
     Construct it with a model and a clock; read it with :meth:`snapshot`; change it with
-    :meth:`write_holding` (the register-level entry point every front end uses) or the
-    convenience methods :meth:`start`, :meth:`stop`, :meth:`set_clock` and
-    :meth:`set_battery_soc`.
+    commands in engineering units (:mod:`mock_sungrow.plant.commands`, through
+    :meth:`execute` or the shortcuts :meth:`start`, :meth:`stop`, :meth:`set_clock`,
+    :meth:`set_power_limit`...) and the test shortcuts :meth:`set_battery_soc`,
+    :meth:`trip`, :meth:`set_grid_outage`. ``settings`` are the settings it starts with
+    (the device decodes them from its holding registers' defaults); ``lock`` lets the
+    plants of one installation share a lock.
     """
 
     def __init__(
@@ -106,7 +107,8 @@ class PlantState(PlantIntegrator):
         has_meter: bool | None = None,
         battery_kwh: float | None = None,
         house_load: LoadProfile = None,
-        holding_defaults: Mapping[int, int] | None = None,
+        settings: PlantSettings | None = None,
+        lock: threading.RLock | None = None,
     ) -> None:
         if tick <= 0:
             raise ValueError(f"tick must be positive seconds, got {tick!r}")
@@ -160,20 +162,14 @@ class PlantState(PlantIntegrator):
         self._rated = float(model.rated_power_w)
         #: Battery-side converter rating (input 5628); Sungrow sizes it like the AC side.
         self.bdc_rated_w = self._rated
-        self._lock = threading.RLock()
+        self._lock = lock if lock is not None else threading.RLock()
         self._listeners: list[Callable[[], None]] = []
         self._change_sources: list[Callable[[float], None]] = []
         self._applying_changes = False
-
-        #: Raw holding-register values (documented address -> word), the plant's settings.
-        self.holding: dict[int, int] = dict(holding_defaults or {})
-        self._start_addr = 13000 if model.is_hybrid else 5006
-        self.holding.setdefault(self._start_addr, START_VALUE)
-        if self.battery is not None and self.battery.kind == "lv":
-            # SH*K: the low-voltage battery's nominal voltage and capacity are settings.
-            self.holding[13056] = round(self.battery.nominal_voltage_v * 10)
-            self.holding[13057] = round(self.battery.capacity_ah)
-        self._settings: EmsSettings | None = None
+        self._config = PlantSettings() if settings is None else settings
+        problems = self._config.problems()
+        if problems:
+            raise ValueError("plant settings: " + "; ".join(problems))
 
         self._begin(clock.time())
         self._cache_key: int | None = None
@@ -221,43 +217,41 @@ class PlantState(PlantIntegrator):
         self._change_sources.append(callback)
 
     def external_ems_active(self, t: float | None = None) -> bool:
-        """Whether external-EMS mode (13050 = 3) is in force: its heartbeat is fresh."""
+        """Whether external-EMS mode is in force: its heartbeat is fresh."""
         host = self.clock.time() if t is None else t
-        return (self.settings.mode == EMS_EXTERNAL
+        return (self.settings.mode is EmsMode.EXTERNAL
                 and host - self._heartbeat_t < EXTERNAL_EMS_TIMEOUT_S)
 
     # ----------------------------------------------------------------------------- writing
 
-    def write_holding(self, values: Mapping[int, int]) -> None:
-        """Apply already-validated holding-register words atomically, with their effects.
+    def execute(self, *commands: Command) -> None:
+        """Carry out ``commands`` together: every one is checked before any is applied.
 
-        Validation (writability, ranges) is the register map's job; this method applies the
-        side effects the plant owns: start/stop, the system clock, the EMS heartbeat, and the
-        ramp from the battery's present power to whatever the new settings ask for.
+        A command that cannot be carried out raises :class:`ValueError` and nothing changes.
+        The plant integrates up to now under the old settings first, so a change never
+        reaches into the past; whatever jump the new settings make in the battery's target
+        is ramped out.
         """
+        for command in commands:
+            command.check(self)
         with self._lock:
             self._advance_to(max(self.clock.time(), self._t))
-            clock_words = {a: v for a, v in values.items() if 5000 <= a <= 5005}
-            for addr, word in values.items():
-                if not 5000 <= addr <= 5005:
-                    self.holding[addr] = word
-            self._settings = None
-            if 13080 in values or (values.get(13050) == EMS_EXTERNAL):
-                self._heartbeat_t = self._t
-            if clock_words:
-                self.set_clock(clock_with(self.local_time(), clock_words))
-            if self._start_addr in values:
-                self._apply_start_stop(values[self._start_addr])
+            for command in commands:
+                command.apply(self)
             self._rebase_battery()
             self._invalidate()
 
     def start(self) -> None:
-        """Send the start command (0xCF), as a client writing the start/stop register would."""
-        self.write_holding({self._start_addr: START_VALUE})
+        """The start command (see :class:`~mock_sungrow.plant.commands.Start`)."""
+        self.execute(Start())
 
     def stop(self) -> None:
-        """Send the stop command (0xCE): output falls to zero at once."""
-        self.write_holding({self._start_addr: STOP_VALUE})
+        """The stop command: output falls to zero at once."""
+        self.execute(Stop())
+
+    def emergency_stop(self) -> None:
+        """An emergency stop."""
+        self.execute(EmergencyStop())
 
     def set_clock(self, when: datetime) -> None:
         """Set the plant's clock (a naive datetime is taken as the site's local time).
@@ -265,16 +259,61 @@ class PlantState(PlantIntegrator):
         Energy counters keep integrating on the host clock, so a jump creates no energy; a
         jump across midnight starts a new day for the daily counters, as on a real inverter.
         """
+        self.execute(SetClock(when))
+
+    def set_power_limit(self, watts: float | None) -> None:
+        """Limit the active power to ``watts`` (``None``: the rating)."""
+        self.execute(SetPowerLimit(watts))
+
+    def set_export_limit(self, watts: float | None) -> None:
+        """Limit the feed-in to ``watts`` (``None``: not limited)."""
+        self.execute(SetExportLimit(watts))
+
+    def set_power_factor(self, pf: float) -> None:
+        """Run at power factor ``pf`` (signed, ``|pf|`` 0.8..1)."""
+        self.execute(SetPowerFactor(pf))
+
+    def configure_ems(self, settings: EmsSettings) -> None:
+        """Give the energy manager new settings."""
+        self.execute(ConfigureEms(settings))
+
+    def ems_heartbeat(self) -> None:
+        """The external EMS is alive (its commands hold for another timeout)."""
+        self.execute(EmsHeartbeat())
+
+    # The effects of commands, called by them under the lock once every one was checked.
+
+    def _configure(self, settings: PlantSettings) -> None:
+        self._config = settings
+
+    def _heartbeat(self) -> None:
+        self._heartbeat_t = self._t
+
+    def _set_clock(self, when: datetime) -> None:
         if when.tzinfo is None:
             when = when.replace(tzinfo=self.tz)
-        with self._lock:
-            self._advance_to(max(self.clock.time(), self._t))
-            before = self.local_time()
-            self._offset = when.timestamp() - self.clock.time()
-            after = self.local_time()
-            self._roll_calendar(before.date(), after.date())
-            self._rebase_battery()
-            self._invalidate()
+        before = self.local_time()
+        self._offset = when.timestamp() - self.clock.time()
+        self._roll_calendar(before.date(), self.local_time().date())
+
+    def _start(self) -> None:
+        self._last = None
+        # A start does not clear a fault: the inverter restarts when the fault is gone.
+        if self._mode in (Mode.STOP, Mode.EMERGENCY_STOP):
+            self._mode = Mode.STANDBY
+            self._ramp = 0.0
+            self._update_mode(self._t, self._instant(self._t))
+        if self._mode in OFF_MODES:  # still in Fault: the relay stays open
+            self._battery_w = 0.0
+            self._bat_offset = 0.0
+
+    def _stop(self, *, emergency: bool) -> None:
+        self._last = None
+        self._mode = Mode.EMERGENCY_STOP if emergency else Mode.STOP
+        if emergency:
+            self._ramp = 0.0
+        self._battery_w = 0.0  # the relay opens: no ramp down
+        self._bat_offset = 0.0
 
     def set_battery_soc(self, soc_pct: float) -> None:
         """Put the battery at ``soc_pct`` percent (a test's shortcut to a known state)."""
@@ -378,123 +417,3 @@ class PlantState(PlantIntegrator):
         self._cache_key = None
         for callback in self._listeners:
             callback()
-
-    def _apply_start_stop(self, word: int) -> None:
-        self._last = None
-        if word == START_VALUE:
-            # A start does not clear a fault: the inverter restarts when the fault is gone.
-            if self._mode in (Mode.STOP, Mode.EMERGENCY_STOP):
-                self._mode = Mode.STANDBY
-                self._ramp = 0.0
-                self._update_mode(self._t, self._instant(self._t))
-        elif word == STOP_VALUE:
-            self._mode = Mode.STOP
-        elif word == EMERGENCY_STOP_VALUE:
-            self._mode = Mode.EMERGENCY_STOP
-            self._ramp = 0.0
-        if self._mode in OFF_MODES:
-            self._battery_w = 0.0  # the relay opens: no ramp down
-            self._bat_offset = 0.0
-
-    def _build_snapshot(self, t: float) -> PlantSnapshot:
-        inst = self._instant_at(t)
-        f = inst.flows
-        plant_t = t + self._offset
-        w = self.wobble
-        phases = self.model.phases
-        nominal_v = self.grid_voltage_v
-        volts = tuple(
-            w.grid_voltage(plant_t + 37.0 * i, nominal_v) for i in range(phases)
-        )
-        pf_setting = (
-            1.0 if self.model.is_hybrid else abs(self.holding.get(5019, 1000)) / 1000.0 or 1.0
-        )
-        p = f.ac_w
-        q = 0.0
-        if p != 0.0:
-            q = abs(p) * math.tan(math.acos(min(1.0, pf_setting))) + abs(p) * w.reactive_fraction(
-                plant_t)
-        s = math.hypot(p, q)
-        pf = abs(p) / s if s > 0 else 1.0
-        if q < 0:
-            pf = -pf
-        currents = tuple(
-            (s / phases / v) if v > 0 else 0.0 for v in volts
-        )
-        n = self.model.mppt_count
-        running = f.pv_w > 0.0
-        voltage = mpp_voltage_v(self.design, inst.irradiance, inst.cell_c)
-        if voltage > 0.0 and not running:
-            voltage *= 1.2  # an idle array sits near open-circuit voltage
-        mppt_v = tuple(voltage * (1.0 - 0.01 * i) for i in range(n))
-        mppt_i = tuple(
-            (f.pv_w * wgt / v) if (running and v > 0) else 0.0
-            for wgt, v in zip(self.design.mppt_weights, mppt_v, strict=True)
-        )
-        meter_p = self.meter.phase_powers(f.load_w, f.ac_w)
-        meter_i = self.meter.phase_currents(meter_p, volts)
-        pack = self.battery
-        bat_v = bat_i = 0.0
-        soh = 100.0
-        if pack is not None:
-            bat_v, bat_i = pack.terminal(self._soc, f.battery_w)
-            cycles = (self._counters.total_charge + self._counters.total_discharge) / (
-                2.0 * pack.capacity_kwh)
-            soh = max(60.0, self._soh0 - cycles * 20.0 / 6000.0)
-        c = self._counters
-        return PlantSnapshot(
-            time=plant_t,
-            local=datetime.fromtimestamp(plant_t, self.tz),
-            mode=self._mode,
-            regime=f.regime,
-            irradiance_w_m2=inst.irradiance,
-            ambient_temperature_c=inst.ambient_c,
-            dc_power_w=f.pv_w,
-            mppt_voltage_v=mppt_v,
-            mppt_current_a=mppt_i,
-            active_power_w=p,
-            reactive_power_var=q,
-            apparent_power_va=s,
-            power_factor=pf,
-            frequency_hz=w.grid_frequency(plant_t, self.grid_frequency_hz),
-            phase_voltage_v=volts,
-            phase_current_a=currents,
-            internal_temperature_c=self._temp_c,
-            bus_voltage_v=(max(mppt_v) * 1.05 if running else max(mppt_v, default=0.0)),
-            load_power_w=f.load_w,
-            grid_power_w=f.grid_w,
-            loss_power_w=f.loss_w,
-            meter_phase_power_w=meter_p,
-            meter_phase_current_a=meter_i,
-            battery_power_w=f.battery_w,
-            battery_soc_pct=self._soc if pack is not None else 0.0,
-            battery_voltage_v=bat_v,
-            battery_current_a=bat_i,
-            battery_temperature_c=self._bat_temp_c,
-            battery_soh_pct=soh,
-            battery_charge_limit_a=inst.charge_limit_a,
-            battery_discharge_limit_a=inst.discharge_limit_a,
-            daily_yield_kwh=c.daily_yield,
-            monthly_yield_kwh=c.monthly_yield,
-            total_yield_kwh=c.total_yield,
-            total_running_hours=c.total_hours,
-            daily_running_minutes=c.daily_run_s / 60.0,
-            daily_pv_kwh=c.daily_pv,
-            total_pv_kwh=c.total_pv,
-            daily_import_kwh=c.daily_import,
-            total_import_kwh=c.total_import,
-            daily_export_kwh=c.daily_export,
-            total_export_kwh=c.total_export,
-            daily_export_pv_kwh=c.daily_export_pv,
-            total_export_pv_kwh=c.total_export_pv,
-            daily_direct_kwh=c.daily_direct,
-            total_direct_kwh=c.total_direct,
-            daily_charge_kwh=c.daily_charge,
-            total_charge_kwh=c.total_charge,
-            daily_charge_pv_kwh=c.daily_charge_pv,
-            total_charge_pv_kwh=c.total_charge_pv,
-            daily_discharge_kwh=c.daily_discharge,
-            total_discharge_kwh=c.total_discharge,
-            daily_load_kwh=c.daily_load,
-            daily_loss_kwh=c.daily_loss,
-        )

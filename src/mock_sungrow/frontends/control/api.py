@@ -1,8 +1,11 @@
-"""The control API's handlers: each one calls the same server method a test calls in-process.
+"""The control API's handlers: each one calls the same method a test calls in-process.
 
 Read the plant and registers, write and pin registers, inject and clear faults, wait for them,
-move the clock, read the request log, reset. A bad request gets HTTP 400 / 404 / 422 with a
-JSON body saying what is wrong (:class:`ApiError`); the listener and its guard are
+move the clock, read the request log, reset. ``GET /devices`` lists the installation's devices;
+the register, state and plant endpoints act on the first inverter unless the query names a
+device (``?device=inverter[2]`` or a serial, or ``?unit=200`` when one device has that unit),
+and ``/requests?device=...`` filters the log by device. A bad request gets HTTP 400 / 404 /
+422 with a JSON body saying what is wrong (:class:`ApiError`); the listener and its guard are
 :mod:`mock_sungrow.frontends.control.app`, the OpenAPI description
 :mod:`mock_sungrow.frontends.control.openapi`.
 """
@@ -17,12 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from mock_sungrow.config import PLANT_OPTIONS
 from mock_sungrow.errors import ModbusError
 from mock_sungrow.faults.catalogue import KINDS
 from mock_sungrow.faults.params import FaultSpecError
 from mock_sungrow.frontends.control.openapi import openapi_document
 
 if TYPE_CHECKING:
+    from mock_sungrow.device.device import Device
     from mock_sungrow.server import MockSungrowServer
 
 
@@ -71,8 +76,22 @@ def _table(request: web.Request) -> str:
     return table
 
 
-def _snapshot_dict(server: MockSungrowServer) -> dict[str, Any]:
-    snap = server.snapshot()
+def _device(server: MockSungrowServer, request: web.Request) -> Device:
+    """The device a request names (``?device=`` id or serial, ``?unit=``), else the first."""
+    q = request.query
+    selector: str | int | None = q.get("device")
+    if selector is None and "unit" in q:
+        selector = _int(q["unit"], "unit", 0, 255)
+    if selector is None:
+        return server.device
+    try:
+        return server.find_device(selector)
+    except LookupError as exc:
+        raise ApiError(404, str(exc).strip("'\"")) from None
+
+
+def _snapshot_dict(device: Device) -> dict[str, Any]:
+    snap = device.snapshot()
     out: dict[str, Any] = {}
     for f in dataclasses.fields(snap):
         value = getattr(snap, f.name)
@@ -97,6 +116,7 @@ class ControlApi:
         return [
             web.get("/openapi.json", self.openapi),
             web.get("/info", self.info),
+            web.get("/devices", self.devices),
             web.get("/state", self.state),
             web.get("/problems", self.problems),
             web.get("/registers/{table}", self.read_registers),
@@ -134,9 +154,13 @@ class ControlApi:
             "connections": s.connection_infos(),
         })
 
+    async def devices(self, request: web.Request) -> web.Response:
+        """Every device: kind, id, model, role, unit, serial, endpoints (the ready line's)."""
+        return json_response(self.server.describe_devices())
+
     async def state(self, request: web.Request) -> web.Response:
-        """The plant's snapshot in engineering units."""
-        return json_response(_snapshot_dict(self.server))
+        """A device's plant snapshot in engineering units (``?device=``, ``?unit=``)."""
+        return json_response(_snapshot_dict(_device(self.server, request)))
 
     async def problems(self, request: web.Request) -> web.Response:
         """Server-side problems recorded so far."""
@@ -147,8 +171,9 @@ class ControlApi:
         table = _table(request)
         address = _int(request.query.get("address"), "address", 1, 65536)
         count = _int(request.query.get("count", 1), "count", 1, 125)
+        device = _device(self.server, request)
         try:
-            words = self.server.read_registers(table, address, count)  # type: ignore[arg-type]
+            words = device.read_registers(table, address, count)  # type: ignore[arg-type]
         except ModbusError as exc:
             raise ApiError(409, exc.message, modbus_exception=int(exc.code)) from None
         return json_response({"table": table, "address": address, "count": count, "words": words})
@@ -161,15 +186,16 @@ class ControlApi:
         words = body.get("words")
         if not isinstance(words, list) or not words:
             raise ApiError(422, "words must be a non-empty list of 16-bit integers")
+        device = _device(self.server, request)
         try:
-            self.server.set_register(table, address, [_int(w, "word", 0, 65535) for w in words])  # type: ignore[arg-type]
+            device.set_register(table, address, [_int(w, "word", 0, 65535) for w in words])  # type: ignore[arg-type]
         except ValueError as exc:
             raise ApiError(422, str(exc)) from None
         return json_response({"table": table, "address": address, "words": words})
 
     async def unpin_registers(self, request: web.Request) -> web.Response:
-        """Drop every pinned word."""
-        self.server.clear_registers()
+        """Drop every pinned word (of the device named, else the first inverter)."""
+        _device(self.server, request).clear_registers()
         return json_response({"cleared": True})
 
     async def write_registers(self, request: web.Request) -> web.Response:
@@ -180,8 +206,9 @@ class ControlApi:
         if not isinstance(values, list) or not values:
             raise ApiError(422, "values must be a non-empty list of 16-bit integers")
         words = [_int(v, "value", 0, 65535) for v in values]
+        device = _device(self.server, request)
         try:
-            self.server.write_registers(address, words)
+            device.write_registers(address, words)
         except ModbusError as exc:
             raise ApiError(409, exc.message, modbus_exception=int(exc.code)) from None
         return json_response({"address": address, "values": words})
@@ -269,7 +296,7 @@ class ControlApi:
         """The request log, filtered by query parameters."""
         q = request.query
         filters: dict[str, Any] = {}
-        for key in ("front_end", "table", "peer", "outcome", "fault"):
+        for key in ("front_end", "table", "peer", "outcome", "fault", "device"):
             if key in q:
                 filters[key] = q[key]
         if "function" in q:
@@ -292,24 +319,32 @@ class ControlApi:
         return json_response({"cleared": True})
 
     async def plant(self, request: web.Request) -> web.Response:
-        """Plant commands: ``{"action": "start"|"stop"}``, ``{"cloud_factor": x}``."""
+        """Plant commands: ``{"action": "start"|"stop"}``, ``{"cloud_factor": x}``.
+
+        A start or stop is written to the device's start/stop register, as a client would.
+        """
         body = await _body(request)
-        plant = self.server.plant
+        device = _device(self.server, request)
         action = body.get("action")
         if action is not None:
             if action not in ("start", "stop"):
                 raise ApiError(422, "action must be 'start' or 'stop'")
-            plant.start() if action == "start" else plant.stop()
+            try:
+                device.start() if action == "start" else device.stop()
+            except ModbusError as exc:
+                raise ApiError(409, exc.message, modbus_exception=int(exc.code)) from None
         if "cloud_factor" in body:
             factor = body["cloud_factor"]
-            if isinstance(factor, bool) or not isinstance(factor, int | float) or not (
-                0 <= factor <= 1.5
-            ):
-                raise ApiError(422, "cloud_factor must be a number 0..1.5")
-            plant.set_cloud_factor(float(factor))
+            if isinstance(factor, str) or not isinstance(factor, int | float):
+                raise ApiError(422, f"cloud_factor must be a number 0..1.5; got {factor!r}")
+            try:
+                PLANT_OPTIONS["cloud_factor"].validate(factor)
+            except ValueError as exc:
+                raise ApiError(422, str(exc)) from None
+            device.plant.set_cloud_factor(float(factor))
         if action is None and "cloud_factor" not in body:
             raise ApiError(422, "give action and/or cloud_factor")
-        return json_response(_snapshot_dict(self.server))
+        return json_response(_snapshot_dict(device))
 
     async def reset(self, request: web.Request) -> web.Response:
         """Rebuild the plant, clear faults, registers pins and the log; keep the ports."""

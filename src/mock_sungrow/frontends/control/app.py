@@ -22,6 +22,7 @@ from mock_sungrow.frontends.control.api import ApiError, ControlApi, json_respon
 
 if TYPE_CHECKING:
     from mock_sungrow.config import Network
+    from mock_sungrow.frontends.base import Binding
     from mock_sungrow.server import MockSungrowServer
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -113,7 +114,8 @@ class ControlFrontEnd:
                 "url": f"http://{self.host}:{self.port}/"}
 
 
-def build_front_end(server: MockSungrowServer) -> ControlFrontEnd:
-    """The control API of ``server`` (see ``frontends.FRONT_END_BUILDERS``)."""
-    trusted = None if server.control_allow_remote else server.control_trusted_networks
-    return ControlFrontEnd(server, server.host, server.configured_port("control"), trusted)
+def build_front_end(binding: Binding) -> ControlFrontEnd:
+    """The control API of the server that owns ``binding`` (``frontends.FRONT_END_BUILDERS``)."""
+    if binding.control is None:  # pragma: no cover - the server always passes its settings
+        raise RuntimeError("the control API needs its settings")
+    return ControlFrontEnd(binding.owner, binding.host, binding.port, binding.control.trusted)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mock_sungrow.endpoints import FRONT_END_NAMES
 from mock_sungrow.faults.catalogue import KINDS
 
 
@@ -35,6 +36,10 @@ def openapi_document() -> dict[str, Any]:
         return {"name": name, "in": where, "required": required, "schema": schema}
 
     table = q("table", {"type": "string", "enum": ["input", "holding"]}, True, "path")
+    #: Which device a register, state or plant request acts on (default: the first inverter).
+    device = [q("device", {"type": "string", "description": "a device id (inverter[2]) or "
+                                                          "serial"}),
+              q("unit", {"type": "integer", "description": "a unit only one device has"})]
     integer = {"type": "integer"}
     words = {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 65535},
              "minItems": 1}
@@ -43,8 +48,9 @@ def openapi_document() -> dict[str, Any]:
         "required": ["kind"],
         "properties": {
             "kind": {"type": "string", "enum": sorted(KINDS)},
-            "front_end": {"type": "string", "enum": ["modbus", "sungrow", "http", "control"]},
-            "unit": integer, "function": {"type": ["integer", "string"]},
+            "front_end": {"type": "string", "enum": list(FRONT_END_NAMES)},
+            "unit": integer, "device": {"type": "string"},
+            "function": {"type": ["integer", "string"]},
             "service": {"type": "string"},
             "table": {"type": "string", "enum": ["input", "holding"]},
             "address": {"type": ["integer", "string", "array"]},
@@ -62,21 +68,24 @@ def openapi_document() -> dict[str, Any]:
         "paths": {
             "/openapi.json": {"get": op("This document", errors=())},
             "/info": {"get": op("Model and connection info", errors=())},
-            "/state": {"get": op("The plant snapshot", errors=())},
+            "/devices": {"get": op("Every device: kind, id, model, role, unit, serial, endpoints",
+                                   errors=())},
+            "/state": {"get": op("A device's plant snapshot", params=device, errors=(404,))},
             "/problems": {"get": op("Server-side problems recorded", errors=())},
             "/registers/{table}": {
                 "get": op("Read registers (documented addresses)", params=[
-                    table, q("address", integer, True), q("count", integer)],
+                    table, q("address", integer, True), q("count", integer), *device],
                     errors=(404, 409, 422)),
-                "put": op("Pin raw words", params=[table], body={
+                "put": op("Pin raw words", params=[table, *device], body={
                     "type": "object", "required": ["address", "words"],
                     "properties": {"address": integer, "words": words}},
                     errors=(400, 404, 422)),
             },
-            "/registers": {"delete": op("Unpin every word", errors=())},
+            "/registers": {"delete": op("Unpin every word", params=device, errors=(404,))},
             "/registers/holding/write": {"post": op("Write holding registers as a client", body={
                 "type": "object", "required": ["address", "values"],
-                "properties": {"address": integer, "values": words}}, errors=(400, 409, 422))},
+                "properties": {"address": integer, "values": words}}, params=device,
+                errors=(400, 404, 409, 422))},
             "/faults": {
                 "get": op("Active faults", errors=()),
                 "post": op("Inject a fault", body=fault, ok=201, errors=(400, 422)),
@@ -98,15 +107,15 @@ def openapi_document() -> dict[str, Any]:
                     q("front_end", {"type": "string"}), q("table", {"type": "string"}),
                     q("address", integer), q("function", {"type": "string"}),
                     q("peer", {"type": "string"}), q("outcome", {"type": "string"}),
-                    q("fault", {"type": "string"}), q("since", {"type": "number"}),
-                    q("limit", integer)]),
+                    q("fault", {"type": "string"}), q("device", {"type": "string"}),
+                    q("since", {"type": "number"}), q("limit", integer)]),
                 "delete": op("Clear the request log", errors=()),
             },
             "/plant": {"post": op("Start or stop the plant, set clouds", body={
                 "type": "object", "properties": {
                     "action": {"type": "string", "enum": ["start", "stop"]},
                     "cloud_factor": {"type": "number", "minimum": 0, "maximum": 1.5}}},
-                errors=(400, 422))},
+                params=device, errors=(400, 404, 409, 422))},
             "/reset": {"post": op("Rebuild the plant, clear faults and log", errors=())},
         },
         "components": {"schemas": {"Error": {

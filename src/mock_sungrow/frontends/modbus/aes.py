@@ -50,8 +50,10 @@ from mock_sungrow.frontends.modbus.pdu import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from mock_sungrow.frontends.modbus.tcp import SungrowFrontEnd
-    from mock_sungrow.server import MockSungrowServer
+    from mock_sungrow.plant.state import PlantState
 
 #: The fixed 16-byte text every client XORs the public key with (a protocol constant).
 PRIVATE_KEY = b"Grow#0*2Sun68CbE"
@@ -119,8 +121,8 @@ class SungrowKeys:
     handed out so far stops working, and clients recover only once they fetch the new one.
     """
 
-    def __init__(self, server: MockSungrowServer) -> None:
-        self._server = server
+    def __init__(self, plant: Callable[[], PlantState]) -> None:
+        self._plant = plant  # the dongle's inverter's plant (replaced by a reset)
         self._lock = threading.Lock()
         self._generation = 0
         #: Keys accepted on encrypted frames, newest first. Replaced, never mutated, so the
@@ -128,7 +130,7 @@ class SungrowKeys:
         self.accepted: tuple[SungrowKey, ...] = ()
 
     def _derive(self, generation: int) -> bytes:
-        plant = self._server.plant
+        plant = self._plant()
         day = plant.local_time().date().isoformat()
         seed = f"mock-sungrow/{plant.serial}/{plant.seed}/{day}/{generation}"
         public = hashlib.sha256(seed.encode()).digest()[:16]

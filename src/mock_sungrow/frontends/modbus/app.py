@@ -11,7 +11,7 @@ import struct
 from collections.abc import Mapping
 
 from mock_sungrow.device.datablock import SungrowModbusDataBlock
-from mock_sungrow.device.device import SimulatedDevice
+from mock_sungrow.device.device import Device
 from mock_sungrow.diagnostics import Diagnostics
 from mock_sungrow.errors import ExceptionCode, ModbusError
 from mock_sungrow.frontends.modbus.pdu import (
@@ -33,7 +33,11 @@ _Operation = tuple[SungrowModbusDataBlock, int, int, list[int] | None, bytes]
 
 
 class ModbusApplication:
-    """Function codes 3, 4, 6 and 16 against a set of simulated devices.
+    """Function codes 3, 4, 6 and 16 against the devices of one endpoint, by unit.
+
+    ``devices`` is the endpoint's own map, read on every request and never copied: when a
+    server is reset, the installation rebuilds its devices into the same map, and live
+    connections carry on against the new ones.
 
     ``handle`` returns the response PDU, ``None`` for "no reply" (a broadcast write), or an
     awaitable of either when a data block overrides an ``async_`` method.
@@ -47,7 +51,7 @@ class ModbusApplication:
 
     def __init__(
         self,
-        devices: Mapping[int, SimulatedDevice],
+        devices: Mapping[int, Device],
         diagnostics: Diagnostics,
         *,
         unknown_unit: str = "exception",
@@ -64,12 +68,12 @@ class ModbusApplication:
         self.key_reply = key_reply
         self.max_read = max_read
         self.max_write = max_write
-        self.set_devices(devices)
+        self.devices = devices
 
-    def set_devices(self, devices: Mapping[int, SimulatedDevice]) -> None:
-        """Serve ``devices`` (by unit id) from now on; used when a server is reset."""
-        self.devices = dict(devices)
-        self._async_units = {u for u, d in self.devices.items() if d.is_async}
+    def serial_of(self, unit: int) -> str | None:
+        """The serial of the device at ``unit`` (``None``: nobody answers there)."""
+        device = self.devices.get(unit)
+        return None if device is None else device.serial
 
     def handle(self, unit: int, pdu: bytes, peer: str = "-") -> Handled:
         """Answer one request PDU addressed to ``unit``."""
@@ -87,11 +91,11 @@ class ModbusApplication:
             if self.unknown_unit == "silence":
                 return None
             return exception_pdu(pdu[0], ExceptionCode.GATEWAY_TARGET_FAILED)
-        if unit in self._async_units:
+        if device.is_async:
             return self._dispatch_async(device, pdu, peer)
         return self._dispatch(device, pdu, peer)
 
-    def _dispatch(self, device: SimulatedDevice, pdu: bytes, peer: str) -> Reply:
+    def _dispatch(self, device: Device, pdu: bytes, peer: str) -> Reply:
         """The synchronous path: no awaits, so a request costs a few function calls."""
         try:
             block, address, count, values, reply = self._parse(device, pdu)
@@ -102,7 +106,7 @@ class ModbusApplication:
             return self._failure(pdu, peer, exc)
         return reply
 
-    async def _dispatch_async(self, device: SimulatedDevice, pdu: bytes, peer: str) -> Reply:
+    async def _dispatch_async(self, device: Device, pdu: bytes, peer: str) -> Reply:
         """The same, for data blocks that override an ``async_`` method."""
         try:
             block, address, count, values, reply = self._parse(device, pdu)
@@ -123,7 +127,7 @@ class ModbusApplication:
         )
         return exception_pdu(fc, ExceptionCode.DEVICE_FAILURE)
 
-    def _parse(self, device: SimulatedDevice, pdu: bytes) -> _Operation:
+    def _parse(self, device: Device, pdu: bytes) -> _Operation:
         fc = pdu[0]
         if fc in (3, 4):
             if len(pdu) != 5:

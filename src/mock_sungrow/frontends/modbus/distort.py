@@ -23,19 +23,23 @@ from mock_sungrow.faults.spec import Request
 from mock_sungrow.faults.traffic import Decision, Traffic
 
 if TYPE_CHECKING:
-    from mock_sungrow.device.device import SimulatedDevice
+    from mock_sungrow.device.device import Device
 
 _ADDRESS_COUNT = struct.Struct(">HH")
 
 
-def describe(front_end: str, peer: str, unit: int, pdu: bytes) -> Request:
-    """The fault layer's view of a request PDU (documented addresses)."""
+def describe(front_end: str, peer: str, unit: int, pdu: bytes, device: str | None = None
+             ) -> Request:
+    """The fault layer's view of a request PDU (documented addresses).
+
+    ``device`` is the serial of the device at ``unit`` (``None``: nobody answers there).
+    """
     fc = pdu[0] if pdu else None
     if fc in (3, 4, 6, 16) and len(pdu) >= 5:
         address, second = _ADDRESS_COUNT.unpack_from(pdu, 1)
         return Request(front_end, peer, unit, fc, "input" if fc == 4 else "holding",
-                       address + 1, 1 if fc == 6 else second, fc in (6, 16))
-    return Request(front_end, peer, unit, fc)
+                       address + 1, 1 if fc == 6 else second, fc in (6, 16), device)
+    return Request(front_end, peer, unit, fc, device=device)
 
 
 def written_words(pdu: bytes) -> tuple[int, ...] | None:
@@ -51,11 +55,12 @@ def written_words(pdu: bytes) -> tuple[int, ...] | None:
 
 
 def logged(time: float, front_end: str, peer: str, unit: int, pdu: bytes,  # noqa: PLR0917
-           outcome: str) -> LoggedRequest:
+           outcome: str, device: str | None = None) -> LoggedRequest:
     """Decode a request logged raw by a Modbus front end (see ``RequestLog.append_raw``)."""
     req = describe(front_end, peer, unit, pdu)
     return LoggedRequest(time, front_end, peer, unit, req.function, req.table, req.address,
-                         req.count, outcome, None, written_words(pdu) if req.write else None)
+                         req.count, outcome, None, written_words(pdu) if req.write else None,
+                         device)
 
 
 def scale_write(pdu: bytes, factor: int) -> bytes | None:
@@ -74,7 +79,7 @@ def scale_write(pdu: bytes, factor: int) -> bytes | None:
     return pdu[:6] + struct.pack(f">{len(scaled)}H", *scaled)
 
 
-def note_old_words(traffic: Traffic, d: Decision, devices: Mapping[int, SimulatedDevice],
+def note_old_words(traffic: Traffic, d: Decision, devices: Mapping[int, Device],
                    req: Request) -> None:
     """Before a write: remember the words it replaces, for ``stale-after-write`` faults."""
     if not req.write or req.address is None or not any(
@@ -101,9 +106,12 @@ def outcome_of(reply: bytes | None) -> str:
 
 
 @functools.lru_cache(maxsize=256)
-def sentinel_table(model: str, table: str) -> dict[int, int]:
-    """Documented address -> the word a ``sentinel`` fault puts there (one model, one table)."""
-    regmap = RegisterMap.for_model(model)
+def sentinel_table(regmap: RegisterMap, table: str) -> dict[int, int]:
+    """Documented address -> the word a ``sentinel`` fault puts there (one map, one table).
+
+    The map is the device's own: a battery's S16 current reads 0x7FFF, whatever the
+    inverter's map has at that address.
+    """
     out: dict[int, int] = {}
     for served in regmap.rows[table]:  # type: ignore[index]
         row = served.row
@@ -113,38 +121,39 @@ def sentinel_table(model: str, table: str) -> dict[int, int]:
 
 
 @functools.lru_cache(maxsize=256)
-def _live(model: str, table: str) -> frozenset[int]:
-    regmap = RegisterMap.for_model(model)
+def _live(regmap: RegisterMap, table: str) -> frozenset[int]:
     return frozenset(
         addr for served in regmap.rows[table]  # type: ignore[index]
         if served.live for addr in range(served.row.address, served.row.end)
     )
 
 
-def distort_pdu(traffic: Traffic, d: Decision, req: Request, reply: bytes, model: str) -> bytes:
+def distort_pdu(traffic: Traffic, d: Decision, req: Request, reply: bytes,
+                device: Device | None) -> bytes:
     """Apply word and PDU distortions to a successful read reply (others pass through).
 
-    Frame faults that :func:`distort_adu` applies later are counted here, so the request is
-    logged with them before its answer leaves.
+    ``device`` is the one that answered (its map says what a sentinel is and which words are
+    live). Frame faults that :func:`distort_adu` applies later are counted here, so the
+    request is logged with them before its answer leaves.
     """
     if reply[0] & 0x80:
         bad = d.frame_fault("bad-exception-frame")
         if bad is not None:
             traffic.fired(d, bad)
         return reply
-    if req.table is None or req.address is None or req.write:
+    if req.table is None or req.address is None or req.write or device is None:
         return reply
     fc = reply[0]
     n = reply[1] // 2
     words = list(struct.unpack_from(f">{n}H", reply, 2))
     if d.words:
-        sentinels = sentinel_table(model, req.table)
+        sentinels = sentinel_table(device.map, req.table)
         words = traffic.distort_read(
             d, req.table, req.address, words, lambda _t, reg: sentinels.get(reg, FILLER)
         )
     empty = d.frame_fault("empty-frame")
     if empty is not None:
-        live = _live(model, req.table)
+        live = _live(device.map, req.table)
         if any(a not in live for a in range(req.address, req.address + n)):
             traffic.fired(d, empty)
             return bytes((fc, 0))

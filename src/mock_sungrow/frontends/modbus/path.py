@@ -236,7 +236,7 @@ class ModbusConnection(asyncio.Protocol):
         req: Request | None = None
         d = NO_FAULT
         if traffic.faults:
-            req = describe(self.front_end.name, self.peer, unit, pdu)
+            req = describe(self.front_end.name, self.peer, unit, pdu, self.app.serial_of(unit))
             d = traffic.before(req)
         if req is not None and d is not NO_FAULT:
             if unit == KEY_UNIT and pdu == KEY_REQUEST_PDU:
@@ -287,11 +287,11 @@ class ModbusConnection(asyncio.Protocol):
         if req is None:  # no fault was active: log the raw PDU, decoded only when read
             outcome = "ok" if result and not result[0] & 0x80 else outcome_of(result)
             traffic.log.append_raw(logged, traffic.clock(), self.front_end.name, self.peer,
-                                   unit, pdu, outcome)
+                                   unit, pdu, outcome, self.app.serial_of(unit))
             writer(tid, unit, result, d)
         else:
             if result is not None and (d.words or d.frame):
-                result = distort_pdu(traffic, d, req, result, self.front_end.model)
+                result = distort_pdu(traffic, d, req, result, self.app.devices.get(unit))
             # Log before sending: a client may look at the log as soon as it has its answer.
             traffic.done(req, outcome_of(result), d, written_words(pdu) if req.write else None)
             writer(tid, unit, result, d)

@@ -22,7 +22,7 @@ from mock_sungrow.frontends.modbus.app import ModbusApplication
 from mock_sungrow.frontends.modbus.path import Handler, ModbusConnection
 
 if TYPE_CHECKING:
-    from mock_sungrow.server import MockSungrowServer
+    from mock_sungrow.frontends.base import Binding
 
 
 class ModbusTcpFrontEnd:
@@ -39,13 +39,10 @@ class ModbusTcpFrontEnd:
         label: str = "Modbus TCP front end",
         protocol_factory: Callable[[ModbusTcpFrontEnd], asyncio.Protocol] | None = None,
         traffic: Traffic | None = None,
-        model: str = "",
     ) -> None:
         self.app = app
         #: Fault decisions and the request log (a private one when none is given).
         self.traffic = traffic or Traffic(FaultSet(), RequestLog(1000), time.time)
-        #: The model served, for fault distortions that depend on the register map.
-        self.model = model
         self.diagnostics = diagnostics
         self.host = host
         self.requested_port = port
@@ -85,38 +82,39 @@ class ModbusTcpFrontEnd:
             conn._arm_idle()
 
 
-def build_front_end(server: MockSungrowServer) -> ModbusTcpFrontEnd:
-    """The plain Modbus TCP front end of ``server`` (see ``frontends.FRONT_END_BUILDERS``)."""
-    return ModbusTcpFrontEnd(server.modbus_app, server.diagnostics, server.host,
-                             server.configured_port("modbus"), traffic=server.traffic,
-                             model=server.model.name)
+def application(binding: Binding, **kwargs: Any) -> ModbusApplication:
+    """The Modbus application for an endpoint: its devices by unit, its unit policy."""
+    spec = binding.endpoint.inverter_spec
+    return ModbusApplication(binding.endpoint.devices, binding.diagnostics,
+                             unknown_unit=spec.modbus.unknown_unit, **kwargs)
+
+
+def build_front_end(binding: Binding) -> ModbusTcpFrontEnd:
+    """An inverter's LAN port (see ``frontends.FRONT_END_BUILDERS``)."""
+    return ModbusTcpFrontEnd(application(binding), binding.diagnostics, binding.host,
+                             binding.port, traffic=binding.traffic)
 
 
 class SungrowFrontEnd(ModbusTcpFrontEnd):
     """The "sungrow" port: encrypted (or deliberately not) Modbus on the shared application."""
 
-    def __init__(
-        self,
-        server: MockSungrowServer,
-        *,
-        encryption: str = "aes",
-        lan_key_reply: str = "exception",
-        plain_requests: str = "strict",
-    ) -> None:
+    def __init__(self, binding: Binding) -> None:
+        dongle = binding.require_dongle()
+        encryption = dongle.encrypted.encryption
         super().__init__(
-            server.modbus_app,
-            server.diagnostics,
-            server.host,
-            server.configured_port("sungrow"),
+            application(binding),
+            binding.diagnostics,
+            binding.host,
+            binding.port,
             name="sungrow",
             label=f"Sungrow {'encrypted ' if encryption == 'aes' else ''}Modbus front end",
             protocol_factory=lambda _front_end: SungrowConnection(self),
-            traffic=server.traffic,
-            model=server.model.name,
+            traffic=binding.traffic,
         )
         self.encryption = encryption
-        self.plain_requests = plain_requests
-        self.keys: SungrowKeys | None = server.sungrow_keys if encryption == "aes" else None
+        self.plain_requests = dongle.encrypted.plain_requests
+        lan_key_reply = dongle.encrypted.lan_key_reply
+        self.keys: SungrowKeys | None = dongle.keys if encryption == "aes" else None
         if self.keys is not None:
             self.keys.current()  # loads cryptography now: a missing package fails start()
         self.answer_key_request: Handler = self._key_handler(lan_key_reply)
@@ -136,12 +134,7 @@ class SungrowFrontEnd(ModbusTcpFrontEnd):
         return {**super().connection_info(), "encryption": self.encryption}
 
 
-def build_sungrow_front_end(server: MockSungrowServer) -> SungrowFrontEnd:
-    """The "sungrow" front end of ``server`` (see ``frontends.FRONT_END_BUILDERS``)."""
-    return SungrowFrontEnd(
-        server,
-        encryption=server.encryption,
-        lan_key_reply=server.lan_key_reply,
-        plain_requests=server.plain_requests,
-    )
+def build_sungrow_front_end(binding: Binding) -> SungrowFrontEnd:
+    """An inverter's WiNet-S Modbus port (see ``frontends.FRONT_END_BUILDERS``)."""
+    return SungrowFrontEnd(binding)
 

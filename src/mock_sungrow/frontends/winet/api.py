@@ -95,7 +95,7 @@ class WinetApi(WinetServices):
             raise BadRequest(f"'param_num' must be 1..{MAX_READ}; got {count}")
         if address < 1 or address + count - 1 > 0xFFFF:
             raise BadRequest(f"'param_addr' {address} + {count} registers leaves 1..65535")
-        if dev_id not in (1, self.server.unit_id):
+        if dev_id not in (1, self.inverter.unit):
             return envelope(READ_FAILED, MSG_READ_FAILED)  # no device answers that address
         table: Table = "input" if param_type == 0 else "holding"
         try:
@@ -138,7 +138,7 @@ class WinetApi(WinetServices):
         """``/about/list``: the dongle's identity (no token needed)."""
         firmware, hardware = payloads.DONGLE_FIRMWARE[self.settings.profile]
         items = [
-            ("I18N_COMMON_DEVICE_SN", devicelist.dongle_serial(self.server)),
+            ("I18N_COMMON_DEVICE_SN", devicelist.dongle_serial(self.inverter)),
             ("I18N_COMMON_APPLI_SOFT_VERSION", firmware),
             ("I18N_COMMON_BUILD_SOFT_VERSION", "20240315"),
             ("I18N_COMMON_VERSION", hardware),
@@ -153,7 +153,7 @@ class WinetApi(WinetServices):
         if error is not None:
             return error
         firmware, _hardware = payloads.DONGLE_FIRMWARE[self.settings.profile]
-        serial = devicelist.dongle_serial(self.server)
+        serial = devicelist.dongle_serial(self.inverter)
         ident = await devicelist.identity(self.regs)
         country = await self.regs.value("present_country")
         return envelope(SUCCESS, MSG_SUCCESS, data={
@@ -162,8 +162,8 @@ class WinetApi(WinetServices):
                          "wifi_cmd": 1},
             "remote_info": {"module_sn": serial, "ip": "203.0.113.10"},
             "sys_time": {"sync_device": 1, "time": await payloads.clock_text(self.regs),
-                         "timezone": payloads.utc_offset(self.server)},
-            "list": [{"dev_id": 1, "dev_sn": ident.serial, "dev_model": self.server.model.name,
+                         "timezone": payloads.utc_offset(self.inverter.plant)},
+            "list": [{"dev_id": 1, "dev_sn": ident.serial, "dev_model": self.inverter.model,
                       "country": payloads.fmt(country, 0)}],
         })
 
@@ -174,7 +174,7 @@ class WinetApi(WinetServices):
             return error
         return envelope(SUCCESS, MSG_SUCCESS, data={
             "time": await payloads.clock_text(self.regs, seconds=False),
-            "curr_timezone": payloads.utc_offset(self.server),
+            "curr_timezone": payloads.utc_offset(self.inverter.plant),
             "ntp_enable": "1",
             "ntp_server": "pool.ntp.org",
         })
@@ -245,14 +245,14 @@ class WinetApi(WinetServices):
         unit, pdu = frame[0], frame[1:-2]
         # The dongle's RTU bus sees the same word faults as Modbus TCP does.
         decision = CURRENT_DECISION.get()
-        inner = describe("http", peer, unit, pdu)
-        note_old_words(self.server.traffic, decision, self.server.modbus_app.devices, inner)
-        result = self.server.modbus_app.handle(unit, pdu, peer)
+        app, traffic = self.view.app, self.view.traffic
+        inner = describe("http", peer, unit, pdu, app.serial_of(unit))
+        note_old_words(traffic, decision, app.devices, inner)
+        result = app.handle(unit, pdu, peer)
         if result is not None and not isinstance(result, bytes):
             result = await result
         if result is not None and decision.words:
-            result = distort_pdu(self.server.traffic, decision, inner, result,
-                                 self.server.model.name)
+            result = distort_pdu(traffic, decision, inner, result, app.devices.get(unit))
         if result is None:
             return envelope(SUCCESS, MSG_SUCCESS, data={"data": ""})
         reply = bytes([frame[0]]) + result

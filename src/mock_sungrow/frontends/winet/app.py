@@ -46,9 +46,10 @@ from mock_sungrow.frontends.winet.messages import (
     peer_of,
 )
 from mock_sungrow.frontends.winet.protocol import MAX_MESSAGE, BadRequest, Reply, envelope
+from mock_sungrow.frontends.winet.view import WinetView
 
 if TYPE_CHECKING:
-    from mock_sungrow.server import MockSungrowServer
+    from mock_sungrow.frontends.base import Binding
 
 WS_PATH = "/ws/home/overview"
 #: Where an HTTP handler leaves the ``result_code`` of its JSON reply for the request log.
@@ -67,28 +68,29 @@ SHUTDOWN_TIMEOUT = 1.0
 
 
 class WinetFrontEnd:
-    """The WiNet-S HTTP + WebSocket front end of one server (``connection_type`` ``"http"``)."""
+    """The WiNet-S HTTP + WebSocket front end of one dongle (``connection_type`` ``"http"``)."""
 
     name = "http"
 
-    def __init__(self, server: MockSungrowServer) -> None:
-        self.server = server
-        self.host = server.host
-        self.api = WinetApi(server, notify=self._notify)
+    def __init__(self, binding: Binding) -> None:
+        self.view = WinetView(binding)
+        self.host = binding.host
+        self.api = WinetApi(self.view, notify=self._notify)
         self.connections: set[WsConnection] = set()
         #: Every admitted TCP connection (HTTP and WebSocket alike).
         self.tcp: set[Admission] = set()
         self.closing = False
         self.ca_pem: bytes | None = None
-        profile = server.winet_settings.profile_info
+        profile = self.view.settings.profile_info
+        extra = binding.endpoint.extra_ports
         self.listeners: list[Listener] = []
         if not profile.tls_only:
             self.listeners.append(Listener(
-                "main", "WiNet-S HTTP/WebSocket front end", server.http_port, tls=False))
-            if server.plain_http_port is not None:
+                "main", "WiNet-S HTTP/WebSocket front end", binding.port, tls=False))
+            if extra.get("plain_http") is not None:
                 self.listeners.append(Listener(
-                    "plain", "WiNet-S plain HTTP listener", server.plain_http_port, tls=False))
-        tls_port = server.tls_port
+                    "plain", "WiNet-S plain HTTP listener", extra["plain_http"], tls=False))
+        tls_port = extra.get("tls")
         if tls_port is None and profile.tls_only:
             tls_port = 0
         if tls_port is not None:
@@ -197,7 +199,7 @@ class WinetFrontEnd:
             "connection_type": self.name,
             "tls": main.tls,
             "ws_path": WS_PATH,
-            "winet_profile": self.server.winet_settings.profile,
+            "winet_profile": self.view.settings.profile,
         }
         if "plain" in by_role:
             info["plain_http_port"] = by_role["plain"].port
@@ -227,7 +229,7 @@ class WinetFrontEnd:
         """Push a ``notice`` frame to every open session (or to the one owning ``token``)."""
         targets = list(self.connections)
         if token is not None:
-            owner = next((t.owner for t in self.server.winet_sessions.tokens()
+            owner = next((t.owner for t in self.view.sessions.tokens()
                           if t.value == token), None)
             targets = [c for c in targets if c is owner]
         sent = 0
@@ -269,7 +271,7 @@ class WinetFrontEnd:
                     break
         finally:
             self.connections.discard(conn)
-            self.server.winet_sessions.forget_owner(conn)
+            self.view.sessions.forget_owner(conn)
         return ws
 
     async def _ws_request(self, text: str, conn: WsConnection) -> Reply | bool | None:
@@ -278,8 +280,8 @@ class WinetFrontEnd:
         Returns the reply, ``None`` for no reply (a ``silence`` fault) or ``False`` to drop
         the connection (a ``drop`` fault).
         """
-        traffic = self.server.traffic
-        req = describe_ws(text, conn.peer)
+        traffic = self.view.traffic
+        req = describe_ws(text, conn.peer, self.view.locate)
         d = traffic.before(req) if traffic.faults else NO_FAULT
         if d is not NO_FAULT:
             if d.delay > 0:
@@ -354,8 +356,8 @@ class WinetFrontEnd:
         """Faults for HTTP requests, and the request log (WebSocket frames: see _websocket)."""
         if request.path == WS_PATH:
             return await handler(request)
-        traffic = self.server.traffic
-        req = describe_http(request)
+        traffic = self.view.traffic
+        req = describe_http(request, self.view.locate)
         d = traffic.before(req) if traffic.faults else NO_FAULT
         if d is not NO_FAULT:
             if d.delay > 0:
@@ -417,6 +419,6 @@ class WinetFrontEnd:
             return json_reply(envelope(auth.READ_FAILED, auth.MSG_READ_FAILED))
 
 
-def build_front_end(server: MockSungrowServer) -> WinetFrontEnd:
-    """The WiNet-S front end of ``server`` (see ``frontends.FRONT_END_BUILDERS``)."""
-    return WinetFrontEnd(server)
+def build_front_end(binding: Binding) -> WinetFrontEnd:
+    """An inverter's WiNet-S web API (see ``frontends.FRONT_END_BUILDERS``)."""
+    return WinetFrontEnd(binding)

@@ -114,7 +114,10 @@ PROFILES: Mapping[str, Profile] = MappingProxyType({
 
 @dataclass(frozen=True)
 class WinetSettings:
-    """The dongle's configuration, validated once when the server is built.
+    """The dongle's settings at run time (a firmware-profile fault switches ``profile``).
+
+    Built from the validated :class:`mock_sungrow.config.WinetConfig` (where the checks and
+    their messages are).
 
     ``token_lifetime`` (seconds from issue, ``None`` = forever) makes tokens expire with
     ``106``; ``single_session`` (``None`` = the profile's choice) lets one logged-in session
@@ -131,31 +134,7 @@ class WinetSettings:
     scan_seconds: float = 3.0
 
     def __post_init__(self) -> None:
-        if self.profile not in PROFILES:
-            raise ValueError(
-                f"unknown winet_profile {self.profile!r}; accepted: " + ", ".join(PROFILES)
-            )
-        if not isinstance(self.accounts, Mapping) or not self.accounts or not all(
-            isinstance(u, str) and u and isinstance(p, str) for u, p in self.accounts.items()
-        ):
-            raise ValueError(
-                "winet_accounts must map at least one non-empty user name to a password string"
-            )
         object.__setattr__(self, "accounts", MappingProxyType(dict(self.accounts)))
-        if self.token_lifetime is not None and not _positive(self.token_lifetime):
-            raise ValueError("winet_token_lifetime must be positive seconds or None; "
-                             f"got {self.token_lifetime!r}")
-        if isinstance(self.lockout_after, bool) or not isinstance(self.lockout_after, int) or (
-            self.lockout_after < 1
-        ):
-            raise ValueError(f"winet_lockout_after must be an integer >= 1; got "
-                             f"{self.lockout_after!r}")
-        if not _positive(self.lockout_seconds):
-            raise ValueError(
-                f"winet_lockout_seconds must be positive; got {self.lockout_seconds!r}"
-            )
-        if not _positive(self.scan_seconds, allow_zero=True):
-            raise ValueError(f"winet_scan_seconds must be >= 0; got {self.scan_seconds!r}")
 
     @property
     def profile_info(self) -> Profile:
@@ -168,12 +147,6 @@ class WinetSettings:
         if self.single_session is None:
             return self.profile_info.single_session
         return self.single_session
-
-
-def _positive(value: object, *, allow_zero: bool = False) -> bool:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    return value >= 0 if allow_zero else value > 0
 
 
 @dataclass

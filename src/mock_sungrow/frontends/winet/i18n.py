@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 
 from mock_sungrow.device.catalog import load_catalog
-from mock_sungrow.device.device import BatteryDevice
 from mock_sungrow.frontends.winet import auth, devicelist, payloads
 
 #: Labels captured from real dongles (or given by clients' documentation).
@@ -123,14 +122,15 @@ def _render(key: str) -> str:
 def emitted_keys() -> set[str]:
     """Every i18n key any reply of any model can contain."""
     keys = set(_KNOWN)
-    for items in (payloads.STRING_REAL, payloads.HYBRID_REAL, payloads.REAL_BATTERY):
+    for items in (payloads.STRING_REAL, payloads.HYBRID_REAL, payloads.REAL_BATTERY,
+                  payloads.BATTERY_REAL):
         keys.update(item.name for item in items)
     keys.update(payloads._WORK_STATE_1.values())
     keys.update(payloads._RUNNING_STATE.values())
     keys.update(name for _, name, _, _ in payloads.GRID_PARAMETERS)
     keys.update(name for name, _ in devicelist.DEVICE_TYPES)
     keys.update(item["data_name"] for item in _local_template())
-    keys.update(BatteryDevice.i18n_keys())
+    keys.update(payloads.BATTERY_STATUS.values())
     keys.update(
         payloads.param_key(row) for row in load_catalog().registers if row.table == "holding"
     )

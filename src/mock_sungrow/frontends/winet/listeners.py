@@ -79,7 +79,7 @@ class Admission(asyncio.Protocol):
         self.peer = "-"
         self.admitted = False
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._idle = IdleTimer(front_end.server.traffic, front_end.name)
+        self._idle = IdleTimer(front_end.view.traffic, front_end.name)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Admit the connection, or reset it as a refusing dongle would."""
@@ -87,8 +87,8 @@ class Admission(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "-"
         fe = self.front_end
-        traffic = fe.server.traffic
-        if fe.closing or (fe.server.winet_settings.profile_info.tls_only
+        traffic = fe.view.traffic
+        if fe.closing or (fe.view.settings.profile_info.tls_only
                           and not self.listener.tls):
             reset_transport(transport)
             return
@@ -111,7 +111,7 @@ class Admission(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         """Pass through (any traffic restarts the idle timer)."""
         if self.admitted:
-            if self._idle.running or self.front_end.server.traffic.faults:
+            if self._idle.running or self.front_end.view.traffic.faults:
                 self._arm_idle()
             self.inner.data_received(data)
 
@@ -137,7 +137,7 @@ class Admission(asyncio.Protocol):
         if self.admitted:
             self.admitted = False
             self.front_end.tcp.discard(self)
-            self.front_end.server.traffic.closed(self.front_end.name, self.peer, self)
+            self.front_end.view.traffic.closed(self.front_end.name, self.peer, self)
             self.inner.connection_lost(exc)
 
 

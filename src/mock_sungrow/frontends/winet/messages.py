@@ -8,6 +8,7 @@ fault layer its view of a request (the path or the service is its function).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -24,27 +25,38 @@ def _maybe_int(value: Any) -> int | None:
         return None
 
 
-def describe_http(request: web.Request) -> Request:
+#: ``dev_id`` -> (the Modbus unit, the serial) of the device it names.
+Locate = Callable[[int | None], tuple[int | None, str | None]]
+
+
+def _no_device(dev_id: int | None) -> tuple[int | None, str | None]:
+    return dev_id, None
+
+
+def describe_http(request: web.Request, locate: Locate = _no_device) -> Request:
     """The fault layer's view of an HTTP request: the path is its function.
 
     A register read or write also says which table, address and count (documented numbers).
+    ``locate`` turns the ``dev_id`` into the device's Modbus unit and serial, so a fault on
+    unit 200 matches the battery's requests here as on Modbus.
     """
     q = request.query
     path = request.path
-    unit = _maybe_int(q.get("dev_id"))
+    unit, device = locate(_maybe_int(q.get("dev_id")))
     if path == "/device/getParam" and q.get("type") == "3":
         kind = _maybe_int(q.get("param_type"))
         table = {0: "input", 1: "holding"}.get(kind) if kind is not None else None
         return Request("http", peer_of(request), unit, path, table,
-                       _maybe_int(q.get("param_addr")), _maybe_int(q.get("param_num")) or 0)
+                       _maybe_int(q.get("param_addr")), _maybe_int(q.get("param_num")) or 0,
+                       device=device)
     if path == "/device/setParam":
         return Request("http", peer_of(request), unit, path, "holding",
                        _maybe_int(q.get("param_addr")), _maybe_int(q.get("param_size")) or 1,
-                       write=True)
-    return Request("http", peer_of(request), unit, path)
+                       write=True, device=device)
+    return Request("http", peer_of(request), unit, path, device=device)
 
 
-def describe_ws(text: str, peer: str) -> Request:
+def describe_ws(text: str, peer: str, locate: Locate = _no_device) -> Request:
     """The fault layer's view of a WebSocket frame: its service is its function."""
     try:
         frame = json.loads(text)
@@ -53,8 +65,9 @@ def describe_ws(text: str, peer: str) -> Request:
     if not isinstance(frame, dict):
         return Request("http", peer)
     service = frame.get("service")
-    return Request("http", peer, _maybe_int(frame.get("dev_id")),
-                   service if isinstance(service, str) else None)
+    unit, device = locate(_maybe_int(frame.get("dev_id")))
+    return Request("http", peer, unit, service if isinstance(service, str) else None,
+                   device=device)
 
 
 def peer_of(request: web.Request) -> str:

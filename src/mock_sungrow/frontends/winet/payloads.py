@@ -1,10 +1,11 @@
-"""What the dongle reports, built from the inverter's registers (never from the plant directly).
+"""What the dongle reports, built from its devices' registers (never from the plant directly).
 
-A real WiNet-S polls its inverter over RS-485 Modbus and formats what it read. This module does
-the same against the device's data blocks (``server.device.block(table)``), so a user's
-``datablock_class`` override, a pinned register or a Modbus write changes ``real``,
-``direct``, ``devicelist`` and ``getParam`` exactly as it changes a Modbus read: both front ends
-always agree, because they read the same words.
+A real WiNet-S polls its inverter and battery over RS-485 Modbus and formats what it read. This
+module does the same against each device's data blocks (:class:`Registers`), so a user's
+``datablock_class`` override, a pinned register, a word fault or a Modbus write changes
+``real`` (of the inverter and of the battery), ``direct``, ``devicelist`` and ``getParam``
+exactly as it changes a Modbus read of that device: the front ends always agree, because they
+read the same words.
 
 Names, units and spellings (``I18N_COMMON_PV_DAYILY_ENERGY_GENERATION``, ``I18N_COMMONUA``,
 ``℃`` as U+2103, ``kΩ`` with U+03A9) are those real dongles send (spec §7). Every i18n key
@@ -21,13 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 from mock_sungrow.device.catalog import RegisterDef, Table
 from mock_sungrow.device.codec import decode_words
-from mock_sungrow.device.registermap import FILLER
+from mock_sungrow.device.registermap import FILLER, RegisterMap
 from mock_sungrow.errors import ModbusError
-from mock_sungrow.faults.traffic import CURRENT_DECISION
+from mock_sungrow.faults.traffic import CURRENT_DECISION, Traffic
 from mock_sungrow.frontends.modbus.distort import sentinel_table
 
 if TYPE_CHECKING:
-    from mock_sungrow.server import MockSungrowServer
+    from mock_sungrow.device.device import Device
+    from mock_sungrow.plant.state import PlantState
 
 #: Firmware strings of the dongle per profile (captured shapes, spec §4.4 and §1.1).
 DONGLE_FIRMWARE = {
@@ -62,13 +64,20 @@ _RUNNING_STATE = {  # input 13000 (hybrids)
 
 
 class Registers:
-    """Reads catalogued registers through the device's data blocks (async-aware).
+    """Reads catalogued registers of one device through its data blocks (async-aware).
 
-    ``server.device`` is looked up on every call: :meth:`MockSungrowServer.reset` replaces it.
+    ``device`` returns the device; it is called on every read, because a server's ``reset()``
+    replaces the devices.
     """
 
-    def __init__(self, server: MockSungrowServer) -> None:
-        self.server = server
+    def __init__(self, device: Callable[[], Device], traffic: Traffic) -> None:
+        self._device = device
+        self.traffic = traffic
+
+    @property
+    def device(self) -> Device:
+        """The device read (as it is now)."""
+        return self._device()
 
     async def words(self, table: Table, address: int, count: int) -> list[int]:
         """``count`` words at documented ``address``; a block's ``ModbusError`` propagates.
@@ -78,17 +87,18 @@ class Registers:
         ``real`` names no registers itself), so ``getParam``, the values ``real`` shows and a
         Modbus read of the same words are distorted alike.
         """
-        words = await self._read(table, address, count)
+        device = self.device
+        words = await self._read(device, table, address, count)
         decision = CURRENT_DECISION.get()
         if decision.words:
-            sentinels = sentinel_table(self.server.model.name, table)
-            words = self.server.traffic.distort_read(
+            sentinels = sentinel_table(device.map, table)
+            words = self.traffic.distort_read(
                 decision, table, address, words, lambda _t, reg: sentinels.get(reg, FILLER)
             )
         return words
 
-    async def _read(self, table: Table, address: int, count: int) -> list[int]:
-        device = self.server.device
+    @staticmethod
+    async def _read(device: Device, table: Table, address: int, count: int) -> list[int]:
         block = device.block(table)
         if device.is_async:
             return list(await block.async_getValues(address, count))
@@ -101,22 +111,22 @@ class Registers:
         write replaces first, as on Modbus, so every front end then serves the old value.
         """
         decision = CURRENT_DECISION.get()
+        device = self.device
         if any(f.name == "stale-after-write" for f in decision.words):
             try:
-                old = await self._read("holding", address, len(words))
+                old = await self._read(device, "holding", address, len(words))
             except ModbusError:
                 pass
             else:
-                self.server.traffic.note_write(decision, "holding", address, old)
-        device = self.server.device
+                self.traffic.note_write(decision, "holding", address, old)
         if device.is_async:
             await device.holding.async_setValues(address, words)
         else:
             device.holding.setValues(address, words)
 
     def row(self, name: str, table: Table = "input") -> RegisterDef | None:
-        """The model's live row called ``name`` (``None`` when the model lacks it)."""
-        return self.server.register_map.by_name.get((table, name))
+        """The device's live row called ``name`` (``None`` when its model lacks it)."""
+        return self.device.map.by_name.get((table, name))
 
     async def value(self, name: str, table: Table = "input") -> Any:
         """The decoded value of a named row; ``None`` if absent, unavailable or refused."""
@@ -177,6 +187,11 @@ class Item:
         if self.special == "state":
             table = _RUNNING_STATE if source == "running_state" else _WORK_STATE_1
             return table.get(value, UNAVAILABLE) if isinstance(value, int) else UNAVAILABLE
+        if self.special == "battery-status":
+            contactor = await regs.value("dc_switch_state")
+            if contactor == 1:
+                return BATTERY_STATUS["stopped"]
+            return BATTERY_STATUS["run" if value == 2 else "standby"]
         if value is not None and self.special in ("export", "import"):
             value = max(0.0, value if self.special == "export" else -value)
         if value is not None and self.special in ("charge", "discharge"):
@@ -258,6 +273,27 @@ HYBRID_REAL = (
     *_GRID,
     *_BACKUP,
 )
+#: WiNet-S ``real`` on a battery device (winet-protocol.md §3.4, "real on a battery
+#: device"), read from the battery's own registers (10740-10789), as a dongle polls it. The
+#: spellings are the firmware's own, typos included; the status is ``run`` (captured),
+#: ``standby`` or ``stop`` (assumed).
+BATTERY_REAL = (
+    Item("I18N_COMMON_BATTERY_VOLTAGE", "V", ("battery_voltage",), 1),
+    Item("I18N_COMMON_BATTERY_CURRENT", "A", ("battery_current",), 1),
+    Item("I18N_COMMON_BATTERY_TEMPERATURE", "\u2103", ("battery_temperature",), 1),
+    Item("I18N_COMMON_REMAIN_BATTERY_POWER", "%", ("battery_soc",), 1),
+    Item("I18N_COMMON_BATTARY_HEALTH", "%", ("battery_soh",), 1),
+    Item("I18N_COMMON_TOTAL_BATTERY_CHARGE", "kWh", ("total_charge_energy",), 1),
+    Item("I18N_COMMON_TOTAL_BATTERY_DISCHARGE_BMS", "kWh", ("total_discharge_energy",), 1),
+    Item("I18N_COMMON_BATTERY_OPERATION_STATUS", "", ("battery_status",),
+         special="battery-status"),
+)
+#: The battery status keys (10740: 1 standby, 2 run; 10789 = 1: its contactor is open).
+BATTERY_STATUS = {
+    "run": "I18N_COMMON_STATUS_RUN",
+    "standby": "I18N_COMMON_STATUS_STANDBY",
+    "stopped": "I18N_COMMON_STATUS_STOP",
+}
 REAL_BATTERY = (
     Item("I18N_CONFIG_KEY_3907", "kW", ("battery_power",), 3, _KW, "charge"),
     Item("I18N_CONFIG_KEY_3921", "kW", ("battery_power",), 3, _KW, "discharge"),
@@ -277,15 +313,21 @@ REAL_BATTERY = (
 )
 
 
-def state_item(server: MockSungrowServer) -> Item:
-    """The running-state item of the model's ``real`` list."""
-    items = HYBRID_REAL if server.model.is_hybrid else STRING_REAL
-    return next(i for i in items if i.special == "state")
+def real_items(device: Device) -> tuple[Item, ...]:
+    """What ``real`` lists for ``device``: an inverter's readings, or a battery's."""
+    if device.kind == "battery":
+        return BATTERY_REAL
+    return HYBRID_REAL if device.catalog_model.is_hybrid else STRING_REAL
 
 
-def has_battery(server: MockSungrowServer) -> bool:
+def state_item(inverter: Device) -> Item:
+    """The running-state item of the inverter's ``real`` list."""
+    return next(i for i in real_items(inverter) if i.special == "state")
+
+
+def has_battery(inverter: Device) -> bool:
     """Whether ``real_battery`` has anything to report."""
-    return server.model.is_hybrid and server.plant.battery_kwh > 0
+    return inverter.catalog_model.is_hybrid and inverter.plant.battery_kwh > 0
 
 
 async def real_list(regs: Registers, items: Sequence[Item]) -> list[dict[str, str]]:
@@ -303,8 +345,8 @@ STRING_KEY = "I18N_COMMON_GROUP_BUNCH_TITLE_AND"
 
 async def direct_list(regs: Registers) -> list[dict[str, str]]:
     """MPPT voltages and currents, then per-string entries (``<key>%@n``), from registers."""
-    server = regs.server
-    mppts = server.model.mppt_count
+    device = regs.device
+    mppts = device.catalog_model.mppt_count
     out: list[dict[str, str]] = []
     volts: list[Any] = []
     amps: list[Any] = []
@@ -312,7 +354,7 @@ async def direct_list(regs: Registers) -> list[dict[str, str]]:
         volts.append(await regs.value(f"mppt_{n}_voltage"))
         amps.append(await regs.value(f"mppt_{n}_current"))
         out.append(_direct(f"MPPT{n}", volts[-1], amps[-1], 1))
-    per = server.plant.strings_per_mppt
+    per = device.plant.strings_per_mppt
     # sungrow-websocket reads the string number from the last character: at most 9 strings.
     for k in range(1, min(mppts * per, 9) + 1):
         mppt = (k - 1) // per
@@ -342,13 +384,13 @@ async def clock_text(regs: Registers, *, seconds: bool = True) -> str:
         y, mo, d, h, mi, s = await regs.words("holding", 5000, 6)
         when = datetime(y, mo, d, h, mi, s)
     except (ModbusError, ValueError):
-        when = regs.server.plant.local_time().replace(tzinfo=None)
+        when = regs.device.plant.local_time().replace(tzinfo=None)
     return when.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
-def utc_offset(server: MockSungrowServer) -> str:
+def utc_offset(plant: PlantState) -> str:
     """The site's UTC offset as the web UI writes it (``UTC+10:00``)."""
-    offset = server.plant.local_time().utcoffset()
+    offset = plant.local_time().utcoffset()
     minutes = int(offset.total_seconds() // 60) if offset is not None else 0
     sign = "+" if minutes >= 0 else "-"
     return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
@@ -381,9 +423,8 @@ def decimals_of(scale: float) -> int:
     return max(0, round(-math.log10(scale))) if scale < 1 else 0
 
 
-def settable_rows(server: MockSungrowServer) -> list[RegisterDef]:
+def settable_rows(rmap: RegisterMap) -> list[RegisterDef]:
     """Holding registers the model lets a client write (the clock excepted), by address."""
-    rmap = server.register_map
     rows = {
         r.row.address: r.row
         for r in rmap.rows["holding"]
@@ -394,10 +435,10 @@ def settable_rows(server: MockSungrowServer) -> list[RegisterDef]:
 
 async def energy_parameters(regs: Registers) -> list[dict[str, Any]]:
     """``getParam`` type 9: each writable holding register, its value read through the block."""
-    server = regs.server
+    regmap = regs.device.map
     out: list[dict[str, Any]] = []
-    for pid, row in enumerate(settable_rows(server), start=1):
-        limit = server.register_map.holding_limits[row.address]
+    for pid, row in enumerate(settable_rows(regmap), start=1):
+        limit = regmap.holding_limits[row.address]
         try:
             words = await regs.words("holding", row.address, row.words)
             value = fmt(decode_words(row, words), decimals_of(row.scale))
@@ -443,14 +484,11 @@ def encode_setting(row: RegisterDef, text: object) -> int:
     return raw & 0xFFFF
 
 
-def _now_label(server: MockSungrowServer) -> str:
-    return server.plant.local_time().strftime("%Y-%m-%d %H:%M:%S")
-
-
-def local_items(server: MockSungrowServer, host: str) -> list[dict[str, str]]:
+def local_items(plant: PlantState, host: str) -> list[dict[str, str]]:
     """The ``local`` service's list: the dongle's own network identity."""
+    now = plant.local_time().strftime("%Y-%m-%d %H:%M:%S")
     return [
-        {"data_name": "I18N_COMMON_SYSTEM_TIME", "data_value": _now_label(server),
+        {"data_name": "I18N_COMMON_SYSTEM_TIME", "data_value": now,
          "data_unit": ""},
         {"data_name": "I18N_COMMON_WLAN_IP", "data_value": host, "data_unit": ""},
         {"data_name": "I18N_COMMON_WLAN_MAC", "data_value": "D8:AA:00:12:34:56", "data_unit": ""},

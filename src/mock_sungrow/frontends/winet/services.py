@@ -17,6 +17,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from mock_sungrow.device.writes import START_VALUE, STOP_VALUE, start_stop_address
 from mock_sungrow.errors import ModbusError
 from mock_sungrow.frontends.winet import auth, devicelist, payloads, status
 from mock_sungrow.frontends.winet.auth import (
@@ -45,19 +46,21 @@ from mock_sungrow.frontends.winet.protocol import (
     parse_frame,
     text_field,
 )
-from mock_sungrow.plant.state import START_VALUE, STOP_VALUE
+from mock_sungrow.frontends.winet.view import BATTERY_ID, INVERTER_ID
 
 if TYPE_CHECKING:
-    from mock_sungrow.server import MockSungrowServer
+    from mock_sungrow.device.device import Device
+    from mock_sungrow.frontends.winet.view import WinetView
 
 
 class WinetServices:
     """Answers one WebSocket request at a time; ``notify`` pushes a frame to a session."""
 
-    def __init__(self, server: MockSungrowServer, notify: Notify | None = None) -> None:
-        self.server = server
+    def __init__(self, view: WinetView, notify: Notify | None = None) -> None:
+        self.view = view
         self.notify = notify
-        self.regs = payloads.Registers(server)
+        #: The inverter's registers, as the dongle polls them.
+        self.regs = payloads.Registers(lambda: view.inverter, view.traffic)
         self._scan_started: float | None = None
         self._services: dict[str, Handler] = {
             "connect": self._connect,
@@ -78,18 +81,35 @@ class WinetServices:
 
     @property
     def sessions(self) -> auth.SessionStore:
-        """The server's session store (replaced by ``reset()``, so never cached)."""
-        return self.server.winet_sessions
+        """The dongle's session store (replaced by ``reset()``, so never cached)."""
+        return self.view.sessions
 
     @property
     def settings(self) -> auth.WinetSettings:
         """The dongle's configuration."""
-        return self.server.winet_settings
+        return self.view.settings
+
+    @property
+    def inverter(self) -> Device:
+        """The inverter the dongle polls (replaced by ``reset()``, so never cached)."""
+        return self.view.inverter
+
+    def registers_of(self, dev_id: int) -> payloads.Registers:
+        """The registers of the device listed as ``dev_id``, as the dongle reads them."""
+        if dev_id == INVERTER_ID:
+            return self.regs
+        return payloads.Registers(lambda: self._device(dev_id), self.view.traffic)
+
+    def _device(self, dev_id: int) -> Device:
+        device = self.view.device(dev_id)
+        if device is None:  # pragma: no cover - checked by _check_device
+            raise BadRequest(f"no device with dev_id {dev_id}")
+        return device
 
     def report(self, peer: str, kind: str, message: str, exc: BaseException | None = None
                ) -> None:
         """Record a server-side problem (the pytest fixture turns it into a failure)."""
-        self.server.diagnostics.report("http", peer, kind, message, exc=exc)
+        self.view.diagnostics.report("http", peer, kind, message, exc=exc)
 
     # ------------------------------------------------------------------------------ WebSocket
 
@@ -130,7 +150,7 @@ class WinetServices:
         data: dict[str, Any] = {"token": token.value, "uid": 1, "tips_disable": 1}
         data.update(profile.connect_extras)
         if profile.reports_ip:
-            data["ip"] = ip_literal(self.server.host)
+            data["ip"] = ip_literal(self.view.host)
         return data
 
     async def _connect(self, request: Mapping[str, Any], conn: Any) -> Reply:
@@ -163,26 +183,23 @@ class WinetServices:
         return envelope(SUCCESS, MSG_SUCCESS, "devicelist", await self._device_list())
 
     async def _device_list(self, *, with_list: bool = True) -> dict[str, Any]:
-        ident = await devicelist.identity(self.regs)
-        entries = [devicelist.device_entry(self.server, ident, with_list=with_list)]
-        battery = self.server.battery
-        if battery is not None:  # an SBR behind a hybrid: dev_type 44, logical id 2
-            entry = battery.info.device_list_entry()
-            if not with_list:
-                entry.pop("list", None)
-            entries.append(entry)
+        # The inverter, then an SBR behind a hybrid (dev_type 44, logical id 2).
+        entries = []
+        for device in self.view.devices():
+            ident = await devicelist.identity(self.registers_of(device.logical_id))
+            entries.append(devicelist.device_entry(device, ident, with_list=with_list))
         return {"list": entries, "count": len(entries)}
 
     def _battery_id(self) -> int | None:
-        battery = self.server.battery
-        return None if battery is None else battery.info.logical_id
+        return None if self.view.battery is None else BATTERY_ID
 
     def _check_device(self, params: Mapping[str, Any], *, battery_ok: bool = False) -> int:
+        """The ``dev_id`` of a request (the inverter's unit is accepted for dev_id 1)."""
         dev_id = integer(params, "dev_id")
-        if dev_id in (1, self.server.unit_id):
-            return dev_id
         if battery_ok and dev_id == self._battery_id():
             return dev_id
+        if dev_id in (INVERTER_ID, self.inverter.unit):
+            return INVERTER_ID
         known = "the inverter is dev_id 1"
         if self._battery_id() is not None:
             known += f", the battery dev_id {self._battery_id()} (real only)"
@@ -190,17 +207,13 @@ class WinetServices:
 
     async def _real(self, request: Mapping[str, Any], conn: Any) -> Reply:
         dev_id = self._check_device(request, battery_ok=True)
-        battery = self.server.battery
-        if battery is not None and dev_id == battery.info.logical_id:
-            values = battery.real_items()
-            return envelope(SUCCESS, MSG_SUCCESS, "real", {"list": values, "count": len(values)})
-        items = payloads.HYBRID_REAL if self.server.model.is_hybrid else payloads.STRING_REAL
-        values = await payloads.real_list(self.regs, items)
+        regs = self.registers_of(dev_id)
+        values = await payloads.real_list(regs, payloads.real_items(regs.device))
         return envelope(SUCCESS, MSG_SUCCESS, "real", {"list": values, "count": len(values)})
 
     async def _real_battery(self, request: Mapping[str, Any], conn: Any) -> Reply:
         self._check_device(request)
-        if not payloads.has_battery(self.server):
+        if not payloads.has_battery(self.inverter):
             # A string inverter has no battery; the Intelbras unit answered 211/215 here.
             return envelope(auth.UNSUPPORTED_ON_DEVICE, MSG_INTER_ABNORMAL, "real_battery")
         values = await payloads.real_list(self.regs, payloads.REAL_BATTERY)
@@ -235,11 +248,9 @@ class WinetServices:
         code = await self._fault_code()
         faults: list[dict[str, Any]] = []
         if code:
-            ident = await devicelist.identity(self.regs)
-            entry = devicelist.device_entry(self.server, ident)
             faults.append({
-                "dev_id": 1,
-                "dev_name": entry["dev_name"],
+                "dev_id": INVERTER_ID,
+                "dev_name": devicelist.dev_name(self.inverter),
                 "fault_code": str(code),
                 "fault_name": f"I18N_COMMON_FAULT_{code}",
                 "fault_time": await payloads.clock_text(self.regs),
@@ -247,7 +258,7 @@ class WinetServices:
         return envelope(SUCCESS, MSG_SUCCESS, "fault", {"list": faults, "count": len(faults)})
 
     async def _energy(self) -> tuple[str, str, str, str]:
-        hybrid = self.server.model.is_hybrid
+        hybrid = self.inverter.catalog_model.is_hybrid
         today = await self.regs.value("daily_pv_generation" if hybrid else "daily_power_yields")
         total = await self.regs.value("total_pv_generation" if hybrid else "total_power_yields")
         power = await self.regs.value("total_active_power")
@@ -257,7 +268,7 @@ class WinetServices:
 
     async def _statistics(self, request: Mapping[str, Any], conn: Any) -> Reply:
         today, total, power, reactive = await self._energy()
-        rated = self.server.model.rated_power_w / 1000.0
+        rated = self.inverter.catalog_model.rated_power_w / 1000.0
         stats = {
             "today_energy": today, "today_energy_unit": "kWh",
             "total_energy": total, "total_energy_unit": "kWh",
@@ -274,8 +285,8 @@ class WinetServices:
     async def _runtime(self, request: Mapping[str, Any], conn: Any) -> Reply:
         today, total, power, reactive = await self._energy()
         ident = await devicelist.identity(self.regs)
-        entry = devicelist.device_entry(self.server, ident)
-        state = await payloads.state_item(self.server).read(self.regs)
+        entry = devicelist.device_entry(self.inverter, ident)
+        state = await payloads.state_item(self.inverter).read(self.regs)
         device = {
             "dev_name": entry["dev_name"], "dev_model": entry["dev_model"],
             "dev_type": entry["dev_type"], "dev_procotol": entry["dev_procotol"],
@@ -289,7 +300,7 @@ class WinetServices:
             "list": [device], "count": 1, "connect_count": 1, "off_count": 0})
 
     async def _local(self, request: Mapping[str, Any], conn: Any) -> Reply:
-        values = payloads.local_items(self.server, ip_literal(self.server.host))
+        values = payloads.local_items(self.inverter.plant, ip_literal(self.view.host))
         return envelope(SUCCESS, MSG_SUCCESS, "local", {"list": values, "count": len(values)})
 
     async def _stalist(self, request: Mapping[str, Any], conn: Any) -> Reply:
@@ -328,13 +339,13 @@ class WinetServices:
         switch = str(item.get("power_switch", ""))
         if switch not in ("0", "1"):
             raise BadRequest(f"'power_switch' must be \"0\" or \"1\"; got {switch!r}")
-        address = 13000 if self.server.model.is_hybrid else 5006
+        address = start_stop_address(self.inverter.catalog_model)
         name = "I18N_COMMON_POWER_ON" if switch == "1" else "I18N_COMMON_POWER_OFF"
         result = await self._write(address, [START_VALUE if switch == "1" else STOP_VALUE])
         return {"param_name": name, "result": result}
 
     async def _set_parameter(self, item: Mapping[str, Any]) -> dict[str, Any]:
-        rows = payloads.settable_rows(self.server)
+        rows = payloads.settable_rows(self.inverter.map)
         by_pid = dict(enumerate(rows, start=1))
         if item.get("param_addr") not in (None, ""):
             address = integer(item, "param_addr")

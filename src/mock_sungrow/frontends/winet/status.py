@@ -17,9 +17,9 @@ on real units) and counts as nothing.
 from __future__ import annotations
 
 from mock_sungrow.device.reads import RUNNING_STATE, WORK_STATE_1
+from mock_sungrow.device.writes import SWITCH_ON
 from mock_sungrow.errors import ModbusError
 from mock_sungrow.frontends.winet.payloads import Registers, fmt
-from mock_sungrow.plant.ems import SWITCH_ON
 from mock_sungrow.plant.snapshot import Mode
 
 #: String-inverter codes (input 5045) the protocol lists as alarms (spec B.5): "system alarm"
@@ -65,7 +65,7 @@ async def _any_bits(regs: Registers, names: tuple[str, ...]) -> bool:
 
 async def fault_and_alarm(regs: Registers) -> tuple[bool, bool]:
     """Whether the inverter reports a fault, and whether it reports an alarm."""
-    if regs.server.model.is_hybrid:
+    if regs.device.catalog_model.is_hybrid:
         state = await regs.value("running_state")
         fault = state == RUNNING_STATE_FAULT or await _any_bits(regs, HYBRID_FAULT_WORDS)
         return fault, await _any_bits(regs, HYBRID_ALARM_WORDS)
@@ -79,7 +79,7 @@ async def fault_and_alarm(regs: Registers) -> tuple[bool, bool]:
 
 async def adjust_power(regs: Registers) -> str:
     """``adjust_power``: the active-power limit in % of rating (100.0 when not limited)."""
-    switch_name, ratio_name = HYBRID_LIMIT if regs.server.model.is_hybrid else STRING_LIMIT
+    switch_name, ratio_name = HYBRID_LIMIT if regs.device.catalog_model.is_hybrid else STRING_LIMIT
     switch = await regs.value(switch_name, "holding")
     ratio = await regs.value(ratio_name, "holding")
     if switch == SWITCH_ON and isinstance(ratio, int | float):
