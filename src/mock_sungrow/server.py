@@ -33,7 +33,6 @@ from mock_sungrow.errors import FrontEndUnavailableError
 from mock_sungrow.faults.effects import fault_changed
 from mock_sungrow.faults.faultset import FaultSet
 from mock_sungrow.faults.lifetimes import FaultEnds
-from mock_sungrow.faults.params import FaultSpecError
 from mock_sungrow.faults.requestlog import DEFAULT_CAPACITY, RequestLog
 from mock_sungrow.faults.spec import Fault, fault_from
 from mock_sungrow.faults.traffic import Traffic
@@ -300,6 +299,18 @@ class MockSungrowServer(DeviceApi):
         if self._running is not None and settings.profile_info.tls_only:
             self._running.each("close_plain_connections", kind="http", wait=wait)
 
+    def can_rotate_key(self) -> bool:
+        """Whether a ``key-rotate`` fault can act: the sungrow port with ``encryption="aes"``."""
+        return self.sungrow_keys is not None
+
+    def has_tls_listener(self) -> bool:
+        """Whether the dongle has a TLS listener (a ``tls-only`` profile needs one)."""
+        return self.tls_port is not None or self.winet_settings.profile_info.tls_only
+
+    def settings_text(self) -> str:
+        """The settings a refused fault names."""
+        return f"server_type={self.server_type!r}, encryption={self.encryption!r}"
+
     def _is_night(self) -> bool:
         return self.plant.snapshot().irradiance_w_m2 <= 0.0
 
@@ -374,18 +385,7 @@ class MockSungrowServer(DeviceApi):
         :data:`mock_sungrow.faults.KINDS` and docs/faults.md for the catalogue.
         """
         fault = fault_from(spec, **kwargs)
-        if fault.name == "winet-profile" and fault.params["profile"] == "tls-only" and not (
-            self.tls_port is not None or self.winet_settings.profile_info.tls_only
-        ):
-            raise FaultSpecError(
-                "switching to the tls-only profile needs a TLS listener: start the server with "
-                "tls_port (0 picks a free port) so clients have somewhere to go"
-            )
-        if fault.name == "key-rotate" and self.sungrow_keys is None:
-            raise FaultSpecError(
-                "key-rotate needs the sungrow front end with encryption='aes' "
-                f"(this server: server_type={self.server_type!r}, encryption={self.encryption!r})"
-            )
+        fault.kind.effect.check(fault, self)  # one this server cannot carry out is refused
         return self.faults.inject(fault)
 
     def clear_faults(self) -> None:

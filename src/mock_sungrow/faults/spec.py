@@ -44,7 +44,9 @@ class Request:
     as much to construct.)
 
     ``address`` is the documented (1-based) register number; ``function`` is the Modbus
-    function code or the WiNet service / HTTP endpoint name.
+    function code or the WiNet service / HTTP endpoint name. ``handshake`` marks a request that
+    is part of the protocol rather than register data (Sungrow's key request): word and frame
+    faults leave its answer alone.
     """
 
     front_end: str
@@ -55,6 +57,7 @@ class Request:
     address: int | None = None
     count: int = 0
     write: bool = False
+    handshake: bool = False
 
     @property
     def client(self) -> str:

@@ -1,8 +1,10 @@
 """The Modbus TCP front ends: the plain "modbus" port and Sungrow's "sungrow" port.
 
-Each is a listener whose connections run the request path
-(:class:`~mock_sungrow.frontends.modbus.path.ModbusConnection`) with a framing: plain MBAP, or
-the AES framing of :class:`~mock_sungrow.frontends.modbus.aes.SungrowConnection`.
+Each is a listener whose connections (:class:`~mock_sungrow.frontends.modbus.stream.
+StreamConnection`) run the request path (:class:`~mock_sungrow.frontends.modbus.path.
+RequestPath`) with a codec: plain MBAP (:class:`~mock_sungrow.frontends.modbus.codec.MbapCodec`),
+or Sungrow's AES framing (:class:`~mock_sungrow.frontends.modbus.aes.SungrowAesCodec`). Another
+framing over TCP is another ``codec``.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from mock_sungrow.faults.faultset import FaultSet
 from mock_sungrow.faults.requestlog import RequestLog
 from mock_sungrow.faults.traffic import Traffic
 from mock_sungrow.frontends.base import bind_server, bound_port, close_connections, stop_listening
-from mock_sungrow.frontends.modbus.aes import SungrowConnection, SungrowKeys, refuse
+from mock_sungrow.frontends.modbus.aes import SungrowAesCodec, SungrowKeys, refuse
 from mock_sungrow.frontends.modbus.app import ModbusApplication
-from mock_sungrow.frontends.modbus.path import Handler, ModbusConnection
+from mock_sungrow.frontends.modbus.codec import Codec, MbapCodec
+from mock_sungrow.frontends.modbus.stream import StreamConnection
 
 if TYPE_CHECKING:
+    from mock_sungrow.frontends.modbus.path import Handler, RequestPath
     from mock_sungrow.server import MockSungrowServer
 
 
@@ -37,11 +41,13 @@ class ModbusTcpFrontEnd:
         *,
         name: str = "modbus",
         label: str = "Modbus TCP front end",
-        protocol_factory: Callable[[ModbusTcpFrontEnd], asyncio.Protocol] | None = None,
+        codec: Callable[[RequestPath], Codec] = MbapCodec,
         traffic: Traffic | None = None,
         model: str = "",
     ) -> None:
         self.app = app
+        #: Builds each connection's codec (its framing) for its request path.
+        self.codec = codec
         #: Fault decisions and the request log (a private one when none is given).
         self.traffic = traffic or Traffic(FaultSet(), RequestLog(1000), time.time)
         #: The model served, for fault distortions that depend on the register map.
@@ -51,8 +57,7 @@ class ModbusTcpFrontEnd:
         self.requested_port = port
         self.name = name
         self.label = label
-        self.connections: set[Any] = set()
-        self._protocol_factory = protocol_factory or ModbusConnection
+        self.connections: set[StreamConnection] = set()
         self._server: asyncio.Server | None = None
         self.port: int | None = None
         self.closing = False
@@ -61,7 +66,7 @@ class ModbusTcpFrontEnd:
         """Listen; returns once the port accepts connections."""
         self.closing = False
         self._server = await bind_server(
-            lambda: self._protocol_factory(self), self.host, self.requested_port, self.label
+            lambda: StreamConnection(self), self.host, self.requested_port, self.label
         )
         self.port = bound_port(self._server)
 
@@ -82,7 +87,7 @@ class ModbusTcpFrontEnd:
     async def rearm_idle(self) -> None:
         """An ``idle-timeout`` fault came or went: restart every connection's idle timer."""
         for conn in list(self.connections):
-            conn._arm_idle()
+            conn.arm_idle()
 
 
 def build_front_end(server: MockSungrowServer) -> ModbusTcpFrontEnd:
@@ -110,7 +115,7 @@ class SungrowFrontEnd(ModbusTcpFrontEnd):
             server.configured_port("sungrow"),
             name="sungrow",
             label=f"Sungrow {'encrypted ' if encryption == 'aes' else ''}Modbus front end",
-            protocol_factory=lambda _front_end: SungrowConnection(self),
+            codec=lambda path: SungrowAesCodec(self, path),
             traffic=server.traffic,
             model=server.model.name,
         )
@@ -124,11 +129,11 @@ class SungrowFrontEnd(ModbusTcpFrontEnd):
     def _key_handler(self, lan_key_reply: str) -> Handler:
         keys = self.keys
         if keys is not None:
-            return lambda unit, pdu, peer: b"\x04\x10" + keys.current().public
+            return lambda unit, pdu, peer, front_end: b"\x04\x10" + keys.current().public
         if self.encryption == "none":
-            return lambda unit, pdu, peer: b"\x04\x10" + bytes(16)
+            return lambda unit, pdu, peer, front_end: b"\x04\x10" + bytes(16)
         if lan_key_reply == "silence":
-            return lambda unit, pdu, peer: None
+            return lambda unit, pdu, peer, front_end: None
         return refuse
 
     def connection_info(self) -> dict[str, Any]:
