@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import struct
 import time
 from datetime import datetime
 from typing import Any
@@ -54,6 +55,28 @@ def test_min_gap_lockup_recovers_only_after_an_idle_line(mock_sungrow_factory: A
         probe.close()
     outcomes = [r.outcome for r in server.requests.all()]
     assert outcomes == ["ok", "silence", "silence", "ok"]
+
+
+def test_a_frozen_dongle_logs_what_it_ignores_under_the_freeze(
+    mock_sungrow_factory: Any,
+) -> None:
+    """The requests a frozen dongle ignores name the fault; only the freeze is a firing.
+
+    Removing the fault thaws the dongle at once, whatever other faults are active.
+    """
+    server = mock_sungrow_factory(server_type="modbus", clock=ManualClock())
+    freeze = server.inject("freeze-after-illegal-reads", reads=2, recover=3600)
+    server.inject("zeros", table="holding", address=5000)  # unrelated; stays active
+    with RawModbus("127.0.0.1", server.get_connection_info("modbus")["port"]) as r:
+        assert [r.read(4, 100, 5) for _ in range(2)] == [2, 2]  # illegal: it freezes
+        r.send(r.frame(1, struct.pack(">BHH", 4, 4999, 1)))
+        wait_until(lambda: server.requests.find(outcome="silence"), what="the ignored read")
+        ignored = server.requests.find(outcome="silence")
+        assert [(e.address, e.fault) for e in ignored] == [(5000, "freeze-after-illegal-reads")]
+        assert freeze.fired == 1
+        freeze.remove()
+    with RawModbus("127.0.0.1", server.get_connection_info("modbus")["port"]) as r:
+        assert r.read(4, 4999, 1) == [0x0126]  # thawed with the fault gone
 
 
 def test_max_clients_kick_oldest(mock_sungrow_factory: Any) -> None:
