@@ -279,6 +279,24 @@ def test_size_limit_refuses_what_the_length_byte_cannot_frame(
         assert isinstance(words, list) and len(words) == 125
 
 
+@pytest.mark.mock_sungrow_expect_errors
+def test_a_handler_error_is_recorded_on_the_port_it_happened(mock_sungrow_factory: Any) -> None:
+    from mock_sungrow import SungrowModbusDataBlock
+
+    class Broken(SungrowModbusDataBlock):
+        def getValues(self, address: int, count: int = 1) -> list[int]:
+            raise RuntimeError("broken override")
+
+    server = mock_sungrow_factory(server_type="modbus+sungrow", datablock_class=Broken)
+    with EncryptedModbus("127.0.0.1", _port(server)) as c:
+        c.fetch_key()
+        assert c.eread(4, 4999, 1) == 4  # slave device failure
+    with RawModbus("127.0.0.1", _port(server, "modbus")) as r:
+        assert r.read(4, 4999, 1) == 4
+    assert [(p.front_end, p.kind) for p in server.problems] == [
+        ("sungrow", "handler-error"), ("modbus", "handler-error")]
+
+
 def test_a_broken_override_never_overflows_the_length_byte(mock_sungrow_factory: Any) -> None:
     from mock_sungrow import SungrowModbusDataBlock
 
