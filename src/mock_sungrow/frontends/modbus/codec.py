@@ -37,9 +37,10 @@ class FrameError(ValueError):
 class Codec:
     """One framing of Modbus requests, for one connection (see the module docstring).
 
-    Subclasses implement :meth:`take`; :meth:`feed` and :meth:`gap` have stream defaults.
-    ``take`` must take requests only while ``path.can_take()`` (back-pressure): the path calls
-    it again when there is room.
+    Subclasses implement :meth:`take`; :meth:`feed`, :meth:`gap` and :meth:`lost` have stream
+    defaults. ``take`` must take requests only while ``path.can_take()`` (back-pressure): the
+    path calls it again whenever there is room, so frames a codec holds back (whole frames
+    waiting for room, or bytes waiting for a gap) are taken then.
     """
 
     def __init__(self, path: RequestPath) -> None:
@@ -62,6 +63,10 @@ class Codec:
         Stream framings carry their own lengths and ignore it; a silence-delimited framing
         (RTU) takes what is buffered as one frame.
         """
+
+    def lost(self) -> None:
+        """The link is gone: forget what was buffered (and stop any timer the codec runs)."""
+        self.buffer.clear()
 
     def reject(self, why: str) -> None:
         """The bytes cannot be framed: forget them and close this connection (only this one)."""

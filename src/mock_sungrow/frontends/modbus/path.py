@@ -189,7 +189,7 @@ class RequestPath:
         """The link is gone: drop whatever was still queued or buffered."""
         self._idle.cancel()
         self._queue.clear()
-        self.codec.buffer.clear()
+        self.codec.lost()
         if self._worker is not None and not self._worker.done():
             self._worker.cancel()
 
@@ -218,8 +218,7 @@ class RequestPath:
         """Room again: answer buffered requests, and read once nothing holds us back."""
         if not self.can_take():
             return
-        if self.codec.buffer:
-            self.codec.take()
+        self.codec.take()
         if self.can_take():
             self.link.resume_reading()
 
