@@ -79,6 +79,30 @@ def test_a_frozen_dongle_logs_what_it_ignores_under_the_freeze(
         assert r.read(4, 4999, 1) == [0x0126]  # thawed with the fault gone
 
 
+@pytest.mark.parametrize("spec", ["key-rotate", "winet-kick", "winet-profile:profile=login",
+                                  "idle-timeout:seconds=30", "key-silent"])
+def test_session_and_connection_faults_can_be_given_to_the_constructor(
+    mock_sungrow_factory: Any, spec: str,
+) -> None:
+    """``faults=`` (and ``serve --fault``) used to fail for these: they act on the server."""
+    server = mock_sungrow_factory(server_type="all", faults=[spec])
+    assert [f.name for f in server.faults] == [spec.partition(":")[0]]
+    if spec == "key-rotate":  # the key handed out is a rotated one
+        fresh = mock_sungrow_factory(server_type="sungrow", clock=server.clock)
+        assert server.sungrow_public_key() != fresh.sungrow_public_key()
+    if spec.startswith("winet-profile"):
+        assert server.get_connection_info("http")["winet_profile"] == "login"
+
+
+def test_key_rotate_is_refused_without_an_aes_port(mock_sungrow_factory: Any) -> None:
+    server = mock_sungrow_factory(server_type="modbus")
+    with pytest.raises(ValueError, match=r"key-rotate needs the sungrow front end with "
+                                         r"encryption='aes' \(this server: "
+                                         r"server_type='modbus', encryption='aes'\)"):
+        server.inject("key-rotate")
+    assert not server.faults
+
+
 def test_max_clients_kick_oldest(mock_sungrow_factory: Any) -> None:
     server = mock_sungrow_factory(server_type="modbus")
     server.inject("max-clients", limit=1, policy="kick-oldest")

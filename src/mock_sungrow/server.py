@@ -198,8 +198,6 @@ class MockSungrowServer(DeviceApi):
         # Duration faults end at their end time: on clock moves, by a timer, on any look.
         self._fault_ends = FaultEnds(self.faults, self.clock)
         self._build_plant()
-        for spec in faults:
-            self.inject(spec)
         #: The dongle's public key (``encryption="aes"`` only); it outlives ``reset()``.
         self.sungrow_keys: SungrowKeys | None = None
         if encryption == "aes" and "sungrow" in SERVER_TYPES[server_type]:
@@ -209,6 +207,9 @@ class MockSungrowServer(DeviceApi):
         self._lock = threading.Lock()
         self._running: FrontEndGroup | None = None
         self._finalizer: weakref.finalize[Any, Any] | None = None
+        # Last: a session fault acts on the keys, the sessions and the running front ends.
+        for spec in faults:
+            self.inject(spec)
 
     # ------------------------------------------------------------------------------ building
 
