@@ -27,13 +27,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from mock_sungrow.faults.decision import (
-    CURRENT_DECISION,
-    DROP,
-    NO_FAULT,
-    SILENCE,
-    Decision,
-)
+from mock_sungrow.faults.decision import DROP, NO_FAULT, SILENCE, Decision
 from mock_sungrow.faults.faultset import FaultSet
 from mock_sungrow.faults.kinds.base import Arrival, Phase, ReplyShape, Settled, Turn, WordRead
 from mock_sungrow.faults.requestlog import LoggedRequest, RequestLog
@@ -43,9 +37,6 @@ from mock_sungrow.faults.spec import Fault, Request
 _DECIDING: tuple[Phase, ...] = ("connect", "request", "session")
 #: Phases whose faults hear how a request was settled (``settled``).
 _COUNTING: tuple[Phase, ...] = ("connect", "request")
-
-__all__ = ["CURRENT_DECISION", "NO_FAULT", "Decision", "Traffic"]
-
 
 class Traffic:
     """Connection bookkeeping, fault decisions and the request log of one server."""
