@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import select
 import socket
 import struct
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from mock_sungrow import MockSungrowServer
 
 _R = TypeVar("_R", bound="RawModbus")
 
@@ -257,3 +261,47 @@ def control_call(base: str, method: str, path: str, body: Any = None, *,
     except urllib.error.HTTPError as exc:
         with exc:
             return exc.code, json.loads(exc.read())
+
+
+def _modbus_view(server: MockSungrowServer, kind: str, peer: str) -> dict[str, Any] | None:
+    """The ``kind`` port's connection from ``peer``, as its own loop sees it (None: not yet)."""
+    front_end: Any = next(fe for fe in server._front_ends if fe.name == kind)
+
+    async def look() -> list[dict[str, Any]]:
+        return [{"reading": c.transport.is_reading(), "closing": c.transport.is_closing(),
+                 "write_buffer": c.transport.get_write_buffer_size(),
+                 "unanswered": len(c.path.codec.buffer)}
+                for c in front_end.connections
+                if c.transport is not None and c.path is not None and c.peer == peer]
+
+    assert server._running is not None
+    views: list[dict[str, Any]] = server._running.runtime.run(look(), 5)
+    return views[0] if views else None
+
+
+def flood_until_unread(server: MockSungrowServer, kind: str, hog: socket.socket,
+                       frames: bytes, timeout: float = 60.0) -> dict[str, Any]:
+    """Send ``frames`` again and again on ``hog`` (never reading) until the server stops reading.
+
+    Returns the server's view of the connection then. Watched on the server's own loop, not
+    inferred from the client's side: a full send buffer proves nothing (the kernel holds
+    megabytes, and under load the server may still be reading, or not even have accepted the
+    connection), and a partial send is finished before the next frame starts, so the stream
+    stays whole frames. ``timeout`` bounds a stuck server; it is not a speed target.
+    """
+    hog.setblocking(False)
+    host, port = hog.getsockname()[:2]
+    pending = b""
+    deadline = time.monotonic() + timeout
+    while True:
+        view = _modbus_view(server, kind, f"{host}:{port}")
+        if view is not None and not view["reading"]:
+            return view
+        assert time.monotonic() < deadline, f"the server kept reading: {view}"
+        select.select([], [hog], [], 0.2)  # room to send, or the server has to catch up
+        try:
+            for _ in range(1000):
+                pending = pending or frames
+                pending = pending[hog.send(pending):]
+        except BlockingIOError:
+            pass

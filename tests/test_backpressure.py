@@ -40,7 +40,7 @@ WRITE_BOUND = 2 * HIGH_WATER
 #: What a connection may hold unanswered once it stops reading: one read of the socket
 #: (asyncio reads at most 256 KiB at a time) plus a partial frame.
 READ_BOUND = 256 * 1024 + 512
-#: Requests queued behind an answer that has to wait (ModbusConnection.MAX_PENDING).
+#: Requests queued behind an answer that has to wait (RequestPath.MAX_PENDING).
 MAX_PENDING = 64
 #: Seconds without a single byte from the server after which the test gives up.
 STALL_S = 10.0
@@ -137,8 +137,8 @@ def _server_side(server: MockSungrowServer, kind: str, client: Pipeliner) -> dic
         return [{"write_buffer": c.transport.get_write_buffer_size(),
                  "reading": c.transport.is_reading(),
                  "kernel_queue": _unread(c.transport.get_extra_info("socket")),
-                 "unanswered": len(c._buffer), "queued": len(c._queue)}
-                for c in front_end.connections if c.transport is not None and c.peer == peer]
+                 "unanswered": len(c.path.codec.buffer), "queued": c.path.queued}
+                for c in front_end.connections if c.path is not None and c.peer == peer]
 
     assert server._running is not None
     runtime = server._running.runtime

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from mock_sungrow import ManualClock, MockSungrowServer
-from tests.helpers import GET_KEY, EncryptedModbus, RawModbus
+from tests.helpers import GET_KEY, EncryptedModbus, RawModbus, flood_until_unread
 
 NOON = datetime(2026, 1, 10, 2, 0, tzinfo=timezone.utc)  # 13:00 in Sydney
 
@@ -279,6 +279,24 @@ def test_size_limit_refuses_what_the_length_byte_cannot_frame(
         assert isinstance(words, list) and len(words) == 125
 
 
+@pytest.mark.mock_sungrow_expect_errors
+def test_a_handler_error_is_recorded_on_the_port_it_happened(mock_sungrow_factory: Any) -> None:
+    from mock_sungrow import SungrowModbusDataBlock
+
+    class Broken(SungrowModbusDataBlock):
+        def getValues(self, address: int, count: int = 1) -> list[int]:
+            raise RuntimeError("broken override")
+
+    server = mock_sungrow_factory(server_type="modbus+sungrow", datablock_class=Broken)
+    with EncryptedModbus("127.0.0.1", _port(server)) as c:
+        c.fetch_key()
+        assert c.eread(4, 4999, 1) == 4  # slave device failure
+    with RawModbus("127.0.0.1", _port(server, "modbus")) as r:
+        assert r.read(4, 4999, 1) == 4
+    assert [(p.front_end, p.kind) for p in server.problems] == [
+        ("sungrow", "handler-error"), ("modbus", "handler-error")]
+
+
 def test_a_broken_override_never_overflows_the_length_byte(mock_sungrow_factory: Any) -> None:
     from mock_sungrow import SungrowModbusDataBlock
 
@@ -466,22 +484,19 @@ def test_connections_without_a_byte_cost_nothing(server: MockSungrowServer) -> N
 
 def test_client_that_never_reads_is_throttled(server: MockSungrowServer,
                                               enc: EncryptedModbus) -> None:
+    """A client that pipelines without reading its replies stops being read; others are served."""
     hog = socket.create_connection(("127.0.0.1", _port(server)))
-    hog.setblocking(False)
-    request = enc.eframe(1, _read(4, 5099, 120)) * 64
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            hog.send(request)
-        except BlockingIOError:
-            break
-    else:
-        pytest.fail("the server kept reading from a client that never reads its replies")
-    assert enc.eread(4, 4999, 1) == [0x0126]
-    # What was read before writing paused waits in the buffer: at most one read (asyncio
-    # reads 256 KiB at a time). tests/test_backpressure.py checks the write side.
-    assert all(len(c._buffer) <= 256 * 1024 + 512 for c in _connections(server))
-    hog.close()
+    try:
+        view = flood_until_unread(server, "sungrow", hog, enc.eframe(1, _read(4, 5099, 120)) * 64)
+        assert not view["closing"], view  # stopped for back-pressure, not closed
+        assert view["write_buffer"] >= 64 * 1024, view  # its replies back up...
+        # ...and what was read before writing paused waits: at most one read (asyncio reads
+        # 256 KiB at a time) after a partial frame. tests/test_backpressure.py checks more.
+        assert view["unanswered"] <= 256 * 1024 + 512, view
+        assert enc.eread(4, 4999, 1) == [0x0126]  # another client is served meanwhile
+    finally:
+        hog.close()
+    assert server.problems == []  # every frame the hog sent was whole
 
 
 # ---------------------------------------------------------------------- the server around it

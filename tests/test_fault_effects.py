@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import struct
 import time
 from datetime import datetime
 from typing import Any
@@ -54,6 +55,52 @@ def test_min_gap_lockup_recovers_only_after_an_idle_line(mock_sungrow_factory: A
         probe.close()
     outcomes = [r.outcome for r in server.requests.all()]
     assert outcomes == ["ok", "silence", "silence", "ok"]
+
+
+def test_a_frozen_dongle_logs_what_it_ignores_under_the_freeze(
+    mock_sungrow_factory: Any,
+) -> None:
+    """The requests a frozen dongle ignores name the fault; only the freeze is a firing.
+
+    Removing the fault thaws the dongle at once, whatever other faults are active.
+    """
+    server = mock_sungrow_factory(server_type="modbus", clock=ManualClock())
+    freeze = server.inject("freeze-after-illegal-reads", reads=2, recover=3600)
+    server.inject("zeros", table="holding", address=5000)  # unrelated; stays active
+    with RawModbus("127.0.0.1", server.get_connection_info("modbus")["port"]) as r:
+        assert [r.read(4, 100, 5) for _ in range(2)] == [2, 2]  # illegal: it freezes
+        r.send(r.frame(1, struct.pack(">BHH", 4, 4999, 1)))
+        wait_until(lambda: server.requests.find(outcome="silence"), what="the ignored read")
+        ignored = server.requests.find(outcome="silence")
+        assert [(e.address, e.fault) for e in ignored] == [(5000, "freeze-after-illegal-reads")]
+        assert freeze.fired == 1
+        freeze.remove()
+    with RawModbus("127.0.0.1", server.get_connection_info("modbus")["port"]) as r:
+        assert r.read(4, 4999, 1) == [0x0126]  # thawed with the fault gone
+
+
+@pytest.mark.parametrize("spec", ["key-rotate", "winet-kick", "winet-profile:profile=login",
+                                  "idle-timeout:seconds=30", "key-silent"])
+def test_session_and_connection_faults_can_be_given_to_the_constructor(
+    mock_sungrow_factory: Any, spec: str,
+) -> None:
+    """``faults=`` (and ``serve --fault``) used to fail for these: they act on the server."""
+    server = mock_sungrow_factory(server_type="all", faults=[spec])
+    assert [f.name for f in server.faults] == [spec.partition(":")[0]]
+    if spec == "key-rotate":  # the key handed out is a rotated one
+        fresh = mock_sungrow_factory(server_type="sungrow", clock=server.clock)
+        assert server.sungrow_public_key() != fresh.sungrow_public_key()
+    if spec.startswith("winet-profile"):
+        assert server.get_connection_info("http")["winet_profile"] == "login"
+
+
+def test_key_rotate_is_refused_without_an_aes_port(mock_sungrow_factory: Any) -> None:
+    server = mock_sungrow_factory(server_type="modbus")
+    with pytest.raises(ValueError, match=r"key-rotate needs the sungrow front end with "
+                                         r"encryption='aes' \(this server: "
+                                         r"server_type='modbus', encryption='aes'\)"):
+        server.inject("key-rotate")
+    assert not server.faults
 
 
 def test_max_clients_kick_oldest(mock_sungrow_factory: Any) -> None:

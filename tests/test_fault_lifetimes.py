@@ -203,6 +203,26 @@ def test_winet_profile_with_a_duration_gives_the_profile_back_on_time(
     assert run(real_without_login()) == 1
 
 
+def test_the_newest_winet_profile_fault_wins_and_the_older_one_returns(
+    mock_sungrow_factory: Any,
+) -> None:
+    server: MockSungrowServer = mock_sungrow_factory(server_type="http")
+
+    async def real_without_login() -> int:
+        async with Winet(server) as w:
+            session = await w.session()
+            reply = await session.call("real", dev_id="1")
+            return int(reply["result_code"])
+
+    older = server.inject("winet-profile", profile="login")
+    newer = server.inject("winet-profile", profile="legacy")
+    assert run(real_without_login()) == 1  # the newer legacy firmware: no login needed
+    newer.remove()
+    assert run(real_without_login()) == 401  # the older fault's login firmware is back
+    older.remove()
+    assert server.get_connection_info("http")["winet_profile"] == "legacy"  # the configured
+
+
 # ----------------------------------------------------------------------------- the real clock
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import struct
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +12,7 @@ from pymodbus.client import ModbusTcpClient
 from pymodbus.pdu import ExceptionResponse
 
 from mock_sungrow import MockSungrowServer
-from tests.helpers import RawModbus
+from tests.helpers import RawModbus, flood_until_unread
 
 
 def _port(server: MockSungrowServer) -> int:
@@ -314,22 +313,15 @@ def test_partial_frame_then_close_is_harmless(mock_sungrow: MockSungrowServer) -
 
 def test_client_that_never_reads_is_throttled_not_buffered(mock_sungrow: MockSungrowServer) -> None:
     hog = socket.create_connection(("127.0.0.1", _port(mock_sungrow)))
-    hog.setblocking(False)
     request = struct.pack(">HHHBBHH", 1, 0, 6, 1, 4, 5099, 125)
-    sent = 0
-    deadline = time.monotonic() + 5
-    # Keep sending until the kernel buffers are full: the server must have stopped reading.
-    while time.monotonic() < deadline:
-        try:
-            sent += hog.send(request * 64)
-        except BlockingIOError:
-            break
-    else:
-        pytest.fail("the server kept reading from a client that never reads its replies")
-    with RawModbus("127.0.0.1", _port(mock_sungrow)) as other:
-        assert other.read(4, 4999, 1) == [0x0126]
-    conns = list(mock_sungrow._front_ends[0].connections)  # type: ignore[attr-defined]
-    # What was read before writing paused waits in the buffer: at most one read (asyncio
-    # reads 256 KiB at a time). tests/test_backpressure.py checks the write side.
-    assert all(len(c._buffer) <= 256 * 1024 + 512 for c in conns)
-    hog.close()
+    try:
+        view = flood_until_unread(mock_sungrow, "modbus", hog, request * 64)
+        assert not view["closing"], view  # stopped for back-pressure, not closed
+        assert view["write_buffer"] >= 64 * 1024, view
+        with RawModbus("127.0.0.1", _port(mock_sungrow)) as other:
+            assert other.read(4, 4999, 1) == [0x0126]
+        # What was read before writing paused waits in the buffer: at most one read (asyncio
+        # reads 256 KiB at a time). tests/test_backpressure.py checks the write side.
+        assert view["unanswered"] <= 256 * 1024 + 512, view
+    finally:
+        hog.close()

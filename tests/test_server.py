@@ -107,6 +107,29 @@ def test_port_in_use_raises_oserror_naming_front_end_and_address() -> None:
         blocker.close()
 
 
+def test_a_front_end_that_cannot_be_built_leaves_nothing_running(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Building a front end runs after the loop thread started: its failure stops it too.
+
+    A missing optional package is the real case: the AES port loads ``cryptography`` while it
+    is built, so an installation without it fails ``start()``, cleanly.
+    """
+    from mock_sungrow.runtime import live_loops
+
+    monkeypatch.setitem(sys.modules, "cryptography.hazmat.primitives.ciphers", None)
+    threads = set(threading.enumerate())
+    server = MockSungrowServer(modbus_port=0, sungrow_port=0, server_type="modbus+sungrow")
+    with pytest.raises(ImportError, match="cryptography"):
+        server.start()
+    assert not server.running
+    assert set(threading.enumerate()) == threads
+    assert live_loops() == []
+    monkeypatch.undo()  # the package is back: the same server starts
+    with server:
+        assert set(server.ports) == {"modbus", "sungrow"}
+
+
 def test_both_front_ends_by_default() -> None:
     with MockSungrowServer(modbus_port=0, http_port=0) as server:
         assert set(server.ports) == {"modbus", "http"}

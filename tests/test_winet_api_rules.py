@@ -185,6 +185,7 @@ def test_a_passthrough_handler_error_names_the_http_client(mock_sungrow_factory:
     # the RTU reply is exception 4 (slave device failure): unit 1, FC 0x84, code 04, CRC
     assert reply["result_data"]["data"].replace(" ", "").upper().startswith("018404")
     (problem,) = [p for p in server.problems if p.kind == "handler-error"]
+    assert problem.front_end == "http"  # where it happened, not the Modbus port
     host, _, port = problem.peer.rpartition(":")
     assert host == "127.0.0.1" and port.isdigit()
 

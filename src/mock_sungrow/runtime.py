@@ -167,12 +167,16 @@ class FrontEndGroup:
 
     @classmethod
     def start(cls, name: str, make: Callable[[], list[FrontEnd]], timeout: float) -> FrontEndGroup:
-        """Start a loop thread called ``name``, build the front ends with ``make``, bind them."""
+        """Start a loop thread called ``name``, build the front ends with ``make``, bind them.
+
+        A builder that raises (a missing optional package, a bad setting) stops the thread
+        too: nothing is left running whichever step fails.
+        """
         runtime = LoopThread(name)
         runtime.start()
-        front_ends = make()
         started: list[FrontEnd] = []
         try:
+            front_ends = make()
             for fe in front_ends:
                 runtime.run(fe.start(), timeout)
                 started.append(fe)

@@ -30,7 +30,6 @@ from mock_sungrow.endpoints import DEVICE_FRONT_ENDS
 from mock_sungrow.faults.effects import fault_changed
 from mock_sungrow.faults.faultset import FaultSet
 from mock_sungrow.faults.lifetimes import FaultEnds
-from mock_sungrow.faults.params import FaultSpecError
 from mock_sungrow.faults.requestlog import DEFAULT_CAPACITY, RequestLog
 from mock_sungrow.faults.spec import Fault, fault_from
 from mock_sungrow.faults.traffic import Traffic
@@ -196,12 +195,13 @@ class MockSungrowServer(ServerInfo):
                    encrypts="sungrow" in inv.ports)
             for i, inv in enumerate(spec.inverters)
         ]
-        for fault_spec in faults:
-            self.inject(fault_spec)
         self._lock = threading.Lock()
         self._running: FrontEndGroup | None = None
         self._bound: list[Endpoint] = []
         self._finalizer: weakref.finalize[Any, Any] | None = None
+        # Last: a session fault acts on the keys, the sessions and the running front ends.
+        for fault_spec in faults:
+            self.inject(fault_spec)
 
     # ------------------------------------------------------------------------------ building
 
@@ -356,6 +356,20 @@ class MockSungrowServer(ServerInfo):
         if self._running is not None and tls_only:
             self._running.each("close_plain_connections", kind="http", wait=wait)
 
+    def can_rotate_key(self) -> bool:
+        """Whether a ``key-rotate`` fault can act: a sungrow port with ``encryption="aes"``."""
+        return any(d.keys for d in self.dongles)
+
+    def has_tls_listener(self) -> bool:
+        """Whether a dongle has a TLS listener (a ``tls-only`` profile needs one)."""
+        return (any("tls" in e.extra_ports for e in self.installation.endpoints)
+                or self.winet_settings.profile_info.tls_only)
+
+    def settings_text(self) -> str:
+        """The settings a refused fault names."""
+        return (f"server_type={self.server_type!r}, "
+                f"encryption={self.dongle.encrypted.encryption!r}")
+
     def _is_night(self) -> bool:
         return self.plant.snapshot().irradiance_w_m2 <= 0.0
 
@@ -433,20 +447,7 @@ class MockSungrowServer(ServerInfo):
         ``device.inject(...)`` adds both for that device.
         """
         fault = fault_from(spec, **kwargs)
-        if fault.name == "winet-profile" and fault.params["profile"] == "tls-only" and not (
-            any("tls" in e.extra_ports for e in self.installation.endpoints)
-            or self.winet_settings.profile_info.tls_only
-        ):
-            raise FaultSpecError(
-                "switching to the tls-only profile needs a TLS listener: start the server with "
-                "tls_port (0 picks a free port) so clients have somewhere to go"
-            )
-        if fault.name == "key-rotate" and not any(d.keys for d in self.dongles):
-            raise FaultSpecError(
-                "key-rotate needs the sungrow front end with encryption='aes' "
-                f"(this server: server_type={self.server_type!r}, "
-                f"encryption={self.dongle.encrypted.encryption!r})"
-            )
+        fault.kind.effect.check(fault, self)  # one this server cannot carry out is refused
         return self.faults.inject(fault)
 
     def _inject_for(self, device: Device, spec: Mapping[str, Any] | str | Fault | None,

@@ -1,11 +1,11 @@
-"""What plant and session faults do when they start and when they end.
+"""What plant and session faults act on, and the listener that tells them of a change.
 
 Request-, word-, frame- and connection-phase faults act where traffic passes
 (:mod:`mock_sungrow.faults.traffic`); plant and session faults change state instead: an
 inverter trips, the grid fails, the dongle rotates its key, kicks its sessions or switches
-firmware, idle timers restart. They act through a :class:`FaultHost`, the small set of
-operations the server offers, so this package never imports the
-server.
+firmware, idle timers restart. Each kind says how in its effect's ``changed`` hook
+(:mod:`mock_sungrow.faults.kinds`), acting through a :class:`FaultHost`: the small set of
+operations the server offers, so this package never imports the server.
 
 The change takes effect at the fault's own instant (``injected_at``, ``ended_at``): a fault
 whose duration ran out a while ago ends the plant's fault back then.
@@ -14,6 +14,8 @@ whose duration ran out a while ago ends the plant's fault back then.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
+
+from mock_sungrow.faults.kinds.base import Change
 
 if TYPE_CHECKING:
     from mock_sungrow.faults.faultset import FaultSet
@@ -49,36 +51,32 @@ class FaultHost(Protocol):
         """Restart every connection's idle timer (an ``idle-timeout`` fault came or went)."""
         ...
 
+    def can_rotate_key(self) -> bool:
+        """Whether the server hands out keys it can rotate (an AES "sungrow" port)."""
+        ...
+
+    def has_tls_listener(self) -> bool:
+        """Whether the dongle has a TLS listener clients can move to."""
+        ...
+
+    def settings_text(self) -> str:
+        """The settings a refusal names (``server_type=..., encryption=...``)."""
+        ...
+
 
 def fault_changed(host: FaultHost, fault: Fault, added: bool) -> None:
-    """Carry out what a plant or session fault does as it is added or removed."""
-    name = fault.name
-    at = fault.injected_at if added else fault.ended_at
+    """Tell ``fault``'s kind that it was added or removed (a ``FaultSet`` listener).
+
+    The kind's ``changed`` hook gets the instant of the change and the faults of the same
+    kind still active then; an added fault that acted is counted as fired.
+    """
+    effect = fault.kind.effect
+    if "changed" not in effect.hooks:
+        return
+    ended = fault.ended_at
+    at = fault.injected_at if added or ended is None else ended
     # Faults of the same kind still active at that instant (another trip, another profile).
-    remaining = [f for f in host.faults.live(at) if f.name == name and f is not fault]
-    if name == "inverter-fault":
-        plant = host.plant_for(fault.match.unit, fault.match.device)
-        if added:
-            plant.trip(fault.params["code"], at=at)
-        elif remaining:
-            plant.trip(remaining[-1].params["code"], at=at)
-        else:
-            plant.recover(at=at)
-    elif name == "grid-outage":
-        plant = host.plant_for(fault.match.unit, fault.match.device)
-        plant.set_grid_outage(added or bool(remaining), at=at)
-    elif name == "key-rotate" and added:
-        host.rotate_key()
-    elif name == "winet-kick" and added:
-        host.kick_sessions()
-    elif name == "idle-timeout":
-        host.rearm_idle(wait=not fault.expired)  # connections already idle count from now
-        return
-    elif name == "winet-profile":
-        active = [fault, *remaining] if added else remaining
-        host.set_winet_profile(active[-1].params["profile"] if active else None,
-                               wait=not fault.expired)
-    else:
-        return
-    if added:
+    remaining = [f for f in host.faults.live(at) if f.kind is fault.kind and f is not fault]
+    change = Change(host, added, at, remaining, wait=not fault.expired)
+    if effect.changed(fault, change) and added:
         host.faults.fire(fault)

@@ -45,6 +45,8 @@ class FaultSet:
         self.expiry_lock: threading.RLock = threading.RLock()
         #: Bumped on every change, so front ends can cache "no faults" cheaply.
         self.version = 0
+        #: The effect hooks some fault in the set has, so callers skip a hook nobody has.
+        self.hooks: frozenset[str] = frozenset()
 
     def __bool__(self) -> bool:
         if self._next_end is not None:  # only duration faults cost a clock read here
@@ -87,6 +89,7 @@ class FaultSet:
 
     def _changed_locked(self) -> None:
         self.version += 1
+        self.hooks = frozenset().union(*(f.kind.effect.hooks for f in self._faults))
         ends = [end for f in self._faults if (end := f.ends_at) is not None]
         self._next_end = min(ends) if ends else None
         self._changed.notify_all()
@@ -168,14 +171,17 @@ class FaultSet:
             finally:
                 self._expiring = None
 
-    def active(self, phase: Phase, req: Request | None = None, *,
+    def active(self, phase: Phase | tuple[Phase, ...], req: Request | None = None, *,
                registers: bool = True) -> list[Fault]:
         """Faults of ``phase`` that are live and match ``req`` (without firing them).
 
-        ``registers=False``: match everything but table and address (see :meth:`Match.matches`).
+        Several phases: their faults phase by phase in the order given, each phase's in
+        injection order. ``registers=False``: match everything but table and address (see
+        :meth:`Match.matches`).
         """
         if not self._faults:
             return []
+        phases = phase if isinstance(phase, tuple) else (phase,)
         now = self._clock()
         next_end = self._next_end
         if next_end is not None and now >= next_end:
@@ -186,7 +192,7 @@ class FaultSet:
                 (f for f in self._faults if f.ordered and not f.used_up(now)), None
             )
             for f in self._faults:
-                if f.kind.phase != phase or f.used_up(now):
+                if f.kind.phase not in phases or f.used_up(now):
                     continue
                 if f.ordered and f is not ordered_turn:
                     continue
@@ -197,6 +203,8 @@ class FaultSet:
                 if req is not None and not f.match.matches(req, registers=registers):
                     continue
                 out.append(f)
+        if len(phases) > 1:
+            out.sort(key=lambda f: phases.index(f.kind.phase))
         return out
 
     def fire(self, fault: Fault) -> None:

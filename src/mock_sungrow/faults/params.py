@@ -71,3 +71,25 @@ def from_text(text: str, types: tuple[type, ...]) -> Any:
         return [int(x, 0) for x in text.replace(";", " ").replace("/", " ").split()]
     return text
 
+
+
+# ----------------------------------------------------------------------------- common checks
+
+
+def non_negative(v: float) -> str | None:
+    """Check: ``v >= 0``."""
+    return "must be >= 0" if v < 0 else None
+
+
+def positive(v: float) -> str | None:
+    """Check: ``v > 0``."""
+    return "must be > 0" if v <= 0 else None
+
+
+def one_of(*allowed: str) -> Callable[[Any], str | None]:
+    """Check: ``v`` is one of ``allowed``."""
+
+    def check(v: Any) -> str | None:
+        return None if v in allowed else f"must be one of {', '.join(allowed)}"
+
+    return check

@@ -46,7 +46,9 @@ class Request:
 
     ``address`` is the documented (1-based) register number; ``function`` is the Modbus
     function code or the WiNet service / HTTP endpoint name; ``device`` the serial of the
-    device the request reaches (``None`` when it reaches none).
+    device the request reaches (``None`` when it reaches none). ``handshake`` marks a request
+    that is part of the protocol rather than register data (Sungrow's key request): word and
+    frame faults leave its answer alone.
     """
 
     front_end: str
@@ -58,6 +60,7 @@ class Request:
     count: int = 0
     write: bool = False
     device: str | None = None
+    handshake: bool = False
 
     @property
     def client(self) -> str:

@@ -125,7 +125,7 @@ async def close_connections(connections: set[Any]) -> None:
         transport = getattr(conn, "transport", None)
         if transport is not None:
             transport.abort()
-        worker = getattr(conn, "_worker", None)
+        worker = getattr(conn, "worker", None)
         if worker is not None and not worker.done():
             worker.cancel()
             tasks.append(worker)
@@ -142,6 +142,18 @@ def reset_transport(transport: asyncio.BaseTransport) -> None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     transport.abort()  # type: ignore[attr-defined]  # every stream transport has it
+
+
+class Closable(Protocol):
+    """What an idle timer closes: a transport, or any link with the same two methods."""
+
+    def is_closing(self) -> bool:
+        """Whether it is closed or closing."""
+        ...
+
+    def close(self) -> None:
+        """Close it."""
+        ...
 
 
 class IdleTimer:
@@ -163,13 +175,14 @@ class IdleTimer:
         """Whether a timer is counting down."""
         return self._handle is not None
 
-    def arm(self, transport: asyncio.BaseTransport | None, peer: str) -> None:
+    def arm(self, link: Closable | None, peer: str) -> None:
         """(Re)start the countdown, or stop it when no ``idle-timeout`` fault is active."""
         self.cancel()
-        timeout = self.traffic.idle_timeout(self.front_end)
-        if timeout is not None and transport is not None:
+        limit = self.traffic.idle_timeout(self.front_end)
+        if limit is not None and link is not None:
+            seconds, fault = limit
             self._handle = asyncio.get_running_loop().call_later(
-                timeout, self._expire, transport, peer
+                seconds, self._expire, link, peer, fault
             )
 
     def cancel(self) -> None:
@@ -178,8 +191,8 @@ class IdleTimer:
             self._handle.cancel()
             self._handle = None
 
-    def _expire(self, transport: asyncio.BaseTransport, peer: str) -> None:
+    def _expire(self, link: Closable, peer: str, fault: str) -> None:
         self._handle = None
-        if not transport.is_closing():
-            self.traffic.connection_event(self.front_end, peer, "closed: idle", "idle-timeout")
-            transport.close()
+        if not link.is_closing():
+            self.traffic.connection_event(self.front_end, peer, "closed: idle", fault)
+            link.close()

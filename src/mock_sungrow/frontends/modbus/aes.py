@@ -6,11 +6,12 @@ key; the AES key is that key XOR the fixed text ``Grow#0*2Sun68CbE``. Every late
 travels as ``01 00 L P`` + AES(ADU with transaction id 0x6868, padded with P bytes of 0xFF),
 where L is the ADU's length (one byte) and P = 16 - L mod 16.
 
-This module only adds that wire codec. Requests are answered by the same
-:class:`~mock_sungrow.frontends.modbus.app.ModbusApplication` as the plain port, through the same
-:class:`~mock_sungrow.frontends.modbus.path.ModbusConnection` (ordering, async worker,
-back-pressure), so the two ports cannot drift apart. ``cryptography`` is imported only when an
-``aes`` front end is built: the pytest plugin and Modbus-only servers never load it.
+This module only adds that wire codec (:class:`SungrowAesCodec`). Requests are answered by the
+same :class:`~mock_sungrow.frontends.modbus.app.ModbusApplication` as the plain port, through the
+same :class:`~mock_sungrow.frontends.modbus.path.RequestPath` (ordering, async worker,
+back-pressure, faults, the log), so the two ports cannot drift apart. ``cryptography`` is
+imported only when an ``aes`` front end is built: the pytest plugin and Modbus-only servers
+never load it.
 
 Three behaviours of a port 502 exist in the field, selected with ``encryption`` (the front end
 itself is :class:`~mock_sungrow.frontends.modbus.tcp.SungrowFrontEnd`):
@@ -37,10 +38,8 @@ import threading
 from typing import TYPE_CHECKING
 
 from mock_sungrow.errors import ExceptionCode
-from mock_sungrow.faults.traffic import NO_FAULT, Decision
-from mock_sungrow.frontends.modbus.codec import FrameError, take_mbap
-from mock_sungrow.frontends.modbus.distort import distort_adu
-from mock_sungrow.frontends.modbus.path import Handler, ModbusConnection, Writer
+from mock_sungrow.faults.decision import NO_FAULT, Decision
+from mock_sungrow.frontends.modbus.codec import Codec, FrameError, MbapCodec, take_mbap
 from mock_sungrow.frontends.modbus.pdu import (
     KEY_REQUEST_PDU,
     KEY_UNIT,
@@ -52,6 +51,7 @@ from mock_sungrow.frontends.modbus.pdu import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from mock_sungrow.frontends.modbus.path import Handler, RequestPath, Writer
     from mock_sungrow.frontends.modbus.tcp import SungrowFrontEnd
     from mock_sungrow.plant.state import PlantState
 
@@ -161,36 +161,33 @@ class SungrowKeys:
         return self.current().public
 
 
-class SungrowConnection(ModbusConnection):
-    """One connection of the "sungrow" port: plain MBAP and AES frames, told apart by header.
+class SungrowAesCodec(MbapCodec):
+    """The "sungrow" port's framing: plain MBAP and AES frames, told apart by their header.
 
     Bytes 2-3 of a plain MBAP header are the protocol id, always ``00 00``; an encrypted header
     is ``01 00 L P`` with P in 1..16 (spec §A.8). The key request is recognised by its content
     on any connection, at any time; encrypted frames need no earlier handshake on the same
-    connection.
+    connection. A frame that cannot be read closes its own connection only.
     """
 
-    front_end: SungrowFrontEnd
-
-    def __init__(self, front_end: SungrowFrontEnd) -> None:
-        super().__init__(front_end)
+    def __init__(self, front_end: SungrowFrontEnd, path: RequestPath) -> None:
+        super().__init__(path)
+        self.front_end = front_end
         self._keys = front_end.keys
         self._plain_allowed = front_end.keys is None or front_end.plain_requests == "lenient"
         self._answer_key = front_end.answer_key_request
         self._told_plain = False
 
-    def data_received(self, data: bytes) -> None:
-        """Buffer what arrived and answer the whole frames in it."""
-        self._buffer += data
-        self.take_requests()
+    #: Bytes are buffered and split here (no single-frame short cut: a frame may be encrypted).
+    feed = Codec.feed
 
-    def take_requests(self) -> None:
+    def take(self) -> None:
         """Split the buffer into plain and encrypted frames and answer each, in order.
 
-        Only while :meth:`can_take` (back-pressure, see :class:`ModbusConnection`).
+        Only while the path can take them (back-pressure, see ``RequestPath``).
         """
-        buf = self._buffer
-        can_take = self.can_take
+        buf = self.buffer
+        can_take = self.path.can_take
         try:
             while len(buf) >= 4 and can_take():
                 if buf[2] == 0 and buf[3] == 0:  # protocol id 0: plain Modbus TCP
@@ -216,13 +213,13 @@ class SungrowConnection(ModbusConnection):
     def _plain(self, tid: int, unit: int, pdu: bytes) -> None:
         handler = self._special(unit, pdu)
         if handler is not None:
-            self.submit(handler, self._write_mbap, tid, unit, pdu)
+            self._submit(handler, self.write, tid, unit, pdu)
         elif self._plain_allowed:
-            self.submit(self._handle, self._write_mbap, tid, unit, pdu)
+            self._submit(self._handle, self.write, tid, unit, pdu)
         elif not self._told_plain:  # strict: no answer, as a real encrypting dongle
             self._told_plain = True
             self.front_end.diagnostics.report(
-                self.front_end.name, self.peer, "plain-request",
+                self.front_end.name, self.path.peer, "plain-request",
                 f"plain Modbus request ignored on an encrypting port ({pdu.hex(' ')}); "
                 "plain_requests='lenient' answers it",
             )
@@ -234,7 +231,7 @@ class SungrowConnection(ModbusConnection):
         if pdu == KEY_REQUEST_PDU:
             return self._answer_key
         self.front_end.diagnostics.report(
-            self.front_end.name, self.peer, "bad-frame",
+            self.front_end.name, self.path.peer, "bad-frame",
             f"key request (unit 247, input 2791) with PDU {pdu.hex(' ')} instead of "
             f"{KEY_REQUEST_PDU.hex(' ')}: answered with exception 2",
         )
@@ -269,27 +266,28 @@ class SungrowConnection(ModbusConnection):
         unit, pdu = plain[6], plain[7:size]
         writer: Writer = functools.partial(self._write_encrypted, key)
         handler = self._special(unit, pdu) or _size_check(pdu) or self._handle
-        self.submit(handler, writer, INNER_TID, unit, pdu)
+        self._submit(handler, writer, INNER_TID, unit, pdu)
         return True
 
     def _write_encrypted(self, key: SungrowKey, tid: int, unit: int, pdu: bytes | None,
                          d: Decision = NO_FAULT) -> None:
-        if pdu is None or self.transport is None or self.transport.is_closing():
+        link = self._link
+        if pdu is None or link.is_closing():
             return
         size = len(pdu) + 7
         if size > MAX_ADU:  # only a broken data-block override can get here
             self.front_end.diagnostics.report(
-                self.front_end.name, self.peer, "handler-error",
+                self.front_end.name, self.path.peer, "handler-error",
                 f"a {size}-byte reply does not fit the encrypted frame's length byte: "
                 "answered with exception 4",
             )
             pdu = exception_pdu(pdu[0], ExceptionCode.DEVICE_FAILURE)
         adu = MBAP.pack(INNER_TID, 0, len(pdu) + 1, unit) + pdu
         if d.frame:  # a malformed-frame fault distorts the plaintext, then it is encrypted
-            adu = distort_adu(d, adu)[:MAX_ADU]
+            adu = self._traffic.distort_adu(d, "mbap", adu)[:MAX_ADU]
         size = len(adu)
         pad = 16 - size % 16
-        self.transport.write(bytes((1, 0, size, pad)) + key.encrypt(adu + _PADDING[pad]))
+        link.write(bytes((1, 0, size, pad)) + key.encrypt(adu + _PADDING[pad]))
 
 
 def _decrypt(
@@ -320,7 +318,7 @@ def _consistent(plain: bytes, size: int, pad: int) -> bool:
             and plain[size:] == _PADDING[pad])
 
 
-def refuse(unit: int, pdu: bytes, peer: str) -> Handled:
+def refuse(unit: int, pdu: bytes, peer: str, front_end: str) -> Handled:
     """Exception 2 ("illegal data address"), the code a Sungrow device uses for such reads."""
     return exception_pdu(pdu[0], ExceptionCode.ILLEGAL_ADDRESS)
 
@@ -348,7 +346,7 @@ __all__ = [
     "MAX_ENCRYPTED_READ",
     "MAX_ENCRYPTED_WRITE",
     "PRIVATE_KEY",
-    "SungrowConnection",
+    "SungrowAesCodec",
     "SungrowKey",
     "SungrowKeys",
     "aes_key",

@@ -75,8 +75,12 @@ class ModbusApplication:
         device = self.devices.get(unit)
         return None if device is None else device.serial
 
-    def handle(self, unit: int, pdu: bytes, peer: str = "-") -> Handled:
-        """Answer one request PDU addressed to ``unit``."""
+    def handle(self, unit: int, pdu: bytes, peer: str = "-", front_end: str = "modbus") -> Handled:
+        """Answer one request PDU addressed to ``unit``.
+
+        ``peer`` and ``front_end`` say where it came from, for the problem a failing data
+        block leaves in the diagnostics.
+        """
         if not pdu:
             return exception_pdu(0, ExceptionCode.ILLEGAL_FUNCTION)
         if unit == KEY_UNIT and pdu == KEY_REQUEST_PDU and self.key_reply is not None:
@@ -86,16 +90,16 @@ class ModbusApplication:
             if unit == 0:  # broadcast: apply writes on every device, never answer
                 if pdu[0] in (6, 16):
                     for dev in self.devices.values():
-                        self._dispatch(dev, pdu, peer)
+                        self._dispatch(dev, pdu, peer, front_end)
                 return None
             if self.unknown_unit == "silence":
                 return None
             return exception_pdu(pdu[0], ExceptionCode.GATEWAY_TARGET_FAILED)
         if device.is_async:
-            return self._dispatch_async(device, pdu, peer)
-        return self._dispatch(device, pdu, peer)
+            return self._dispatch_async(device, pdu, peer, front_end)
+        return self._dispatch(device, pdu, peer, front_end)
 
-    def _dispatch(self, device: Device, pdu: bytes, peer: str) -> Reply:
+    def _dispatch(self, device: Device, pdu: bytes, peer: str, front_end: str) -> Reply:
         """The synchronous path: no awaits, so a request costs a few function calls."""
         try:
             block, address, count, values, reply = self._parse(device, pdu)
@@ -103,10 +107,11 @@ class ModbusApplication:
                 return read_reply(pdu[0], block.getValues(address, count))
             block.setValues(address, values)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an answer
-            return self._failure(pdu, peer, exc)
+            return self._failure(pdu, peer, front_end, exc)
         return reply
 
-    async def _dispatch_async(self, device: Device, pdu: bytes, peer: str) -> Reply:
+    async def _dispatch_async(self, device: Device, pdu: bytes, peer: str,
+                              front_end: str) -> Reply:
         """The same, for data blocks that override an ``async_`` method."""
         try:
             block, address, count, values, reply = self._parse(device, pdu)
@@ -114,16 +119,16 @@ class ModbusApplication:
                 return read_reply(pdu[0], await block.async_getValues(address, count))
             await block.async_setValues(address, values)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an answer
-            return self._failure(pdu, peer, exc)
+            return self._failure(pdu, peer, front_end, exc)
         return reply
 
-    def _failure(self, pdu: bytes, peer: str, exc: Exception) -> bytes:
+    def _failure(self, pdu: bytes, peer: str, front_end: str, exc: Exception) -> bytes:
         fc = pdu[0]
         if isinstance(exc, ModbusError):
             return exception_pdu(fc, exc.code)
         # A user's override or a bug: answer "device failure", record it, keep serving.
         self.diagnostics.report(
-            "modbus", peer, "handler-error", f"FC{fc} {pdu.hex(' ')}: {exc!r}", exc=exc
+            front_end, peer, "handler-error", f"FC{fc} {pdu.hex(' ')}: {exc!r}", exc=exc
         )
         return exception_pdu(fc, ExceptionCode.DEVICE_FAILURE)
 

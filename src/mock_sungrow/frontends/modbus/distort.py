@@ -1,11 +1,12 @@
 """How faults look on the Modbus wire: request descriptions and distorted replies.
 
-Both Modbus transports (plain MBAP and Sungrow's AES framing) describe a request to the fault
-layer the same way and distort their replies the same way; only the framing differs. Word
-distortions (``scale``, ``zeros``, ``sentinel``, ``value``, ``stale``...) rewrite the registers
-of a read reply; PDU distortions (``empty-frame``, ``wrong-count``) rewrite the reply's shape;
-ADU distortions (``bad-exception-frame``, ``padded-frame``) make the MBAP header disagree with
-what follows, as some WiNet-S firmware does.
+Both Modbus codecs (plain MBAP and Sungrow's AES framing) describe a request to the fault
+layer the same way and distort their replies the same way; only the framing differs. This
+module knows Modbus PDUs, not fault kinds: it unpacks a read reply into its words, lets the
+word faults rewrite them (:meth:`~mock_sungrow.faults.traffic.Traffic.distort_read`) and the
+frame faults reshape the reply
+(:meth:`~mock_sungrow.faults.traffic.Traffic.distort_reply`), and packs the result; the codec
+lets the frame faults at the framed reply (``Traffic.distort_adu``).
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ from typing import TYPE_CHECKING
 from mock_sungrow.device.codec import sentinel_words
 from mock_sungrow.device.registermap import FILLER, RegisterMap
 from mock_sungrow.errors import ModbusError
+from mock_sungrow.faults.decision import Decision
+from mock_sungrow.faults.kinds.base import ReplyShape
 from mock_sungrow.faults.requestlog import LoggedRequest
 from mock_sungrow.faults.spec import Request
-from mock_sungrow.faults.traffic import Decision, Traffic
+from mock_sungrow.faults.traffic import Traffic
+from mock_sungrow.frontends.modbus.pdu import KEY_REQUEST_PDU, KEY_UNIT
 
 if TYPE_CHECKING:
     from mock_sungrow.device.device import Device
@@ -38,7 +42,8 @@ def describe(front_end: str, peer: str, unit: int, pdu: bytes, device: str | Non
     if fc in (3, 4, 6, 16) and len(pdu) >= 5:
         address, second = _ADDRESS_COUNT.unpack_from(pdu, 1)
         return Request(front_end, peer, unit, fc, "input" if fc == 4 else "holding",
-                       address + 1, 1 if fc == 6 else second, fc in (6, 16), device)
+                       address + 1, 1 if fc == 6 else second, fc in (6, 16), device,
+                       unit == KEY_UNIT and pdu == KEY_REQUEST_PDU)
     return Request(front_end, peer, unit, fc, device=device)
 
 
@@ -63,28 +68,27 @@ def logged(time: float, front_end: str, peer: str, unit: int, pdu: bytes,  # noq
                          device)
 
 
-def scale_write(pdu: bytes, factor: int) -> bytes | None:
-    """A write PDU with its words multiplied by ``factor`` (``None`` if one overflows 16 bits).
+def rewrite_write(traffic: Traffic, d: Decision, pdu: bytes) -> bytes | None:
+    """A write PDU with the words the write faults make of its words.
 
-    Some SH*RT firmware does this to holding 13074 before its range check.
+    ``None`` when one no longer fits a register (the request is then refused with exception
+    4); anything but a write passes unchanged.
     """
     words = written_words(pdu)
     if words is None:
         return pdu
-    scaled = [w * factor for w in words]
-    if any(w > 0xFFFF for w in scaled):
+    new = traffic.rewrite(d, list(words))
+    if new is None or any(not 0 <= w <= 0xFFFF for w in new):
         return None
     if pdu[0] == 6:
-        return pdu[:3] + struct.pack(">H", scaled[0])
-    return pdu[:6] + struct.pack(f">{len(scaled)}H", *scaled)
+        return pdu[:3] + struct.pack(">H", new[0])
+    return pdu[:6] + struct.pack(f">{len(new)}H", *new)
 
 
 def note_old_words(traffic: Traffic, d: Decision, devices: Mapping[int, Device],
                    req: Request) -> None:
-    """Before a write: remember the words it replaces, for ``stale-after-write`` faults."""
-    if not req.write or req.address is None or not any(
-        f.name == "stale-after-write" for f in d.words
-    ):
+    """Before a write: tell the word faults that remember them the words it replaces."""
+    if not req.write or req.address is None or not d.notes_writes:
         return
     device = devices.get(req.unit or 0)
     if device is None:
@@ -130,16 +134,16 @@ def _live(regmap: RegisterMap, table: str) -> frozenset[int]:
 
 def distort_pdu(traffic: Traffic, d: Decision, req: Request, reply: bytes,
                 device: Device | None) -> bytes:
-    """Apply word and PDU distortions to a successful read reply (others pass through).
+    """Apply word and frame distortions to a read or exception reply (others pass through).
 
     ``device`` is the one that answered (its map says what a sentinel is and which words are
-    live). Frame faults that :func:`distort_adu` applies later are counted here, so the
-    request is logged with them before its answer leaves.
+    live). Frame faults that act on the framed reply later (``Traffic.distort_adu``) are
+    counted here, so the request is logged with them before its answer leaves.
     """
     if reply[0] & 0x80:
-        bad = d.frame_fault("bad-exception-frame")
-        if bad is not None:
-            traffic.fired(d, bad)
+        if d.frame:
+            traffic.distort_reply(d, ReplyShape(reply[0], True, req.table, req.address, 0, [],
+                                                _always, FILLER))
         return reply
     if req.table is None or req.address is None or req.write or device is None:
         return reply
@@ -151,32 +155,14 @@ def distort_pdu(traffic: Traffic, d: Decision, req: Request, reply: bytes,
         words = traffic.distort_read(
             d, req.table, req.address, words, lambda _t, reg: sentinels.get(reg, FILLER)
         )
-    empty = d.frame_fault("empty-frame")
-    if empty is not None:
+    if d.frame:
         live = _live(device.map, req.table)
-        if any(a not in live for a in range(req.address, req.address + n)):
-            traffic.fired(d, empty)
-            return bytes((fc, 0))
-    wrong = d.frame_fault("wrong-count")
-    if wrong is not None:
-        count = wrong.params["count"]
-        words = (words + [FILLER] * count)[:count]
-        traffic.fired(d, wrong)
-    padded = d.frame_fault("padded-frame")
-    if padded is not None and fc in (3, 4):
-        traffic.fired(d, padded)  # applied by distort_adu, counted here (before logging)
+        shape = ReplyShape(fc, False, req.table, req.address, n, words, live.__contains__,
+                           FILLER)
+        traffic.distort_reply(d, shape)
+        words = shape.words
     return struct.pack(f">BB{len(words)}H", fc, 2 * len(words), *words)
 
 
-def distort_adu(d: Decision, adu: bytes) -> bytes:
-    """Apply MBAP-level distortions to a whole plain ADU (header + PDU)."""
-    if len(adu) < 9:
-        return adu
-    is_exception = bool(adu[7] & 0x80)
-    if is_exception and d.frame_fault("bad-exception-frame") is not None:
-        return adu[:4] + b"\x00\x02" + adu[6:]  # length says unit + FC; the code follows
-    padded = d.frame_fault("padded-frame")
-    if padded is not None and not is_exception and adu[7] in (3, 4):
-        extra = bytes(2 * padded.params["extra"])
-        return adu[:4] + struct.pack(">H", len(adu) - 6 + len(extra)) + adu[6:] + extra
-    return adu
+def _always(address: int) -> bool:
+    return True

@@ -1,8 +1,10 @@
 """The Modbus TCP front ends: the plain "modbus" port and Sungrow's "sungrow" port.
 
-Each is a listener whose connections run the request path
-(:class:`~mock_sungrow.frontends.modbus.path.ModbusConnection`) with a framing: plain MBAP, or
-the AES framing of :class:`~mock_sungrow.frontends.modbus.aes.SungrowConnection`.
+Each is a listener whose connections (:class:`~mock_sungrow.frontends.modbus.stream.
+StreamConnection`) run the request path (:class:`~mock_sungrow.frontends.modbus.path.
+RequestPath`) with a codec: plain MBAP (:class:`~mock_sungrow.frontends.modbus.codec.MbapCodec`),
+or Sungrow's AES framing (:class:`~mock_sungrow.frontends.modbus.aes.SungrowAesCodec`). Another
+framing over TCP is another ``codec``.
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ from mock_sungrow.faults.faultset import FaultSet
 from mock_sungrow.faults.requestlog import RequestLog
 from mock_sungrow.faults.traffic import Traffic
 from mock_sungrow.frontends.base import bind_server, bound_port, close_connections, stop_listening
-from mock_sungrow.frontends.modbus.aes import SungrowConnection, SungrowKeys, refuse
+from mock_sungrow.frontends.modbus.aes import SungrowAesCodec, SungrowKeys, refuse
 from mock_sungrow.frontends.modbus.app import ModbusApplication
-from mock_sungrow.frontends.modbus.path import Handler, ModbusConnection
+from mock_sungrow.frontends.modbus.codec import Codec, MbapCodec
+from mock_sungrow.frontends.modbus.stream import StreamConnection
 
 if TYPE_CHECKING:
     from mock_sungrow.frontends.base import Binding
+    from mock_sungrow.frontends.modbus.path import Handler, RequestPath
 
 
 class ModbusTcpFrontEnd:
@@ -37,10 +41,12 @@ class ModbusTcpFrontEnd:
         *,
         name: str = "modbus",
         label: str = "Modbus TCP front end",
-        protocol_factory: Callable[[ModbusTcpFrontEnd], asyncio.Protocol] | None = None,
+        codec: Callable[[RequestPath], Codec] = MbapCodec,
         traffic: Traffic | None = None,
     ) -> None:
         self.app = app
+        #: Builds each connection's codec (its framing) for its request path.
+        self.codec = codec
         #: Fault decisions and the request log (a private one when none is given).
         self.traffic = traffic or Traffic(FaultSet(), RequestLog(1000), time.time)
         self.diagnostics = diagnostics
@@ -48,8 +54,7 @@ class ModbusTcpFrontEnd:
         self.requested_port = port
         self.name = name
         self.label = label
-        self.connections: set[Any] = set()
-        self._protocol_factory = protocol_factory or ModbusConnection
+        self.connections: set[StreamConnection] = set()
         self._server: asyncio.Server | None = None
         self.port: int | None = None
         self.closing = False
@@ -58,7 +63,7 @@ class ModbusTcpFrontEnd:
         """Listen; returns once the port accepts connections."""
         self.closing = False
         self._server = await bind_server(
-            lambda: self._protocol_factory(self), self.host, self.requested_port, self.label
+            lambda: StreamConnection(self), self.host, self.requested_port, self.label
         )
         self.port = bound_port(self._server)
 
@@ -79,7 +84,7 @@ class ModbusTcpFrontEnd:
     async def rearm_idle(self) -> None:
         """An ``idle-timeout`` fault came or went: restart every connection's idle timer."""
         for conn in list(self.connections):
-            conn._arm_idle()
+            conn.arm_idle()
 
 
 def application(binding: Binding, **kwargs: Any) -> ModbusApplication:
@@ -108,7 +113,7 @@ class SungrowFrontEnd(ModbusTcpFrontEnd):
             binding.port,
             name="sungrow",
             label=f"Sungrow {'encrypted ' if encryption == 'aes' else ''}Modbus front end",
-            protocol_factory=lambda _front_end: SungrowConnection(self),
+            codec=lambda path: SungrowAesCodec(self, path),
             traffic=binding.traffic,
         )
         self.encryption = encryption
@@ -122,11 +127,11 @@ class SungrowFrontEnd(ModbusTcpFrontEnd):
     def _key_handler(self, lan_key_reply: str) -> Handler:
         keys = self.keys
         if keys is not None:
-            return lambda unit, pdu, peer: b"\x04\x10" + keys.current().public
+            return lambda unit, pdu, peer, front_end: b"\x04\x10" + keys.current().public
         if self.encryption == "none":
-            return lambda unit, pdu, peer: b"\x04\x10" + bytes(16)
+            return lambda unit, pdu, peer, front_end: b"\x04\x10" + bytes(16)
         if lan_key_reply == "silence":
-            return lambda unit, pdu, peer: None
+            return lambda unit, pdu, peer, front_end: None
         return refuse
 
     def connection_info(self) -> dict[str, Any]:

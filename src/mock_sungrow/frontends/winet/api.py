@@ -25,7 +25,7 @@ from typing import Any
 
 from mock_sungrow.device.catalog import Table
 from mock_sungrow.errors import ModbusError
-from mock_sungrow.faults.traffic import CURRENT_DECISION
+from mock_sungrow.faults.decision import CURRENT_DECISION
 from mock_sungrow.frontends.modbus.distort import describe, distort_pdu, note_old_words
 from mock_sungrow.frontends.modbus.pdu import MAX_READ, crc16
 from mock_sungrow.frontends.winet import devicelist, payloads
@@ -248,7 +248,7 @@ class WinetApi(WinetServices):
         app, traffic = self.view.app, self.view.traffic
         inner = describe("http", peer, unit, pdu, app.serial_of(unit))
         note_old_words(traffic, decision, app.devices, inner)
-        result = app.handle(unit, pdu, peer)
+        result = app.handle(unit, pdu, peer, "http")
         if result is not None and not isinstance(result, bytes):
             result = await result
         if result is not None and decision.words:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
-from mock_sungrow.faults.traffic import CURRENT_DECISION, NO_FAULT
+from mock_sungrow.faults.decision import CURRENT_DECISION, DROP, ERROR, NO_FAULT, SILENCE
 from mock_sungrow.frontends.base import (
     close_connections,
     stop_listening,
@@ -217,7 +217,7 @@ class WinetFrontEnd:
     async def rearm_idle(self) -> None:
         """An ``idle-timeout`` fault came or went: restart every connection's idle timer."""
         for conn in list(self.tcp):
-            conn._arm_idle()
+            conn.arm_idle()
 
     async def close_plain_connections(self) -> None:
         """Drop every connection on a plain (non-TLS) listener: the firmware went TLS-only."""
@@ -257,7 +257,7 @@ class WinetFrontEnd:
                 # of an earlier import of aiohttp (pytester's in-process runs re-import it).
                 if message.type == WSMsgType.TEXT:
                     reply = await self._ws_request(message.data, conn)
-                    if reply is False:  # a "drop" fault
+                    if reply is False:  # a fault dropped the connection
                         break
                     if isinstance(reply, dict):
                         await conn.send(reply)
@@ -277,8 +277,8 @@ class WinetFrontEnd:
     async def _ws_request(self, text: str, conn: WsConnection) -> Reply | bool | None:
         """One WebSocket request through the fault layer.
 
-        Returns the reply, ``None`` for no reply (a ``silence`` fault) or ``False`` to drop
-        the connection (a ``drop`` fault).
+        Returns the reply, ``None`` for no reply (a fault's ``SILENCE``) or ``False`` to drop
+        the connection (``DROP``); an ``ERROR`` is answered with its result code.
         """
         traffic = self.view.traffic
         req = describe_ws(text, conn.peer, self.view.locate)
@@ -286,16 +286,16 @@ class WinetFrontEnd:
         if d is not NO_FAULT:
             if d.delay > 0:
                 await asyncio.sleep(d.delay)
-            if d.action == "silence":
+            if d.action == SILENCE:
                 traffic.done(req, "silence", d)
                 return None
-            if d.action == "drop":
+            if d.action == DROP:
                 traffic.done(req, "dropped", d)
                 transport = conn.ws._req.transport if conn.ws._req is not None else None
                 if transport is not None:
                     transport.abort()
                 return False
-            if d.action == "result":
+            if d.action == ERROR:
                 traffic.done(req, f"result {d.code}", d)
                 return envelope(d.code, d.message or auth.message_for(d.code),
                                 str(req.function or ""))
@@ -362,13 +362,13 @@ class WinetFrontEnd:
         if d is not NO_FAULT:
             if d.delay > 0:
                 await asyncio.sleep(d.delay)
-            if d.action in ("silence", "drop"):
-                traffic.done(req, "silence" if d.action == "silence" else "dropped", d)
-                if d.action == "drop" and request.transport is not None:
+            if d.action in (SILENCE, DROP):
+                traffic.done(req, "silence" if d.action == SILENCE else "dropped", d)
+                if d.action == DROP and request.transport is not None:
                     request.transport.abort()
                 await self._hold(request.transport)
                 raise web.HTTPServiceUnavailable  # never sent: the connection is gone
-            if d.action == "result":
+            if d.action == ERROR:
                 traffic.done(req, f"result {d.code}", d)
                 return json_reply(envelope(d.code, d.message or auth.message_for(d.code)))
         token = CURRENT_DECISION.set(d)

@@ -102,9 +102,9 @@ class Admission(asyncio.Protocol):
         self.admitted = True
         fe.tcp.add(self)
         self.inner.connection_made(transport)
-        self._arm_idle()
+        self.arm_idle()
 
-    def _arm_idle(self) -> None:
+    def arm_idle(self) -> None:
         """(Re)start the timer of an ``idle-timeout`` fault."""
         self._idle.arm(self.transport, self.peer)
 
@@ -112,7 +112,7 @@ class Admission(asyncio.Protocol):
         """Pass through (any traffic restarts the idle timer)."""
         if self.admitted:
             if self._idle.running or self.front_end.view.traffic.faults:
-                self._arm_idle()
+                self.arm_idle()
             self.inner.data_received(data)
 
     def eof_received(self) -> bool | None:

@@ -24,7 +24,8 @@ from mock_sungrow.device.catalog import RegisterDef, Table
 from mock_sungrow.device.codec import decode_words
 from mock_sungrow.device.registermap import FILLER, RegisterMap
 from mock_sungrow.errors import ModbusError
-from mock_sungrow.faults.traffic import CURRENT_DECISION, Traffic
+from mock_sungrow.faults.decision import CURRENT_DECISION
+from mock_sungrow.faults.traffic import Traffic
 from mock_sungrow.frontends.modbus.distort import sentinel_table
 
 if TYPE_CHECKING:
@@ -107,12 +108,13 @@ class Registers:
     async def write(self, address: int, words: list[int]) -> None:
         """Write holding registers through the block; a block's ``ModbusError`` propagates.
 
-        A ``stale-after-write`` fault of the request being answered remembers the words the
-        write replaces first, as on Modbus, so every front end then serves the old value.
+        Word faults of the request being answered that remember the words a write replaces
+        (``stale-after-write``) are told them first, as on Modbus, so every front end then
+        serves the old value.
         """
         decision = CURRENT_DECISION.get()
         device = self.device
-        if any(f.name == "stale-after-write" for f in decision.words):
+        if decision.notes_writes:
             try:
                 old = await self._read(device, "holding", address, len(words))
             except ModbusError:
