@@ -203,9 +203,12 @@ def test_image_serves_an_sh10rt_read_from_outside(image: str) -> None:
                "--http-port", "0", "--no-control", "--status-interval", "0"]
     with container(image, ["--network", "host"], command) as name:
         ready = ready_line(name)
-        assert set(ready) == {"modbus", "http"}
+        assert set(ready) == {"modbus", "http", "devices"}
         modbus = ready["modbus"]
         assert modbus["host"] == host
+        inverter, battery = ready["devices"]  # a hybrid: its SBR battery answers unit 200
+        assert (inverter["model"], inverter["unit"], battery["unit"]) == ("SH10RT", 1, 200)
+        assert inverter["endpoints"]["modbus"] == {"host": host, "port": modbus["port"]}
         client = ModbusTcpClient(host, port=modbus["port"], timeout=5, retries=1)
         try:
             assert client.connect()
@@ -223,7 +226,7 @@ def test_image_serves_an_sh10rt_read_from_outside(image: str) -> None:
 def test_default_command_serves_all_addresses_and_turns_healthy(image: str) -> None:
     with container(image, ["--network", "none", "--health-interval", "1s"]) as name:
         ready = ready_line(name)  # start-up is over: every front end listens
-        assert set(ready) == {"modbus", "http"}  # no control API unless asked
+        assert set(ready) == {"modbus", "http", "devices"}  # no control API unless asked
         verdict = wait_healthy(name)
         assert verdict == "healthy: 2 listeners accept: 0.0.0.0:5020, 0.0.0.0:8082"
         assert ready["modbus"] == {"host": "0.0.0.0", "port": 5020, "connection_type": "modbus"}
