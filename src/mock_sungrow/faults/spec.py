@@ -48,7 +48,9 @@ class Request:
     function code or the WiNet service / HTTP endpoint name; ``device`` the serial of the
     device the request reaches (``None`` when it reaches none). ``handshake`` marks a request
     that is part of the protocol rather than register data (Sungrow's key request): word and
-    frame faults leave its answer alone.
+    frame faults leave its answer alone. ``endpoint`` names the endpoint the request reached
+    (``inverter[2].modbus``): two inverters' LAN ports are both front end ``modbus``, but each
+    keeps its own connection memory (:attr:`where`).
     """
 
     front_end: str
@@ -61,6 +63,12 @@ class Request:
     write: bool = False
     device: str | None = None
     handshake: bool = False
+    endpoint: str | None = None
+
+    @property
+    def where(self) -> str:
+        """The endpoint whose memory (connections, gaps, freezes) the request belongs to."""
+        return self.endpoint or self.front_end
 
     @property
     def client(self) -> str:

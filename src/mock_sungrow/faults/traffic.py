@@ -63,12 +63,18 @@ class Traffic:
 
     # ------------------------------------------------------------------------ connections
 
-    def admit(self, front_end: str, peer: str, conn: Any) -> tuple[str | None, list[Any]]:
-        """A connection arrived. Returns (reason to refuse or None, connections to close)."""
+    def admit(self, front_end: str, peer: str, conn: Any, endpoint: str | None = None
+              ) -> tuple[str | None, list[Any]]:
+        """A connection arrived. Returns (reason to refuse or None, connections to close).
+
+        Connections are counted per ``endpoint`` (default: the ``front_end``'s name), so
+        each inverter's LAN port is its own device.
+        """
+        where = endpoint or front_end
         to_close: list[Any] = []
         if self.faults and "admit" in self.faults.hooks:
-            req = Request(front_end, peer)
-            arrival = Arrival(self, front_end, peer, req.client, self.clock())
+            req = Request(front_end, peer, endpoint=where)
+            arrival = Arrival(self, front_end, peer, req.client, self.clock(), where)
             for f in self.faults.active("connect", req):
                 verdict = f.kind.effect.admit(f, arrival)
                 if verdict is None:
@@ -78,23 +84,25 @@ class Traffic:
                     self._record(req, "refused", f.name)
                     return verdict, []
                 to_close = verdict
-        self._connections.setdefault(front_end, []).append(conn)
+        self._connections.setdefault(where, []).append(conn)
         return None, to_close
 
-    def closed(self, front_end: str, peer: str, conn: Any) -> None:
-        """A connection ended (either side)."""
-        conns = self._connections.get(front_end)
+    def closed(self, front_end: str, peer: str, conn: Any, endpoint: str | None = None
+               ) -> None:
+        """A connection to ``endpoint`` (a ``front_end``) ended (either side)."""
+        where = endpoint or front_end
+        conns = self._connections.get(where)
         if conns is not None and conn in conns:
             conns.remove(conn)
-            self._last_close[front_end, Request(front_end, peer).client] = time.monotonic()
+            self._last_close[where, Request(front_end, peer).client] = time.monotonic()
 
-    def open_connections(self, front_end: str) -> list[Any]:
-        """The admitted connections of ``front_end`` still open, oldest first."""
-        return list(self._connections.get(front_end, ()))
+    def open_connections(self, endpoint: str) -> list[Any]:
+        """The admitted connections of ``endpoint`` still open, oldest first."""
+        return list(self._connections.get(endpoint, ()))
 
-    def last_close(self, front_end: str, client: str) -> float | None:
-        """When (monotonic) ``client``'s last connection to ``front_end`` closed, if ever."""
-        return self._last_close.get((front_end, client))
+    def last_close(self, endpoint: str, client: str) -> float | None:
+        """When (monotonic) ``client``'s last connection to ``endpoint`` closed, if ever."""
+        return self._last_close.get((endpoint, client))
 
     def idle_timeout(self, front_end: str) -> tuple[float, str] | None:
         """Seconds after which an idle connection of ``front_end`` is closed, and why."""
@@ -108,16 +116,16 @@ class Traffic:
 
     def before(self, req: Request) -> Decision:
         """Decide how to treat ``req``. Fast when no fault is active."""
-        front_end = req.front_end
+        where = req.where
         now_real = time.monotonic()
-        previous = self._last_request.get(front_end)
-        self._last_request[front_end] = now_real
+        previous = self._last_request.get(where)
+        self._last_request[where] = now_real
         faults = self.faults
         if not faults:
             return NO_FAULT
         d = Decision()
         now = self.clock()
-        frozen = self._frozen.get(front_end)
+        frozen = self._frozen.get(where)
         if frozen is not None:
             until, cause = frozen
             if until > now and cause.ended_at is None:
@@ -125,7 +133,7 @@ class Traffic:
                 d.action = SILENCE
                 d.fired.append(cause)
                 return d
-            del self._frozen[front_end]
+            del self._frozen[where]
         if "before" in faults.hooks:
             turn = Turn(self, req, d, now, now_real, previous)
             for f in faults.active(_DECIDING, req):
@@ -144,12 +152,12 @@ class Traffic:
             d.frame = [f for f in frame if kinds[f.kind.name] is f]
         return d
 
-    def freeze(self, front_end: str, until: float, fault: Fault) -> None:
-        """``front_end`` answers nothing until server-clock time ``until`` (``fault`` did it).
+    def freeze(self, endpoint: str, until: float, fault: Fault) -> None:
+        """``endpoint`` answers nothing until server-clock time ``until`` (``fault`` did it).
 
         The freeze lifts early if ``fault`` is removed or ends.
         """
-        self._frozen[front_end] = (until, fault)
+        self._frozen[endpoint] = (until, fault)
 
     def fired(self, d: Decision, f: Fault) -> None:
         """``f`` shaped the answer of ``d``'s request: count it once, name it in the log."""
@@ -236,7 +244,7 @@ class Traffic:
         self._record(Request(front_end, peer, function="connection"), outcome, fault)
 
     def reset(self) -> None:
-        """Forget per-client and per-front-end memory (not the open connections)."""
+        """Forget per-client and per-endpoint memory (not the open connections)."""
         self._last_request.clear()
         self._frozen.clear()
         self._last_close.clear()

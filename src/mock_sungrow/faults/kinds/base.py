@@ -24,7 +24,7 @@ hook            phases                       when
 A hook an effect does not override is never called; :attr:`Effect.hooks` names the ones it
 does, so the callers skip the rest at no cost. Effects are stateless singletons: what a fault
 remembers (its counters, its frozen words) lives in its ``Fault.state``, per-server memory in
-the server's ``Traffic``.
+the server's ``Traffic``, per endpoint (two inverters' LAN ports are two devices).
 """
 
 from __future__ import annotations
@@ -79,6 +79,7 @@ class Arrival:
     peer: str
     client: str  # the peer's host
     now: float  # server clock
+    endpoint: str  # the endpoint whose connections these are (``inverter[1].modbus``)
 
 
 @dataclass(slots=True)

@@ -32,7 +32,7 @@ class MaxClients(Effect):
 
     def admit(self, fault: Fault, arrival: Arrival) -> str | list[Any] | None:
         """Refuse, or name the oldest connections to close, once ``limit`` are open."""
-        open_conns = arrival.traffic.open_connections(arrival.front_end)
+        open_conns = arrival.traffic.open_connections(arrival.endpoint)
         limit = fault.params["limit"]
         if len(open_conns) < limit:
             return None
@@ -59,7 +59,7 @@ class ReconnectCooldown(Effect):
 
     def admit(self, fault: Fault, arrival: Arrival) -> str | list[Any] | None:
         """Refuse a client whose last connection closed less than ``seconds`` ago."""
-        last = arrival.traffic.last_close(arrival.front_end, arrival.client)
+        last = arrival.traffic.last_close(arrival.endpoint, arrival.client)
         if last is not None and time.monotonic() - last < fault.params["seconds"]:
             return "reconnected too soon"
         return None

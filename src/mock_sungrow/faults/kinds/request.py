@@ -93,12 +93,12 @@ class MinGap(Effect):
         d = turn.decision
         if fault.params["overload"] == "lockup":
             locked_by: dict[str, bool] = fault.state.setdefault("locked", {})
-            front_end = turn.req.front_end
-            locked = locked_by.get(front_end, False)
+            where = turn.req.where  # each endpoint is its own dongle
+            locked = locked_by.get(where, False)
             if locked and previous is not None and now_real - previous >= fault.params["idle"]:
-                locked_by[front_end] = locked = False
+                locked_by[where] = locked = False
             if too_fast or locked:
-                locked_by[front_end] = True
+                locked_by[where] = True
                 turn.fire(fault)
                 d.action = SILENCE
                 return True
@@ -129,15 +129,15 @@ class FreezeAfterIllegalReads(Effect):
     """After N reads answered with exception 2 the front end answers nothing for a while."""
 
     def settled(self, fault: Fault, settled: Settled) -> None:
-        """Count illegal reads (exception 2) per front end; freeze at ``reads``."""
+        """Count illegal reads (exception 2) per endpoint; freeze it at ``reads``."""
         if settled.outcome != "exception 2":
             return
         counts: dict[str, int] = fault.state.setdefault("illegal", {})
-        front_end = settled.req.front_end
-        counts[front_end] = counts.get(front_end, 0) + 1
-        if counts[front_end] >= fault.params["reads"]:
-            counts[front_end] = 0
-            settled.traffic.freeze(front_end, settled.now + fault.params["recover"], fault)
+        where = settled.req.where
+        counts[where] = counts.get(where, 0) + 1
+        if counts[where] >= fault.params["reads"]:
+            counts[where] = 0
+            settled.traffic.freeze(where, settled.now + fault.params["recover"], fault)
             settled.traffic.faults.fire(fault)
 
 

@@ -32,19 +32,20 @@ if TYPE_CHECKING:
 _ADDRESS_COUNT = struct.Struct(">HH")
 
 
-def describe(front_end: str, peer: str, unit: int, pdu: bytes, device: str | None = None
-             ) -> Request:
+def describe(front_end: str, peer: str, unit: int, pdu: bytes,  # noqa: PLR0917
+             device: str | None = None, endpoint: str | None = None) -> Request:
     """The fault layer's view of a request PDU (documented addresses).
 
-    ``device`` is the serial of the device at ``unit`` (``None``: nobody answers there).
+    ``device`` is the serial of the device at ``unit`` (``None``: nobody answers there);
+    ``endpoint`` the endpoint the request reached (``inverter[2].modbus``).
     """
     fc = pdu[0] if pdu else None
     if fc in (3, 4, 6, 16) and len(pdu) >= 5:
         address, second = _ADDRESS_COUNT.unpack_from(pdu, 1)
         return Request(front_end, peer, unit, fc, "input" if fc == 4 else "holding",
                        address + 1, 1 if fc == 6 else second, fc in (6, 16), device,
-                       unit == KEY_UNIT and pdu == KEY_REQUEST_PDU)
-    return Request(front_end, peer, unit, fc, device=device)
+                       unit == KEY_UNIT and pdu == KEY_REQUEST_PDU, endpoint)
+    return Request(front_end, peer, unit, fc, device=device, endpoint=endpoint)
 
 
 def written_words(pdu: bytes) -> tuple[int, ...] | None:

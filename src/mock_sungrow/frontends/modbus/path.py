@@ -88,9 +88,14 @@ class Link(Protocol):
 
 
 class Endpoint(Protocol):
-    """What a request path needs of its front end."""
+    """What a request path needs of its front end.
+
+    ``name`` is the front end's (``modbus``), what faults match; ``endpoint_name`` the
+    endpoint's (``inverter[2].modbus``), whose connection memory the requests share.
+    """
 
     name: str
+    endpoint_name: str
     app: ModbusApplication
     traffic: Traffic
     diagnostics: Diagnostics
@@ -154,6 +159,7 @@ class RequestPath:
                  codec: Callable[[RequestPath], Codec]) -> None:
         self.endpoint = endpoint
         self.name = endpoint.name
+        self.endpoint_name = endpoint.endpoint_name
         self.app = endpoint.app
         self.traffic = endpoint.traffic
         self.link = link
@@ -237,7 +243,8 @@ class RequestPath:
         req: Request | None = None
         d = NO_FAULT
         if traffic.faults:
-            req = describe(self.name, self.peer, unit, pdu, self.app.serial_of(unit))
+            req = describe(self.name, self.peer, unit, pdu, self.app.serial_of(unit),
+                           self.endpoint_name)
             d = traffic.before(req)
         if req is not None and d is not NO_FAULT:
             action = d.action

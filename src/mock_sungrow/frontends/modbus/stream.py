@@ -52,7 +52,8 @@ class StreamConnection(asyncio.Protocol):
             return
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "-"
-        refused, to_close = front_end.traffic.admit(front_end.name, self.peer, self)
+        refused, to_close = front_end.traffic.admit(front_end.name, self.peer, self,
+                                                    front_end.endpoint_name)
         if refused is not None:
             reset_transport(stream)
             return
@@ -81,7 +82,8 @@ class StreamConnection(asyncio.Protocol):
         self.data_received = _not_admitted
         path, self.path = self.path, None
         if path is not None:
-            self.front_end.traffic.closed(self.front_end.name, self.peer, self)
+            self.front_end.traffic.closed(self.front_end.name, self.peer, self,
+                                          self.front_end.endpoint_name)
             path.lost()
 
     @property

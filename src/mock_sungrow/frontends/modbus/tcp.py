@@ -43,6 +43,7 @@ class ModbusTcpFrontEnd:
         label: str = "Modbus TCP front end",
         codec: Callable[[RequestPath], Codec] = MbapCodec,
         traffic: Traffic | None = None,
+        endpoint: str | None = None,
     ) -> None:
         self.app = app
         #: Builds each connection's codec (its framing) for its request path.
@@ -53,6 +54,9 @@ class ModbusTcpFrontEnd:
         self.host = host
         self.requested_port = port
         self.name = name
+        #: The endpoint it serves (``inverter[2].modbus``): its connections, gaps and freezes
+        #: are its own, not shared with another inverter's port of the same kind.
+        self.endpoint_name = endpoint or name
         self.label = label
         self.connections: set[StreamConnection] = set()
         self._server: asyncio.Server | None = None
@@ -97,7 +101,8 @@ def application(binding: Binding, **kwargs: Any) -> ModbusApplication:
 def build_front_end(binding: Binding) -> ModbusTcpFrontEnd:
     """An inverter's LAN port (see ``frontends.FRONT_END_BUILDERS``)."""
     return ModbusTcpFrontEnd(application(binding), binding.diagnostics, binding.host,
-                             binding.port, traffic=binding.traffic)
+                             binding.port, traffic=binding.traffic,
+                             endpoint=binding.endpoint.name)
 
 
 class SungrowFrontEnd(ModbusTcpFrontEnd):
@@ -115,6 +120,7 @@ class SungrowFrontEnd(ModbusTcpFrontEnd):
             label=f"Sungrow {'encrypted ' if encryption == 'aes' else ''}Modbus front end",
             codec=lambda path: SungrowAesCodec(self, path),
             traffic=binding.traffic,
+            endpoint=binding.endpoint.name,
         )
         self.encryption = encryption
         self.plain_requests = dongle.encrypted.plain_requests

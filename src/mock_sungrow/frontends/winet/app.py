@@ -281,7 +281,7 @@ class WinetFrontEnd:
         the connection (``DROP``); an ``ERROR`` is answered with its result code.
         """
         traffic = self.view.traffic
-        req = describe_ws(text, conn.peer, self.view.locate)
+        req = describe_ws(text, conn.peer, self.view.locate, self.view.endpoint.name)
         d = traffic.before(req) if traffic.faults else NO_FAULT
         if d is not NO_FAULT:
             if d.delay > 0:
@@ -357,7 +357,7 @@ class WinetFrontEnd:
         if request.path == WS_PATH:
             return await handler(request)
         traffic = self.view.traffic
-        req = describe_http(request, self.view.locate)
+        req = describe_http(request, self.view.locate, self.view.endpoint.name)
         d = traffic.before(req) if traffic.faults else NO_FAULT
         if d is not NO_FAULT:
             if d.delay > 0:

@@ -92,7 +92,7 @@ class Admission(asyncio.Protocol):
                           and not self.listener.tls):
             reset_transport(transport)
             return
-        refused, to_close = traffic.admit(fe.name, self.peer, self)
+        refused, to_close = traffic.admit(fe.name, self.peer, self, fe.view.endpoint.name)
         if refused is not None:
             reset_transport(transport)
             return
@@ -137,7 +137,8 @@ class Admission(asyncio.Protocol):
         if self.admitted:
             self.admitted = False
             self.front_end.tcp.discard(self)
-            self.front_end.view.traffic.closed(self.front_end.name, self.peer, self)
+            self.front_end.view.traffic.closed(self.front_end.name, self.peer, self,
+                                               self.front_end.view.endpoint.name)
             self.inner.connection_lost(exc)
 
 

@@ -33,13 +33,21 @@ def _no_device(dev_id: int | None) -> tuple[int | None, str | None]:
     return dev_id, None
 
 
-def describe_http(request: web.Request, locate: Locate = _no_device) -> Request:
+def describe_http(request: web.Request, locate: Locate = _no_device,
+                  endpoint: str | None = None) -> Request:
     """The fault layer's view of an HTTP request: the path is its function.
 
     A register read or write also says which table, address and count (documented numbers).
     ``locate`` turns the ``dev_id`` into the device's Modbus unit and serial, so a fault on
-    unit 200 matches the battery's requests here as on Modbus.
+    unit 200 matches the battery's requests here as on Modbus; ``endpoint`` names the
+    dongle's endpoint (``inverter[2].http``), whose connection memory the request shares.
     """
+    req = _describe_http(request, locate)
+    req.endpoint = endpoint
+    return req
+
+
+def _describe_http(request: web.Request, locate: Locate) -> Request:
     q = request.query
     path = request.path
     unit, device = locate(_maybe_int(q.get("dev_id")))
@@ -56,8 +64,15 @@ def describe_http(request: web.Request, locate: Locate = _no_device) -> Request:
     return Request("http", peer_of(request), unit, path, device=device)
 
 
-def describe_ws(text: str, peer: str, locate: Locate = _no_device) -> Request:
+def describe_ws(text: str, peer: str, locate: Locate = _no_device,
+                endpoint: str | None = None) -> Request:
     """The fault layer's view of a WebSocket frame: its service is its function."""
+    req = _describe_ws(text, peer, locate)
+    req.endpoint = endpoint
+    return req
+
+
+def _describe_ws(text: str, peer: str, locate: Locate) -> Request:
     try:
         frame = json.loads(text)
     except ValueError:
