@@ -18,12 +18,20 @@ from typing import Any
 import pytest
 
 from mock_sungrow import ManualClock, MockSungrowServer
-from tests.helpers import RawModbus, closed_by_peer, wait_until
+from tests.helpers import EncryptedModbus, RawModbus, closed_by_peer, wait_until
+from tests.winet_client import Winet, run
 
 #: issue 9's cluster: a master with a battery and a slave, each with its LAN port.
 CLUSTER: dict[str, Any] = {"inverter": [
     {"model": "SH10RT", "role": "master", "battery_kwh": 9.6, "ports": {"modbus": 0}},
     {"model": "SH10RT", "role": "slave", "battery_kwh": 0, "ports": {"modbus": 0}},
+]}
+#: Two stand-alone hybrids, each with its own WiNet-S (web API and encrypted Modbus port).
+TWO_DONGLES: dict[str, Any] = {"inverter": [
+    {"model": "SH10RT", "ports": {"http": 0, "sungrow": 0}, "sungrow": {"encryption": "aes"},
+     "winet": {"profile": "login"}},
+    {"model": "SH10RT", "ports": {"http": 0, "sungrow": 0}, "sungrow": {"encryption": "aes"},
+     "winet": {"profile": "login"}},
 ]}
 SH10RT = 0x0E03  # its device type code (input 5000), ../shared/spec/models.csv
 DEVICE_TYPE = struct.pack(">BHH", 4, 4999, 1)
@@ -32,6 +40,12 @@ DEVICE_TYPE = struct.pack(">BHH", 4, 4999, 1)
 @pytest.fixture
 def cluster() -> Iterator[MockSungrowServer]:
     with MockSungrowServer(installation=CLUSTER, clock=ManualClock()) as server:
+        yield server
+
+
+@pytest.fixture
+def dongles() -> Iterator[MockSungrowServer]:
+    with MockSungrowServer(installation=TWO_DONGLES, clock=ManualClock()) as server:
         yield server
 
 
@@ -77,3 +91,87 @@ def test_min_gap_measures_each_port_on_its_own(cluster: MockSungrowServer) -> No
         assert s.read(4, 4999, 1, unit=2) == [SH10RT]  # first on its port: answered
         m.send(m.frame(1, DEVICE_TYPE))
         assert closed_by_peer(m.sock)  # second on the master's port: too soon, dropped
+
+
+def _key(server: MockSungrowServer, device: str) -> tuple[EncryptedModbus, bytes]:
+    client = EncryptedModbus("127.0.0.1",
+                             server.get_connection_info("sungrow", device=device)["port"])
+    return client, client.fetch_key()
+
+
+def test_key_rotate_rotates_the_named_dongle_only(dongles: MockSungrowServer) -> None:
+    second = dongles.inverters[1]
+    first_client, first_key = _key(dongles, "inverter[1]")
+    second_client, second_key = _key(dongles, "inverter[2]")
+    with first_client, second_client:
+        second.inject("key-rotate")
+        assert first_client.eread(4, 4999, 1) == [SH10RT]  # its key still decrypts
+        second_client.send(second_client.eframe(1, DEVICE_TYPE))
+        assert closed_by_peer(second_client.sock)  # a rotated key no longer decrypts
+    fresh_first, again_first = _key(dongles, "inverter[1]")
+    fresh_second, again_second = _key(dongles, "inverter[2]")
+    with fresh_first, fresh_second:
+        assert again_first == first_key
+        assert again_second != second_key
+        assert fresh_second.eread(4, 4999, 1) == [SH10RT]
+
+
+def test_session_faults_naming_no_device_act_on_every_dongle(dongles: MockSungrowServer
+                                                             ) -> None:
+    keys = [_key(dongles, d) for d in ("inverter[1]", "inverter[2]")]
+    for client, _key_before in keys:
+        client.close()
+    dongles.inject("key-rotate")
+    for device, (_client, before) in zip(("inverter[1]", "inverter[2]"), keys, strict=True):
+        client, after = _key(dongles, device)
+        client.close()
+        assert after != before
+
+
+def _web(server: MockSungrowServer, device: str) -> Winet:
+    return Winet(server, port=server.get_connection_info("http", device=device)["port"])
+
+
+def test_winet_kick_kicks_the_sessions_of_the_named_dongle(dongles: MockSungrowServer) -> None:
+    async def go() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        async with _web(dongles, "inverter[1]") as one, _web(dongles, "inverter[2]") as two:
+            kept, kicked = await one.session(), await two.session()
+            assert (await kept.login())["result_code"] == 1
+            assert (await kicked.login())["result_code"] == 1
+            dongles.inject("winet-kick", device=dongles.inverters[1].serial)
+            notice = await kicked.receive()  # pushed, unrequested
+            return (notice, await kicked.call("real", dev_id="1"),
+                    await kept.call("real", dev_id="1"))
+
+    notice, after_kick, untouched = run(go())
+    assert notice == {"result_code": 100, "result_msg": "normal user limit",
+                      "result_data": {"service": "notice"}}
+    assert after_kick["result_code"] == 106 and after_kick["result_data"] == {"service": "real"}
+    assert untouched["result_code"] == 1
+
+
+def test_winet_profile_switches_the_named_dongle(dongles: MockSungrowServer) -> None:
+    first, second = dongles.inverters
+
+    def profiles() -> list[str]:
+        return [dongles.get_connection_info("http", device=d)["winet_profile"]
+                for d in (first, second)]
+
+    older = dongles.inject("winet-profile", profile="legacy", unit=1)  # both are unit 1
+    assert profiles() == ["legacy", "legacy"]
+    newer = second.inject("winet-profile", profile="login")
+    assert profiles() == ["legacy", "login"]
+    newer.remove()  # the older fault still names the second dongle
+    assert profiles() == ["legacy", "legacy"]
+    older.remove()
+    assert profiles() == ["login", "login"]
+
+
+def test_a_session_fault_naming_no_dongle_is_refused(cluster: MockSungrowServer,
+                                                      dongles: MockSungrowServer) -> None:
+    with pytest.raises(ValueError, match=r"winet-kick: no dongle \(an inverter's http or "
+                                         r"sungrow endpoint\) serves device='nobody'"):
+        dongles.inject("winet-kick", device="nobody")
+    with pytest.raises(ValueError, match=r"winet-profile: no dongle .* serves unit=2"):
+        cluster.inject("winet-profile", profile="legacy", unit=2)  # the slave has no WiNet-S
+    assert not dongles.faults and not cluster.faults

@@ -36,7 +36,6 @@ from mock_sungrow.faults.traffic import Traffic
 from mock_sungrow.frontends import build_front_end
 from mock_sungrow.frontends.base import Binding, FrontEnd
 from mock_sungrow.frontends.dongle import Dongle
-from mock_sungrow.frontends.winet.auth import MSG_NOTICE, NOTICE
 from mock_sungrow.installation.installation import Endpoint, Installation
 from mock_sungrow.installation.spec import InstallationSpec
 from mock_sungrow.plant.physics import Site
@@ -319,56 +318,6 @@ class MockSungrowServer(ServerInfo):
         bindings = self._bindings()
         self._bound = [b.endpoint for b in bindings]
         return [build_front_end(b) for b in bindings]
-
-    # ------------------------------------------------------- the fault host (faults.effects)
-
-    def plant_for(self, unit: int | None, device: str | None = None) -> PlantState:
-        """The plant a plant fault acts on: its device's (by serial or unit), or the first's."""
-        return self.installation.plant_for(unit, device)
-
-    def rotate_key(self) -> None:
-        """A ``key-rotate`` fault: see :meth:`rotate_sungrow_key`."""
-        self.rotate_sungrow_key()
-
-    def kick_sessions(self) -> None:
-        """A ``winet-kick`` fault: every session hears notice 100, its token stops working.
-
-        (Another login took the single session: a client must connect and log in again.)
-        """
-        if self._running is not None:
-            self._running.each("push_notice", NOTICE, MSG_NOTICE, kind="http")
-        for dongle in self.dongles:
-            dongle.sessions.expire(None)
-
-    def rearm_idle(self, *, wait: bool = True) -> None:
-        """An ``idle-timeout`` fault came or went: restart every connection's idle timer."""
-        if self._running is not None:
-            self._running.each("rearm_idle", wait=wait)
-
-    def set_winet_profile(self, profile: str | None, *, wait: bool = True) -> None:
-        """Switch the dongles' firmware profile at run time (``None``: the configured one).
-
-        What a ``winet-profile`` fault does as it starts and ends.
-        """
-        tls_only = False
-        for dongle in self.dongles:
-            tls_only = dongle.set_profile(profile).profile_info.tls_only or tls_only
-        if self._running is not None and tls_only:
-            self._running.each("close_plain_connections", kind="http", wait=wait)
-
-    def can_rotate_key(self) -> bool:
-        """Whether a ``key-rotate`` fault can act: a sungrow port with ``encryption="aes"``."""
-        return any(d.keys for d in self.dongles)
-
-    def has_tls_listener(self) -> bool:
-        """Whether a dongle has a TLS listener (a ``tls-only`` profile needs one)."""
-        return (any("tls" in e.extra_ports for e in self.installation.endpoints)
-                or self.winet_settings.profile_info.tls_only)
-
-    def settings_text(self) -> str:
-        """The settings a refused fault names."""
-        return (f"server_type={self.server_type!r}, "
-                f"encryption={self.dongle.encrypted.encryption!r}")
 
     def _is_night(self) -> bool:
         return self.plant.snapshot().irradiance_w_m2 <= 0.0

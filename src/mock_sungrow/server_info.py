@@ -4,10 +4,16 @@
 where clients connect (:meth:`~ServerInfo.get_connection_info`, the CLI's ready line with its
 ``devices``) and acts on the dongles (the public key, WiNet-S tokens and notices). The top-level
 entries mean the first inverter's endpoints, as a one-inverter server always had them.
+
+It is also the host plant and session faults act through
+(:class:`~mock_sungrow.faults.effects.FaultHost`): a plant fault reaches the plant of the device
+it names, a session fault (``key-rotate``, ``winet-kick``, ``winet-profile``) the dongles that
+serve the device or unit it names (every dongle when it names none).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from mock_sungrow.endpoints import FRONT_END_NAMES
@@ -22,7 +28,11 @@ if TYPE_CHECKING:
     from mock_sungrow.frontends.modbus.aes import SungrowKeys
     from mock_sungrow.frontends.winet.auth import SessionStore, WinetSettings
     from mock_sungrow.installation.installation import Endpoint, Installation
+    from mock_sungrow.plant.state import PlantState
     from mock_sungrow.runtime import FrontEndGroup
+
+#: The endpoints a dongle serves (its web API and its own Modbus port).
+_DONGLE_KINDS = ("http", "sungrow")
 
 
 class ServerInfo:
@@ -222,3 +232,96 @@ class ServerInfo:
             if bound.kind == "http" and bound.inverter == 0:
                 return getattr(fe, "ca_pem", None)
         return None
+
+    # ------------------------------------------------------- the fault host (faults.effects)
+
+    def plant_for(self, unit: int | None, device: str | None = None) -> PlantState:
+        """The plant a plant fault acts on: its device's (by serial or unit), or the first's."""
+        return self.installation.plant_for(unit, device)
+
+    def dongles_for(self, unit: int | None = None, device: str | None = None) -> list[int]:
+        """The dongles (by inverter index) a session fault naming ``unit`` / ``device`` acts on.
+
+        Those of the inverters that have a dongle endpoint and whose own devices (the inverter,
+        its battery) include the one named; every dongle when neither is named.
+        """
+        if unit is None and device is None:
+            return list(range(len(self.dongles)))
+        out = []
+        for i, inverter in enumerate(self.installation.inverters):
+            if not any(self.installation.endpoint(kind, i) for kind in _DONGLE_KINDS):
+                continue
+            served = [inverter] if inverter.battery is None else [inverter, inverter.battery]
+            if device is not None and all(d.serial != device for d in served):
+                continue
+            if unit is not None and all(d.unit != unit for d in served):
+                continue
+            out.append(i)
+        return out
+
+    def _dongles(self, dongles: Sequence[int] | None) -> list[tuple[int, Dongle]]:
+        chosen = range(len(self.dongles)) if dongles is None else dongles
+        return [(i, self.dongles[i]) for i in chosen]
+
+    def _each_http(self, method: str, *args: Any, dongles: Sequence[int], wait: bool) -> None:
+        """Run the coroutine ``method(*args)`` of the web APIs of ``dongles`` (on the loop)."""
+        if self._running is None:
+            return
+        for bound, fe in self._live():
+            if bound.kind == "http" and bound.inverter in dongles:
+                coro = getattr(fe, method)(*args)
+                if wait:
+                    self._running.runtime.call(coro)
+                else:
+                    self._running.runtime.post(coro)
+
+    def rotate_key(self, dongles: Sequence[int] | None = None) -> None:
+        """A ``key-rotate`` fault: those dongles (default: all) hand out a new public key."""
+        for _i, dongle in self._dongles(dongles):
+            if dongle.keys is not None:
+                dongle.keys.rotate()
+
+    def kick_sessions(self, dongles: Sequence[int] | None = None) -> None:
+        """A ``winet-kick`` fault: those dongles' sessions hear notice 100, their tokens end.
+
+        (Default: every dongle. Another login took the single session: a client must connect
+        and log in again.)
+        """
+        chosen = self._dongles(dongles)
+        self._each_http("push_notice", NOTICE, MSG_NOTICE, dongles=[i for i, _ in chosen],
+                        wait=True)
+        for _i, dongle in chosen:
+            dongle.sessions.expire(None)
+
+    def rearm_idle(self, *, wait: bool = True) -> None:
+        """An ``idle-timeout`` fault came or went: restart every connection's idle timer."""
+        if self._running is not None:
+            self._running.each("rearm_idle", wait=wait)
+
+    def set_winet_profile(self, profile: str | None, *, wait: bool = True,
+                          dongles: Sequence[int] | None = None) -> None:
+        """Switch dongles' firmware profile at run time (``None``: each one's configured one).
+
+        What a ``winet-profile`` fault does as it starts and ends, on the dongles it names
+        (default: all); one that goes TLS-only drops its plain connections.
+        """
+        tls_only = [i for i, dongle in self._dongles(dongles)
+                    if dongle.set_profile(profile).profile_info.tls_only]
+        if tls_only:
+            self._each_http("close_plain_connections", dongles=tls_only, wait=wait)
+
+    def can_rotate_key(self, dongles: Sequence[int] | None = None) -> bool:
+        """Whether a ``key-rotate`` fault can act: one of ``dongles`` has an AES sungrow port."""
+        return any(dongle.keys for _i, dongle in self._dongles(dongles))
+
+    def has_tls_listener(self, dongles: Sequence[int] | None = None) -> bool:
+        """Whether each web API of ``dongles`` has a TLS listener (``tls-only`` needs one)."""
+        served = [(i, dongle, web) for i, dongle in self._dongles(dongles)
+                  if (web := self.installation.endpoint("http", i)) is not None]
+        return bool(served) and all(dongle.settings.profile_info.tls_only
+                                    or "tls" in web.extra_ports for _i, dongle, web in served)
+
+    def settings_text(self) -> str:
+        """The settings a refused fault names."""
+        return (f"server_type={self.server_type!r}, "
+                f"encryption={self.dongle.encrypted.encryption!r}")

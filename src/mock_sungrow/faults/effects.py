@@ -13,6 +13,7 @@ whose duration ran out a while ago ends the plant's fault back then.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from mock_sungrow.faults.kinds.base import Change
@@ -35,28 +36,37 @@ class FaultHost(Protocol):
         """The plant of the device with serial ``device``, or at ``unit`` (else the first)."""
         ...
 
-    def rotate_key(self) -> None:
-        """The dongle hands out a new public key; every earlier key stops working."""
+    def dongles_for(self, unit: int | None = None, device: str | None = None) -> list[int]:
+        """The dongles a session fault naming ``unit`` / ``device`` acts on (none named: all).
+
+        Dongles are named by their inverter's index; a dongle serves its inverter and its
+        battery.
+        """
         ...
 
-    def kick_sessions(self) -> None:
+    def rotate_key(self, dongles: Sequence[int] | None = None) -> None:
+        """Those dongles (default: all) hand out a new public key; earlier keys stop working."""
+        ...
+
+    def kick_sessions(self, dongles: Sequence[int] | None = None) -> None:
         """Another login takes the single session: notice 100 to all, every token ends."""
         ...
 
-    def set_winet_profile(self, profile: str | None, *, wait: bool) -> None:
-        """Switch the dongle's firmware profile (``None``: back to the configured one)."""
+    def set_winet_profile(self, profile: str | None, *, wait: bool,
+                          dongles: Sequence[int] | None = None) -> None:
+        """Switch dongles' firmware profile (``None``: back to the configured one)."""
         ...
 
     def rearm_idle(self, *, wait: bool) -> None:
         """Restart every connection's idle timer (an ``idle-timeout`` fault came or went)."""
         ...
 
-    def can_rotate_key(self) -> bool:
-        """Whether the server hands out keys it can rotate (an AES "sungrow" port)."""
+    def can_rotate_key(self, dongles: Sequence[int] | None = None) -> bool:
+        """Whether one of ``dongles`` hands out keys it can rotate (an AES "sungrow" port)."""
         ...
 
-    def has_tls_listener(self) -> bool:
-        """Whether the dongle has a TLS listener clients can move to."""
+    def has_tls_listener(self, dongles: Sequence[int] | None = None) -> bool:
+        """Whether the web APIs of ``dongles`` have a TLS listener clients can move to."""
         ...
 
     def settings_text(self) -> str:
