@@ -221,3 +221,29 @@ def test_colliding_ports_are_refused_before_binding() -> None:
         MockSungrowServer(server_type="all", modbus_port=15020, sungrow_port=15020)
     with pytest.raises(ValueError, match="control_port = 18082 collides"):
         MockSungrowServer(http_port=18082, control_port=18082)
+
+
+def test_get_param_type_3_reads_the_battery_its_dev_id_names(mock_sungrow_factory: Any
+                                                             ) -> None:
+    """winet-extractor reads the SBR's cells with getParam type 3 on the battery's device
+    (documented input 10757, 24 registers; winet-protocol.md, "winet-extractor" step 6)."""
+    server = mock_sungrow_factory(model="SH10RT", battery_kwh=9.6)
+    assert server.battery is not None
+    cells = [32000 + i for i in range(24)]  # 3.2000 V, 3.2001 V... (0.0001 V per count)
+    server.battery.set_register("input", 10757, cells)
+
+    async def go() -> list[dict[str, Any]]:
+        async with Winet(server) as w:
+            s = await w.session()
+            common = {"type": "3", "param_addr": "10757", "param_num": "24", "param_type": "0",
+                      "token": s.token, "lang": "en_us"}
+            return [await w.get("/device/getParam", dev_id=dev_id, **common)
+                    for dev_id in ("2", "1", "9")]
+
+    battery, inverter, nobody = run(go())
+    assert battery["result_code"] == 1
+    assert battery["result_data"]["param_value"] == "".join(
+        f"{w >> 8:02X} {w & 0xFF:02X} " for w in cells)
+    # The inverter has no register there (a pin on the battery is the battery's); dev_id 9
+    # names no device: both are the dongle's read failure, 301.
+    assert inverter["result_code"] == 301 and nobody["result_code"] == 301

@@ -95,11 +95,15 @@ class WinetApi(WinetServices):
             raise BadRequest(f"'param_num' must be 1..{MAX_READ}; got {count}")
         if address < 1 or address + count - 1 > 0xFFFF:
             raise BadRequest(f"'param_addr' {address} + {count} registers leaves 1..65535")
-        if dev_id not in (1, self.inverter.unit):
+        # The inverter (dev_id 1, or its unit), or the battery behind it (its device-list
+        # dev_id 2, what winet-extractor sends to read the cells at 10757: §"winet-extractor").
+        device = self.view.addressed(dev_id)
+        if device is None:
             return envelope(READ_FAILED, MSG_READ_FAILED)  # no device answers that address
+        regs = self.registers_of(device.logical_id)
         table: Table = "input" if param_type == 0 else "holding"
         try:
-            words = await self.regs.words(table, address, count)
+            words = await regs.words(table, address, count)
         except ModbusError:
             return envelope(READ_FAILED, MSG_READ_FAILED)
         if len(words) != count or not all(

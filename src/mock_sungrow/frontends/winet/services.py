@@ -202,7 +202,7 @@ class WinetServices:
             return INVERTER_ID
         known = "the inverter is dev_id 1"
         if self._battery_id() is not None:
-            known += f", the battery dev_id {self._battery_id()} (real only)"
+            known += f", the battery dev_id {self._battery_id()} (real, getParam type 3)"
         raise BadRequest(f"no device with dev_id {dev_id} ({known})")
 
     async def _real(self, request: Mapping[str, Any], conn: Any) -> Reply:

@@ -74,6 +74,15 @@ class WinetView:
         """Every device the dongle lists, by logical id."""
         return sorted(self.endpoint.devices.values(), key=lambda d: d.logical_id)
 
+    def addressed(self, dev_id: int) -> Device | None:
+        """The device a request's ``dev_id`` names (``None``: none behind this dongle).
+
+        By its device-list id, else the inverter by its Modbus unit (some clients put the
+        unit there, winet-protocol.md §4.1).
+        """
+        inverter = self.inverter
+        return self.device(dev_id) or (inverter if dev_id == inverter.unit else None)
+
     def locate(self, dev_id: int | None) -> tuple[int | None, str | None]:
         """The Modbus unit and serial of the device a request's ``dev_id`` names.
 
@@ -83,8 +92,7 @@ class WinetView:
         """
         if dev_id is None:
             return None, None
-        inverter = self.inverter
-        device = self.device(dev_id) or (inverter if dev_id == inverter.unit else None)
+        device = self.addressed(dev_id)
         if device is None:
             return dev_id, None
         return device.unit, device.serial
