@@ -44,7 +44,7 @@ from mock_sungrow.config import (
 )
 from mock_sungrow.device.catalog import load_catalog
 from mock_sungrow.device.device import DEFAULT_BATTERY_UNIT_ID, ROLES, Role
-from mock_sungrow.endpoints import DEVICE_FRONT_ENDS, WINET_EXTRA_PORTS
+from mock_sungrow.endpoints import DEVICE_FRONT_ENDS, FRONT_ENDS, WINET_EXTRA_PORTS
 from mock_sungrow.installation.files import load_document
 from mock_sungrow.plant.battery import battery_kind, default_battery_kwh
 from mock_sungrow.plant.physics import Site
@@ -313,4 +313,6 @@ class InstallationSpec:
         return cls((spec,), site)
 
 
-_DEFAULT_PORTS = {"modbus": 5020, "http": 8082, "sungrow": 5021}
+#: The port each of an inverter's front ends listens on unless told (``<kind>_port=``).
+_DEFAULT_PORTS: dict[str, int] = {name: fe.default_port for name, fe in FRONT_ENDS.items()
+                                  if fe.per_device and fe.default_port is not None}
