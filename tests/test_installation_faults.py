@@ -175,3 +175,37 @@ def test_a_session_fault_naming_no_dongle_is_refused(cluster: MockSungrowServer,
     with pytest.raises(ValueError, match=r"winet-profile: no dongle .* serves unit=2"):
         cluster.inject("winet-profile", profile="legacy", unit=2)  # the slave has no WiNet-S
     assert not dongles.faults and not cluster.faults
+
+
+def test_connection_faults_naming_a_device_act_on_its_ports(cluster: MockSungrowServer) -> None:
+    """``device.inject("refuse")`` refuses that inverter's LAN port, not the other's; a unit
+    reaches the ports that serve it (the master's battery: unit 200 on the master's port)."""
+    master, slave = cluster.inverters
+    assert master.battery is not None
+    refusal = slave.inject("refuse")
+    with socket.create_connection(("127.0.0.1", lan_port(cluster, "inverter[2]")),
+                                  timeout=5) as refused:
+        assert closed_by_peer(refused)
+    with RawModbus("127.0.0.1", lan_port(cluster, "inverter[1]")) as m:
+        assert m.read(4, 4999, 1, unit=1) == [SH10RT]
+    refusal.remove()
+    cluster.inject("max-clients", limit=1, unit=200)  # only the master's port serves unit 200
+    with RawModbus("127.0.0.1", lan_port(cluster, "inverter[1]")) as first, \
+            RawModbus("127.0.0.1", lan_port(cluster, "inverter[2]")) as s1, \
+            RawModbus("127.0.0.1", lan_port(cluster, "inverter[2]")) as s2:
+        assert s1.read(4, 4999, 1, unit=2) == s2.read(4, 4999, 1, unit=2) == [SH10RT]
+        assert first.read(4, 4999, 1, unit=1) == [SH10RT]
+        with socket.create_connection(("127.0.0.1", lan_port(cluster, "inverter[1]")),
+                                      timeout=5) as second:
+            assert closed_by_peer(second)
+    refused_by = [(r.fault, r.front_end) for r in cluster.requests.find(outcome="refused")]
+    assert refused_by == [("refuse", "modbus"), ("max-clients", "modbus")]
+
+
+def test_idle_timeout_naming_a_device_closes_its_connections_only(cluster: MockSungrowServer
+                                                                   ) -> None:
+    cluster.inverters[1].inject("idle-timeout", seconds=0.2)
+    with RawModbus("127.0.0.1", lan_port(cluster, "inverter[1]")) as m, \
+            RawModbus("127.0.0.1", lan_port(cluster, "inverter[2]")) as s:
+        assert closed_by_peer(s.sock, timeout=10)  # idle on the slave's port: closed
+        assert m.read(4, 4999, 1, unit=1) == [SH10RT]  # the master's stays open

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from mock_sungrow.faults.catalogue import Phase
@@ -172,12 +172,13 @@ class FaultSet:
                 self._expiring = None
 
     def active(self, phase: Phase | tuple[Phase, ...], req: Request | None = None, *,
-               registers: bool = True) -> list[Fault]:
+               registers: bool = True, also: Sequence[Request] = ()) -> list[Fault]:
         """Faults of ``phase`` that are live and match ``req`` (without firing them).
 
         Several phases: their faults phase by phase in the order given, each phase's in
         injection order. ``registers=False``: match everything but table and address (see
-        :meth:`Match.matches`).
+        :meth:`Match.matches`). ``also``: requests ``req`` stands for too, a fault matching
+        any of them matches (a connection reaches every device of its endpoint).
         """
         if not self._faults:
             return []
@@ -200,7 +201,9 @@ class FaultSet:
                     req.front_end not in f.kind.front_ends
                 ):
                     continue
-                if req is not None and not f.match.matches(req, registers=registers):
+                if req is not None and not f.match.matches(req, registers=registers) and not any(
+                    f.match.matches(r, registers=registers) for r in also
+                ):
                     continue
                 out.append(f)
         if len(phases) > 1:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from mock_sungrow.faults.decision import DROP, NO_FAULT, SILENCE, Decision
@@ -33,6 +33,8 @@ from mock_sungrow.faults.kinds.base import Arrival, Phase, ReplyShape, Settled, 
 from mock_sungrow.faults.requestlog import LoggedRequest, RequestLog
 from mock_sungrow.faults.spec import Fault, Request
 
+#: A device a connection reaches: its Modbus unit and serial.
+Reached = tuple[int, "str | None"]
 #: Phases whose faults decide a request (``before``), in the order they are asked.
 _DECIDING: tuple[Phase, ...] = ("connect", "request", "session")
 #: Phases whose faults hear how a request was settled (``settled``).
@@ -63,19 +65,22 @@ class Traffic:
 
     # ------------------------------------------------------------------------ connections
 
-    def admit(self, front_end: str, peer: str, conn: Any, endpoint: str | None = None
+    def admit(self, front_end: str, peer: str, conn: Any,
+              endpoint: str | None = None, reach: Iterable[Reached] = ()
               ) -> tuple[str | None, list[Any]]:
         """A connection arrived. Returns (reason to refuse or None, connections to close).
 
         Connections are counted per ``endpoint`` (default: the ``front_end``'s name), so
-        each inverter's LAN port is its own device.
+        each inverter's LAN port is its own device. ``reach`` is the (unit, serial) of each
+        device the endpoint serves: a connection fault naming a unit or a device applies to
+        the connections of the endpoints that reach it.
         """
         where = endpoint or front_end
         to_close: list[Any] = []
         if self.faults and "admit" in self.faults.hooks:
-            req = Request(front_end, peer, endpoint=where)
+            req, via = _connection(front_end, peer, where, reach)
             arrival = Arrival(self, front_end, peer, req.client, self.clock(), where)
-            for f in self.faults.active("connect", req):
+            for f in self.faults.active("connect", req, also=via):
                 verdict = f.kind.effect.admit(f, arrival)
                 if verdict is None:
                     continue
@@ -104,11 +109,16 @@ class Traffic:
         """When (monotonic) ``client``'s last connection to ``endpoint`` closed, if ever."""
         return self._last_close.get((endpoint, client))
 
-    def idle_timeout(self, front_end: str) -> tuple[float, str] | None:
-        """Seconds after which an idle connection of ``front_end`` is closed, and why."""
+    def idle_timeout(self, front_end: str, endpoint: str | None = None,
+                     reach: Iterable[Reached] = ()) -> tuple[float, str] | None:
+        """Seconds after which an idle connection of ``front_end`` is closed, and why.
+
+        ``endpoint`` and ``reach`` as for :meth:`admit`.
+        """
         if not self.faults or "idle_timeout" not in self.faults.hooks:
             return None
-        limits = [(seconds, f.name) for f in self.faults.active("connect", Request(front_end))
+        req, via = _connection(front_end, "-", endpoint or front_end, reach)
+        limits = [(seconds, f.name) for f in self.faults.active("connect", req, also=via)
                   if (seconds := f.kind.effect.idle_timeout(f)) is not None]
         return min(limits) if limits else None
 
@@ -248,3 +258,11 @@ class Traffic:
         self._last_request.clear()
         self._frozen.clear()
         self._last_close.clear()
+
+
+def _connection(front_end: str, peer: str, where: str, reach: Iterable[Reached]
+                ) -> tuple[Request, list[Request]]:
+    """A connection as the fault layer sees it, and the same once per device it reaches."""
+    req = Request(front_end, peer, endpoint=where)
+    return req, [Request(front_end, peer, unit, device=serial, endpoint=where)
+                 for unit, serial in reach]

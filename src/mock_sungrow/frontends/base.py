@@ -14,6 +14,7 @@ import contextlib
 import errno as errno_mod
 import socket
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -156,18 +157,31 @@ class Closable(Protocol):
         ...
 
 
+def reach_of(devices: Mapping[int, Any]) -> list[tuple[int, str | None]]:
+    """(unit, serial) of each device of an endpoint's map: what its connections reach.
+
+    Connection faults naming a unit or a device match the connections of the endpoints
+    that serve it (``Traffic.admit``).
+    """
+    return [(unit, getattr(device, "serial", None)) for unit, device in devices.items()]
+
+
 class IdleTimer:
     """Closes one connection once it has been idle as long as an ``idle-timeout`` fault says.
 
     Every front end's connection owns one and calls :meth:`arm` when the connection starts
-    and whenever traffic passes (cheap when no fault is active).
+    and whenever traffic passes (cheap when no fault is active). ``endpoint`` and
+    ``devices`` (the endpoint's map, read at each arming) say which faults apply.
     """
 
-    __slots__ = ("_handle", "front_end", "traffic")
+    __slots__ = ("_handle", "devices", "endpoint", "front_end", "traffic")
 
-    def __init__(self, traffic: Traffic, front_end: str) -> None:
+    def __init__(self, traffic: Traffic, front_end: str, endpoint: str | None = None,
+                 devices: Mapping[int, Any] | None = None) -> None:
         self.traffic = traffic
         self.front_end = front_end
+        self.endpoint = endpoint
+        self.devices: Mapping[int, Any] = {} if devices is None else devices
         self._handle: asyncio.TimerHandle | None = None
 
     @property
@@ -178,7 +192,8 @@ class IdleTimer:
     def arm(self, link: Closable | None, peer: str) -> None:
         """(Re)start the countdown, or stop it when no ``idle-timeout`` fault is active."""
         self.cancel()
-        limit = self.traffic.idle_timeout(self.front_end)
+        limit = self.traffic.idle_timeout(self.front_end, self.endpoint,
+                                          reach_of(self.devices))
         if limit is not None and link is not None:
             seconds, fault = limit
             self._handle = asyncio.get_running_loop().call_later(

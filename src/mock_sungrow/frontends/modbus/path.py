@@ -168,7 +168,7 @@ class RequestPath:
         self.paused = False
         self._queue: collections.deque[_Queued] = collections.deque()
         self._worker: asyncio.Task[None] | None = None
-        self._idle = IdleTimer(self.traffic, self.name)
+        self._idle = IdleTimer(self.traffic, self.name, self.endpoint_name, self.app.devices)
         #: The application's handler (bound once: it is passed for every request).
         self.handle: Handler = self.app.handle
         self.codec = codec(self)

@@ -15,7 +15,7 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
-from mock_sungrow.frontends.base import reset_transport
+from mock_sungrow.frontends.base import reach_of, reset_transport
 from mock_sungrow.frontends.modbus.path import RequestPath
 
 if TYPE_CHECKING:
@@ -53,7 +53,8 @@ class StreamConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "-"
         refused, to_close = front_end.traffic.admit(front_end.name, self.peer, self,
-                                                    front_end.endpoint_name)
+                                                    front_end.endpoint_name,
+                                                    reach_of(front_end.app.devices))
         if refused is not None:
             reset_transport(stream)
             return

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from mock_sungrow.frontends.base import IdleTimer, reset_transport
+from mock_sungrow.frontends.base import IdleTimer, reach_of, reset_transport
 
 if TYPE_CHECKING:
     from mock_sungrow.frontends.winet.app import WinetFrontEnd
@@ -79,7 +79,9 @@ class Admission(asyncio.Protocol):
         self.peer = "-"
         self.admitted = False
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._idle = IdleTimer(front_end.view.traffic, front_end.name)
+        endpoint = front_end.view.endpoint
+        self._idle = IdleTimer(front_end.view.traffic, front_end.name, endpoint.name,
+                               endpoint.devices)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Admit the connection, or reset it as a refusing dongle would."""
@@ -92,7 +94,9 @@ class Admission(asyncio.Protocol):
                           and not self.listener.tls):
             reset_transport(transport)
             return
-        refused, to_close = traffic.admit(fe.name, self.peer, self, fe.view.endpoint.name)
+        endpoint = fe.view.endpoint
+        refused, to_close = traffic.admit(fe.name, self.peer, self, endpoint.name,
+                                          reach_of(endpoint.devices))
         if refused is not None:
             reset_transport(transport)
             return
