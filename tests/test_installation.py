@@ -23,6 +23,8 @@ from mock_sungrow import MockSungrowServer
 from mock_sungrow.installation.spec import InstallationError, InstallationSpec
 from tests.winet_client import Winet, run
 
+pytestmark = pytest.mark.usefixtures("product_imported")  # pytester runs in-process
+
 #: The installation file of issue 9, verbatim.
 ISSUE_FILE = """\
 [[inverter]]

@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.usefixtures("product_imported")  # pytester runs in-process
+
 
 def test_fixture_serves_a_default_inverter(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
