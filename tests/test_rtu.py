@@ -90,7 +90,7 @@ class Line:
 @pytest.fixture
 def rtu_server(mock_sungrow_factory: Any) -> MockSungrowServer:
     server: MockSungrowServer = mock_sungrow_factory(
-        server_type="rtu+rtu-tcp", rtu_tcp_port=0, rtu_baudrate=115200)
+        server_type="modbus+rtu+rtu-tcp", modbus_port=0, rtu_tcp_port=0, rtu_baudrate=115200)
     return server
 
 
@@ -201,6 +201,29 @@ def test_an_overlong_frame_is_dropped_and_the_next_answered(rtu_server: MockSung
     rtu_server.diagnostics.clear()
 
 
+def test_a_truncated_frame_ends_at_the_silence(rtu_server: MockSungrowServer) -> None:
+    good = frame(1, read_pdu(4, 4999, 1))
+    with Line(device_of(rtu_server)) as line:
+        line.send(good[:5])  # the cable was pulled mid-frame
+        wait_until(lambda: rtu_server.problems, what="the truncated frame's problem")
+        line.send(good)
+        assert line.recv(7) == frame(1, struct.pack(">BBH", 4, 2, SG5K_D))
+    assert "truncated" in rtu_server.problems[0].message
+    rtu_server.diagnostics.clear()
+
+
+def test_a_gateways_minimum_gap(rtu_server: MockSungrowServer, tcp_line: socket.socket
+                                ) -> None:
+    """An EW11-type gateway that needs a pause between requests: one sent too soon makes it
+    drop the TCP connection (``min-gap``, as the WiNet-S does)."""
+    rtu_server.inject("min-gap", gap=3600, front_end="rtu-tcp")
+    request = frame(1, read_pdu(4, 4999, 1))
+    tcp_line.sendall(request)
+    assert _recv(tcp_line, 7) == frame(1, struct.pack(">BBH", 4, 2, SG5K_D))
+    tcp_line.sendall(request)  # too soon
+    assert _recv(tcp_line, 7) == b""  # closed by the gateway
+
+
 def test_an_unknown_function_gets_exception_1_once_the_line_is_silent(
         rtu_server: MockSungrowServer) -> None:
     with Line(device_of(rtu_server)) as line:
@@ -208,9 +231,11 @@ def test_an_unknown_function_gets_exception_1_once_the_line_is_silent(
         assert line.recv(5) == frame(1, bytes([0xAB, 0x01]))
 
 
+@pytest.mark.mock_sungrow_expect_errors  # the flood's last write may be cut short
 def test_a_reader_that_never_reads_is_bounded(rtu_server: MockSungrowServer) -> None:
     """Requests flood in while nobody reads the replies: the server stops taking them when
-    the line and the pty are full; a reader later gets whole, in-order frames."""
+    the line and the pty are full; a reader later gets whole, in-order frames. (The pty may
+    take only part of the last request: the server reports that frame as truncated.)"""
     request = frame(1, read_pdu(4, 5000, 100))  # 205-byte replies
     with Line(device_of(rtu_server)) as line:
         os.set_blocking(line.fd, False)
@@ -225,9 +250,18 @@ def test_a_reader_that_never_reads_is_bounded(rtu_server: MockSungrowServer) -> 
         wait_until(lambda: len(rtu_server.requests) > 0, what="the first requests")
         answered = len(rtu_server.requests)
         assert answered < sent  # not all taken: back-pressure held the rest in the pty
+        # The other transports are not held up by the flooded line.
+        tcp = ModbusTcpClient("127.0.0.1", port=rtu_server.get_connection_info()["port"],
+                              timeout=5, retries=0)
+        assert tcp.connect()
+        try:
+            assert tcp.read_input_registers(4999, count=1).registers == [SG5K_D]
+        finally:
+            tcp.close()
         os.set_blocking(line.fd, True)
         first = line.recv(205)
         assert first[:3] == bytes([1, 4, 200]) and first[-2:] == crc(first[:-2])
+    assert all("truncated" in p.message for p in rtu_server.problems)
 
 
 def test_replies_leave_at_the_line_rate(mock_sungrow_factory: Any) -> None:

@@ -92,21 +92,29 @@ def crc_ok(frame: bytes | bytearray) -> bool:
     return len(frame) >= 4 and crc16(bytes(frame[:-2])) == int.from_bytes(frame[-2:], "little")
 
 
-def request_size(buf: bytes | bytearray) -> int | None:
-    """The length of the request at the start of ``buf``, from its function code.
+def request_size(buf: bytes | bytearray, at: int = 0) -> int | None:
+    """The length of the request starting at ``buf[at]``, from its function code.
 
     ``None`` when the length is not known yet (a write-multiple whose byte count has not
     arrived) or cannot be known (a function code this device does not implement: that frame
     ends at the next silence).
     """
-    if len(buf) < 2:
+    if len(buf) - at < 2:
         return None
-    fc = buf[1]
+    fc = buf[at + 1]
     if fc in (3, 4, 6):
         return 8
     if fc == 16:
-        return 9 + buf[6] if len(buf) >= 7 else None
+        return 9 + buf[at + 6] if len(buf) - at >= 7 else None
     return None
+
+
+def whole_frames(buf: bytes | bytearray) -> int:
+    """How many bytes at the start of ``buf`` are whole requests (of known length)."""
+    at = 0
+    while (size := request_size(buf, at)) is not None and len(buf) - at >= size:
+        at += size
+    return at
 
 
 class Line:
@@ -233,15 +241,20 @@ class RtuCodec(Codec):
             self.path.link.pause_reading()
 
     def gap(self) -> None:
-        """The line fell silent: what is buffered is one frame, or the end of a broken one."""
+        """The line fell silent: what follows the whole requests is one frame, or a broken one.
+
+        Whole requests still buffered (waiting for room on the line) stay queued.
+        """
         self._gap_timer = None
         self._skipping = False
         buf = self.buffer
-        if not buf:
+        whole = whole_frames(buf)
+        if whole == len(buf):
             return
-        frame = bytes(buf)
-        buf.clear()
-        if request_size(frame) is None and crc_ok(frame) and len(frame) <= MAX_ADU:
+        frame = bytes(buf[whole:])
+        del buf[whole:]
+        if (not whole and request_size(frame) is None and crc_ok(frame)
+                and len(frame) <= MAX_ADU):
             self._submit(frame)  # a function code without a known length: its frame ended
         else:
             self._report(f"truncated frame {frame[:16].hex(' ')} ended by silence")
