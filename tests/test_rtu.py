@@ -384,3 +384,32 @@ def test_bad_line_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="ports.rtu must be 0"):
         MockSungrowServer(installation={"inverter": [{"model": "SG5K-D",
                                                       "ports": {"rtu": 5}}]})
+
+
+def test_an_installation_gives_each_inverter_its_own_bus(tmp_path: Any) -> None:
+    """A master with a battery and a slave, each with its RS485 port (a pty of its own) and a
+    gateway; the master's bus has units 1 and 200, the slave's unit 2."""
+    site = tmp_path / "site.toml"
+    site.write_text(
+        '[[inverter]]\nmodel = "SH10RT"\nrole = "master"\nbattery_kwh = 9.6\n'
+        '[inverter.ports]\nrtu = 0\n"rtu-tcp" = 0\n[inverter.rtu]\nbaudrate = 115200\n'
+        '[[inverter]]\nmodel = "SH10RT"\nrole = "slave"\nbattery_kwh = 0\n'
+        '[inverter.ports]\nrtu = 0\n[inverter.rtu]\nbaudrate = 115200\nparity = "E"\n')
+    with MockSungrowServer(installation=site) as server:
+        master = server.get_connection_info("rtu", device="inverter[1]")
+        slave = server.get_connection_info("rtu", device="inverter[2]")
+        assert master["device"] != slave["device"] and slave["parity"] == "E"
+        expected = frame(1, struct.pack(">BBH", 4, 2, SH10RT))
+        with Line(master["device"]) as m, Line(slave["device"]) as s:
+            m.send(frame(1, read_pdu(4, 4999, 1)))
+            assert m.recv(7) == expected
+            m.send(frame(200, read_pdu(4, 10739, 1)))
+            assert m.recv(7)[:3] == bytes([200, 4, 2])
+            s.send(frame(1, read_pdu(4, 4999, 1)))  # not on the slave's bus
+            assert s.recv(1, timeout=0.3) == b""
+            s.send(frame(2, read_pdu(4, 4999, 1)))
+            assert s.recv(7) == frame(2, struct.pack(">BBH", 4, 2, SH10RT))
+        devices = {d["id"]: d["endpoints"] for d in server.describe_devices()}
+        assert devices["inverter[1]"]["rtu"] == {"device": master["device"]}
+        assert set(devices["inverter[1]"]["rtu-tcp"]) == {"host", "port"}
+        assert "rtu-tcp" not in devices["inverter[2]"]
