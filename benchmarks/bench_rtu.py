@@ -20,14 +20,10 @@ import os
 import select
 import statistics
 import struct
-import sys
 import time
 import tty
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-from mock_sungrow import MockSungrowServer  # noqa: E402
+from mock_sungrow import MockSungrowServer
 
 
 def crc(data: bytes) -> bytes:

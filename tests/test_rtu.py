@@ -381,7 +381,7 @@ def test_bad_line_settings_are_refused() -> None:
         MockSungrowServer(server_type="rtu", rtu_parity="X")
     with pytest.raises(ValueError, match="rtu_baudrate"):
         MockSungrowServer(server_type="rtu", rtu_baudrate=0)
-    with pytest.raises(ValueError, match="ports.rtu must be 0"):
+    with pytest.raises(ValueError, match=r"ports\.rtu must be 0"):
         MockSungrowServer(installation={"inverter": [{"model": "SG5K-D",
                                                       "ports": {"rtu": 5}}]})
 
