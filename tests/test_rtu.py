@@ -11,6 +11,7 @@ RTU framer on ``rtu-tcp``, Debian's mbpoll on the pty.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import shutil
@@ -18,6 +19,7 @@ import socket
 import struct
 import subprocess
 import sys
+import termios
 import time
 import tty
 from collections.abc import Iterator
@@ -26,6 +28,7 @@ from typing import Any
 import pytest
 from pymodbus import FramerType
 from pymodbus.client import ModbusSerialClient, ModbusTcpClient
+from pymodbus.exceptions import ModbusIOException
 
 from mock_sungrow import MockSungrowServer
 from tests.helpers import wait_until
@@ -60,9 +63,14 @@ def read_pdu(fc: int, address: int, count: int) -> bytes:
 class Line:
     """The client's end of the pty, raw, with reads that wait for a byte count or a deadline."""
 
-    def __init__(self, device: str) -> None:
+    def __init__(self, device: str, parity: str = "N") -> None:
         self.fd = os.open(device, os.O_RDWR | os.O_NOCTTY)
-        tty.setraw(self.fd)
+        tty.setraw(self.fd)  # 8 data bits, no parity; the speed stays the line's
+        if parity == "E":  # where the kernel's ptys take parity (some refuse it: EINVAL)
+            attrs = termios.tcgetattr(self.fd)
+            attrs[2] |= termios.PARENB
+            with contextlib.suppress(termios.error):
+                termios.tcsetattr(self.fd, termios.TCSANOW, attrs)
 
     def send(self, data: bytes) -> None:
         os.write(self.fd, data)
@@ -170,6 +178,30 @@ def test_mbpoll_reads_the_pty(mock_sungrow_factory: Any) -> None:
 
 
 # ------------------------------------------------------------------------- the line
+
+
+@pytest.mark.mock_sungrow_expect_errors
+def test_a_client_at_the_wrong_baud_rate_gets_nothing(mock_sungrow_factory: Any) -> None:
+    """As on a real bus, 19200 8N1 against a 9600 8N1 line is garbage both ways: no answer,
+    and a problem names both settings. The same client at 9600 is answered."""
+    server = mock_sungrow_factory(server_type="rtu")
+    device = device_of(server)
+    wrong = ModbusSerialClient(device, baudrate=19200, timeout=0.5, retries=0)
+    assert wrong.connect()
+    try:
+        with pytest.raises(ModbusIOException):
+            wrong.read_input_registers(4999, count=1, device_id=1)
+    finally:
+        wrong.close()
+    assert [p.kind for p in server.problems] == ["line-settings"]
+    assert "19200 8N1" in server.problems[0].message
+    assert "9600 8N1" in server.problems[0].message
+    right = ModbusSerialClient(device, baudrate=9600, timeout=3, retries=0)
+    assert right.connect()
+    try:
+        assert right.read_input_registers(4999, count=1, device_id=1).registers == [SG5K_D]
+    finally:
+        right.close()
 
 
 def test_bad_crc_broadcast_and_garbage_get_no_answer(rtu_server: MockSungrowServer) -> None:
@@ -295,7 +327,7 @@ def test_turnaround_and_settings_in_the_ready_line(tmp_path: Any) -> None:
         assert os.path.realpath(link) == ready["rtu"]["device"]
         assert set(ready["rtu-tcp"]) >= {"host", "port"}
         assert ready["devices"][0]["endpoints"]["rtu"] == {"device": ready["rtu"]["device"]}
-        with Line(str(link)) as line:
+        with Line(str(link), parity="E") as line:
             line.send(frame(1, read_pdu(4, 4999, 1)))
             assert line.recv(7) == frame(1, struct.pack(">BBH", 4, 2, SG5K_D))
     finally:
@@ -400,7 +432,7 @@ def test_an_installation_gives_each_inverter_its_own_bus(tmp_path: Any) -> None:
         slave = server.get_connection_info("rtu", device="inverter[2]")
         assert master["device"] != slave["device"] and slave["parity"] == "E"
         expected = frame(1, struct.pack(">BBH", 4, 2, SH10RT))
-        with Line(master["device"]) as m, Line(slave["device"]) as s:
+        with Line(master["device"]) as m, Line(slave["device"], parity="E") as s:
             m.send(frame(1, read_pdu(4, 4999, 1)))
             assert m.recv(7) == expected
             m.send(frame(200, read_pdu(4, 10739, 1)))

@@ -12,7 +12,13 @@ the request, word and frame faults do, through the same request path as Modbus T
 ``drop`` fault silences the line: what was queued or on its way out is discarded.
 
 The server keeps the slave side open itself: without it, the master reads EIO whenever no
-client has the device open, and bytes a client wrote would be lost between two clients.
+client has the device open, and bytes a client wrote would be lost between two clients. That
+open side also shows the settings the client gave its end (baud rate, data bits, parity, stop
+bits: the pty's termios, which both ends share): a client whose settings differ from the
+line's gets no answer, as on a real bus, where it would read and send garbage, and the
+mismatch is recorded as a problem naming both settings. The line's settings are put on the
+pty at start, so a client that leaves its end alone matches; where a kernel's ptys refuse
+parity or 7 data bits (seen on some VMs), only what the pty can hold is compared.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import termios
 import tty
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +42,43 @@ if TYPE_CHECKING:
     from mock_sungrow.frontends.modbus.app import ModbusApplication
 
 
+#: termios speed constants -> baud rates.
+_SPEEDS = {getattr(termios, f"B{rate}"): rate for rate in (
+    50, 75, 110, 134, 150, 200, 300, 600, 1200, 1800, 2400, 4800, 9600, 19200, 38400, 57600,
+    115200, 230400, 460800, 500000, 576000, 921600, 1000000, 1152000, 1500000, 2000000,
+    2500000, 3000000, 3500000, 4000000) if hasattr(termios, f"B{rate}")}
+_SIZES = {termios.CS5: 5, termios.CS6: 6, termios.CS7: 7, termios.CS8: 8}
+
+
+def set_line(fd: int, settings: LineSettings) -> None:
+    """Give the pty the line's settings, so a client that leaves its end alone matches."""
+    attrs = termios.tcgetattr(fd)
+    cflag = attrs[2] & ~(termios.CSIZE | termios.PARENB | termios.PARODD | termios.CSTOPB)
+    cflag |= next(flag for flag, size in _SIZES.items() if size == settings.bytesize)
+    if settings.parity != "N":
+        cflag |= termios.PARENB | (termios.PARODD if settings.parity == "O" else 0)
+    if settings.stopbits == 2:
+        cflag |= termios.CSTOPB
+    attrs[2] = cflag
+    speed = next((flag for flag, rate in _SPEEDS.items() if rate == settings.baudrate), None)
+    if speed is not None:  # a rate termios cannot name stays the pty's own
+        attrs[4] = attrs[5] = speed
+    try:
+        termios.tcsetattr(fd, termios.TCSANOW, attrs)
+    except termios.error:  # some kernels' ptys take only 8 data bits and no parity
+        attrs[2] = (attrs[2] & ~(termios.CSIZE | termios.PARENB | termios.PARODD)) | termios.CS8
+        termios.tcsetattr(fd, termios.TCSANOW, attrs)
+
+
+def client_settings(fd: int) -> tuple[int | None, int, str, int]:
+    """The line settings the client gave its end of the pty: baud, data bits, parity, stop."""
+    attrs = termios.tcgetattr(fd)
+    cflag, speed = attrs[2], attrs[5]
+    parity = "N" if not cflag & termios.PARENB else ("O" if cflag & termios.PARODD else "E")
+    return (_SPEEDS.get(speed), _SIZES[cflag & termios.CSIZE], parity,
+            2 if cflag & termios.CSTOPB else 1)
+
+
 class _Reader(asyncio.Protocol):
     """Bytes the client wrote to its end of the line."""
 
@@ -43,8 +87,9 @@ class _Reader(asyncio.Protocol):
         self.closed = asyncio.get_running_loop().create_future()
 
     def data_received(self, data: bytes) -> None:
-        path = self.front_end.path
-        if path is not None:
+        front_end = self.front_end
+        path = front_end.path
+        if path is not None and front_end.settings_match():
             path.codec.feed(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -140,6 +185,8 @@ class SerialFrontEnd:
         self._reader: _Reader | None = None
         self._writer: _Writer | None = None
         self._link_made = False
+        self._mismatch: tuple[int | None, int, str, int] | None = None
+        self._expected: tuple[int | None, int, str, int] | None = None
 
     async def start(self) -> None:
         """Open the pty pair and serve its master side; returns once clients can open it."""
@@ -147,6 +194,9 @@ class SerialFrontEnd:
         master, slave = os.openpty()
         try:
             tty.setraw(slave)  # bytes are bytes: no echo, no line editing, no CR/NL mapping
+            set_line(slave, self.settings)
+            #: The line's settings as the pty holds them (what a client must match).
+            self._expected = client_settings(slave)
             os.set_blocking(master, False)
             self.device = os.ttyname(slave)
             if self.link is not None:
@@ -164,6 +214,24 @@ class SerialFrontEnd:
         self.path = RequestPath(self, PtyLink(self, reader, writer), self.device,
                                 rtu_codec(self.settings))
         self._transports = (reader, writer)
+
+    def settings_match(self) -> bool:
+        """Whether the client's end has the line's settings (a mismatch is reported once)."""
+        if self._slave is None:
+            return True
+        theirs = client_settings(self._slave)
+        if theirs == self._expected:
+            self._mismatch = None
+            return True
+        if theirs != self._mismatch:
+            self._mismatch = theirs
+            line = self.settings
+            self.diagnostics.report(
+                self.name, self.device, "line-settings",
+                f"the client's line is {_text(theirs)}, this line is "
+                f"{_text((line.baudrate, line.bytesize, line.parity, line.stopbits))}: "
+                "its bytes are garbage here, nothing is answered")
+        return False
 
     def _make_link(self) -> None:
         link = self.link
@@ -219,3 +287,8 @@ def build_front_end(binding: Binding) -> SerialFrontEnd:
                           line_settings(binding), binding.traffic,
                           endpoint=binding.endpoint.name,
                           link=binding.endpoint.inverter_spec.rtu.link)
+
+
+def _text(settings: tuple[int | None, int, str, int]) -> str:
+    baud, size, parity, stop = settings
+    return f"{baud or 'an unusual speed'} {size}{parity}{stop}"
