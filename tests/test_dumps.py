@@ -89,7 +89,7 @@ def test_replay_answers_every_recorded_address_as_recorded(name: str) -> None:
         client = ModbusTcpClient("127.0.0.1", port=server.get_connection_info()["port"],
                                  timeout=3, retries=0)
         assert client.connect()
-        mismatches = []
+        mismatches: list[tuple[str, int, int | None, object]] = []
         try:
             for table in ("input", "holding"):
                 read = client.read_input_registers if table == "input" \
@@ -108,7 +108,7 @@ def test_replay_answers_every_recorded_address_as_recorded(name: str) -> None:
                                       and w is None):
                     reply = read(address - 1, count=1)
                     if not (reply.isError() and reply.exception_code == 2):
-                        mismatches.append((table, address, None, reply))
+                        mismatches.append((table, address, None, str(reply)))
         finally:
             client.close()
     assert mismatches == []
