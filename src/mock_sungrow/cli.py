@@ -194,6 +194,29 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run on a manual clock (moved through the control API), starting "
                             "at START (ISO 8601 with time zone; default 2026-06-21T00:00Z)")
 
+    serve.add_argument("--replay", metavar="DUMP", default=None,
+                       help="serve a recorded device exactly as recorded: a dump (YAML, wire "
+                            "trace or fingerprint, see docs/dumps.md); the model and unit "
+                            "come from it")
+    serve.add_argument("--replay-live", action="store_true",
+                       help="with --replay: overlay the plant's live values on the recorded "
+                            "measurements (identity and settings stay recorded)")
+    rec = sub.add_parser("record", help="read an inverter (or a simulator) into a dump that "
+                                        "--replay serves")
+    rec.add_argument("host")
+    rec.add_argument("port", type=_port)
+    rec.add_argument("--unit", type=int, default=1, help="Modbus unit to read (default 1)")
+    rec.add_argument("--out", required=True, metavar="FILE", help="the dump to write (JSON)")
+    rec.add_argument("--gap", type=float, default=0.05, metavar="S",
+                     help="seconds between requests (default 0.05; WiNet-S needs >= 0.03)")
+    rec.add_argument("--timeout", type=float, default=2.0, metavar="S",
+                     help="seconds to wait for each answer (default 2)")
+    rec.add_argument("--band", action="append", default=[], metavar="TABLE:FIRST-LAST",
+                     help="documented registers to read, e.g. input:5000-5100 (repeatable; "
+                          "default: every band of the register catalogue)")
+    rec.add_argument("--transport", choices=("lan", "winet"), default="lan",
+                     help="what HOST is: the inverter's LAN port or its WiNet-S (recorded in "
+                          "the dump)")
     models = sub.add_parser("models", help="list the models that can be simulated")
     models.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
@@ -220,6 +243,25 @@ def _check_installation_flags(args: argparse.Namespace) -> None:
     if given:
         raise ValueError(f"{', '.join(given)} cannot be given with --installation: the file "
                          "describes the devices (see docs/installations.md)")
+
+
+def _replay_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """The server arguments of ``--replay DUMP`` (empty without it)."""
+    if args.replay is None:
+        if args.replay_live:
+            raise ValueError("--replay-live needs --replay DUMP")
+        return {}
+    from mock_sungrow.dumps.formats import load_dump
+    from mock_sungrow.dumps.replay import replay_arguments
+
+    defaults = build_parser().parse_args(["serve"])
+    given = [f"--{name.replace('_', '-')}" for name in ("unit_id", "battery_unit_id")
+             if getattr(args, name) != getattr(defaults, name)]
+    if given:
+        raise ValueError(f"{', '.join(given)} cannot be given with --replay: the dump "
+                         "names the unit")
+    model = args.model if args.model != defaults.model else None
+    return replay_arguments(load_dump(args.replay), live=args.replay_live, model=model)
 
 
 def serve(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
@@ -249,7 +291,11 @@ def serve(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.
                 control_port=control_port, control_allow_remote=args.control_allow_remote,
                 faults=args.fault)
         else:
+            device: dict[str, Any] = _replay_arguments(args) or {
+                "model": args.model, "unit_id": args.unit_id,
+                "battery_unit_id": args.battery_unit_id or None}
             server = MockSungrowServer(
+                **device,
                 host=args.host,
                 modbus_port=args.modbus_port,
                 http_port=http_port,
@@ -269,9 +315,7 @@ def serve(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.
                 lan_key_reply=args.lan_key_reply,
                 plain_requests=args.plain_requests,
                 unknown_unit=args.unknown_unit,
-                model=args.model,
                 server_type=args.server_type,
-                unit_id=args.unit_id,
                 seed=args.seed,
                 serial=args.serial,
                 latitude=args.latitude,
@@ -285,7 +329,6 @@ def serve(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.
                 battery_kwh=args.battery_kwh,
                 meter=args.meter,
                 house_load=args.house_load,
-                battery_unit_id=args.battery_unit_id or None,
             )
     except (ValueError, FaultSpecError, ScenarioError) as exc:
         print(f"mock-sungrow: error: {exc}", file=err)
@@ -358,6 +401,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    if args.command == "record":
+        from mock_sungrow.dumps.record import main as record_main
+
+        return record_main(args)
     try:
         return list_models(args)
     except BrokenPipeError:  # `mock-sungrow models | head`: the reader left, not an error

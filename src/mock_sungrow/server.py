@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from mock_sungrow.device.catalog import InverterModel, Table
     from mock_sungrow.device.device import BatteryReadings
     from mock_sungrow.device.registermap import RegisterMap
+    from mock_sungrow.dumps.formats import Dump
     from mock_sungrow.plant.snapshot import PlantSnapshot
     from mock_sungrow.plant.state import PlantState
 
@@ -213,6 +214,24 @@ class MockSungrowServer(ServerInfo):
         # Last: a session fault acts on the keys, the sessions and the running front ends.
         for fault_spec in faults:
             self.inject(fault_spec)
+
+    @classmethod
+    def from_dump(cls, dump: str | Path | Dump, *, live: bool = False,
+                  **kwargs: Any) -> MockSungrowServer:
+        """A server replaying a recorded device (``mock-sungrow serve --replay``).
+
+        ``dump`` is a dump file (YAML, wire trace or fingerprint: docs/dumps.md) or a loaded
+        :class:`~mock_sungrow.dumps.formats.Dump`; its model and unit are the recorded
+        device's, every recorded word is answered and everything else refused, exactly as
+        recorded. ``live`` overlays the plant's values on the measurements. Other keyword
+        arguments (ports, ``server_type``, faults...) are the constructor's.
+        """
+        from mock_sungrow.dumps.formats import Dump, load_dump
+        from mock_sungrow.dumps.replay import replay_arguments
+
+        recorded = dump if isinstance(dump, Dump) else load_dump(dump)
+        return cls(**{**replay_arguments(recorded, live=live, model=kwargs.pop("model", None)),
+                      **kwargs})
 
     # ------------------------------------------------------------------------------ building
 
