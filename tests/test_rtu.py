@@ -31,7 +31,7 @@ from pymodbus.client import ModbusSerialClient, ModbusTcpClient
 from pymodbus.exceptions import ModbusIOException
 
 from mock_sungrow import MockSungrowServer
-from tests.helpers import wait_until
+from tests.helpers import crc16, rtu_frame, wait_until
 from tests.test_modbus_tcp import LEVEL1_BLOCKS
 
 SG5K_D, SH10RT = 0x0126, 0x0E03
@@ -43,17 +43,8 @@ HA_READS = {"SG5K-D": [(4, 4999, 1), (4, 5002, 1), (4, 5007, 1), (4, 5016, 2)],
                        (4, 13021, 1)]}
 
 
-def crc(data: bytes) -> bytes:
-    value = 0xFFFF
-    for byte in data:
-        value ^= byte
-        for _ in range(8):
-            value = (value >> 1) ^ 0xA001 if value & 1 else value >> 1
-    return struct.pack("<H", value)
-
-
-def frame(unit: int, pdu: bytes) -> bytes:
-    return bytes([unit]) + pdu + crc(bytes([unit]) + pdu)
+crc = crc16
+frame = rtu_frame
 
 
 def read_pdu(fc: int, address: int, count: int) -> bytes:
@@ -110,6 +101,15 @@ def device_of(server: MockSungrowServer) -> str:
 # ------------------------------------------------------------------------- real clients
 
 
+def read_sets(client: ModbusSerialClient | ModbusTcpClient, model: str) -> None:
+    """SunGather's level-1 blocks and the Home Assistant set: every count exactly."""
+    for fc, address, count in LEVEL1_BLOCKS[model] + HA_READS[model]:
+        read = client.read_input_registers if fc == 4 else client.read_holding_registers
+        resp = read(address, count=count, device_id=1)
+        assert not resp.isError(), (fc, address, count, resp)
+        assert len(resp.registers) == count
+
+
 @pytest.mark.parametrize("model", ["SG5K-D", "SH10RT"])
 def test_pymodbus_serial_client_reads_sungather_and_home_assistant_sets(
         mock_sungrow_factory: Any, model: str) -> None:
@@ -120,11 +120,7 @@ def test_pymodbus_serial_client_reads_sungather_and_home_assistant_sets(
     client = ModbusSerialClient(info["device"], baudrate=19200, timeout=3, retries=0)
     assert client.connect()
     try:
-        for fc, address, count in LEVEL1_BLOCKS[model] + HA_READS[model]:
-            read = client.read_input_registers if fc == 4 else client.read_holding_registers
-            resp = read(address, count=count, device_id=1)
-            assert not resp.isError(), (fc, address, count, resp)
-            assert len(resp.registers) == count
+        read_sets(client, model)
         type_code = client.read_input_registers(4999, count=1, device_id=1).registers
         assert type_code == [SG5K_D if model == "SG5K-D" else SH10RT]
         if model == "SG5K-D":  # a string inverter's power limit: holding 5008, 0.1 %
@@ -145,11 +141,7 @@ def test_pymodbus_rtu_framer_over_tcp_reads_the_same(mock_sungrow_factory: Any,
                              retries=0)
     assert client.connect()
     try:
-        for fc, address, count in LEVEL1_BLOCKS[model] + HA_READS[model]:
-            read = client.read_input_registers if fc == 4 else client.read_holding_registers
-            resp = read(address, count=count, device_id=1)
-            assert not resp.isError(), (fc, address, count, resp)
-            assert len(resp.registers) == count
+        read_sets(client, model)
     finally:
         client.close()
 
