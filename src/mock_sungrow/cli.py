@@ -183,6 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run on a manual clock (moved through the control API), starting "
                             "at START (ISO 8601 with time zone; default 2026-06-21T00:00Z)")
 
+    from mock_sungrow.fleet.cli import add_parser as add_fleet_parser
+
+    add_fleet_parser(sub)
+
     models = sub.add_parser("models", help="list the models that can be simulated")
     models.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
@@ -340,6 +344,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    if args.command == "fleet":
+        from mock_sungrow.fleet.cli import run as run_fleet
+
+        return run_fleet(args)
     try:
         return list_models(args)
     except BrokenPipeError:  # `mock-sungrow models | head`: the reader left, not an error
