@@ -189,7 +189,7 @@ ports = { modbus = 0 }
     places = {(s.installation.site.latitude, s.installation.site.longitude) for s in whole[:11]}
     assert len(places) == 11
     clouds = {s.installation.inverters[0].plant.cloud_factor for s in whole[:11]}
-    assert len(clouds) > 1 and all(0.4 <= c <= 1.0 for c in clouds)  # type: ignore[operator]
+    assert len(clouds) > 1 and all(0.4 <= c <= 1.0 for c in clouds)
 
 
 def test_yaml_and_toml_describe_the_same_fleet(tmp_path: Path) -> None:

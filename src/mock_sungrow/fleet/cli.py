@@ -96,8 +96,11 @@ def write_endpoints(path: str, sites: list[dict[str, Any]]) -> None:
     temporary.replace(target)
 
 
-def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    """Serve the fleet until SIGINT/SIGTERM."""
+def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None
+        ) -> int:
+    """Serve the fleet until SIGINT/SIGTERM (``out``/``err``: stdout and stderr by default)."""
+    out = sys.stdout if out is None else out
+    err = sys.stderr if err is None else err
     from mock_sungrow.clock import ManualClock
     from mock_sungrow.fleet.fleet import Fleet
 
