@@ -16,6 +16,7 @@ a StatefulSet's pods know about themselves.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import re
@@ -128,6 +129,9 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
         except OSError as exc:
             print(f"mock-sungrow: error: {exc}", file=err)
             return 1
+        # Every site lives until the process ends: keep the collector from walking them all
+        # on each full collection (tens of milliseconds per 1,000 sites, a latency spike).
+        gc.freeze()
         if args.endpoints_out:
             write_endpoints(args.endpoints_out, fleet.describe_sites())
         ready = {"sites": len(fleet.sites), "inverters": fleet.inverter_count,
