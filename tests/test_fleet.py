@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import gc
 import json
 import random
 import signal
@@ -378,3 +379,13 @@ ports = { modbus = 0, http = 0 }
     assert control_call(base, "POST", "/faults", {"kind": "silence", "fraction": 2})[0] == 422
     code, err = p.stop()
     assert code == 0, err
+
+
+def test_a_forgotten_fleet_is_stopped_with_its_control_api(tmp_path: Path) -> None:
+    path = write(tmp_path, "[[group]]\ncount = 2\nports = { modbus = 0, http = 0 }\n"
+                           "model = 'SH10RT'\n")
+    fleet = Fleet(path, control_port=0).start()
+    assert fleet.control_info() is not None
+    del fleet
+    gc.collect()
+    assert not [t for t in threading.enumerate() if t.name == "mock-sungrow-fleet"]

@@ -18,6 +18,7 @@ The trusted-network guard and the error replies are the single server's.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -39,10 +40,22 @@ _SELECTION = ("sites", "fraction", "seed")
 
 
 class FleetControlApi:
-    """The handlers of the fleet's control API."""
+    """The handlers of the fleet's control API.
+
+    It holds its fleet weakly, as the front end does: the running front ends are what a
+    forgotten fleet's finalizer stops, so they must not keep the fleet alive themselves.
+    """
 
     def __init__(self, fleet: Fleet) -> None:
-        self.fleet = fleet
+        self._fleet = weakref.ref(fleet)
+
+    @property
+    def fleet(self) -> Fleet:
+        """The fleet served (a 503 once it is gone)."""
+        fleet = self._fleet()
+        if fleet is None:
+            raise ApiError(503, "the fleet is stopping")
+        return fleet
 
     def routes(self) -> list[web.RouteDef]:
         """Fleet-wide routes, then every single-server route under ``/sites/{site}``."""
@@ -144,7 +157,7 @@ class FleetControlFrontEnd:
 
     def __init__(self, fleet: Fleet, host: str, port: int,
                  trusted: Sequence[Network] | None = None) -> None:
-        self.fleet = fleet
+        self._api = FleetControlApi(fleet)
         self.host = host
         self.requested_port = port
         self.trusted = trusted
@@ -154,7 +167,7 @@ class FleetControlFrontEnd:
     async def start(self) -> None:
         """Bind and serve; returns once the port accepts connections."""
         app = web.Application(middlewares=_middlewares(self.trusted))
-        app.add_routes(FleetControlApi(self.fleet).routes())
+        app.add_routes(self._api.routes())
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         try:
