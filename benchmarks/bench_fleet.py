@@ -49,6 +49,8 @@ from typing import Any
 ADDRESS, COUNT = 5003, 40  # wire address (documented 5004) and registers per poll
 TARGETS = {1000: (5.0, 100.0), 10000: (None, 1000.0)}
 P99_TARGET_MS = 20.0
+#: A poll not answered within this long is an error (and its connection is dropped).
+TIMEOUT_S = 5.0
 
 
 # ---------------------------------------------------------------------------------- servers
@@ -146,12 +148,14 @@ async def poll_one(port: int, phase: float, start: float, load: Load, *, out: li
         await asyncio.sleep(max(0.0, start + phase + r * interval - time.monotonic()))
         try:
             if writer is None:
-                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection("127.0.0.1", port), TIMEOUT_S)
             assert reader is not None
+            assert writer is not None
             tid = tid % 65535 + 1
             t0 = time.perf_counter()
             writer.write(request(tid))
-            reply = await reader.readexactly(expected_len)
+            reply = await asyncio.wait_for(reader.readexactly(expected_len), TIMEOUT_S)
             elapsed = time.perf_counter() - t0
             rtid, proto, length, unit, fc, nbytes = struct.unpack(">HHHBBB", reply[:9])
             if (rtid, proto, length, unit, fc, nbytes) != (tid, 0, 3 + 2 * COUNT, 1, 4,
@@ -159,8 +163,10 @@ async def poll_one(port: int, phase: float, start: float, load: Load, *, out: li
                 errors.append(f"port {port}: bad reply header {reply[:9].hex()}")
             elif r:  # round 0 warms up
                 out.append(elapsed)
-        except (OSError, asyncio.IncompleteReadError) as exc:
+        except (OSError, asyncio.IncompleteReadError, TimeoutError) as exc:
             errors.append(f"port {port}: {exc!r}")
+            if writer is not None:
+                writer.close()
             writer = None
         if writer is not None and not persistent:
             sock = writer.get_extra_info("socket")

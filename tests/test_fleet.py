@@ -389,3 +389,43 @@ def test_a_forgotten_fleet_is_stopped_with_its_control_api(tmp_path: Path) -> No
     del fleet
     gc.collect()
     assert not [t for t in threading.enumerate() if t.name == "mock-sungrow-fleet"]
+
+
+def test_the_control_api_addresses_one_site_or_many(tmp_path: Path) -> None:
+    path = write(tmp_path, "[[group]]\ncount = 4\nports = { modbus = 0 }\n"
+                           "[[group]]\nname = 'dl'\ncount = 2\nunits = 2\nmodel = 'SG10RT'\n"
+                           "ports = { modbus = 0 }\n")
+    with Fleet(path, control_port=0) as fleet:
+        info = fleet.control_info()
+        assert info is not None
+        base = info["url"].rstrip("/")
+        status, body = control_call(base, "GET", "/info")
+        assert status == 200 and body["sites"] == 6 and body["inverters"] == 8
+        assert body["groups"] == [{"name": "g1", "model": "SG5K-D", "sites": 4},
+                                  {"name": "dl", "model": "SG10RT", "sites": 2}]
+        status, body = control_call(base, "GET", "/sites?group=dl")
+        assert [s["id"] for s in body] == ["dl-1", "dl-2"] and len(body[0]["units"]) == 2
+        status, body = control_call(base, "POST", "/faults", {"kind": "silence",
+                                                              "sites": ["g1-2", "dl-1"]})
+        assert status == 201 and body["sites"] == ["g1-2", "dl-1"]
+        assert [f["site"] for f in control_call(base, "GET", "/faults")[1]] == ["g1-2", "dl-1"]
+        assert fleet["g1-2"].faults.describe() and not fleet["g1-1"].faults.describe()
+        status, body = control_call(base, "GET", "/sites/dl-2/devices")
+        assert status == 200 and [d["unit"] for d in body] == [1, 2]
+        status, body = control_call(base, "GET", "/sites/dl-2/state?unit=2")
+        assert status == 200 and "active_power_w" in body
+        assert control_call(base, "GET", "/sites/nope-1/state")[0] == 404
+        assert control_call(base, "POST", "/faults", {"kind": "silence",
+                                                      "sites": ["nope-1"]})[0] == 404
+        assert control_call(base, "POST", "/faults", {"kind": "silence", "sites": "g1-1"}
+                            )[0] == 422
+        assert control_call(base, "POST", "/faults", {"kind": "silence", "seed": "x"})[0] == 422
+        assert control_call(base, "POST", "/faults", {"kind": "silence", "fraction": 0.5,
+                                                      "sites": ["g1-1"]})[0] == 422
+        status, body = control_call(base, "POST", "/faults", {"kind": "silence"})
+        assert status == 201 and len(body["sites"]) == 6  # no selection: every site
+        assert control_call(base, "DELETE", "/faults") == (200, {"cleared": True})
+        assert control_call(base, "GET", "/faults") == (200, [])
+        fleet["g1-1"].set_register("input", 5031, [7])
+        assert control_call(base, "POST", "/reset") == (200, {"reset": True})
+        assert fleet["g1-1"].read_registers("input", 5031, 1) != [7]

@@ -34,7 +34,11 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "mock_sungrow.installation": ("mock_sungrow.faults", "mock_sungrow.frontends",
                                   "mock_sungrow.server"),
     # Front ends are handed their endpoint (a Binding); they never build or look one up.
-    "mock_sungrow.frontends": ("mock_sungrow.installation", "mock_sungrow.server"),
+    "mock_sungrow.frontends": ("mock_sungrow.installation", "mock_sungrow.server",
+                               "mock_sungrow.fleet"),
+    # A fleet is many servers: the server knows nothing of fleets.
+    "mock_sungrow.server": ("mock_sungrow.fleet",),
+    "mock_sungrow.runtime": ("mock_sungrow.fleet",),
 }
 
 
