@@ -111,13 +111,18 @@ def start_server(command: list[str], cpu: int | None) -> tuple[subprocess.Popen[
             os.sched_setaffinity(0, {cpu})
 
     t0 = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    # stderr goes to a file: a pipe nobody reads while the load runs would block the server
+    # as soon as it logs 64 KiB (asyncio logs every failed accept once descriptors run out).
+    log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - kept open with the process
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True,
                             preexec_fn=pin)  # noqa: PLW1509 - affinity before the server runs
     assert proc.stdout is not None
     line = proc.stdout.readline()
     ready = time.perf_counter() - t0
     if not line:
-        raise SystemExit(f"server failed: {proc.communicate()[1]}")
+        proc.wait()
+        log.seek(0)
+        raise SystemExit(f"server failed: {log.read()}")
     return proc, ready
 
 
