@@ -429,3 +429,15 @@ def test_the_control_api_addresses_one_site_or_many(tmp_path: Path) -> None:
         fleet["g1-1"].set_register("input", 5031, [7])
         assert control_call(base, "POST", "/reset") == (200, {"reset": True})
         assert fleet["g1-1"].read_registers("input", 5031, 1) != [7]
+
+
+def test_a_fault_some_chosen_site_cannot_carry_out_reaches_none(tmp_path: Path) -> None:
+    path = write(tmp_path, "[[group]]\nname = 'web'\ncount = 2\nmodel = 'SH10RT'\n"
+                           "ports = { modbus = 0, sungrow = 0 }\n"
+                           "[[group]]\nname = 'lan'\ncount = 2\nports = { modbus = 0 }\n")
+    fleet = Fleet(path)
+    with pytest.raises(ValueError, match=r"site lan-1: key-rotate needs the sungrow front end"):
+        fleet.inject("key-rotate")
+    assert all(not site.faults.describe() for site in fleet.sites)
+    faults = fleet.inject("key-rotate", sites=["web-1", "web-2"])
+    assert list(faults) == ["web-1", "web-2"]

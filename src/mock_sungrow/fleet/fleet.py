@@ -269,13 +269,19 @@ class Fleet:
                seed: int = 0, **kwargs: Any) -> dict[str, Fault]:
         """Inject a fault on several sites (all, ``sites`` by id, or a seeded ``fraction``).
 
-        The fault is checked once before any site gets it; returns site id -> its fault.
+        The fault is checked against every site chosen before any gets it (a bad spec, or a
+        session fault a site cannot carry out, changes nothing); returns site id -> its fault.
         """
         from mock_sungrow.faults.spec import fault_from
 
-        fault_from(spec, **kwargs)  # a bad spec changes nothing
-        return {self.site_ids[i]: self.sites[i].inject(spec, **kwargs)
-                for i in self.select(sites, fraction, seed)}
+        chosen = self.select(sites, fraction, seed)
+        for i in chosen:
+            fault = fault_from(spec, **kwargs)
+            try:
+                fault.kind.effect.check(fault, self.sites[i])
+            except ValueError as exc:  # FaultSpecError mostly: keep the type
+                raise type(exc)(f"site {self.site_ids[i]}: {exc}") from None
+        return {self.site_ids[i]: self.sites[i].inject(spec, **kwargs) for i in chosen}
 
     def clear_faults(self) -> None:
         """Remove every fault of every site."""
