@@ -16,6 +16,26 @@ import pytest
 pytest_plugins = ["pytester", "mock_sungrow.pytest_plugin"]
 
 
+@pytest.fixture(scope="module")
+def product_imported() -> None:
+    """Import every module of the product before a pytester test runs pytest in-process.
+
+    pytester restores ``sys.modules`` after each inner run: a module first imported there
+    (the front ends load lazily) is dropped, and the next import makes a second copy whose
+    classes are not the first copy's (``datablock_class must be a subclass``), so such a test
+    failed when it ran before the rest of the suite had imported everything. Module scope:
+    it runs before the function-scoped ``pytester`` takes its snapshot.
+    """
+    import importlib
+    import pkgutil
+
+    import mock_sungrow
+
+    for info in pkgutil.walk_packages(mock_sungrow.__path__, "mock_sungrow."):
+        if not info.name.endswith("__main__"):
+            importlib.import_module(info.name)
+
+
 def _open_fds() -> set[int]:
     return {int(fd) for fd in os.listdir("/proc/self/fd")}
 

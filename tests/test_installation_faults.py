@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from mock_sungrow import ManualClock, MockSungrowServer
-from tests.helpers import EncryptedModbus, RawModbus, closed_by_peer, wait_until
+from tests.helpers import GET_KEY, EncryptedModbus, RawModbus, closed_by_peer, wait_until
 from tests.winet_client import Winet, run
 
 #: issue 9's cluster: a master with a battery and a slave, each with its LAN port.
@@ -114,6 +114,24 @@ def test_key_rotate_rotates_the_named_dongle_only(dongles: MockSungrowServer) ->
         assert again_first == first_key
         assert again_second != second_key
         assert fresh_second.eread(4, 4999, 1) == [SH10RT]
+
+
+def test_key_silent_naming_an_inverter_silences_its_dongle_only(dongles: MockSungrowServer
+                                                                 ) -> None:
+    """The key request (unit 247) reaches the dongle's own inverter: a ``key-silent`` fault
+    naming the second inverter leaves the first dongle's key request answered, and the request
+    log names the device the unanswered request reached."""
+    second = dongles.inverters[1].serial
+    dongles.inject("key-silent", device=second)
+    first_client, first_key = _key(dongles, "inverter[1]")
+    with first_client:
+        assert len(first_key) == 16  # answered: not the device the fault names
+    port = dongles.get_connection_info("sungrow", device="inverter[2]")["port"]
+    with EncryptedModbus("127.0.0.1", port) as client:
+        client.send(GET_KEY)
+        wait_until(lambda: dongles.requests.find(outcome="silence"), what="the silenced key")
+    silenced = dongles.requests.find(outcome="silence")
+    assert [(r.unit, r.device, r.fault) for r in silenced] == [(247, second, "key-silent")]
 
 
 def test_session_faults_naming_no_device_act_on_every_dongle(dongles: MockSungrowServer

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.usefixtures("product_imported")  # pytester runs in-process
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -43,7 +43,8 @@ _PER_DEVICE = ("model", "modbus_port", "http_port", "sungrow_port", "server_type
                "lan_key_reply", "plain_requests", "plain_http_port", "tls_port", "real_ports",
                "winet_profile", "winet_token_lifetime", "unit_id", "seed", "serial",
                "latitude", "longitude", "timezone", "cloud_factor", "battery_kwh", "meter",
-               "house_load", "battery_unit_id", "unknown_unit")
+               "house_load", "battery_unit_id", "unknown_unit", "rtu_tcp_port", "rtu_baudrate",
+               "rtu_bytesize", "rtu_parity", "rtu_stopbits", "rtu_turnaround", "rtu_link")
 
 
 def _option(name: str) -> Any:
@@ -126,9 +127,19 @@ def build_parser() -> argparse.ArgumentParser:
                        help="WiNet-S HTTP/WebSocket port (default 8082; 0 = any free port)")
     serve.add_argument("--sungrow-port", type=_port, default=5021, metavar="P",
                        help="Sungrow encrypted Modbus port (default 5021; 0 = any free port)")
+    serve.add_argument("--rtu-tcp-port", type=_port, default=8899, metavar="P",
+                       help="Modbus RTU over TCP port, as an RS485-to-Ethernet gateway serves "
+                            "it (default 8899; 0 = any free port)")
     serve.add_argument("--server-type", default="both", metavar="T",
-                       help="front ends to serve: any '+'-joined set of modbus, http (WiNet-S) "
-                            "and sungrow, or both (modbus+http) or all (default both)")
+                       help="front ends to serve: any '+'-joined set of modbus, http (WiNet-S), "
+                            "sungrow, rtu (RS485 on a pseudo-terminal) and rtu-tcp, or both "
+                            "(modbus+http) or all (default both)")
+    rtu = serve.add_argument_group("RS485 line (the rtu and rtu-tcp front ends)")
+    for name, kind in (("rtu_baudrate", int), ("rtu_bytesize", int), ("rtu_parity", str),
+                       ("rtu_stopbits", int), ("rtu_turnaround", float), ("rtu_link", str)):
+        option = _option(name)
+        rtu.add_argument("--" + name.replace("_", "-"), type=kind, default=option.default,
+                         choices=option.choices, help=_help(name))
     for name in ("encryption", "lan_key_reply", "plain_requests", "unknown_unit"):
         option = _option(name)
         serve.add_argument("--" + name.replace("_", "-"), default=option.default,
@@ -251,6 +262,13 @@ def serve(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.
                 winet_profile=args.winet_profile,
                 winet_token_lifetime=args.winet_token_lifetime,
                 sungrow_port=args.sungrow_port,
+                rtu_tcp_port=args.rtu_tcp_port,
+                rtu_baudrate=args.rtu_baudrate,
+                rtu_bytesize=args.rtu_bytesize,
+                rtu_parity=args.rtu_parity,
+                rtu_stopbits=args.rtu_stopbits,
+                rtu_turnaround=args.rtu_turnaround,
+                rtu_link=args.rtu_link,
                 encryption=args.encryption,
                 lan_key_reply=args.lan_key_reply,
                 plain_requests=args.plain_requests,

@@ -71,7 +71,12 @@ class MockSungrowServer(ServerInfo):
 
     ``server_type`` names the inverter's front ends: any ``+``-joined set of ``modbus`` (its
     LAN port, ``modbus_port``), ``http`` (its WiNet-S web API, ``http_port``) and ``sungrow``
-    (the WiNet-S Modbus port, ``sungrow_port``), or ``both`` (modbus+http) and ``all``.
+    (the WiNet-S Modbus port, ``sungrow_port``), ``rtu`` (its RS485 port, Modbus RTU on a
+    pseudo-terminal whose path ``get_connection_info("rtu")`` gives) and ``rtu-tcp`` (RTU
+    frames over TCP as an RS485-to-Ethernet gateway forwards them, ``rtu_tcp_port``), or
+    ``both`` (modbus+http) and ``all``. The RS485 line runs at ``rtu_baudrate`` with
+    ``rtu_bytesize``, ``rtu_parity`` and ``rtu_stopbits`` (9600 8N1) and the inverter answers
+    ``rtu_turnaround`` seconds after a request; ``rtu_link`` makes a symlink to the pty.
     ``encryption="aes"`` hands out a public key and speaks Sungrow's AES framing, ``"none"``
     answers the key request with "no encryption" and then speaks plain Modbus, ``"lan"`` is a
     plain port whose answer to the key request is an exception or nothing (``lan_key_reply``).
@@ -144,6 +149,13 @@ class MockSungrowServer(ServerInfo):
         winet_lockout_after: int = 5,
         winet_lockout_seconds: float = 1800.0,
         winet_scan_seconds: float = 3.0,
+        rtu_tcp_port: int = 8899,
+        rtu_baudrate: int = 9600,
+        rtu_bytesize: int = 8,
+        rtu_parity: str = "N",
+        rtu_stopbits: int = 1,
+        rtu_turnaround: float = 0.0,
+        rtu_link: str | None = None,
     ) -> None:
         kwargs = {k: v for k, v in locals().items() if k in _DEFAULTS}
         self.host = config.check_host(host)

@@ -70,9 +70,16 @@ class ModbusApplication:
         self.max_write = max_write
         self.devices = devices
 
-    def serial_of(self, unit: int) -> str | None:
-        """The serial of the device at ``unit`` (``None``: nobody answers there)."""
+    def serial_of(self, unit: int, pdu: bytes = b"") -> str | None:
+        """The serial of the device a request reaches (``None``: nobody answers there).
+
+        Sungrow's key request (unit 247) is answered by the port itself, not by a unit
+        behind it: it reaches the port's own inverter, the endpoint's lowest unit (never its
+        battery at 200), so a ``key-silent`` fault naming that inverter silences it.
+        """
         device = self.devices.get(unit)
+        if device is None and unit == KEY_UNIT and pdu == KEY_REQUEST_PDU and self.devices:
+            device = self.devices[min(self.devices)]
         return None if device is None else device.serial
 
     def handle(self, unit: int, pdu: bytes, peer: str = "-", front_end: str = "modbus") -> Handled:

@@ -243,7 +243,7 @@ class RequestPath:
         req: Request | None = None
         d = NO_FAULT
         if traffic.faults:
-            req = describe(self.name, self.peer, unit, pdu, self.app.serial_of(unit),
+            req = describe(self.name, self.peer, unit, pdu, self.app.serial_of(unit, pdu),
                            self.endpoint_name)
             d = traffic.before(req)
         if req is not None and d is not NO_FAULT:
@@ -291,7 +291,7 @@ class RequestPath:
         if req is None:  # no fault was active: log the raw PDU, decoded only when read
             outcome = "ok" if result and not result[0] & 0x80 else outcome_of(result)
             traffic.log.append_raw(logged, traffic.clock(), self.name, self.peer, unit, pdu,
-                                   outcome, self.app.serial_of(unit))
+                                   outcome, self.app.serial_of(unit, pdu))
             writer(tid, unit, result, d)
         else:
             if result is not None and (d.words or d.frame):

@@ -250,7 +250,7 @@ class WinetApi(WinetServices):
         # The dongle's RTU bus sees the same word faults as Modbus TCP does.
         decision = CURRENT_DECISION.get()
         app, traffic = self.view.app, self.view.traffic
-        inner = describe("http", peer, unit, pdu, app.serial_of(unit), self.view.endpoint.name)
+        inner = describe("http", peer, unit, pdu, app.serial_of(unit, pdu), self.view.endpoint.name)
         note_old_words(traffic, decision, app.devices, inner)
         result = app.handle(unit, pdu, peer, "http")
         if result is not None and not isinstance(result, bytes):
