@@ -217,6 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--transport", choices=("lan", "winet"), default="lan",
                      help="what HOST is: the inverter's LAN port or its WiNet-S (recorded in "
                           "the dump)")
+    from mock_sungrow.fleet.cli import add_parser as add_fleet_parser
+
+    add_fleet_parser(sub)
+
     models = sub.add_parser("models", help="list the models that can be simulated")
     models.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
@@ -405,6 +409,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from mock_sungrow.dumps.record import main as record_main
 
         return record_main(args)
+    if args.command == "fleet":
+        from mock_sungrow.fleet.cli import run as run_fleet
+
+        return run_fleet(args)
     try:
         return list_models(args)
     except BrokenPipeError:  # `mock-sungrow models | head`: the reader left, not an error

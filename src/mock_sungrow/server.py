@@ -380,6 +380,19 @@ class MockSungrowServer(ServerInfo):
             self._finalizer = weakref.finalize(self, group.stop)
             return self
 
+    def _adopt(self, group: FrontEndGroup | None) -> None:
+        """Serve through ``group``: front ends a fleet started on its shared loop (``None``: gone).
+
+        :class:`mock_sungrow.fleet.Fleet` runs many sites on one loop thread; each site is this
+        facade, built with :meth:`_make_front_ends`, its group stopped by the fleet.
+        """
+        with self._lock:
+            self._running = group
+            if group is None:
+                self._fault_ends.stop()
+            else:
+                self._fault_ends.start(group.runtime)
+
     def stop(self) -> None:
         """Stop every front end; leaves no thread, task or socket behind. Idempotent."""
         with self._lock:

@@ -95,6 +95,9 @@ class InverterSpec:
     battery's (``None``: the battery is not served on its own unit). ``ports`` maps endpoint
     kinds (``modbus``, ``http``, ``sungrow``) and the WiNet-S's extra listeners
     (``plain_http``, ``tls``) to ports (0 = any free port); a kind that is absent is not served.
+    ``served_by`` (0-based) names another inverter whose LAN port also serves this one, on
+    its own unit: several inverters behind one data logger's Modbus port (a fleet's
+    ``units``; not a file key of installations).
     """
 
     plant: PlantConfig = field(default_factory=PlantConfig)
@@ -106,6 +109,7 @@ class InverterSpec:
     sungrow: EncryptedConfig = field(default_factory=EncryptedConfig)
     winet: WinetConfig = field(default_factory=WinetConfig)
     rtu: RtuConfig = field(default_factory=RtuConfig)
+    served_by: int | None = None
 
     @property
     def has_sbr(self) -> bool:
@@ -281,7 +285,32 @@ class InstallationSpec:
                     f"inverter[{i}].battery_unit: the inverter and its battery would both "
                     f"answer unit id {unit} on its endpoints; give the battery another unit "
                     "id 1..247 (or 0: not served on a unit of its own)")
+        self._check_served_by()
         self.check_ports()
+
+    def _check_served_by(self) -> None:
+        """Inverters behind another's LAN port: it must have one, and every unit must differ."""
+        units = self.units()
+        answering: dict[int, dict[int, str]] = {}
+        for i, inv in enumerate(self.inverters):
+            host = i if inv.served_by is None else inv.served_by
+            if inv.served_by is not None:
+                target = self.inverters[host] if 0 <= host < len(self.inverters) else None
+                if target is None or target.served_by is not None or "modbus" not in \
+                        target.ports:
+                    raise InstallationError(
+                        f"inverter[{i + 1}] is served by inverter[{host + 1}], which has no "
+                        "Modbus port of its own")
+            seen = answering.setdefault(host, {})
+            mine = [(units[i], f"inverter[{i + 1}]")]
+            if inv.has_sbr and inv.battery_unit is not None:
+                mine.append((inv.battery_unit, f"inverter[{i + 1}]'s battery"))
+            for unit, name in mine:
+                if unit in seen:
+                    raise InstallationError(
+                        f"{name} and {seen[unit]} would both answer unit id {unit} on "
+                        f"inverter[{host + 1}].ports.modbus: give each its own unit")
+                seen[unit] = name
 
     def check_ports(self, others: Mapping[str, int | None] | None = None) -> None:
         """Refuse two endpoints asking for one non-zero port (``others``: the server's own)."""
