@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -246,11 +247,18 @@ class ControlApi:
             0 < timeout <= 600
         ):
             raise ApiError(422, "timeout must be a number of seconds in (0, 600]")
-        try:
-            await asyncio.to_thread(self.server.faults.wait, float(timeout))
-        except TimeoutError as exc:
-            raise ApiError(408, str(exc), pending=self.server.faults.describe()) from None
-        return json_response({"done": True})
+        # In short slices: a thread blocked in a long wait would hold up stop(), which
+        # waits for the loop's executor threads.
+        deadline = time.monotonic() + float(timeout)
+        while True:
+            try:
+                await asyncio.to_thread(self.server.faults.wait,
+                                        max(0.0, min(0.25, deadline - time.monotonic())))
+            except TimeoutError as exc:
+                if time.monotonic() < deadline:
+                    continue
+                raise ApiError(408, str(exc), pending=self.server.faults.describe()) from None
+            return json_response({"done": True})
 
     async def get_clock(self, request: web.Request) -> web.Response:
         """The server clock and the inverter's own clock."""

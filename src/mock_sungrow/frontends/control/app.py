@@ -77,6 +77,7 @@ class ControlFrontEnd:
         self.trusted = trusted
         self.port: int | None = None
         self._runner: web.AppRunner | None = None
+        self._handlers: web.Server | None = None
 
     async def start(self) -> None:
         """Bind and serve; returns once the port accepts connections."""
@@ -84,7 +85,7 @@ class ControlFrontEnd:
 
         app = web.Application(middlewares=_middlewares(self.trusted))
         app.add_routes(ControlApi(self.server).routes())
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await runner.setup()
         try:
             server = await bind_server(runner.server, self.host, self.requested_port,
@@ -94,7 +95,16 @@ class ControlFrontEnd:
             raise
         self._server = server
         self._runner = runner
+        self._handlers = runner.server
         self.port = bound_port(server)
+
+    def abort(self) -> None:
+        """Close the listener and every connection at once (a stop that ran out of time)."""
+        server = getattr(self, "_server", None)
+        if server is not None:
+            server.close()
+        for handler in list(self._handlers.connections if self._handlers else ()):
+            handler.force_close()
 
     async def stop(self) -> None:
         """Close the listener and every connection."""
