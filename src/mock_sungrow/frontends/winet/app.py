@@ -379,9 +379,10 @@ class WinetFrontEnd:
         conn = self._connection_of(transport)
         stopping = self._stopping
         if conn is not None and stopping is not None:
-            stop = asyncio.ensure_future(stopping.wait())
+            stop: asyncio.Future[Any] = asyncio.ensure_future(stopping.wait())
+            waits: list[asyncio.Future[Any]] = [conn.closed, stop]
             try:
-                await asyncio.wait([conn.closed, stop], return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 stop.cancel()
             if stopping.is_set() and conn.transport is not None:
