@@ -47,7 +47,7 @@ def json_response(data: Any, status: int = 200) -> web.Response:
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    if not request.can_read_body:
+    if not request.body_exists:  # read already (frontends/web.py): still there
         return {}
     try:
         data = await request.json()

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from mock_sungrow.frontends import web as web_glue
 from mock_sungrow.frontends.base import bound_port
 from mock_sungrow.frontends.control.api import ApiError, ControlApi, json_response
 
@@ -83,9 +84,12 @@ class ControlFrontEnd:
         """Bind and serve; returns once the port accepts connections."""
         from mock_sungrow.frontends.base import bind_server
 
-        app = web.Application(middlewares=_middlewares(self.trusted))
-        app.add_routes(ControlApi(self.server).routes())
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        # No aiohttp middlewares: see frontends/web.py (its chain cache kept every stopped
+        # server alive); the guard wraps each route instead.
+        app = web_glue.application(
+            [(r.method, r.path, r.handler) for r in ControlApi(self.server).routes()],
+            _middlewares(self.trusted))
+        runner = web_glue.runner(app, 0.5)
         await runner.setup()
         try:
             server = await bind_server(runner.server, self.host, self.requested_port,

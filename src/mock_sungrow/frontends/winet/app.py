@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, web
 
 from mock_sungrow.faults.decision import CURRENT_DECISION, DROP, ERROR, NO_FAULT, SILENCE
+from mock_sungrow.frontends import web as web_glue
 from mock_sungrow.frontends.base import (
     close_connections,
     stop_listening,
@@ -103,8 +104,6 @@ class WinetFrontEnd:
     # ------------------------------------------------------------------------------ lifecycle
 
     def _build_app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_MESSAGE,
-                              middlewares=[self._traffic, self._errors])
         routes: list[tuple[str, Callable[[web.Request], Awaitable[web.StreamResponse]]]] = [
             (WS_PATH, self._websocket),
             ("/i18n/{name}", self._i18n),
@@ -122,15 +121,16 @@ class WinetFrontEnd:
             ("/upgrade/upgradeStatus", self._wrap(self.api.http_upgrade_status)),
             ("/device/passthroughway", self._passthrough),
         ]
-        for path, handler in routes:
-            app.router.add_route("*", path, handler)
+        # No aiohttp middlewares: see frontends/web.py (aiohttp's chain cache kept every
+        # stopped server alive); the same two wrap each route instead.
+        app = web_glue.application([("*", path, handler) for path, handler in routes],
+                                   [self._traffic, self._errors], client_max_size=MAX_MESSAGE)
         app.on_shutdown.append(self._close_websockets)
         return app
 
     async def start(self) -> None:
         """Bind every listener; returns once all of them accept connections."""
-        runner = web.AppRunner(self._build_app(), handle_signals=False, access_log=None,
-                               shutdown_timeout=SHUTDOWN_TIMEOUT)
+        runner = web_glue.runner(self._build_app(), SHUTDOWN_TIMEOUT)
         await runner.setup()
         self._runner = runner
         self.closing = False
@@ -218,7 +218,7 @@ class WinetFrontEnd:
         stopping = self._stopping
         if stopping is None:
             return True
-        with contextlib.suppress(TimeoutError):
+        with contextlib.suppress(asyncio.TimeoutError):  # TimeoutError itself on 3.11+
             await asyncio.wait_for(stopping.wait(), seconds)
         return stopping.is_set()
 
