@@ -16,9 +16,10 @@ exactly as before. When the application goes, everything it held goes with it.
 **Timeouts** every HTTP listener applies (:class:`HttpTimeouts`): a connection must send a
 complete request head within ``idle`` seconds of opening or of its previous response
 (aiohttp's keep-alive timer, which partial headers do not reset: slowloris and half-sent
-heads are closed), and the body within ``body`` seconds of its head (else HTTP 408 and the
-connection is closed). WebSocket sessions, once upgraded, have neither: clients keep them
-open and silent for minutes (winet-protocol.md §9).
+heads are closed; a TLS handshake gets as long), and the body within ``body`` seconds of its
+head (else HTTP 408, and the connection is closed after at most ``linger`` more seconds).
+WebSocket sessions, once upgraded, have neither: clients leave them open and silent
+(winet-protocol.md §8: "The WS is then left idle and never read again").
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ class HttpTimeouts:
     idle: float = 30.0
     #: From the request head to the end of its body.
     body: float = 10.0
+    #: After an answer sent before the body was read (a 408), how long the rest of the body
+    #: is read and dropped before the connection closes (aiohttp's default is 10 s).
+    linger: float = 2.0
 
 
 #: What every HTTP listener uses (a test may replace it before ``start()``).
@@ -116,4 +120,4 @@ def runner(app: web.Application, shutdown_timeout: float) -> web.AppRunner:
     """An :class:`~aiohttp.web.AppRunner` with the listeners' idle timeout, no access log."""
     return web.AppRunner(app, handle_signals=False, access_log=None,
                          shutdown_timeout=shutdown_timeout,
-                         keepalive_timeout=TIMEOUTS.idle)
+                         keepalive_timeout=TIMEOUTS.idle, lingering_time=TIMEOUTS.linger)

@@ -149,9 +149,11 @@ class WinetFrontEnd:
                 def factory(li: Listener = listener) -> asyncio.Protocol:
                     return Admission(self, li, handler_factory())
 
+                tls = context if listener.tls else None
                 listener.server = await loop.create_server(
-                    factory, sock=sock, ssl=context if listener.tls else None, backlog=128
-                )
+                    factory, sock=sock, ssl=tls, backlog=128,
+                    # A TLS client that never finishes its handshake is an idle one too.
+                    ssl_handshake_timeout=web_glue.TIMEOUTS.idle if tls is not None else None)
         except BaseException:
             await self.stop()
             raise
