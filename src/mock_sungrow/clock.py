@@ -37,7 +37,10 @@ def check_time(t: float, what: str = "the clock") -> float:
     """``t`` as a float if it is a finite time inside the clock range, else ``ValueError``."""
     if isinstance(t, bool) or not isinstance(t, (int, float)):
         raise ValueError(f"{what} is POSIX seconds or an aware datetime; got {t!r}")  # noqa: TRY004
-    value = float(t)
+    try:
+        value = float(t)
+    except OverflowError:  # an int beyond any float
+        value = math.inf
     if not math.isfinite(value):
         raise ValueError(f"{what} must be a finite time; got {t!r}")
     if not EARLIEST <= value < LATEST:
@@ -131,8 +134,12 @@ class ManualClock:
         A step that is not a finite number, is negative, or would leave the clock range
         (:data:`LATEST`) is refused with ``ValueError`` before the clock moves.
         """
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
-                or not math.isfinite(seconds):
+        try:
+            finite = not isinstance(seconds, bool) and isinstance(seconds, (int, float)) \
+                and math.isfinite(seconds)
+        except OverflowError:  # an int beyond any float
+            finite = False
+        if not finite:
             raise ValueError(f"advance takes a finite number of seconds; got {seconds!r}")
         if seconds < 0:
             raise ValueError(f"a manual clock only moves forward; got {seconds!r} s")

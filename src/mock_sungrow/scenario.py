@@ -120,8 +120,12 @@ def _check_clock_step(value: dict[str, Any]) -> None:
     """Refuse a clock step no clock could carry out (checked when the file is loaded)."""
     if "advance" in value:
         seconds = value["advance"]
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float) \
-                or not math.isfinite(seconds) or not 0 <= seconds < LATEST - EARLIEST:
+        try:
+            bad = isinstance(seconds, bool) or not isinstance(seconds, int | float) \
+                or not math.isfinite(seconds) or not 0 <= seconds < LATEST - EARLIEST
+        except OverflowError:  # an int beyond any float
+            bad = True
+        if bad:
             raise ValueError(f"clock advance must be a finite number of seconds >= 0; "
                              f"got {seconds!r}")
         return

@@ -288,7 +288,7 @@ class ControlApi:
                     seconds = body["advance"]
                     if isinstance(seconds, bool) or not isinstance(seconds, int | float):
                         raise ApiError(422, "advance must be a number of seconds")
-                    s.clock.advance(float(seconds))
+                    s.clock.advance(seconds)  # it checks: finite, in range
                 else:
                     s.clock.set(_parse_time(body["set"]))
             except ValueError as exc:
