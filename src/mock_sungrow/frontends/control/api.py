@@ -111,6 +111,8 @@ class ControlApi:
 
     def __init__(self, server: MockSungrowServer) -> None:
         self.server = server
+        #: Set when the listener stops: requests that wait (``/faults/wait``) give up.
+        self.stopping = False
 
     def routes(self) -> list[web.RouteDef]:
         """Every route (also the source of the OpenAPI description)."""
@@ -251,6 +253,8 @@ class ControlApi:
         # waits for the loop's executor threads.
         deadline = time.monotonic() + float(timeout)
         while True:
+            if self.stopping:
+                raise ApiError(503, "the server is stopping")
             try:
                 await asyncio.to_thread(self.server.faults.wait,
                                         max(0.0, min(0.25, deadline - time.monotonic())))

@@ -86,8 +86,9 @@ class ControlFrontEnd:
 
         # No aiohttp middlewares: see frontends/web.py (its chain cache kept every stopped
         # server alive); the guard wraps each route instead.
+        self._api = api = ControlApi(self.server)
         app = web_glue.application(
-            [(r.method, r.path, r.handler) for r in ControlApi(self.server).routes()],
+            [(r.method, r.path, r.handler) for r in api.routes()],
             _middlewares(self.trusted))
         runner = web_glue.runner(app, 0.5)
         await runner.setup()
@@ -117,6 +118,7 @@ class ControlFrontEnd:
             return
         from mock_sungrow.frontends.base import stop_listening
 
+        self._api.stopping = True  # a /faults/wait gives up within its 0.25 s slice
         await stop_listening(self._server)
         await runner.shutdown()
         await runner.cleanup()

@@ -215,6 +215,12 @@ class WinetFrontEnd:
 
         await asyncio.gather(*(close(conn) for conn in list(self.connections)))
 
+    @staticmethod
+    def _abort_session(conn: WsConnection) -> None:
+        transport = conn.ws._req.transport if conn.ws._req is not None else None
+        if transport is not None:
+            transport.abort()
+
     async def _pause(self, seconds: float) -> bool:
         """Wait ``seconds`` (a latency fault); ``True`` if the front end stopped meanwhile."""
         stopping = self._stopping
@@ -320,15 +326,14 @@ class WinetFrontEnd:
         d = traffic.before(req) if traffic.faults else NO_FAULT
         if d is not NO_FAULT:
             if d.delay > 0 and await self._pause(d.delay):
-                return False  # stopping: no answer, the session closes
+                self._abort_session(conn)  # stopping: no answer, and no close handshake
+                return False
             if d.action == SILENCE:
                 traffic.done(req, "silence", d)
                 return None
             if d.action == DROP:
                 traffic.done(req, "dropped", d)
-                transport = conn.ws._req.transport if conn.ws._req is not None else None
-                if transport is not None:
-                    transport.abort()
+                self._abort_session(conn)
                 return False
             if d.action == ERROR:
                 traffic.done(req, f"result {d.code}", d)
