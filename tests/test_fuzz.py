@@ -9,36 +9,29 @@ waits for more bytes; the half-close ends it), and a client connected before the
 gets the right answer after it. A problem other than the client's own bad input (a
 ``handler-error``: the server broke) fails the test.
 
-The CI profile runs ~a minute in total; ``MOCK_SUNGROW_FUZZ=long`` runs the long profile
-(docs/testing.md), ``MOCK_SUNGROW_FUZZ_EXAMPLES=N`` sets the examples per test.
+Bounded for CI (300 examples per port, ~30 s for both); ``MOCK_SUNGROW_FUZZ_SCALE=N``
+runs N times as many (tests/fuzzing.py, docs/testing.md).
 """
 
 from __future__ import annotations
 
 import itertools
-import os
 import socket
 import struct
 import time
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from mock_sungrow import MockSungrowServer
+from tests.fuzzing import fuzz_settings
 from tests.helpers import EncryptedModbus, RawModbus
 
-settings.register_profile(
-    "fuzz-ci", max_examples=500, deadline=None, database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-settings.register_profile(
-    "fuzz-long", max_examples=20_000, deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-PROFILE = settings.get_profile(
-    "fuzz-long" if os.environ.get("MOCK_SUNGROW_FUZZ") == "long" else "fuzz-ci")
-if os.environ.get("MOCK_SUNGROW_FUZZ_EXAMPLES"):
-    PROFILE = settings(PROFILE, max_examples=int(os.environ["MOCK_SUNGROW_FUZZ_EXAMPLES"]))
+#: Examples per port (times ``MOCK_SUNGROW_FUZZ_SCALE``, tests/fuzzing.py): ~30 s for both.
+EXAMPLES = 300
+PROFILE = fuzz_settings(EXAMPLES)
 
 #: What a fuzzed connection may leave in the problems: the client's bad input.
 CLIENT_FAULTS = {"bad-frame", "plain-request", "bad-request"}
@@ -114,6 +107,7 @@ def _check_problems(server: MockSungrowServer) -> None:
     assert not broken, broken[:3]
 
 
+@pytest.mark.fuzz
 @pytest.mark.slow
 @pytest.mark.mock_sungrow_expect_errors
 def test_fuzzed_modbus_tcp_never_breaks_the_server(mock_sungrow_factory: Any) -> None:
@@ -137,6 +131,7 @@ def test_fuzzed_modbus_tcp_never_breaks_the_server(mock_sungrow_factory: Any) ->
     _check_problems(server)
 
 
+@pytest.mark.fuzz
 @pytest.mark.slow
 @pytest.mark.mock_sungrow_expect_errors
 def test_fuzzed_encrypted_framing_never_breaks_the_server(mock_sungrow_factory: Any) -> None:
