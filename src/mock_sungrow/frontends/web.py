@@ -83,7 +83,7 @@ async def _unrouted(app: web.Application, request: web.Request) -> web.StreamRes
     """What aiohttp's router answers for a path no route serves: 405 with Allow, or 404."""
     allowed: set[str] = set()
     for resource in app.router.resources():
-        if resource.name == _CATCH_ALL:
+        if resource.name == CATCH_ALL:
             continue
         match, methods = await resource.resolve(request)
         if match is None:
@@ -93,7 +93,8 @@ async def _unrouted(app: web.Application, request: web.Request) -> web.StreamRes
     raise web.HTTPNotFound
 
 
-_CATCH_ALL = "mock-sungrow-unrouted"
+#: The name of the catch-all route (a listing of the served routes leaves it out).
+CATCH_ALL = "mock-sungrow-unrouted"
 
 
 def application(routes: Iterable[tuple[str, str, Handler]], middlewares: Sequence[Middleware],
@@ -112,7 +113,7 @@ def application(routes: Iterable[tuple[str, str, Handler]], middlewares: Sequenc
         else:
             app.router.add_route(method, path, wrapped)
     app.router.add_route("*", "/{tail:.*}",
-                         chain(functools.partial(_unrouted, app), middlewares), name=_CATCH_ALL)
+                         chain(functools.partial(_unrouted, app), middlewares), name=CATCH_ALL)
     return app
 
 
