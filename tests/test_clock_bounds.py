@@ -60,7 +60,8 @@ def test_impossible_clock_moves_are_refused_and_change_nothing(
     before = server.clock.time()
     words = _clock_words(server)
     status, reply = control_call(base, "POST", "/clock", raw=body)
-    assert status == 422, reply
+    # 422 from the clock's own check; 400 where a JSON layer refuses the number first.
+    assert status in (400, 422), reply
     assert "clock" in reply["error"] or "advance" in reply["error"], reply
     assert server.clock.time() == before
     assert _clock_words(server) == words  # every read still answers, with the same clock
