@@ -30,14 +30,16 @@ negative time is an error naming the step.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mock_sungrow.clock import EARLIEST, LATEST, check_time, iso_date
 from mock_sungrow.faults.params import FaultSpecError
 from mock_sungrow.faults.spec import parse_fault
 from mock_sungrow.installation.files import load_document
@@ -102,12 +104,40 @@ def _check_step(path: Path, index: int, item: Any) -> Step:
         if not isinstance(value, dict) or len(value) != 1 or not set(value) <= {
             "advance", "inverter_time"}:
             raise ScenarioError(f"{where}: clock takes advance (seconds) or inverter_time")
+        try:
+            _check_clock_step(value)
+        except ValueError as exc:
+            raise ScenarioError(f"{where}: {exc}") from None
     elif key == "remove":
         if isinstance(value, bool) or not isinstance(value, int):
             raise ScenarioError(f"{where}: remove takes a fault id (the n-th fault injected)")
     elif value is not True:
         raise ScenarioError(f"{where}: {key} = true is the only form")
     return Step(float(at), action, index)
+
+
+def _check_clock_step(value: dict[str, Any]) -> None:
+    """Refuse a clock step no clock could carry out (checked when the file is loaded)."""
+    if "advance" in value:
+        seconds = value["advance"]
+        try:
+            bad = isinstance(seconds, bool) or not isinstance(seconds, int | float) \
+                or not math.isfinite(seconds) or not 0 <= seconds < LATEST - EARLIEST
+        except OverflowError:  # an int beyond any float
+            bad = True
+        if bad:
+            raise ValueError(f"clock advance must be a finite number of seconds >= 0; "
+                             f"got {seconds!r}")
+        return
+    raw = value["inverter_time"]
+    try:
+        when = raw if isinstance(raw, datetime) else datetime.fromisoformat(str(raw))
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        check_time(when.timestamp(), "inverter_time")
+    except (ValueError, OverflowError, OSError):
+        raise ValueError(f"inverter_time must be an ISO 8601 time between {iso_date(EARLIEST)} "
+                         f"and {iso_date(LATEST)}; got {raw!r}") from None
 
 
 def apply_step(server: MockSungrowServer, step: Step) -> None:
