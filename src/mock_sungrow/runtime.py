@@ -145,7 +145,7 @@ class LoopThread:
             raise RuntimeError(f"{self.name}: tasks still pending at shutdown: {leftover}")
 
 
-async def _stop_all(front_ends: Sequence[FrontEnd], budget: float) -> None:
+async def stop_all(front_ends: Sequence[FrontEnd], budget: float) -> None:
     """Stop ``front_ends`` together within ``budget`` seconds, forcing the stragglers."""
     tasks = [asyncio.ensure_future(fe.stop()) for fe in reversed(front_ends)]
     done, pending = await asyncio.wait(tasks, timeout=budget)
@@ -221,7 +221,7 @@ class FrontEndGroup:
         failure: BaseException | None = None
         try:
             if self.runtime.running:
-                self.runtime.run(_stop_all(self.front_ends, budget), budget + 5)
+                self.runtime.run(stop_all(self.front_ends, budget), budget + 5)
         except BaseException as exc:  # noqa: BLE001 - re-raised below, after the thread stops
             failure = exc
         finally:
