@@ -118,12 +118,12 @@ TESTS: dict[str, tuple[str, ...]] = {
     "frontends.modbus.aes": ("encrypted_framing", "encrypted", "encrypted_faults",
                              "fault_effects", "fault_catalogue"),
     "frontends.modbus.path": ("modbus_tcp", "backpressure", "modbus_edge_paths", "codec_fit",
-                              "fault_effects", "fault_catalogue"),
+                              "modbus_log_rules", "fault_effects", "fault_catalogue"),
     "frontends.modbus.stream": ("connection_lifecycle", "backpressure", "modbus_tcp",
                                 "fault_effects"),
     "frontends.modbus.tcp": ("modbus_tcp", "encrypted", "server", "connection_lifecycle"),
-    "frontends.modbus.distort": ("fault_catalogue", "fault_effects", "devices",
-                                 "encrypted_faults", "modbus_tcp"),
+    "frontends.modbus.distort": ("modbus_log_rules", "fault_catalogue", "fault_effects",
+                                 "devices", "encrypted_faults", "modbus_tcp"),
 }
 
 EQUIVALENTS = ROOT / "tools" / "mutation_equivalents.toml"
