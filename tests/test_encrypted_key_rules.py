@@ -1,0 +1,118 @@
+"""Which keys the encrypted port accepts, and which decrypted frames it takes for requests.
+
+The rules (spec §A.3, §A.4, §A.7; ``SungrowKeys``): the key is the same all of a plant day and
+the same for a server with the same configuration; a client keeps its key until *its own*
+midnight, so the newest 8 keys handed out stay accepted; today's key works even if this server
+never handed it out (a client that kept it across a restart). There is no MAC, so a decrypted
+frame is a request only when it looks like one: protocol id ``00 00``, an MBAP length that
+matches L, and ``FF`` padding. Frames are built by the independent client in ``tests.helpers``.
+"""
+
+from __future__ import annotations
+
+import struct
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from mock_sungrow import ManualClock, MockSungrowServer
+from tests.helpers import EncryptedModbus
+
+NOON = datetime(2026, 1, 10, 2, 0, tzinfo=timezone.utc)  # 13:00 in Sydney
+DAY = 86400.0
+READ_4999 = struct.pack(">BHH", 4, 4999, 1)  # documented 5000: device type code 0x0126
+
+
+def _port(server: MockSungrowServer) -> int:
+    return int(server.get_connection_info("sungrow")["port"])
+
+
+def _works(server: MockSungrowServer, key: bytes) -> bool:
+    """Whether an encrypted read under ``key`` is answered (else the port closes the line)."""
+    with EncryptedModbus("127.0.0.1", _port(server), public_key=key, timeout=30) as c:
+        c.send(c.eframe(1, READ_4999))
+        try:
+            return c.recv_encrypted() == (1, b"\x04\x02\x01\x26")
+        except (ConnectionError, AssertionError):
+            return False
+
+
+def _fetch(server: MockSungrowServer) -> bytes:
+    with EncryptedModbus("127.0.0.1", _port(server)) as c:
+        return c.fetch_key()
+
+
+@pytest.mark.mock_sungrow_expect_errors
+def test_the_newest_eight_keys_handed_out_stay_accepted(mock_sungrow_factory: Any) -> None:
+    clock = ManualClock(NOON)
+    # a coarse plant step: reads after eight simulated days need not integrate every second
+    server: MockSungrowServer = mock_sungrow_factory(server_type="sungrow", clock=clock,
+                                                     tick=600.0)
+    keys = []
+    for day in range(9):  # nine plant days, each key fetched again and again
+        if day:
+            clock.advance(DAY)
+        keys.append(_fetch(server))
+        for _ in range(9):
+            assert _fetch(server) == keys[-1]
+    assert len(set(keys)) == 9
+    assert [_works(server, key) for key in keys] == [False] + [True] * 8
+    assert {p.kind for p in server.problems} == {"bad-frame"}
+
+
+def test_repeated_key_requests_do_not_push_out_yesterdays_key(mock_sungrow_factory: Any) -> None:
+    clock = ManualClock(NOON)
+    server: MockSungrowServer = mock_sungrow_factory(server_type="sungrow", clock=clock)
+    monday = _fetch(server)
+    clock.advance(DAY)
+    for _ in range(12):  # more key requests than keys kept, all for the same key
+        _fetch(server)
+    assert _works(server, monday)
+
+
+def test_todays_key_works_on_a_server_that_never_handed_it_out(
+    mock_sungrow_factory: Any,
+) -> None:
+    """Two servers, one configuration: the second never gets a key request on day two."""
+    first_clock, second_clock = ManualClock(NOON), ManualClock(NOON)
+    first: MockSungrowServer = mock_sungrow_factory(server_type="sungrow", clock=first_clock)
+    second: MockSungrowServer = mock_sungrow_factory(server_type="sungrow", clock=second_clock)
+    assert _fetch(first) == _fetch(second)  # same configuration, same day: same key
+    first_clock.advance(DAY)
+    second_clock.advance(DAY)
+    tuesday = _fetch(first)
+    assert _works(second, tuesday)
+    assert second.problems == []
+
+
+def _inner(enc: EncryptedModbus, head: bytes) -> bytes:
+    """An encrypted FC4 read whose plaintext MBAP bytes 2-5 are ``head``."""
+    adu = enc.frame(1, READ_4999)
+    return enc.encrypt(adu[:2] + head + adu[6:])
+
+
+@pytest.mark.mock_sungrow_expect_errors
+@pytest.mark.parametrize(
+    ("what", "head"),
+    [("protocol id 00 01", "00 01 00 06"), ("protocol id 01 00", "01 00 00 06"),
+     ("MBAP length 0x0106 for L = 12", "00 00 01 06"),
+     ("MBAP length 7 for L = 12", "00 00 00 07")],
+)
+def test_a_frame_under_the_right_key_must_still_look_like_a_request(
+    mock_sungrow_factory: Any, what: str, head: str
+) -> None:
+    server: MockSungrowServer = mock_sungrow_factory(server_type="sungrow",
+                                                     clock=ManualClock(NOON))
+    with EncryptedModbus("127.0.0.1", _port(server)) as c:
+        c.fetch_key()
+        frame = _inner(c, bytes.fromhex(head))
+        assert frame[:4] == bytes.fromhex("01 00 0c 04")
+        c.send(c.eframe(1, READ_4999) + frame)
+        assert c.recv_encrypted() == (1, b"\x04\x02\x01\x26"), what  # the request before it
+        assert c.sock.recv(100) == b"", what  # then closed
+    (problem,) = server.problems
+    assert (problem.kind, problem.message) == (
+        "bad-frame",
+        "encrypted frame (12+4 bytes) does not decrypt to a Modbus TCP request with any key "
+        "this device handed out (a stale or rotated key, or garbage)")
