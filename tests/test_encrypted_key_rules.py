@@ -116,3 +116,19 @@ def test_a_frame_under_the_right_key_must_still_look_like_a_request(
         "bad-frame",
         "encrypted frame (12+4 bytes) does not decrypt to a Modbus TCP request with any key "
         "this device handed out (a stale or rotated key, or garbage)")
+
+
+def test_word_and_frame_faults_leave_the_key_reply_alone(mock_sungrow_factory: Any) -> None:
+    """The key request is a handshake, not register data: ``zeros`` and ``wrong-count`` on
+    every register change the reads, never the 16 key bytes (plain or encrypted)."""
+    server: MockSungrowServer = mock_sungrow_factory(server_type="sungrow",
+                                                     clock=ManualClock(NOON))
+    key = server.sungrow_public_key()
+    assert key is not None and key != bytes(16)
+    server.inject("zeros")
+    server.inject("wrong-count", count=2)
+    with EncryptedModbus("127.0.0.1", _port(server)) as c:
+        assert c.fetch_key() == key
+        assert c.erequest(247, struct.pack(">BHH", 4, 0x0AE7, 8)) == b"\x04\x10" + key
+        reply = c.erequest(1, READ_4999)  # one register asked: two came, the asked one 0
+        assert (reply[:4], len(reply)) == (b"\x04\x04\x00\x00", 6)
