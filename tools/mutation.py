@@ -124,7 +124,8 @@ TESTS: dict[str, tuple[str, ...]] = {
     "frontends.modbus.stream": ("connection_lifecycle", "backpressure", "modbus_tcp",
                                 "fault_effects"),
     "frontends.modbus.tcp": ("modbus_tcp", "encrypted", "server", "connection_lifecycle"),
-    "frontends.modbus.distort": ("modbus_log_rules", "fault_catalogue", "fault_effects",
+    "frontends.modbus.distort": ("modbus_log_rules", "modbus_fault_shape_rules",
+                                 "fault_catalogue", "fault_effects",
                                  "devices", "encrypted_faults", "modbus_tcp"),
 }
 
