@@ -88,9 +88,13 @@ def test_a_broadcast_write_is_logged_without_a_reply(server: MockSungrowServer) 
         c.send(c.frame(0, bytes.fromhex("06 13 8f 02 58")))  # 600 to holding 5008
         # the next request's answer is the first thing that comes back
         assert c.request(1, bytes.fromhex("03 13 8f 00 01")) == bytes.fromhex("03 02 02 58")
-    first, second = server.requests.all()
+        c.send(c.frame(0, bytes.fromhex("10 13 8f 00 01 02 01 90")))  # FC16: 400 to 5008
+        assert c.request(1, bytes.fromhex("03 13 8f 00 01")) == bytes.fromhex("03 02 01 90")
+    first, second, third, _ = server.requests.all()
     assert (first.unit, first.function, first.table, first.address, first.count,
             first.outcome, first.values, first.device) == (
         0, 6, "holding", 5008, 1, "no reply", (600,), None)
     assert (second.function, second.address, second.outcome, second.values) == (
         3, 5008, "ok", None)
+    assert (third.unit, third.function, third.address, third.count, third.outcome,
+            third.values) == (0, 16, 5008, 1, "no reply", (400,))
