@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import struct
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from mock_sungrow import MockSungrowServer, SungrowModbusDataBlock
-from tests.helpers import RawModbus
+from tests.helpers import RawModbus, closed_by_peer
 
 READ_5000 = bytes.fromhex("04 13 87 00 01")  # FC4 wire 4999: device type code 0x0126
 TYPE_CODE = bytes.fromhex("04 02 01 26")
@@ -104,3 +105,24 @@ def test_an_error_fault_answers_with_its_code_for_the_function_asked(
         assert c.request(1, pdu) == bytes.fromhex("90 03")
         assert c.request(1, READ_5000) == TYPE_CODE  # another register: untouched
     assert server.read_registers("holding", 5008) != [500]  # refused writes applied nothing
+
+
+def test_traffic_keeps_an_idle_timeout_from_closing_a_busy_connection(
+    mock_sungrow_factory: Any,
+) -> None:
+    """``idle-timeout`` closes *idle* connections: every answer restarts the countdown.
+
+    The client asks again and again for more than twice the timeout; the line stays open.
+    Then it stops, and the server closes it (the wait only bounds a failing test).
+    """
+    server: MockSungrowServer = mock_sungrow_factory(server_type="modbus")
+    server.inject("idle-timeout", seconds=2.0)
+    with RawModbus("127.0.0.1", _port(server), timeout=10) as c:
+        started = time.monotonic()
+        while time.monotonic() - started < 5.0:  # 2.5 timeouts of steady traffic
+            assert c.request(1, READ_5000) == TYPE_CODE
+            time.sleep(0.05)  # pacing, not synchronisation: a client polling fast
+        assert server.requests.find(outcome="closed: idle") == []
+        assert closed_by_peer(c.sock, timeout=30)
+    (closed,) = server.requests.find(outcome="closed: idle")
+    assert closed.fault == "idle-timeout"
