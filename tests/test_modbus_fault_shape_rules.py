@@ -65,7 +65,8 @@ def test_word_faults_name_themselves_only_on_the_registers_they_change(
     fault = server.inject("value", words=[7], table="input", address=5001)
     with RawModbus("127.0.0.1", _port(server)) as c:
         assert c.read(4, 4999, 1) == [0x0126]  # 5000: not the fault's register
-        assert c.read(4, 4999, 3)[:2] == [0x0126, 7]  # 5000-5002: 5001 reads 7
+        words = c.read(4, 4999, 3)  # 5000-5002: 5001 reads 7
+        assert isinstance(words, list) and words[:2] == [0x0126, 7]
         assert c.read(3, 5000, 1) != 7  # holding 5001: another table
         assert c.request(1, FC6) == FC6  # a write: not a read of 5001
     assert [r.fault for r in server.requests.all()] == [None, "value", None, None]
