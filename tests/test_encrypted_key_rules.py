@@ -132,3 +132,15 @@ def test_word_and_frame_faults_leave_the_key_reply_alone(mock_sungrow_factory: A
         assert c.erequest(247, struct.pack(">BHH", 4, 0x0AE7, 8)) == b"\x04\x10" + key
         reply = c.erequest(1, READ_4999)  # one register asked: two came, the asked one 0
         assert (reply[:4], len(reply)) == (b"\x04\x04\x00\x00", 6)
+
+
+def test_encrypted_requests_without_an_answer_hold_nothing_up(mock_sungrow_factory: Any) -> None:
+    """A silent unit and a broadcast write, encrypted: no reply for either, the next one comes."""
+    server: MockSungrowServer = mock_sungrow_factory(server_type="sungrow", unknown_unit="silence",
+                                                     clock=ManualClock(NOON))
+    with EncryptedModbus("127.0.0.1", _port(server)) as c:
+        c.fetch_key()
+        c.send(c.eframe(9, READ_4999) + c.eframe(0, struct.pack(">BHH", 6, 5007, 500))
+               + c.eframe(1, struct.pack(">BHH", 3, 5007, 1)))
+        assert c.recv_encrypted() == (1, b"\x03\x02\x01\xf4")  # the broadcast was applied
+    assert [r.outcome for r in server.requests.all()] == ["ok", "no reply", "no reply", "ok"]
