@@ -144,3 +144,44 @@ def test_encrypted_requests_without_an_answer_hold_nothing_up(mock_sungrow_facto
                + c.eframe(1, struct.pack(">BHH", 3, 5007, 1)))
         assert c.recv_encrypted() == (1, b"\x03\x02\x01\xf4")  # the broadcast was applied
     assert [r.outcome for r in server.requests.all()] == ["ok", "no reply", "no reply", "ok"]
+
+
+@pytest.mark.mock_sungrow_expect_errors
+def test_a_reply_too_long_for_the_length_byte_is_refused_and_named(
+    mock_sungrow_factory: Any,
+) -> None:
+    """Only a broken override can make one: it becomes exception 4, and the problem says why."""
+    from mock_sungrow import SungrowModbusDataBlock
+
+    class TooMany(SungrowModbusDataBlock):
+        def getValues(self, address: int, count: int = 1) -> list[int]:
+            return [7] * (count + 10)
+
+    server: MockSungrowServer = mock_sungrow_factory(server_type="sungrow",
+                                                     datablock_class=TooMany,
+                                                     clock=ManualClock(NOON))
+    with EncryptedModbus("127.0.0.1", _port(server)) as c:
+        c.fetch_key()
+        # 114 + 10 words: 9 + 248 = a 257-byte ADU
+        assert c.erequest(1, struct.pack(">BHH", 4, 4999, 114)) == b"\x84\x04"
+        host, port = c.sock.getsockname()[:2]
+    (problem,) = server.problems
+    assert (problem.front_end, problem.peer, problem.kind, problem.message) == (
+        "sungrow", f"{host}:{port}", "handler-error",
+        "a 257-byte reply does not fit the encrypted frame's length byte: "
+        "answered with exception 4")
+
+
+def test_only_reads_and_fc16_have_a_count_to_refuse(mock_sungrow_factory: Any) -> None:
+    """The size limit reads a count from FC3, FC4 and FC16 only: other functions with bytes
+    where a count would be are answered as any port answers them (FC6 writes the value;
+    an unsupported function gets exception 1)."""
+    server: MockSungrowServer = mock_sungrow_factory(server_type="sungrow",
+                                                     clock=ManualClock(NOON))
+    with EncryptedModbus("127.0.0.1", _port(server)) as c:
+        c.fetch_key()
+        assert c.erequest(1, bytes.fromhex("11 00 00 01 00")) == b"\x91\x01"
+        assert c.erequest(1, bytes.fromhex("17 00 00 01 00")) == b"\x97\x01"
+        assert c.erequest(1, bytes.fromhex("06 13 8f 03 e8")) == bytes.fromhex("06 13 8f 03 e8")
+        assert c.erequest(1, bytes.fromhex("04 13 87 00 7b"))[:2] == b"\x04\xf6"  # 123: fits
+        assert c.erequest(1, bytes.fromhex("03 13 87 00 7c")) == b"\x83\x02"  # 124: refused
