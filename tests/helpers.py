@@ -295,7 +295,7 @@ def _modbus_view(server: MockSungrowServer, kind: str, peer: str) -> dict[str, A
                 if c.transport is not None and c.path is not None and c.peer == peer]
 
     assert server._running is not None
-    views: list[dict[str, Any]] = server._running.runtime.run(look(), 5)
+    views: list[dict[str, Any]] = server._running.runtime.run(look(), 60)
     return views[0] if views else None
 
 
