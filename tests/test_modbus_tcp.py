@@ -118,7 +118,8 @@ def test_clock_block_always_answers(mock_sungrow_factory: Any, model: str) -> No
         words = r.read(3, 4999, 10)
         after = server.snapshot().local
         assert isinstance(words, list)
-        read = datetime(*words[:6], tzinfo=before.tzinfo)
+        year, month, day, hour, minute, second = words[:6]
+        read = datetime(year, month, day, hour, minute, second, tzinfo=before.tzinfo)
         assert before <= read <= after, (before, words[:6], after)
         if server.model.is_hybrid:
             assert words[6:] == [0xFFFF] * 4  # 5006-5009 are string-inverter registers

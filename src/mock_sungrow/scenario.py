@@ -24,8 +24,10 @@ control API takes::
     at = 120
     clock = { advance = 3600 }       # needs --manual-clock; or { inverter_time = "..." }
 
-The whole file is checked before the server starts: an unknown key, a bad fault spec or a
-negative time is an error naming the step.
+The whole file is checked before the server starts: an unknown key, a bad fault spec, a
+negative time, an ``inverter_time`` that is not ISO 8601, or (in ``mock-sungrow serve``) a
+clock ``advance`` without ``--manual-clock`` is an error naming the step. docs/scenarios.md is
+the reference.
 """
 
 from __future__ import annotations
@@ -102,12 +104,42 @@ def _check_step(path: Path, index: int, item: Any) -> Step:
         if not isinstance(value, dict) or len(value) != 1 or not set(value) <= {
             "advance", "inverter_time"}:
             raise ScenarioError(f"{where}: clock takes advance (seconds) or inverter_time")
+        if "advance" in value:
+            advance = value["advance"]
+            if isinstance(advance, bool) or not isinstance(advance, int | float) or advance < 0:
+                raise ScenarioError(
+                    f"{where}: clock advance is a number of seconds >= 0; got {advance!r}")
+        else:
+            try:
+                datetime.fromisoformat(_iso(str(value["inverter_time"])))
+            except ValueError:
+                raise ScenarioError(
+                    f"{where}: clock inverter_time is an ISO 8601 date and time such as "
+                    f"2026-06-21T12:00:00; got {value['inverter_time']!r}") from None
     elif key == "remove":
         if isinstance(value, bool) or not isinstance(value, int):
             raise ScenarioError(f"{where}: remove takes a fault id (the n-th fault injected)")
     elif value is not True:
         raise ScenarioError(f"{where}: {key} = true is the only form")
     return Step(float(at), action, index)
+
+
+def _iso(text: str) -> str:
+    """``Z`` as ``+00:00``: Python 3.10's ``fromisoformat`` does not read the ``Z``."""
+    return text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
+
+
+def refuse_clock_steps(path: str | Path, steps: list[Step]) -> None:
+    """Refuse a scenario that moves the server's clock when it runs on the wall clock.
+
+    Only a manual clock can be advanced; finding out at the step's time, minutes into a run,
+    would break the promise that the whole file is checked first.
+    """
+    step = next((s for s in steps if "advance" in s.action.get("clock", {})), None)
+    if step is not None:
+        raise ScenarioError(
+            f"{path}: step {step.index}: clock advance needs --manual-clock (the wall clock "
+            "cannot be moved); start with --manual-clock [START]")
 
 
 def apply_step(server: MockSungrowServer, step: Step) -> None:
@@ -130,7 +162,7 @@ def apply_step(server: MockSungrowServer, step: Step) -> None:
         if "advance" in value:
             server.advance(float(value["advance"]))
         else:
-            server.set_clock(datetime.fromisoformat(str(value["inverter_time"])))
+            server.set_clock(datetime.fromisoformat(_iso(str(value["inverter_time"]))))
 
 
 class ScenarioRunner:
