@@ -212,3 +212,20 @@ def test_listings_survive_a_reader_that_leaves(args: tuple[str, ...]) -> None:
     shell = f"{' '.join(CLI)} {' '.join(args)} | head -n 1"
     r = subprocess.run(shell, shell=True, capture_output=True, text=True, timeout=60)  # noqa: S602
     assert r.returncode == 0 and "Traceback" not in r.stderr and len(r.stdout.splitlines()) == 1
+
+
+def test_problem_lines_carry_the_time(served: list[Served]) -> None:  # noqa: F811
+    s = Served("--modbus-port", "0", "--server-type", "modbus", "--no-control",
+               "--status-interval", "0")
+    served.append(s)
+    assert s.proc.stderr is not None
+    assert "listening:" in s.proc.stderr.readline()
+    with socket.create_connection(("127.0.0.1", s.ready["modbus"]["port"])) as sock:
+        # An MBAP header with protocol id 7 (Modbus is 0): the server closes this connection.
+        sock.sendall(bytes.fromhex("0001 0007 0006 01 04 1387 0001"))
+        sock.settimeout(10)
+        assert sock.recv(16) == b""
+    line = s.proc.stderr.readline()
+    assert re.match(r"\d\d:\d\d:\d\d mock-sungrow: modbus 127\.0\.0\.1:\d+ bad-frame: ", line), \
+        line
+    assert s.stop()[0] == 0

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import sys
@@ -365,6 +366,7 @@ def serve(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.
         stopping.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    problems = console.log_problems(err)
     try:
         if printer is not None:
             server.requests.add_listener(printer)
@@ -397,6 +399,7 @@ def serve(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.
         server.stop()
         if printer is not None:
             printer.close()
+        logging.getLogger("mock_sungrow").removeHandler(problems)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import logging
 import socket
 import threading
 from datetime import datetime
@@ -30,6 +31,19 @@ def stamp() -> str:
 def say(err: TextIO, text: str) -> None:
     """One timestamped line on stderr (flushed: a parent may read it as it comes)."""
     print(f"{stamp()} mock-sungrow: {text}", file=err, flush=True)
+
+
+def log_problems(err: TextIO) -> logging.Handler:
+    """Print what the server's front ends report (``mock_sungrow`` log) with the time.
+
+    A bad frame, a handler that raised, an unknown WebSocket service: the same records the
+    fixture fails a test on. Without a handler, Python's last-resort output prints them
+    without a time. Remove the returned handler when the server has stopped.
+    """
+    handler = logging.StreamHandler(err)
+    handler.setFormatter(logging.Formatter("%(asctime)s mock-sungrow: %(message)s", "%H:%M:%S"))
+    logging.getLogger("mock_sungrow").addHandler(handler)
+    return handler
 
 
 def _address(entry: dict[str, Any]) -> str:
