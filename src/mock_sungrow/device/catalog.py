@@ -184,8 +184,8 @@ class Catalog:
         folded = [m for m in self.models if m.casefold() == name.casefold()]
         if len(folded) == 1:
             return self.models[folded[0]]
-        close = folded or difflib.get_close_matches(
-            name.upper(), self.models, n=3, cutoff=0.6)
+        # Several models differing only in case: name them all; a typo: the closest one.
+        close = folded or difflib.get_close_matches(name.upper(), self.models, n=1)
         hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
         raise ValueError(
             f"unknown model {name!r}.{hint} Accepted models ({len(self.models)}): "
