@@ -31,23 +31,14 @@ from mock_sungrow.frontends.modbus.app import ModbusApplication
 from mock_sungrow.frontends.modbus.codec import Codec
 from mock_sungrow.frontends.modbus.path import RequestPath
 from mock_sungrow.frontends.modbus.tcp import ModbusTcpFrontEnd
+from tests.helpers import crc16, rtu_frame
 
 #: SG5K-D input 5000 (wire 4999): device type code 0x0126 (registers.csv, models.csv).
 DEVICE_TYPE = 0x0126
 
 
-def crc16(data: bytes) -> bytes:
-    """Modbus RTU CRC-16 (polynomial 0xA001 reflected, initial 0xFFFF), low byte first."""
-    crc = 0xFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-    return struct.pack("<H", crc)
-
-
 def rtu(unit: int, pdu: bytes) -> bytes:
-    return bytes([unit]) + pdu + crc16(bytes([unit]) + pdu)
+    return rtu_frame(unit, pdu)
 
 
 def recv_exact(sock: socket.socket, n: int) -> bytes:

@@ -263,3 +263,96 @@ def test_healthcheck_fails_without_listeners_or_process() -> None:
         f"unhealthy: process {idle.pid} has no listening TCP socket (yet)")
     gone = _healthcheck("--pid", str(idle.pid))  # the process has exited
     assert gone.returncode == 1 and "cannot read the sockets" in gone.stdout
+
+
+# --------------------------------------------------------------------------- the fleet
+
+FLEET = KUBERNETES / "fleet"
+
+
+def _fleet_documents() -> list[tuple[str, dict[str, Any]]]:
+    return [(path.name, doc) for path in sorted(FLEET.glob("*.yaml"))
+            if path.name != "kustomization.yaml"
+            for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
+
+
+def _fleet(kind: str) -> dict[str, Any]:
+    (doc,) = [d for _name, d in _fleet_documents() if d["kind"] == kind]
+    return doc
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_fleet_manifests_validate_against_the_kubernetes_schemas(version: str) -> None:
+    docs = _fleet_documents()
+    assert sorted(doc["kind"] for _name, doc in docs) == ["Service", "StatefulSet"]
+    for name, doc in docs:
+        try:
+            kubernetes_validate.validate(doc, version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            pytest.fail(f"{name}: {doc['kind']} {doc['metadata']['name']} is not valid "
+                        f"Kubernetes {version}: {exc.message} at {list(exc.path)}")
+
+
+def test_the_fleet_kustomization_lists_its_manifests_and_generates_the_fleet_file() -> None:
+    kustomization = yaml.safe_load((FLEET / "kustomization.yaml").read_text())
+    files = {p.name for p in FLEET.glob("*.yaml")} - {"kustomization.yaml"}
+    assert sorted(kustomization["resources"]) == sorted(files)
+    (generated,) = kustomization["configMapGenerator"]
+    volumes = {v["name"]: v for v in _fleet("StatefulSet")["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["fleet"]["configMap"]["name"] == generated["name"]
+    assert generated["files"] == ["fleet.toml"] and (FLEET / "fleet.toml").is_file()
+
+
+def test_the_headless_service_names_every_pod_of_the_statefulset() -> None:
+    statefulset, service = _fleet("StatefulSet"), _fleet("Service")
+    assert statefulset["spec"]["serviceName"] == service["metadata"]["name"]
+    assert service["spec"]["clusterIP"] == "None"
+    pod_labels = statefulset["spec"]["template"]["metadata"]["labels"]
+    assert statefulset["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    # Never the single site's pod: the Deployment's Services and this one select apart.
+    assert not _deployment()["spec"]["template"]["metadata"]["labels"].items() >= \
+        service["spec"]["selector"].items()
+    (container,) = statefulset["spec"]["template"]["spec"]["containers"]
+    named = {p["name"] for p in container["ports"]}
+    assert {p["targetPort"] for p in service["spec"]["ports"]} <= named
+
+
+def test_each_pod_serves_its_shard_of_the_mounted_fleet_file() -> None:
+    from mock_sungrow.fleet import FleetSpec
+    from mock_sungrow.fleet.cli import parse_shard
+
+    statefulset = _fleet("StatefulSet")
+    pod = statefulset["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container["env"]}
+    assert env == {"POD_NAME": "metadata.name"}
+    replicas = statefulset["spec"]["replicas"]
+    args = build_parser().parse_args(container["args"])
+    assert args.command == "fleet" and args.host == "0.0.0.0"
+    assert args.shard_index == "$(POD_NAME)" and args.shard_count == replicas
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert Path(args.file).parent == Path(mounts["fleet"])
+    spec = FleetSpec.from_file(FLEET / Path(args.file).name)
+    name = statefulset["metadata"]["name"]
+    served = []
+    for ordinal in range(replicas):  # what Kubernetes substitutes for $(POD_NAME)
+        pod_args = [f"{name}-{ordinal}" if a == "$(POD_NAME)" else a for a in container["args"]]
+        index, count = parse_shard(build_parser().parse_args(pod_args))
+        assert (index, count) == (ordinal, replicas)
+        shard = spec.shard(index, count)
+        assert shard, f"pod {ordinal} would serve no site"
+        served += [s.id for s in shard]
+    assert served == [s.id for s in spec.sites()]
+    # Unprivileged: every port of every site is 1024 or more, and fixed by the file.
+    ports = [p for s in spec.sites() for inv in s.installation.inverters
+             for p in inv.ports.values()]
+    assert min(ports) >= 1024 and len(set(ports)) == len(ports)
+    # Ready once the endpoints file exists, which the fleet writes when every site accepts.
+    assert args.endpoints_out in container["readinessProbe"]["exec"]["command"][-1]
+    assert Path(args.endpoints_out).parent == Path(mounts["tmp"])
+    assert not args.no_control and not args.control_allow_remote
+    declared = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert declared[container["livenessProbe"]["tcpSocket"]["port"]] == args.control_port
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True

@@ -20,9 +20,8 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "faults.md"
 def _examples() -> dict[str, str]:
     text = DOC.read_text()
     found = {}
-    # A kind's heading, maybe a paragraph (no fence, no heading), then its example.
-    example = r"^### (\S+)\n(?:(?!```|#)[^\n]*\n)*```python\n(.*?)\n```"
-    for match in re.finditer(example, text, re.S | re.M):
+    for match in re.finditer(r"^### (\S+)\n(?:(?!```|### )[^\n]*\n)*?```python\n(.*?)\n```",
+                             text, re.S | re.M):
         found[match.group(1)] = match.group(2)
     request_log = re.search(r"## The request log\n+```python\n(.*?)\n```", text, re.S)
     assert request_log is not None

@@ -169,7 +169,7 @@ BAD_FILES = [
      r"inverter\[1\]: unknown key 'modle' \(did you mean 'model'\?\); accepted: role, unit"),
     ("""[[inverter]]\n[inverter.ports]\nmodbsu = 0\n""",
      r"inverter\[1\]\.ports: unknown key 'modbsu' \(did you mean 'modbus'\?\); accepted: "
-     r"modbus, http, sungrow, plain_http, tls"),
+     r"modbus, http, sungrow, rtu, rtu-tcp, plain_http, tls"),
     ("""[[inverter]]\nbattery_kwh = "lots"\n""",
      r"inverter\[1\]\.battery_kwh must be a capacity 0\.\.10000 kWh"),
     ("""[[inverter]]\n[inverter.ports]\nmodbus = "502"\n""",

@@ -34,7 +34,15 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "mock_sungrow.installation": ("mock_sungrow.faults", "mock_sungrow.frontends",
                                   "mock_sungrow.server"),
     # Front ends are handed their endpoint (a Binding); they never build or look one up.
-    "mock_sungrow.frontends": ("mock_sungrow.installation", "mock_sungrow.server"),
+    "mock_sungrow.frontends": ("mock_sungrow.installation", "mock_sungrow.server",
+                               "mock_sungrow.fleet"),
+    # Recorded devices are data blocks over a device, a plain recorder and a comparison with
+    # a device of the model: no protocol front end, no server.
+    "mock_sungrow.dumps": ("mock_sungrow.faults", "mock_sungrow.frontends",
+                           "mock_sungrow.server", "mock_sungrow.fleet"),
+    # A fleet is many servers: the server knows nothing of fleets.
+    "mock_sungrow.server": ("mock_sungrow.fleet",),
+    "mock_sungrow.runtime": ("mock_sungrow.fleet",),
 }
 
 

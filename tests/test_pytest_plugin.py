@@ -101,3 +101,69 @@ def test_plugin_import_is_light() -> None:
         [sys.executable, "-c", code], check=True, capture_output=True, text=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_shared_server_is_one_server_reset_for_every_test(pytester: pytest.Pytester) -> None:
+    """Three tests on one shared server: the same port each time, and nothing the previous test
+    did (a fault, a pinned register, a logged request) is left for the next one. Expected words
+    are the SG5K-D's device type code (0x0126, models.csv) read with pymodbus."""
+    pytester.makepyfile(
+        """
+        import pytest
+        from pymodbus.client import ModbusTcpClient
+
+        PORTS = []
+
+        def read_type(server):
+            client = ModbusTcpClient("127.0.0.1", port=server.get_connection_info()["port"])
+            assert client.connect()
+            try:
+                return client.read_input_registers(4999, count=1)
+            finally:
+                client.close()
+
+        def test_first(mock_sungrow_shared):
+            PORTS.append(mock_sungrow_shared.get_connection_info()["port"])
+            mock_sungrow_shared.inject("exception", code=2, function=4)
+            mock_sungrow_shared.set_register("input", 5000, [7])
+            assert read_type(mock_sungrow_shared).isError()
+
+        def test_second(mock_sungrow_shared):
+            PORTS.append(mock_sungrow_shared.get_connection_info()["port"])
+            assert len(mock_sungrow_shared.faults) == 0
+            assert len(mock_sungrow_shared.requests) == 0
+            assert read_type(mock_sungrow_shared).registers == [0x0126]
+            mock_sungrow_shared.set_register("input", 5000, [7])
+
+        def test_third(mock_sungrow_shared):
+            assert read_type(mock_sungrow_shared).registers == [0x0126]
+            assert PORTS == [mock_sungrow_shared.get_connection_info()["port"]] * 2
+
+        @pytest.mark.mock_sungrow(model="SH10RT")
+        def test_marker_is_refused(mock_sungrow_shared):
+            pass
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3, errors=1)
+    result.stdout.fnmatch_lines(["*override mock_sungrow_shared_server*"])
+
+
+def test_shared_server_fails_the_test_that_caused_a_problem(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import socket
+
+        def test_breaks_it(mock_sungrow_shared):
+            port = mock_sungrow_shared.get_connection_info()["port"]
+            with socket.create_connection(("127.0.0.1", port)) as s:
+                s.sendall(b"\\x00\\x01\\x00\\x07\\x00\\x06\\x01\\x04\\x13\\x87\\x00\\x01")
+                assert s.recv(10) == b""
+
+        def test_after_it(mock_sungrow_shared):
+            assert mock_sungrow_shared.problems == []
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(["*mock-sungrow saw server-side problems*", "*bad-frame*"])

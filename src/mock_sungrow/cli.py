@@ -45,7 +45,8 @@ _PER_DEVICE = ("model", "modbus_port", "http_port", "sungrow_port", "server_type
                "lan_key_reply", "plain_requests", "plain_http_port", "tls_port", "real_ports",
                "winet_profile", "winet_token_lifetime", "unit_id", "seed", "serial",
                "latitude", "longitude", "timezone", "cloud_factor", "battery_kwh", "meter",
-               "house_load", "battery_unit_id", "unknown_unit")
+               "house_load", "battery_unit_id", "unknown_unit", "rtu_tcp_port", "rtu_baudrate",
+               "rtu_bytesize", "rtu_parity", "rtu_stopbits", "rtu_turnaround", "rtu_link")
 
 
 def _option(name: str) -> Any:
@@ -176,9 +177,19 @@ def build_parser() -> argparse.ArgumentParser:
                        help="WiNet-S HTTP/WebSocket port (default 8082; 0 = any free port)")
     serve.add_argument("--sungrow-port", type=_port, default=5021, metavar="P",
                        help="Sungrow encrypted Modbus port (default 5021; 0 = any free port)")
+    serve.add_argument("--rtu-tcp-port", type=_port, default=8899, metavar="P",
+                       help="Modbus RTU over TCP port, as an RS485-to-Ethernet gateway serves "
+                            "it (default 8899; 0 = any free port)")
     serve.add_argument("--server-type", default="both", metavar="T",
-                       help="front ends to serve: any '+'-joined set of modbus, http (WiNet-S) "
-                            "and sungrow, or both (modbus+http) or all (default both)")
+                       help="front ends to serve: any '+'-joined set of modbus, http (WiNet-S), "
+                            "sungrow, rtu (RS485 on a pseudo-terminal) and rtu-tcp, or both "
+                            "(modbus+http) or all (default both)")
+    rtu = serve.add_argument_group("RS485 line (the rtu and rtu-tcp front ends)")
+    for name, kind in (("rtu_baudrate", int), ("rtu_bytesize", int), ("rtu_parity", str),
+                       ("rtu_stopbits", int), ("rtu_turnaround", float), ("rtu_link", str)):
+        option = _option(name)
+        rtu.add_argument("--" + name.replace("_", "-"), type=kind, default=option.default,
+                         choices=option.choices, help=_help(name))
     for name in ("encryption", "lan_key_reply", "plain_requests", "unknown_unit"):
         option = _option(name)
         serve.add_argument("--" + name.replace("_", "-"), default=option.default,
@@ -254,6 +265,33 @@ def build_parser() -> argparse.ArgumentParser:
                             "TLS certificate to FILE, for clients to trust (needs a TLS "
                             "listener: --tls-port or --real-ports; default: not written)")
 
+    serve.add_argument("--replay", metavar="DUMP", default=None,
+                       help="serve a recorded device exactly as recorded: a dump (YAML, wire "
+                            "trace or fingerprint, see docs/dumps.md); the model and unit "
+                            "come from it")
+    serve.add_argument("--replay-live", action="store_true",
+                       help="with --replay: overlay the plant's live values on the recorded "
+                            "measurements (identity and settings stay recorded)")
+    rec = sub.add_parser("record", help="read an inverter (or a simulator) into a dump that "
+                                        "--replay serves")
+    rec.add_argument("host")
+    rec.add_argument("port", type=_port)
+    rec.add_argument("--unit", type=int, default=1, help="Modbus unit to read (default 1)")
+    rec.add_argument("--out", required=True, metavar="FILE", help="the dump to write (JSON)")
+    rec.add_argument("--gap", type=float, default=0.05, metavar="S",
+                     help="seconds between requests (default 0.05; WiNet-S needs >= 0.03)")
+    rec.add_argument("--timeout", type=float, default=2.0, metavar="S",
+                     help="seconds to wait for each answer (default 2)")
+    rec.add_argument("--band", action="append", default=[], metavar="TABLE:FIRST-LAST",
+                     help="documented registers to read, e.g. input:5000-5100 (repeatable; "
+                          "default: every band of the register catalogue)")
+    rec.add_argument("--transport", choices=("lan", "winet"), default="lan",
+                     help="what HOST is: the inverter's LAN port or its WiNet-S (recorded in "
+                          "the dump)")
+    from mock_sungrow.fleet.cli import add_parser as add_fleet_parser
+
+    add_fleet_parser(sub)
+
     models = sub.add_parser("models", help="list the models that can be simulated")
     models.add_argument("--json", action="store_true",
                         help="print JSON instead of a table (default: a table)")
@@ -276,6 +314,25 @@ def _check_installation_flags(args: argparse.Namespace) -> None:
     if given:
         raise ValueError(f"{', '.join(given)} cannot be given with --installation: the file "
                          "describes the devices (see docs/installations.md)")
+
+
+def _replay_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """The server arguments of ``--replay DUMP`` (empty without it)."""
+    if args.replay is None:
+        if args.replay_live:
+            raise ValueError("--replay-live needs --replay DUMP")
+        return {}
+    from mock_sungrow.dumps.formats import load_dump
+    from mock_sungrow.dumps.replay import replay_arguments
+
+    defaults = build_parser().parse_args(["serve"])
+    given = [f"--{name.replace('_', '-')}" for name in ("unit_id", "battery_unit_id")
+             if getattr(args, name) != getattr(defaults, name)]
+    if given:
+        raise ValueError(f"{', '.join(given)} cannot be given with --replay: the dump "
+                         "names the unit")
+    model = args.model if args.model != defaults.model else None
+    return replay_arguments(load_dump(args.replay), live=args.replay_live, model=model)
 
 
 def serve(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
@@ -313,7 +370,11 @@ def serve(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.
                 control_port=control_port, control_allow_remote=args.control_allow_remote,
                 faults=args.fault)
         else:
+            device: dict[str, Any] = _replay_arguments(args) or {
+                "model": args.model, "unit_id": args.unit_id,
+                "battery_unit_id": args.battery_unit_id or None}
             server = MockSungrowServer(
+                **device,
                 host=args.host,
                 modbus_port=args.modbus_port,
                 http_port=http_port,
@@ -322,13 +383,18 @@ def serve(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.
                 winet_profile=args.winet_profile,
                 winet_token_lifetime=args.winet_token_lifetime,
                 sungrow_port=args.sungrow_port,
+                rtu_tcp_port=args.rtu_tcp_port,
+                rtu_baudrate=args.rtu_baudrate,
+                rtu_bytesize=args.rtu_bytesize,
+                rtu_parity=args.rtu_parity,
+                rtu_stopbits=args.rtu_stopbits,
+                rtu_turnaround=args.rtu_turnaround,
+                rtu_link=args.rtu_link,
                 encryption=args.encryption,
                 lan_key_reply=args.lan_key_reply,
                 plain_requests=args.plain_requests,
                 unknown_unit=args.unknown_unit,
-                model=args.model,
                 server_type=args.server_type,
-                unit_id=args.unit_id,
                 seed=args.seed,
                 serial=args.serial,
                 latitude=args.latitude,
@@ -342,7 +408,6 @@ def serve(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.
                 battery_kwh=args.battery_kwh,
                 meter=args.meter,
                 house_load=args.house_load,
-                battery_unit_id=args.battery_unit_id or None,
             )
         printer = None
         if args.log_requests is not None:
@@ -447,6 +512,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    if args.command == "record":
+        from mock_sungrow.dumps.record import main as record_main
+
+        return record_main(args)
+    if args.command == "fleet":
+        from mock_sungrow.fleet.cli import run as run_fleet
+
+        return run_fleet(args)
     try:
         return _listing(args, sys.stdout, sys.stderr)
     except BrokenPipeError:  # `mock-sungrow registers SH10RT | head`: the reader left

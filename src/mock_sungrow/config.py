@@ -266,6 +266,37 @@ def _control_port(name: str, value: object) -> int | None:
     return check_optional_port(name, value)
 
 
+def _int_choice(accepted: tuple[int, ...]) -> Callable[[str, object], int]:
+    def check(name: str, value: object) -> int:
+        if isinstance(value, bool) or value not in accepted:
+            raise ValueError(f"{name} must be one of {', '.join(map(str, accepted))}; "
+                             f"got {value!r}")
+        return int(value)
+
+    return check
+
+
+def _baudrate(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 50 <= value <= 4_000_000:
+        raise ValueError(f"{name} must be a baud rate in bits per second (50..4000000, "
+                         f"Sungrow documents 9600); got {value!r}")
+    return value
+
+
+def _turnaround(name: str, value: object) -> float:
+    if not _is_number(value) or not 0 <= value <= 10 or not math.isfinite(value):  # type: ignore[operator, arg-type]
+        raise ValueError(f"{name} must be seconds between 0 and 10; got {value!r}")
+    return float(value)  # type: ignore[arg-type]
+
+
+def _link(name: str, value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or "\0" in value:
+        raise ValueError(f"{name} must be a file path for a symlink to the pty; got {value!r}")
+    return value
+
+
 # ----------------------------------------------------------------------------- options
 
 
@@ -346,6 +377,20 @@ WINET_OPTIONS = _options(
     Option("winet_scan_seconds", "scan_seconds", 3.0,
            _positive(zero=True, message="must be >= 0"), "how long a Wi-Fi scan takes (s)"),
 )
+RTU_PARITIES = ("N", "E", "O")
+RTU_OPTIONS = _options(
+    Option("rtu_baudrate", "baudrate", 9600, _baudrate,
+           "the RS485 line's baud rate (the rtu pty and the rtu-tcp gateway's serial side)"),
+    Option("rtu_bytesize", "bytesize", 8, _int_choice((7, 8)), "data bits per character"),
+    Option("rtu_parity", "parity", "N", _choice(RTU_PARITIES), "parity: N, E or O",
+           RTU_PARITIES),
+    Option("rtu_stopbits", "stopbits", 1, _int_choice((1, 2)), "stop bits per character"),
+    Option("rtu_turnaround", "turnaround", 0.0, _turnaround,
+           "seconds the inverter takes before it answers a request (after the line's "
+           "3.5-character silence)"),
+    Option("rtu_link", "link", None, _link,
+           "a symlink made to the rtu pty's device path (a stable name for configurations)"),
+)
 CONTROL_OPTIONS = _options(
     Option("control_port", "port", None, _control_port,
            "control API port (0 = any free port; default: not served)"),
@@ -390,6 +435,18 @@ class EncryptedConfig:
 
 
 @dataclass(frozen=True)
+class RtuConfig:
+    """The RS485 line: its settings, the inverter's turnaround, a symlink to the pty."""
+
+    baudrate: int = 9600
+    bytesize: int = 8
+    parity: str = "N"
+    stopbits: int = 1
+    turnaround: float = 0.0
+    link: str | None = None
+
+
+@dataclass(frozen=True)
 class WinetConfig:
     """The WiNet-S dongle: firmware profile, accounts, tokens, lockouts, Wi-Fi scans."""
 
@@ -424,6 +481,7 @@ GROUPS: dict[str, tuple[type[Any], dict[str, Option]]] = {
     "modbus": (ModbusConfig, MODBUS_OPTIONS),
     "sungrow": (EncryptedConfig, ENCRYPTED_OPTIONS),
     "winet": (WinetConfig, WINET_OPTIONS),
+    "rtu": (RtuConfig, RTU_OPTIONS),
     "control": (ControlConfig, CONTROL_OPTIONS),
 }
 #: Every option by its keyword argument.

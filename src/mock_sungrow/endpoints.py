@@ -32,14 +32,20 @@ FRONT_ENDS: dict[str, FrontEndName] = {
     "http": FrontEndName("http", "WiNet-S HTTP + WebSocket API", 8082, True),
     "sungrow": FrontEndName("sungrow", "Sungrow encrypted Modbus (the WiNet-S Modbus port)",
                             5021, True),
+    "rtu": FrontEndName("rtu", "Modbus RTU on the inverter's RS485 port (a pseudo-terminal)",
+                        0, True),
+    "rtu-tcp": FrontEndName("rtu-tcp", "Modbus RTU over TCP (an RS485-to-Ethernet gateway)",
+                            8899, True),
     "control": FrontEndName("control", "control API", 8090, False),
 }
 #: Every front-end name, in the order the ready line lists them.
 FRONT_END_NAMES: tuple[str, ...] = tuple(FRONT_ENDS)
 #: The front ends an inverter can have (the rest belong to the server).
 DEVICE_FRONT_ENDS: tuple[str, ...] = tuple(n for n, f in FRONT_ENDS.items() if f.per_device)
-#: Front ends that speak Modbus PDUs (plain MBAP and Sungrow's AES framing).
-MODBUS_FRONT_ENDS = frozenset({"modbus", "sungrow"})
+#: Front ends that speak Modbus PDUs (plain MBAP, Sungrow's AES framing, RTU).
+MODBUS_FRONT_ENDS = frozenset({"modbus", "sungrow", "rtu", "rtu-tcp"})
+#: Front ends with connections (a serial line is not one: the connection faults skip it).
+CONNECTION_FRONT_ENDS = frozenset(n for n in DEVICE_FRONT_ENDS if n != "rtu")
 #: The historical ``server_type`` names and the front ends each stands for.
 SERVER_TYPE_ALIASES: dict[str, tuple[str, ...]] = {
     "modbus": ("modbus",),
@@ -52,6 +58,11 @@ SERVER_TYPE_ALIASES: dict[str, tuple[str, ...]] = {
 }
 #: The WiNet-S front end's extra listeners (ports of an inverter's ``http`` endpoint).
 WINET_EXTRA_PORTS = ("plain_http", "tls")
+
+
+def port_argument(kind: str) -> str:
+    """The keyword argument of ``kind``'s port: ``modbus_port``, ``rtu_tcp_port``."""
+    return kind.replace("-", "_") + "_port"
 
 
 def parse_server_type(server_type: object) -> tuple[str, ...]:

@@ -16,6 +16,11 @@ serves both front ends, Modbus TCP and the WiNet-S HTTP + WebSocket API
 (``get_connection_info("http")``). ``installation=`` (a file, a dict or a spec) serves every
 device of a site instead, on the ports it names.
 
+``mock_sungrow_shared`` is one server for the whole session, reset before every test that
+uses it (faults, pins, logged requests, problems and plants back to new; the ports and the
+clock kept), for suites where a fresh server per test is not the point. Configure it by
+overriding ``mock_sungrow_shared_server`` in a ``conftest.py``.
+
 At teardown the fixture fails the test if the server recorded a problem (an exception in a
 handler, an undecodable frame) unless the test is marked
 ``@pytest.mark.mock_sungrow_expect_errors``: a simulator that broke must not let a test pass.
@@ -77,6 +82,11 @@ def mock_sungrow_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..
     for server in reversed(servers):
         server.stop()
         problems.extend(server.problems)
+    _fail_on_problems(request, problems)
+
+
+def _fail_on_problems(request: pytest.FixtureRequest, problems: list[Any]) -> None:
+    """Fail the test with the server-side problems it caused, unless it expected them."""
     if problems and request.node.get_closest_marker("mock_sungrow_expect_errors") is None:
         lines = "\n".join(f"  {p.front_end} {p.peer} {p.kind}: {p.message}" for p in problems)
         pytest.fail(
@@ -104,3 +114,35 @@ def mock_sungrow(
         kwargs.update(param)
     server: MockSungrowServer = mock_sungrow_factory(**kwargs)
     return server
+
+
+@pytest.fixture(scope="session")
+def mock_sungrow_shared_server() -> Iterator[MockSungrowServer]:
+    """The session's shared server (fixture defaults), stopped when the session ends.
+
+    Override this fixture in a ``conftest.py`` to give the shared server other arguments.
+    """
+    from mock_sungrow.server import MockSungrowServer
+
+    with MockSungrowServer(**FIXTURE_DEFAULTS) as server:
+        yield server
+
+
+@pytest.fixture
+def mock_sungrow_shared(
+    request: pytest.FixtureRequest, mock_sungrow_shared_server: MockSungrowServer
+) -> Iterator[MockSungrowServer]:
+    """The session's one server, reset for this test: the cheap alternative to ``mock_sungrow``.
+
+    ``reset()`` runs before the test, so whatever the previous test injected, pinned or wrote
+    is gone, and the problems check after it sees only this test's problems. A
+    ``@pytest.mark.mock_sungrow`` marker cannot configure a shared server: it is refused.
+    """
+    if request.node.get_closest_marker("mock_sungrow") is not None:
+        raise pytest.UsageError(
+            "@pytest.mark.mock_sungrow configures the mock_sungrow fixture, not "
+            "mock_sungrow_shared: override mock_sungrow_shared_server to configure that one")
+    server = mock_sungrow_shared_server
+    server.reset()
+    yield server
+    _fail_on_problems(request, list(server.problems))

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from mock_sungrow.device.catalog import InverterModel, Table
     from mock_sungrow.device.device import BatteryReadings
     from mock_sungrow.device.registermap import RegisterMap
+    from mock_sungrow.dumps.formats import Dump
     from mock_sungrow.plant.snapshot import PlantSnapshot
     from mock_sungrow.plant.state import PlantState
 
@@ -71,7 +72,12 @@ class MockSungrowServer(ServerInfo):
 
     ``server_type`` names the inverter's front ends: any ``+``-joined set of ``modbus`` (its
     LAN port, ``modbus_port``), ``http`` (its WiNet-S web API, ``http_port``) and ``sungrow``
-    (the WiNet-S Modbus port, ``sungrow_port``), or ``both`` (modbus+http) and ``all``.
+    (the WiNet-S Modbus port, ``sungrow_port``), ``rtu`` (its RS485 port, Modbus RTU on a
+    pseudo-terminal whose path ``get_connection_info("rtu")`` gives) and ``rtu-tcp`` (RTU
+    frames over TCP as an RS485-to-Ethernet gateway forwards them, ``rtu_tcp_port``), or
+    ``both`` (modbus+http) and ``all``. The RS485 line runs at ``rtu_baudrate`` with
+    ``rtu_bytesize``, ``rtu_parity`` and ``rtu_stopbits`` (9600 8N1) and the inverter answers
+    ``rtu_turnaround`` seconds after a request; ``rtu_link`` makes a symlink to the pty.
     ``encryption="aes"`` hands out a public key and speaks Sungrow's AES framing, ``"none"``
     answers the key request with "no encryption" and then speaks plain Modbus, ``"lan"`` is a
     plain port whose answer to the key request is an exception or nothing (``lan_key_reply``).
@@ -144,6 +150,13 @@ class MockSungrowServer(ServerInfo):
         winet_lockout_after: int = 5,
         winet_lockout_seconds: float = 1800.0,
         winet_scan_seconds: float = 3.0,
+        rtu_tcp_port: int = 8899,
+        rtu_baudrate: int = 9600,
+        rtu_bytesize: int = 8,
+        rtu_parity: str = "N",
+        rtu_stopbits: int = 1,
+        rtu_turnaround: float = 0.0,
+        rtu_link: str | None = None,
     ) -> None:
         kwargs = {k: v for k, v in locals().items() if k in _DEFAULTS}
         self.host = config.check_host(host)
@@ -201,6 +214,24 @@ class MockSungrowServer(ServerInfo):
         # Last: a session fault acts on the keys, the sessions and the running front ends.
         for fault_spec in faults:
             self.inject(fault_spec)
+
+    @classmethod
+    def from_dump(cls, dump: str | Path | Dump, *, live: bool = False,
+                  **kwargs: Any) -> MockSungrowServer:
+        """A server replaying a recorded device (``mock-sungrow serve --replay``).
+
+        ``dump`` is a dump file (YAML, wire trace or fingerprint: docs/dumps.md) or a loaded
+        :class:`~mock_sungrow.dumps.formats.Dump`; its model and unit are the recorded
+        device's, every recorded word is answered and everything else refused, exactly as
+        recorded. ``live`` overlays the plant's values on the measurements. Other keyword
+        arguments (ports, ``server_type``, faults...) are the constructor's.
+        """
+        from mock_sungrow.dumps.formats import Dump, load_dump
+        from mock_sungrow.dumps.replay import replay_arguments
+
+        recorded = dump if isinstance(dump, Dump) else load_dump(dump)
+        return cls(**{**replay_arguments(recorded, live=live, model=kwargs.pop("model", None)),
+                      **kwargs})
 
     # ------------------------------------------------------------------------------ building
 
@@ -348,6 +379,19 @@ class MockSungrowServer(ServerInfo):
             self._fault_ends.start(group.runtime)
             self._finalizer = weakref.finalize(self, group.stop)
             return self
+
+    def _adopt(self, group: FrontEndGroup | None) -> None:
+        """Serve through ``group``: front ends a fleet started on its shared loop (``None``: gone).
+
+        :class:`mock_sungrow.fleet.Fleet` runs many sites on one loop thread; each site is this
+        facade, built with :meth:`_make_front_ends`, its group stopped by the fleet.
+        """
+        with self._lock:
+            self._running = group
+            if group is None:
+                self._fault_ends.stop()
+            else:
+                self._fault_ends.start(group.runtime)
 
     def stop(self) -> None:
         """Stop every front end; leaves no thread, task or socket behind. Idempotent."""

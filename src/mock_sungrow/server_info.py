@@ -68,6 +68,8 @@ class ServerInfo:
         for bound, fe in self._live():
             if bound is endpoint:
                 return fe.connection_info()
+        if endpoint.kind == "rtu":  # before start(): no pty yet
+            return {"device": None, "connection_type": "rtu"}
         info: dict[str, Any] = {"host": self.host, "port": endpoint.port,
                                 "connection_type": endpoint.kind}
         if endpoint.kind == "sungrow" and endpoint.spec is not None:
@@ -131,7 +133,8 @@ class ServerInfo:
             endpoints = {}
             for endpoint in self.installation.endpoints_of(device):
                 info = self._info(endpoint)
-                endpoints[endpoint.kind] = {"host": info["host"], "port": info["port"]}
+                endpoints[endpoint.kind] = ({"device": info["device"]} if "device" in info
+                                            else {"host": info["host"], "port": info["port"]})
             out.append({"kind": device.kind, "id": device.id, "model": device.model,
                         "role": device.role, "unit": device.unit, "serial": device.serial,
                         "endpoints": endpoints})
@@ -144,7 +147,7 @@ class ServerInfo:
     @property
     def ports(self) -> dict[str, int | None]:
         """Bound ports of the first inverter's endpoints and the control API, by kind."""
-        return {kind: info["port"] for kind, info in self.connection_infos().items()}
+        return {kind: info.get("port") for kind, info in self.connection_infos().items()}
 
     # ------------------------------------------------------------------------------ dongles
 

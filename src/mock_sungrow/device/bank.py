@@ -1,11 +1,12 @@
 """The registers of one device at the plant's current instant: images, pins, memory, writes.
 
 :class:`RegisterBank` projects the plant onto a
-:class:`~mock_sungrow.device.registermap.RegisterMap` (one table image per plant snapshot,
-encoded lazily, so a read is a slice), keeps the device's holding-register memory (what was
-written reads back, as a real unit stores its settings) and turns writes into plant commands
-(:mod:`mock_sungrow.device.writes`). The data blocks (:mod:`mock_sungrow.device.datablock`)
-every front end reads through sit on top of it.
+:class:`~mock_sungrow.device.registermap.RegisterMap` (one compact table image per plant
+snapshot, holding only the documented blocks and encoded lazily, so a read is a slice),
+keeps the device's holding-register memory (what was written reads back, as a real unit
+stores its settings) and turns writes into plant commands (:mod:`mock_sungrow.device.writes`).
+The data blocks (:mod:`mock_sungrow.device.datablock`) every front end reads through sit
+on top of it.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ class RegisterBank:
                 self.map.fill(table, state.image, state.stamps, state.serial, address, end,
                               snap, self.plant, self.holding)
                 state.filled.add(span)
-            words = state.image[address:end].tolist()
+            words = self.map.words(table, state.image, address, end)
         pins = self._pins[table]
         if pins:
             for addr, word in pins.items():

@@ -83,6 +83,8 @@ class RegisterMap:
         self.rows: dict[Table, tuple[ServedRow, ...]] = {}
         self._prefix: dict[Table, array[int]] = {}
         self._templates: dict[Table, array[int]] = {}
+        self._segments: dict[Table, _Segments] = {}
+        self._offsets: dict[Table, tuple[int, ...]] = {}
         self._live: dict[Table, tuple[RegisterDef, ...]] = {}
         self._ends: dict[Table, list[int]] = {}
         self._input_projectors: tuple[Projector, ...] = ()
@@ -110,9 +112,12 @@ class RegisterMap:
                 if s.live:
                     self.by_name.setdefault((table, s.row.name), s.row)
             self._prefix[table] = array("I", itertools.accumulate(defined, initial=0))
-            self._templates[table] = template
+            segments = _Segments(defined)
+            self._segments[table] = segments
+            self._templates[table] = segments.compact(template)
             live = tuple(s.row for s in served if s.live)
             self._live[table] = live
+            self._offsets[table] = tuple(segments.index(r.address) for r in live)
             self._ends[table] = [r.end for r in live]
             if table == "input":
                 missing = [r.name for r in live
@@ -183,8 +188,21 @@ class RegisterMap:
         return prefix[hi] > prefix[address]
 
     def new_image(self, table: Table) -> array[int]:
-        """A table image holding only the constant words (fillers and sentinels)."""
+        """A device's image of ``table``: the constant words (fillers and sentinels) at first.
+
+        Only the documented blocks are stored, end to end (a few hundred words per table
+        rather than 65 536), so ten thousand devices of a model fit in memory; :meth:`words`
+        reads a span of it by documented address.
+        """
         return array("H", self._templates[table])
+
+    def words(self, table: Table, image: array[int], lo: int, hi: int) -> list[int]:
+        """Words ``lo .. hi - 1`` (documented numbers) of a device's ``image`` of ``table``.
+
+        A read inside one block (every client's normal read) is one slice; anything else is
+        assembled block by block, with the filler between them.
+        """
+        return self._segments[table].read(image, lo, hi)
 
     def row_count(self, table: Table) -> int:
         """How many rows of ``table`` carry live values (the size of a stamp array)."""
@@ -210,6 +228,7 @@ class RegisterMap:
         the clock, which is the plant's.
         """
         live = self._live[table]
+        offsets = self._offsets[table]
         i = bisect.bisect_right(self._ends[table], lo)
         n = len(live)
         if table == "input":
@@ -220,7 +239,8 @@ class RegisterMap:
                     break
                 if stamps[i] != serial:
                     value = projectors[i](snap, plant)
-                    image[row.address : row.end] = array("H", encode_value(row, value))
+                    at = offsets[i]
+                    image[at : at + row.end - row.address] = array("H", encode_value(row, value))
                     stamps[i] = serial
                 i += 1
             return
@@ -232,11 +252,67 @@ class RegisterMap:
                 break
             if stamps[i] != serial:
                 if 5000 <= addr <= 5005:
-                    image[addr] = clock_word(local, addr)
+                    image[offsets[i]] = clock_word(local, addr)
                 else:
-                    image[addr] = holding.get(addr, FILLER) & 0xFFFF
+                    image[offsets[i]] = holding.get(addr, FILLER) & 0xFFFF
                 stamps[i] = serial
             i += 1
+
+
+class _Segments:
+    """Where the documented blocks of a table lie, and where each sits in a compact image.
+
+    A compact image stores the blocks (maximal runs of documented addresses, reserved gaps
+    inside a block included) one after another; everything outside them reads the filler.
+    """
+
+    __slots__ = ("ends", "offsets", "starts")
+
+    def __init__(self, defined: bytearray) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        self.offsets: list[int] = []
+        size = 0
+        address = defined.find(1)
+        while address >= 0:
+            end = defined.find(0, address)
+            end = len(defined) if end < 0 else end
+            self.starts.append(address)
+            self.ends.append(end)
+            self.offsets.append(size)
+            size += end - address
+            address = defined.find(1, end)
+
+    def compact(self, full: array[int]) -> array[int]:
+        """The blocks of a full-size image, end to end."""
+        out = array("H")
+        for start, end in zip(self.starts, self.ends, strict=True):
+            out.extend(full[start:end])
+        return out
+
+    def index(self, address: int) -> int:
+        """Where documented ``address`` (inside a block) sits in a compact image."""
+        i = bisect.bisect_right(self.starts, address) - 1
+        if i < 0 or address >= self.ends[i]:
+            raise ValueError(f"address {address} lies in no block")
+        return self.offsets[i] + address - self.starts[i]
+
+    def read(self, image: array[int], lo: int, hi: int) -> list[int]:
+        """Words ``lo .. hi - 1`` of a compact image (the filler outside the blocks)."""
+        starts = self.starts
+        i = bisect.bisect_right(starts, lo) - 1
+        if i >= 0 and hi <= self.ends[i]:
+            at = self.offsets[i] + lo - starts[i]
+            return image[at : at + hi - lo].tolist()
+        out = [FILLER] * (hi - lo)
+        j = max(i, 0)
+        while j < len(starts) and starts[j] < hi:
+            start, end = max(starts[j], lo), min(self.ends[j], hi)
+            if start < end:
+                at = self.offsets[j] + start - starts[j]
+                out[start - lo : end - lo] = image[at : at + end - start].tolist()
+            j += 1
+        return out
 
 
 @functools.lru_cache(maxsize=64)

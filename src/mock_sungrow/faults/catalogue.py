@@ -12,7 +12,7 @@ test) all read :data:`KINDS`.
 from __future__ import annotations
 
 from mock_sungrow.endpoints import MODBUS_FRONT_ENDS
-from mock_sungrow.faults.kinds import connect, frame, plant, request, session, words
+from mock_sungrow.faults.kinds import connect, frame, line, plant, request, session, words
 from mock_sungrow.faults.kinds.base import FRONT_ENDS, FaultKind, Phase
 from mock_sungrow.faults.kinds.request import LATENCY_PROFILES, latency_for
 from mock_sungrow.faults.params import FaultSpecError
@@ -20,7 +20,7 @@ from mock_sungrow.faults.params import FaultSpecError
 #: Every kind by name.
 KINDS: dict[str, FaultKind] = {
     k.name: k
-    for module in (request, frame, words, connect, plant, session)
+    for module in (request, frame, line, words, connect, plant, session)
     for k in module.KINDS
 }
 _SHIPPED = frozenset(KINDS)

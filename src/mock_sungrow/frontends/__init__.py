@@ -35,6 +35,8 @@ FRONT_END_BUILDERS: dict[str, str] = {
     "control": "mock_sungrow.frontends.control.app:build_front_end",
     "sungrow": "mock_sungrow.frontends.modbus.tcp:build_sungrow_front_end",
     "http": "mock_sungrow.frontends.winet.app:build_front_end",
+    "rtu": "mock_sungrow.frontends.modbus.serial:build_front_end",
+    "rtu-tcp": "mock_sungrow.frontends.modbus.tcp:build_rtu_tcp_front_end",
 }
 #: Front ends this version implements.
 IMPLEMENTED_FRONT_ENDS = frozenset(FRONT_END_BUILDERS)

@@ -6,7 +6,8 @@ cannot race past each other on any of them), the inverter as a
 :class:`~mock_sungrow.device.device.Device`, its SBR battery as another, and the endpoints:
 
 * an inverter's LAN port (``modbus``): the inverter on its unit (stand-alone or master 1,
-  slaves 2, 3...), its battery on 200;
+  slaves 2, 3...), its battery on 200, and the inverters behind it when it is a data
+  logger's port (``served_by``);
 * its WiNet-S's Modbus port (``sungrow``) and web API (``http``): the same two devices (the
   dongle forwards them; the map is per endpoint, so a dongle's own view can differ later).
 
@@ -133,10 +134,15 @@ class Installation:
         for endpoint in self.endpoints:
             if endpoint.inverter is None:
                 continue
-            inverter = inverters[endpoint.inverter]
-            devices = {inverter.unit: inverter}
-            if inverter.battery is not None:
-                devices[inverter.battery.unit] = inverter.battery
+            members = [inverters[endpoint.inverter]]
+            if endpoint.kind == "modbus":  # a data logger's port: the inverters behind it
+                members += [inverters[i] for i, inv in enumerate(self.spec.inverters)
+                            if inv.served_by == endpoint.inverter]
+            devices: dict[int, Device] = {}
+            for inverter in members:
+                devices[inverter.unit] = inverter
+                if inverter.battery is not None:
+                    devices[inverter.battery.unit] = inverter.battery
             # Key by key, never emptied: a request on the loop meanwhile finds either device.
             endpoint.devices.update(devices)
             for unit in set(endpoint.devices) - set(devices):

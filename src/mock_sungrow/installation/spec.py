@@ -40,11 +40,17 @@ from mock_sungrow.config import (
     EncryptedConfig,
     ModbusConfig,
     PlantConfig,
+    RtuConfig,
     WinetConfig,
 )
 from mock_sungrow.device.catalog import load_catalog
 from mock_sungrow.device.device import DEFAULT_BATTERY_UNIT_ID, ROLES, Role
-from mock_sungrow.endpoints import DEVICE_FRONT_ENDS, FRONT_ENDS, WINET_EXTRA_PORTS
+from mock_sungrow.endpoints import (
+    DEVICE_FRONT_ENDS,
+    FRONT_ENDS,
+    WINET_EXTRA_PORTS,
+    port_argument,
+)
 from mock_sungrow.installation.files import load_document
 from mock_sungrow.plant.battery import battery_kind, default_battery_kwh
 from mock_sungrow.plant.physics import Site
@@ -54,7 +60,7 @@ from mock_sungrow.plant.physics import Site
 PORT_KEYS: tuple[str, ...] = (*DEVICE_FRONT_ENDS, *WINET_EXTRA_PORTS)
 #: The tables of an ``[[inverter]]`` and the configuration group each one is.
 _TABLES: dict[str, type[Any]] = {"modbus": ModbusConfig, "sungrow": EncryptedConfig,
-                                 "winet": WinetConfig}
+                                 "winet": WinetConfig, "rtu": RtuConfig}
 _INVERTER_KEYS = ("role", "unit", "battery_unit", "ports", *config.PLANT_OPTIONS, *_TABLES)
 _TOP_KEYS = ("inverter", "seed", "latitude", "longitude", "timezone")
 
@@ -89,6 +95,9 @@ class InverterSpec:
     battery's (``None``: the battery is not served on its own unit). ``ports`` maps endpoint
     kinds (``modbus``, ``http``, ``sungrow``) and the WiNet-S's extra listeners
     (``plain_http``, ``tls``) to ports (0 = any free port); a kind that is absent is not served.
+    ``served_by`` (0-based) names another inverter whose LAN port also serves this one, on
+    its own unit: several inverters behind one data logger's Modbus port (a fleet's
+    ``units``; not a file key of installations).
     """
 
     plant: PlantConfig = field(default_factory=PlantConfig)
@@ -99,6 +108,8 @@ class InverterSpec:
     modbus: ModbusConfig = field(default_factory=ModbusConfig)
     sungrow: EncryptedConfig = field(default_factory=EncryptedConfig)
     winet: WinetConfig = field(default_factory=WinetConfig)
+    rtu: RtuConfig = field(default_factory=RtuConfig)
+    served_by: int | None = None
 
     @property
     def has_sbr(self) -> bool:
@@ -157,6 +168,10 @@ def _ports(where: str, value: object) -> dict[str, int]:
                  for key, port in table.items()}
     except ValueError as exc:
         raise InstallationError(str(exc)) from None
+    if ports.get("rtu", 0) != 0:
+        raise InstallationError(f"{where}.ports.rtu must be 0: the RS485 port is served on a "
+                                f"pseudo-terminal (its settings go in [{where}.rtu]); got "
+                                f"{ports['rtu']!r}")
     extra = [k for k in WINET_EXTRA_PORTS if k in ports]
     if extra and "http" not in ports:
         raise InstallationError(f"{where}.ports.{extra[0]} is a listener of the inverter's "
@@ -270,7 +285,32 @@ class InstallationSpec:
                     f"inverter[{i}].battery_unit: the inverter and its battery would both "
                     f"answer unit id {unit} on its endpoints; give the battery another unit "
                     "id 1..247 (or 0: not served on a unit of its own)")
+        self._check_served_by()
         self.check_ports()
+
+    def _check_served_by(self) -> None:
+        """Inverters behind another's LAN port: it must have one, and every unit must differ."""
+        units = self.units()
+        answering: dict[int, dict[int, str]] = {}
+        for i, inv in enumerate(self.inverters):
+            host = i if inv.served_by is None else inv.served_by
+            if inv.served_by is not None:
+                target = self.inverters[host] if 0 <= host < len(self.inverters) else None
+                if target is None or target.served_by is not None or "modbus" not in \
+                        target.ports:
+                    raise InstallationError(
+                        f"inverter[{i + 1}] is served by inverter[{host + 1}], which has no "
+                        "Modbus port of its own")
+            seen = answering.setdefault(host, {})
+            mine = [(units[i], f"inverter[{i + 1}]")]
+            if inv.has_sbr and inv.battery_unit is not None:
+                mine.append((inv.battery_unit, f"inverter[{i + 1}]'s battery"))
+            for unit, name in mine:
+                if unit in seen:
+                    raise InstallationError(
+                        f"{name} and {seen[unit]} would both answer unit id {unit} on "
+                        f"inverter[{host + 1}].ports.modbus: give each its own unit")
+                seen[unit] = name
 
     def check_ports(self, others: Mapping[str, int | None] | None = None) -> None:
         """Refuse two endpoints asking for one non-zero port (``others``: the server's own)."""
@@ -293,7 +333,8 @@ class InstallationSpec:
         plant = config.from_kwargs(PlantConfig, kwargs)
         # Every port argument is checked, served or not (a typo should not wait for the day
         # the front end is switched on).
-        asked = {kind: config.check_port(f"{kind}_port", kwargs.get(f"{kind}_port", default))
+        asked = {kind: config.check_port(port_argument(kind),
+                                         kwargs.get(port_argument(kind), default))
                  for kind, default in _DEFAULT_PORTS.items()}
         extra = {key: config.check_optional_port(f"{key}_port", kwargs.get(f"{key}_port"))
                  for key in WINET_EXTRA_PORTS}
@@ -309,6 +350,7 @@ class InstallationSpec:
             modbus=config.from_kwargs(ModbusConfig, kwargs),
             sungrow=config.from_kwargs(EncryptedConfig, kwargs),
             winet=config.from_kwargs(WinetConfig, kwargs),
+            rtu=config.from_kwargs(RtuConfig, kwargs),
         )
         return cls((spec,), site)
 

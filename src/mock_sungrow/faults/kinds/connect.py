@@ -11,9 +11,9 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from mock_sungrow.endpoints import CONNECTION_FRONT_ENDS
 from mock_sungrow.faults.decision import DROP
 from mock_sungrow.faults.kinds.base import (
-    ALL_FRONT_ENDS,
     Arrival,
     Change,
     Effect,
@@ -113,25 +113,25 @@ class BlockAfterBadReads(Effect):
 
 
 KINDS = (
-    FaultKind("max-clients", "connect", ALL_FRONT_ENDS,
+    FaultKind("max-clients", "connect", CONNECTION_FRONT_ENDS,
               "only N simultaneous clients (WiNet-S Modbus: one)", (10,),
               (Param("limit", int, 1, check=positive),
                Param("policy", str, "refuse", check=one_of("refuse", "kick-oldest"),
                      doc="refuse the newcomer, or close the oldest connection")),
               effect=MaxClients()),
-    FaultKind("idle-timeout", "connect", ALL_FRONT_ENDS,
+    FaultKind("idle-timeout", "connect", CONNECTION_FRONT_ENDS,
               "connections idle for a while are closed by the server", (11,),
               (Param("seconds", float, 30.0, check=positive),), effect=IdleTimeout()),
-    FaultKind("reconnect-cooldown", "connect", ALL_FRONT_ENDS,
+    FaultKind("reconnect-cooldown", "connect", CONNECTION_FRONT_ENDS,
               "a client reconnecting too soon after a disconnect is refused", (12,),
               (Param("seconds", float, 2.0, check=positive),), effect=ReconnectCooldown()),
-    FaultKind("refuse", "connect", ALL_FRONT_ENDS,
+    FaultKind("refuse", "connect", CONNECTION_FRONT_ENDS,
               "refuse every connection (Modbus disabled on the dongle; port closed by "
               "new firmware)", (1, 13, 31), effect=Refuse()),
-    FaultKind("night-shutdown", "connect", ALL_FRONT_ENDS,
+    FaultKind("night-shutdown", "connect", CONNECTION_FRONT_ENDS,
               "the inverter and its dongle are off while the sun is down: connections "
               "refused until sunrise", (32,), effect=NightShutdown()),
-    FaultKind("block-after-bad-reads", "connect", ALL_FRONT_ENDS,
+    FaultKind("block-after-bad-reads", "connect", CONNECTION_FRONT_ENDS,
               "after N refused reads a client is blocked from connecting", (25,),
               (Param("reads", int, 3, check=positive),
                Param("seconds", float, 600.0, check=positive,

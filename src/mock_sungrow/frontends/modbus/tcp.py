@@ -1,10 +1,12 @@
-"""The Modbus TCP front ends: the plain "modbus" port and Sungrow's "sungrow" port.
+"""The Modbus TCP front ends: the plain "modbus" port, Sungrow's "sungrow" port, RTU over TCP.
 
 Each is a listener whose connections (:class:`~mock_sungrow.frontends.modbus.stream.
 StreamConnection`) run the request path (:class:`~mock_sungrow.frontends.modbus.path.
 RequestPath`) with a codec: plain MBAP (:class:`~mock_sungrow.frontends.modbus.codec.MbapCodec`),
 or Sungrow's AES framing (:class:`~mock_sungrow.frontends.modbus.aes.SungrowAesCodec`). Another
-framing over TCP is another ``codec``.
+framing over TCP is another ``codec``: ``rtu-tcp`` is RTU frames with their CRC
+(:class:`~mock_sungrow.frontends.modbus.rtu.RtuCodec`), as an RS485-to-Ethernet gateway
+forwards them, paced at its serial side's rate.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from mock_sungrow.frontends.base import bind_server, bound_port, close_connectio
 from mock_sungrow.frontends.modbus.aes import SungrowAesCodec, SungrowKeys, refuse
 from mock_sungrow.frontends.modbus.app import ModbusApplication
 from mock_sungrow.frontends.modbus.codec import Codec, MbapCodec
+from mock_sungrow.frontends.modbus.rtu import LineSettings, rtu_codec
 from mock_sungrow.frontends.modbus.stream import StreamConnection
 
 if TYPE_CHECKING:
@@ -149,3 +152,22 @@ def build_sungrow_front_end(binding: Binding) -> SungrowFrontEnd:
     """An inverter's WiNet-S Modbus port (see ``frontends.FRONT_END_BUILDERS``)."""
     return SungrowFrontEnd(binding)
 
+
+
+def line_settings(binding: Binding) -> LineSettings:
+    """The endpoint's inverter's RS485 line settings (``[inverter.rtu]``, ``rtu_*=``)."""
+    rtu = binding.endpoint.inverter_spec.rtu
+    return LineSettings(rtu.baudrate, rtu.bytesize, rtu.parity, rtu.stopbits, rtu.turnaround)
+
+
+def build_rtu_tcp_front_end(binding: Binding) -> ModbusTcpFrontEnd:
+    """An RS485-to-Ethernet gateway in front of the inverter (``frontends.FRONT_END_BUILDERS``).
+
+    Its units are those of the inverter's RS485 bus (the LAN port's: the inverter and its
+    battery); frames for other units get no answer, as on a shared bus.
+    """
+    return ModbusTcpFrontEnd(application(binding, key_reply=None), binding.diagnostics,
+                             binding.host, binding.port, name="rtu-tcp",
+                             label="Modbus RTU over TCP front end",
+                             codec=rtu_codec(line_settings(binding)), traffic=binding.traffic,
+                             endpoint=binding.endpoint.name)

@@ -1,0 +1,1 @@
+"""Recorded devices: dumps from real inverters, served as recorded (replay) and recorded anew."""
