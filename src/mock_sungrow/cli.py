@@ -39,6 +39,11 @@ from types import FrameType
 from typing import Any, TextIO
 
 from mock_sungrow._version import __version__
+from mock_sungrow.cli_types import battery_kwh as _battery_kwh
+from mock_sungrow.cli_types import cloud as _cloud
+from mock_sungrow.cli_types import house_load as _house_load
+from mock_sungrow.cli_types import instant as _instant
+from mock_sungrow.cli_types import port as _port
 
 #: Flags that describe the inverter: with --installation, the file does.
 _PER_DEVICE = ("model", "modbus_port", "http_port", "sungrow_port", "server_type", "encryption",
@@ -59,70 +64,6 @@ def _option(name: str) -> Any:
 def _help(name: str) -> str:
     option = _option(name)
     return f"{option.help} (default {option.default})"
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"ports are 0..65535 (0 = any free port); got {value}")
-    return value
-
-
-def _cloud(text: str) -> float | str:
-    if text.strip().lower() in ("random", "walk"):
-        return "random"
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"a cloud factor is a number 0..1.5 or 'random'; got {text!r}") from None
-    if not 0.0 <= value <= 1.5:
-        raise argparse.ArgumentTypeError(f"a cloud factor is within 0..1.5; got {value}")
-    return value
-
-
-def _house_load(text: str) -> float | list[float]:
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"a house load is W or 24 comma-separated hourly values in W; got {text!r}"
-        ) from None
-    if len(values) not in (1, 24) or any(v < 0 for v in values):
-        raise argparse.ArgumentTypeError(
-            "a house load is one non-negative value in W or 24 comma-separated hourly values"
-        )
-    return values[0] if len(values) == 1 else values
-
-
-def _instant(text: str) -> str:
-    """A ``--manual-clock`` start: ISO 8601 with a zone (``Z`` too, also on Python 3.10)."""
-    if not text:
-        return text
-    iso = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
-    try:
-        moment = datetime.fromisoformat(iso)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"not an ISO 8601 date and time: {text!r}; for example 2026-06-21T12:00+10:00 "
-            "or 2026-06-21T02:00Z") from None
-    if moment.tzinfo is None:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} has no time zone; add one, for example {text}+10:00 or {text}Z")
-    return iso
-
-
-def _battery_kwh(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a capacity in kWh: {text!r}") from None
-    if not 0.0 <= value <= 10_000:
-        raise argparse.ArgumentTypeError(f"battery capacity is 0..10000 kWh; got {value}")
-    return value
 
 
 _EPILOG = """\
@@ -268,10 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--replay", metavar="DUMP", default=None,
                        help="serve a recorded device exactly as recorded: a dump (YAML, wire "
                             "trace or fingerprint, see docs/dumps.md); the model and unit "
-                            "come from it")
+                            "come from it (default: the simulated model)")
     serve.add_argument("--replay-live", action="store_true",
                        help="with --replay: overlay the plant's live values on the recorded "
-                            "measurements (identity and settings stay recorded)")
+                            "measurements (identity and settings stay recorded; default: off)")
     rec = sub.add_parser("record", help="read an inverter (or a simulator) into a dump that "
                                         "--replay serves")
     rec.add_argument("host")
