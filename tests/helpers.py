@@ -288,6 +288,7 @@ def _modbus_view(server: MockSungrowServer, kind: str, peer: str) -> dict[str, A
 
     async def look() -> list[dict[str, Any]]:
         return [{"reading": c.transport.is_reading(), "closing": c.transport.is_closing(),
+                 "write_paused": c.path.write_paused,
                  "write_buffer": c.transport.get_write_buffer_size(),
                  "unanswered": len(c.path.codec.buffer)}
                 for c in front_end.connections
@@ -314,7 +315,8 @@ def flood_until_unread(server: MockSungrowServer, kind: str, hog: socket.socket,
     deadline = time.monotonic() + timeout
     while True:
         view = _modbus_view(server, kind, f"{host}:{port}")
-        if view is not None and not view["reading"]:
+        # Not reading because the client does not read (not merely waiting for its turn).
+        if view is not None and not view["reading"] and view["write_paused"]:
             return view
         assert time.monotonic() < deadline, f"the server kept reading: {view}"
         select.select([], [hog], [], 0.2)  # room to send, or the server has to catch up

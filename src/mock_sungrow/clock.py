@@ -7,6 +7,7 @@ exact and tests of a whole simulated day take milliseconds.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import weakref
@@ -16,6 +17,36 @@ from typing import Protocol, runtime_checkable
 
 #: Called with the new time after a manual clock moved.
 ClockListener = Callable[[float], None]
+
+#: The span any clock of the simulator may show (POSIX seconds, UTC): 1970-01-01 up to
+#: 9000-01-01. Every date inside it, shifted by at most :data:`MAX_CLOCK_SHIFT_S` (an
+#: inverter clock set apart from the host's) in any time zone, is a valid
+#: :class:`~datetime.datetime`, so no later move can push a plant past year 9999.
+EARLIEST = 0.0
+LATEST = datetime(9000, 1, 1, tzinfo=timezone.utc).timestamp()
+#: How far an inverter's own clock may be set from the server clock (900 years).
+MAX_CLOCK_SHIFT_S = 900 * 365.25 * 86400.0
+
+
+def iso_date(t: float) -> str:
+    """The UTC date of POSIX time ``t`` (for messages)."""
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d")
+
+
+def check_time(t: float, what: str = "the clock") -> float:
+    """``t`` as a float if it is a finite time inside the clock range, else ``ValueError``."""
+    if isinstance(t, bool) or not isinstance(t, (int, float)):
+        raise ValueError(f"{what} is POSIX seconds or an aware datetime; got {t!r}")  # noqa: TRY004
+    try:
+        value = float(t)
+    except OverflowError:  # an int beyond any float
+        value = math.inf
+    if not math.isfinite(value):
+        raise ValueError(f"{what} must be a finite time; got {t!r}")
+    if not EARLIEST <= value < LATEST:
+        raise ValueError(f"{what} must stay between {iso_date(EARLIEST)} and {iso_date(LATEST)}; "
+                         f"got {t!r} s")
+    return value
 
 
 @runtime_checkable
@@ -45,8 +76,12 @@ def _to_epoch(value: float | datetime) -> float:
                 "a naive datetime is ambiguous for the plant clock; give it a tzinfo "
                 "(for example datetime(2026, 6, 21, 12, tzinfo=ZoneInfo('Europe/Berlin')))"
             )
-        return value.timestamp()
-    return float(value)
+        try:
+            return check_time(value.timestamp())
+        except (OverflowError, OSError):  # an offset pushing it past year 9999
+            raise ValueError(f"the clock must stay between {iso_date(EARLIEST)} and "
+                             f"{iso_date(LATEST)}; got {value!r}") from None
+    return check_time(value)
 
 
 class ManualClock:
@@ -94,12 +129,26 @@ class ManualClock:
             return self._now
 
     def advance(self, seconds: float) -> float:
-        """Move forward by ``seconds`` (never backwards) and return the new time."""
+        """Move forward by ``seconds`` (never backwards) and return the new time.
+
+        A step that is not a finite number, is negative, or would leave the clock range
+        (:data:`LATEST`) is refused with ``ValueError`` before the clock moves.
+        """
+        try:
+            finite = not isinstance(seconds, bool) and isinstance(seconds, (int, float)) \
+                and math.isfinite(seconds)
+        except OverflowError:  # an int beyond any float
+            finite = False
+        if not finite:
+            raise ValueError(f"advance takes a finite number of seconds; got {seconds!r}")
         if seconds < 0:
             raise ValueError(f"a manual clock only moves forward; got {seconds!r} s")
         with self._lock:
-            self._now += seconds
-            now = self._now
+            now = self._now + float(seconds)
+            if now >= LATEST:
+                raise ValueError(f"advancing by {seconds!r} s would move the clock past "
+                                 f"{iso_date(LATEST)} (the latest time it shows)")
+            self._now = now
         self._moved(now)
         return now
 

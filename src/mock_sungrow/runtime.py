@@ -18,6 +18,12 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+#: Seconds front ends get to stop politely (close handshakes, handlers finishing) before
+#: they are forced; the whole ``stop()`` stays within about this plus :data:`DRAIN_TIMEOUT_S`.
+STOP_BUDGET_S = 1.2
+#: Seconds cancelled tasks get to finish when a loop shuts down.
+DRAIN_TIMEOUT_S = 0.5
+
 _LIVE: weakref.WeakSet[LoopThread] = weakref.WeakSet()
 
 
@@ -126,7 +132,7 @@ class LoopThread:
             return
         if thread.is_alive():
             try:
-                self.run(_drain_tasks(), timeout=5)
+                self.run(_drain_tasks(), timeout=DRAIN_TIMEOUT_S + 1)
             finally:
                 loop.call_soon_threadsafe(loop.stop)
                 thread.join()
@@ -139,6 +145,23 @@ class LoopThread:
             raise RuntimeError(f"{self.name}: tasks still pending at shutdown: {leftover}")
 
 
+async def stop_all(front_ends: Sequence[FrontEnd], budget: float) -> None:
+    """Stop ``front_ends`` together within ``budget`` seconds, forcing the stragglers."""
+    tasks = [asyncio.ensure_future(fe.stop()) for fe in reversed(front_ends)]
+    done, pending = await asyncio.wait(tasks, timeout=budget)
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending, timeout=DRAIN_TIMEOUT_S)
+    for fe in front_ends:  # whatever a cancelled stop left open: sockets, connections
+        abort = getattr(fe, "abort", None)
+        if abort is not None:
+            abort()
+    errors = [t.exception() for t in done if not t.cancelled() and t.exception() is not None]
+    if errors:
+        raise errors[0]  # type: ignore[misc]  # an exception, not None (filtered above)
+
+
 async def _drain_tasks() -> None:
     """Cancel and await every task but this one, then shut the loop's helpers down."""
     current = asyncio.current_task()
@@ -146,7 +169,7 @@ async def _drain_tasks() -> None:
     for task in tasks:
         task.cancel()
     if tasks:
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.wait(tasks, timeout=DRAIN_TIMEOUT_S)
     loop = asyncio.get_running_loop()
     await loop.shutdown_asyncgens()
     await loop.shutdown_default_executor()
@@ -187,14 +210,24 @@ class FrontEndGroup:
             raise
         return cls(runtime, front_ends)
 
-    def stop(self) -> None:
-        """Stop every front end (last started first), then the loop thread."""
+    def stop(self, budget: float = STOP_BUDGET_S) -> None:
+        """Stop every front end, then the loop thread, in bounded time.
+
+        The front ends stop together; one that has not finished within ``budget`` seconds
+        (a client that never answers a close, a broken data-block override) is cancelled and
+        its sockets are closed by force (``abort``), and one that fails does not keep the
+        others running. The first failure is raised once everything is stopped.
+        """
+        failure: BaseException | None = None
         try:
-            for fe in reversed(self.front_ends):
-                if self.runtime.running:
-                    self.runtime.run(fe.stop(), 10)
+            if self.runtime.running:
+                self.runtime.run(stop_all(self.front_ends, budget), budget + 5)
+        except BaseException as exc:  # noqa: BLE001 - re-raised below, after the thread stops
+            failure = exc
         finally:
             self.runtime.stop()
+        if failure is not None:
+            raise failure
 
     def find(self, kind: str) -> FrontEnd | None:
         """The front end called ``kind``, if the server serves it."""

@@ -32,14 +32,16 @@ the reference.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mock_sungrow.clock import EARLIEST, LATEST, check_time, iso_date
 from mock_sungrow.faults.params import FaultSpecError
 from mock_sungrow.faults.spec import parse_fault
 from mock_sungrow.installation.files import load_document
@@ -104,18 +106,10 @@ def _check_step(path: Path, index: int, item: Any) -> Step:
         if not isinstance(value, dict) or len(value) != 1 or not set(value) <= {
             "advance", "inverter_time"}:
             raise ScenarioError(f"{where}: clock takes advance (seconds) or inverter_time")
-        if "advance" in value:
-            advance = value["advance"]
-            if isinstance(advance, bool) or not isinstance(advance, int | float) or advance < 0:
-                raise ScenarioError(
-                    f"{where}: clock advance is a number of seconds >= 0; got {advance!r}")
-        else:
-            try:
-                datetime.fromisoformat(_iso(str(value["inverter_time"])))
-            except ValueError:
-                raise ScenarioError(
-                    f"{where}: clock inverter_time is an ISO 8601 date and time such as "
-                    f"2026-06-21T12:00:00; got {value['inverter_time']!r}") from None
+        try:
+            _check_clock_step(value)
+        except ValueError as exc:
+            raise ScenarioError(f"{where}: {exc}") from None
     elif key == "remove":
         if isinstance(value, bool) or not isinstance(value, int):
             raise ScenarioError(f"{where}: remove takes a fault id (the n-th fault injected)")
@@ -140,6 +134,30 @@ def refuse_clock_steps(path: str | Path, steps: list[Step]) -> None:
         raise ScenarioError(
             f"{path}: step {step.index}: clock advance needs --manual-clock (the wall clock "
             "cannot be moved); start with --manual-clock [START]")
+
+
+def _check_clock_step(value: dict[str, Any]) -> None:
+    """Refuse a clock step no clock could carry out (checked when the file is loaded)."""
+    if "advance" in value:
+        seconds = value["advance"]
+        try:
+            bad = isinstance(seconds, bool) or not isinstance(seconds, int | float) \
+                or not math.isfinite(seconds) or not 0 <= seconds < LATEST - EARLIEST
+        except OverflowError:  # an int beyond any float
+            bad = True
+        if bad:
+            raise ValueError(f"clock advance must be a finite number of seconds >= 0; "
+                             f"got {seconds!r}")
+        return
+    raw = value["inverter_time"]
+    try:
+        when = raw if isinstance(raw, datetime) else datetime.fromisoformat(_iso(str(raw)))
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        check_time(when.timestamp(), "inverter_time")
+    except (ValueError, OverflowError, OSError):
+        raise ValueError(f"inverter_time must be an ISO 8601 time between {iso_date(EARLIEST)} "
+                         f"and {iso_date(LATEST)}; got {raw!r}") from None
 
 
 def apply_step(server: MockSungrowServer, step: Step) -> None:

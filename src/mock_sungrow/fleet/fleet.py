@@ -29,7 +29,7 @@ from mock_sungrow import config
 from mock_sungrow.clock import Clock, RealClock
 from mock_sungrow.device.datablock import SungrowModbusDataBlock
 from mock_sungrow.fleet.spec import FleetError, FleetSpec, SiteSpec
-from mock_sungrow.runtime import FrontEndGroup, LoopThread
+from mock_sungrow.runtime import STOP_BUDGET_S, FrontEndGroup, LoopThread, stop_all
 from mock_sungrow.server import MockSungrowServer
 
 if TYPE_CHECKING:
@@ -63,13 +63,17 @@ class _SharedGroup(FrontEndGroup):
         super().__init__(runtime, front_ends)
         self.stopped = False
 
-    def stop(self) -> None:
-        """Stop this site's front ends only (a site stopped on its own; the fleet runs on)."""
+    def stop(self, budget: float = STOP_BUDGET_S) -> None:
+        """Stop this site's front ends only (a site stopped on its own; the fleet runs on).
+
+        In bounded time, as a server's own stop: a front end still stopping after ``budget``
+        seconds is cancelled and its sockets closed by force.
+        """
         if self.stopped:
             return
         self.stopped = True
         if self.runtime.running:
-            self.runtime.run(_each("stop", list(reversed(self.front_ends))), 30)
+            self.runtime.run(stop_all(list(reversed(self.front_ends)), budget), budget + 5)
 
 
 async def _each(method: str, front_ends: Sequence[FrontEnd]) -> None:

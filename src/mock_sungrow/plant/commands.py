@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from mock_sungrow.clock import EARLIEST, LATEST, MAX_CLOCK_SHIFT_S, check_time, iso_date
 from mock_sungrow.plant.ems import EmsSettings
 
 if TYPE_CHECKING:
@@ -176,6 +177,18 @@ class SetClock(Command):
         """See :class:`Command`."""
         if not isinstance(self.when, datetime):
             raise ValueError(f"the clock is set to a datetime; got {self.when!r}")  # noqa: TRY004
+        when = self.when if self.when.tzinfo is not None else self.when.replace(tzinfo=plant.tz)
+        try:
+            target = check_time(when.timestamp(), "the inverter clock")
+        except (OverflowError, OSError):
+            raise ValueError(f"the inverter clock must stay between {iso_date(EARLIEST)} and "
+                             f"{iso_date(LATEST)}; got {self.when.isoformat()}") from None
+        except ValueError:
+            raise ValueError(f"the inverter clock must stay between {iso_date(EARLIEST)} and "
+                             f"{iso_date(LATEST)}; got {self.when.isoformat()}") from None
+        if abs(target - plant.clock.time()) > MAX_CLOCK_SHIFT_S:
+            raise ValueError(f"the inverter clock may be set at most 900 years from the server "
+                             f"clock; got {self.when.isoformat()}")
 
     def apply(self, plant: PlantState) -> None:
         """See :class:`Command`."""

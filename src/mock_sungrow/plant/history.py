@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 import zlib
+from collections.abc import Iterable
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
@@ -43,6 +44,14 @@ class History:
             self.today[kind][slot] += kwh
             days = self.days[kind]
             days[day] = days.get(day, 0.0) + kwh
+
+    def copy_day(self, source: date, targets: Iterable[date]) -> None:
+        """Record each of ``targets`` with ``source``'s energies (a leap's copied days)."""
+        for day in targets:
+            for kind in _KINDS:
+                days = self.days[kind]
+                days[day] = days.get(source, 0.0)
+        self._month_cache.clear()
 
     def roll(self, before: date, after: date) -> None:
         """The plant's local date changed from ``before`` to ``after``."""

@@ -35,6 +35,7 @@ from mock_sungrow.plant.ems import (
     dispatch,
 )
 from mock_sungrow.plant.history import History
+from mock_sungrow.plant.leap import LEAP_AFTER_S, leap
 from mock_sungrow.plant.physics import (
     PvDesign,
     Site,
@@ -373,6 +374,13 @@ class PlantIntegrator:
                     source(t_end)
             finally:
                 self._applying_changes = False
+        if t_end - self._t > LEAP_AFTER_S:
+            leap(self, t_end)  # whole days in coarse, closed-form blocks: bounded work
+        else:
+            self._step_to(t_end, max_step)
+
+    def _step_to(self, t_end: float, max_step: float = MAX_STEP_S) -> None:
+        """Integrate step by step from the last integrated time to ``t_end``."""
         t = self._t
         c = self._counters
         pack = self.battery

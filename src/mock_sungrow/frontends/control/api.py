@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +47,7 @@ def json_response(data: Any, status: int = 200) -> web.Response:
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    if not request.can_read_body:
+    if not request.body_exists:  # read already (frontends/web.py): still there
         return {}
     try:
         data = await request.json()
@@ -110,6 +111,8 @@ class ControlApi:
 
     def __init__(self, server: MockSungrowServer) -> None:
         self.server = server
+        #: Set when the listener stops: requests that wait (``/faults/wait``) give up.
+        self.stopping = False
 
     def routes(self) -> list[web.RouteDef]:
         """Every route (also the source of the OpenAPI description)."""
@@ -260,11 +263,20 @@ class ControlApi:
             0 < timeout <= 600
         ):
             raise ApiError(422, "timeout must be a number of seconds in (0, 600]")
-        try:
-            await asyncio.to_thread(self.server.faults.wait, float(timeout))
-        except TimeoutError as exc:
-            raise ApiError(408, str(exc), pending=self.server.faults.describe()) from None
-        return json_response({"done": True})
+        # In short slices: a thread blocked in a long wait would hold up stop(), which
+        # waits for the loop's executor threads.
+        deadline = time.monotonic() + float(timeout)
+        while True:
+            if self.stopping:
+                raise ApiError(503, "the server is stopping")
+            try:
+                await asyncio.to_thread(self.server.faults.wait,
+                                        max(0.0, min(0.25, deadline - time.monotonic())))
+            except TimeoutError as exc:
+                if time.monotonic() < deadline:
+                    continue
+                raise ApiError(408, str(exc), pending=self.server.faults.describe()) from None
+            return json_response({"done": True})
 
     async def get_clock(self, request: web.Request) -> web.Response:
         """The server clock and the inverter's own clock."""
@@ -294,7 +306,7 @@ class ControlApi:
                     seconds = body["advance"]
                     if isinstance(seconds, bool) or not isinstance(seconds, int | float):
                         raise ApiError(422, "advance must be a number of seconds")
-                    s.clock.advance(float(seconds))
+                    s.clock.advance(seconds)  # it checks: finite, in range
                 else:
                     s.clock.set(_parse_time(body["set"]))
             except ValueError as exc:

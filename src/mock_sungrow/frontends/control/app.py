@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from mock_sungrow.frontends import web as web_glue
 from mock_sungrow.frontends.base import bound_port
 from mock_sungrow.frontends.control.api import ApiError, ControlApi, json_response
 
@@ -77,14 +78,19 @@ class ControlFrontEnd:
         self.trusted = trusted
         self.port: int | None = None
         self._runner: web.AppRunner | None = None
+        self._handlers: web.Server | None = None
 
     async def start(self) -> None:
         """Bind and serve; returns once the port accepts connections."""
         from mock_sungrow.frontends.base import bind_server
 
-        app = web.Application(middlewares=_middlewares(self.trusted))
-        app.add_routes(ControlApi(self.server).routes())
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        # No aiohttp middlewares: see frontends/web.py (its chain cache kept every stopped
+        # server alive); the guard wraps each route instead.
+        self._api = api = ControlApi(self.server)
+        app = web_glue.application(
+            [(r.method, r.path, r.handler) for r in api.routes()],
+            _middlewares(self.trusted))
+        runner = web_glue.runner(app, 0.5)
         await runner.setup()
         try:
             server = await bind_server(runner.server, self.host, self.requested_port,
@@ -94,7 +100,16 @@ class ControlFrontEnd:
             raise
         self._server = server
         self._runner = runner
+        self._handlers = runner.server
         self.port = bound_port(server)
+
+    def abort(self) -> None:
+        """Close the listener and every connection at once (a stop that ran out of time)."""
+        server = getattr(self, "_server", None)
+        if server is not None:
+            server.close()
+        for handler in list(self._handlers.connections if self._handlers else ()):
+            handler.force_close()
 
     async def stop(self) -> None:
         """Close the listener and every connection."""
@@ -103,6 +118,7 @@ class ControlFrontEnd:
             return
         from mock_sungrow.frontends.base import stop_listening
 
+        self._api.stopping = True  # a /faults/wait gives up within its 0.25 s slice
         await stop_listening(self._server)
         await runner.shutdown()
         await runner.cleanup()

@@ -84,6 +84,18 @@ class ModbusTcpFrontEnd:
         await close_connections(self.connections)
         await server.wait_closed()
 
+    def abort(self) -> None:
+        """Close the listener and every connection at once (a stop that ran out of time)."""
+        self.closing = True
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+        for conn in list(self.connections):
+            if conn.transport is not None:
+                conn.transport.abort()
+            if conn.worker is not None:
+                conn.worker.cancel()
+
     def connection_info(self) -> dict[str, Any]:
         """Where clients connect."""
         return {"host": self.host, "port": self.port, "connection_type": self.name}

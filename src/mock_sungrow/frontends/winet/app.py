@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, web
 
 from mock_sungrow.faults.decision import CURRENT_DECISION, DROP, ERROR, NO_FAULT, SILENCE
+from mock_sungrow.frontends import web as web_glue
 from mock_sungrow.frontends.base import (
     close_connections,
     stop_listening,
@@ -63,8 +64,9 @@ def _note_result(reply: Reply) -> None:
     if holder is not None:
         holder[0] = reply.get("result_code")
 #: Seconds aiohttp waits for handlers and close handshakes at shutdown. aiohttp's default
-#: (60 s) would make ``stop()`` wait minutes for a client that never answers a close.
-SHUTDOWN_TIMEOUT = 1.0
+#: (60 s) would make ``stop()`` wait minutes for a client that never answers a close; the
+#: WebSockets are closed together, so ``stop()`` waits this long once, not once per session.
+SHUTDOWN_TIMEOUT = 0.5
 
 
 class WinetFrontEnd:
@@ -80,6 +82,8 @@ class WinetFrontEnd:
         #: Every admitted TCP connection (HTTP and WebSocket alike).
         self.tcp: set[Admission] = set()
         self.closing = False
+        #: Set when the front end stops: requests a fault holds (latency, silence) give up.
+        self._stopping: asyncio.Event | None = None
         self.ca_pem: bytes | None = None
         profile = self.view.settings.profile_info
         extra = binding.endpoint.extra_ports
@@ -100,8 +104,6 @@ class WinetFrontEnd:
     # ------------------------------------------------------------------------------ lifecycle
 
     def _build_app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_MESSAGE,
-                              middlewares=[self._traffic, self._errors])
         routes: list[tuple[str, Callable[[web.Request], Awaitable[web.StreamResponse]]]] = [
             (WS_PATH, self._websocket),
             ("/i18n/{name}", self._i18n),
@@ -119,18 +121,20 @@ class WinetFrontEnd:
             ("/upgrade/upgradeStatus", self._wrap(self.api.http_upgrade_status)),
             ("/device/passthroughway", self._passthrough),
         ]
-        for path, handler in routes:
-            app.router.add_route("*", path, handler)
+        # No aiohttp middlewares: see frontends/web.py (aiohttp's chain cache kept every
+        # stopped server alive); the same two wrap each route instead.
+        app = web_glue.application([("*", path, handler) for path, handler in routes],
+                                   [self._traffic, self._errors], client_max_size=MAX_MESSAGE)
         app.on_shutdown.append(self._close_websockets)
         return app
 
     async def start(self) -> None:
         """Bind every listener; returns once all of them accept connections."""
-        runner = web.AppRunner(self._build_app(), handle_signals=False, access_log=None,
-                               shutdown_timeout=SHUTDOWN_TIMEOUT)
+        runner = web_glue.runner(self._build_app(), SHUTDOWN_TIMEOUT)
         await runner.setup()
         self._runner = runner
         self.closing = False
+        self._stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         handler_factory = runner.server
         if handler_factory is None:  # pragma: no cover - setup() always makes one
@@ -145,9 +149,11 @@ class WinetFrontEnd:
                 def factory(li: Listener = listener) -> asyncio.Protocol:
                     return Admission(self, li, handler_factory())
 
+                tls = context if listener.tls else None
                 listener.server = await loop.create_server(
-                    factory, sock=sock, ssl=context if listener.tls else None, backlog=128
-                )
+                    factory, sock=sock, ssl=tls, backlog=128,
+                    # A TLS client that never finishes its handshake is an idle one too.
+                    ssl_handshake_timeout=web_glue.TIMEOUTS.idle if tls is not None else None)
         except BaseException:
             await self.stop()
             raise
@@ -169,6 +175,8 @@ class WinetFrontEnd:
         """Close every WebSocket and connection, then the listeners; finish every task."""
         runner, self._runner = self._runner, None
         self.closing = True
+        if self._stopping is not None:
+            self._stopping.set()  # held requests give up at once
         for listener in self.listeners:
             if listener.server is not None:
                 await stop_listening(listener.server)
@@ -184,10 +192,43 @@ class WinetFrontEnd:
                 listener.sock = None
         await asyncio.sleep(0)
 
+    def abort(self) -> None:
+        """Close every socket at once (a stop that ran out of time: see ``FrontEndGroup``)."""
+        self.closing = True
+        for conn in list(self.tcp):
+            if conn.transport is not None:
+                conn.transport.abort()
+        for listener in self.listeners:
+            if listener.server is not None:
+                listener.server.close()
+                listener.server = None
+            if listener.sock is not None:
+                listener.sock.close()
+                listener.sock = None
+
     async def _close_websockets(self, app: web.Application) -> None:
-        for conn in list(self.connections):
+        """Send every session its close frame together (each waits for its handshake)."""
+
+        async def close(conn: WsConnection) -> None:
             with contextlib.suppress(Exception):
                 await conn.ws.close(code=1001, message=b"server shutdown")
+
+        await asyncio.gather(*(close(conn) for conn in list(self.connections)))
+
+    @staticmethod
+    def _abort_session(conn: WsConnection) -> None:
+        transport = conn.ws._req.transport if conn.ws._req is not None else None
+        if transport is not None:
+            transport.abort()
+
+    async def _pause(self, seconds: float) -> bool:
+        """Wait ``seconds`` (a latency fault); ``True`` if the front end stopped meanwhile."""
+        stopping = self._stopping
+        if stopping is None:
+            return True
+        with contextlib.suppress(asyncio.TimeoutError):  # TimeoutError itself on 3.11+
+            await asyncio.wait_for(stopping.wait(), seconds)
+        return stopping.is_set()
 
     def connection_info(self) -> dict[str, Any]:
         """Host and ports: ``port`` is where the WebSocket and the HTTP API answer."""
@@ -284,16 +325,15 @@ class WinetFrontEnd:
         req = describe_ws(text, conn.peer, self.view.locate, self.view.endpoint.name)
         d = traffic.before(req) if traffic.faults else NO_FAULT
         if d is not NO_FAULT:
-            if d.delay > 0:
-                await asyncio.sleep(d.delay)
+            if d.delay > 0 and await self._pause(d.delay):
+                self._abort_session(conn)  # stopping: no answer, and no close handshake
+                return False
             if d.action == SILENCE:
                 traffic.done(req, "silence", d)
                 return None
             if d.action == DROP:
                 traffic.done(req, "dropped", d)
-                transport = conn.ws._req.transport if conn.ws._req is not None else None
-                if transport is not None:
-                    transport.abort()
+                self._abort_session(conn)
                 return False
             if d.action == ERROR:
                 traffic.done(req, f"result {d.code}", d)
@@ -344,8 +384,16 @@ class WinetFrontEnd:
     async def _hold(self, transport: Any) -> None:
         """Keep a request unanswered until its connection goes (or the front end stops)."""
         conn = self._connection_of(transport)
-        if conn is not None:
-            await conn.closed
+        stopping = self._stopping
+        if conn is not None and stopping is not None:
+            stop: asyncio.Future[Any] = asyncio.ensure_future(stopping.wait())
+            waits: list[asyncio.Future[Any]] = [conn.closed, stop]
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stop.cancel()
+            if stopping.is_set() and conn.transport is not None:
+                conn.transport.abort()
 
     @web.middleware
     async def _traffic(
@@ -360,8 +408,10 @@ class WinetFrontEnd:
         req = describe_http(request, self.view.locate, self.view.endpoint.name)
         d = traffic.before(req) if traffic.faults else NO_FAULT
         if d is not NO_FAULT:
-            if d.delay > 0:
-                await asyncio.sleep(d.delay)
+            if d.delay > 0 and await self._pause(d.delay):
+                if request.transport is not None:
+                    request.transport.abort()  # stopping: the held request is not answered
+                raise web.HTTPServiceUnavailable  # never sent: the connection is gone
             if d.action in (SILENCE, DROP):
                 traffic.done(req, "silence" if d.action == SILENCE else "dropped", d)
                 if d.action == DROP and request.transport is not None:

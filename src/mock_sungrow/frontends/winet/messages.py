@@ -104,7 +104,7 @@ async def params_of(request: web.Request) -> dict[str, Any]:
     parameters in the query and as a form, everybody else uses the query string.
     """
     params: dict[str, Any] = dict(request.query)
-    if not request.can_read_body:
+    if not request.body_exists:  # read already (frontends/web.py): still there
         return params
     raw = await request.read()
     if not raw.strip():
