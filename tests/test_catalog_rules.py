@@ -80,13 +80,25 @@ def test_an_unknown_model_lists_what_is_accepted() -> None:
                                                    "SGA,0x02,1000,3,2,false,d")),
                       registers=())
     with pytest.raises(ValueError) as info:
-        catalog.model("sga")
+        catalog.model("SGAX")
     assert str(info.value) == (
-        "unknown model 'sga'. Did you mean 'SGA'? Accepted models (2): SGA, SGB")
+        "unknown model 'SGAX'. Did you mean 'SGA'? Accepted models (2): SGA, SGB")
     with pytest.raises(ValueError) as info:
         catalog.model("nothing")
     assert str(info.value) == "unknown model 'nothing'. Accepted models (2): SGA, SGB"
     assert catalog.model("SGB").device_type_code == 1
+
+
+def test_a_model_name_in_another_case_is_that_model_when_unambiguous() -> None:
+    catalog = Catalog(models=_parse_models(_models("SGB,0x01,1000,3,2,false,d",
+                                                   "SGA,0x02,1000,3,2,false,d",
+                                                   "SGa,0x03,1000,3,2,false,d")),
+                      registers=())
+    assert catalog.model("sgb").name == "SGB"
+    with pytest.raises(ValueError) as info:
+        catalog.model("sga")  # SGA and SGa: which one is for the user to say
+    assert str(info.value) == ("unknown model 'sga'. Did you mean 'SGA' or 'SGa'? Accepted "
+                               "models (3): SGA, SGB, SGa")
 
 
 def test_model_names_keep_the_file_order() -> None:

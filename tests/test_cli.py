@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import ssl
@@ -68,13 +69,22 @@ def test_serve_prints_one_ready_line_then_serves(served: list[Served]) -> None:
     assert c.connect()
     assert c.read_input_registers(4999, count=1).registers == [0x2433]
     c.close()
-    # The status line arrives on stderr (read it before stopping).
+    # For people, on stderr (read before stopping): where it listens, then the status line
+    # with the plant's local time and its zone (Sydney by default).
     assert s.proc.stderr is not None
+    listening = s.proc.stderr.readline()
+    assert re.match(r"\d\d:\d\d:\d\d mock-sungrow: listening: SG10RT \(inverter\[1\], unit 1\)",
+                    listening), listening
+    assert f"modbus 127.0.0.1:{info['port']}, http 127.0.0.1:{web['port']}" in listening
+    assert f"control API {s.ready['control']['url']}" in listening
     status = s.proc.stderr.readline()
-    assert "SG10RT" in status and "kW" in status and "daily" in status
-    code, out, _err = s.stop(signal.SIGTERM)
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d AE[SD]T SG10RT ", status), status
+    assert "kW" in status and "daily" in status
+    code, out, err = s.stop(signal.SIGTERM)
     assert code == 0
     assert out == ""  # exactly one line on stdout, already read
+    assert re.search(r"\d\d:\d\d:\d\d mock-sungrow: stopping on SIGTERM after 2 requests",
+                     err), err  # the Modbus read and the HTTP request above
 
 
 def test_sigint_stops_cleanly(served: list[Served]) -> None:
@@ -198,6 +208,7 @@ def test_hybrid_flags(served: list[Served]) -> None:
     finally:
         c.close()
     assert s.proc.stderr is not None
+    assert "listening:" in s.proc.stderr.readline()
     status = s.proc.stderr.readline()
     assert "SH10RT" in status and "SoC" in status
     assert s.stop()[0] == 0

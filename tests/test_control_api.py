@@ -193,3 +193,20 @@ def test_bad_trusted_networks_are_refused(bad: object) -> None:
     with pytest.raises(ValueError, match="control_trusted_networks"):
         MockSungrowServer(server_type="modbus", modbus_port=0,
                           control_trusted_networks=bad)  # type: ignore[arg-type]
+
+
+def test_tls_ca_is_served_only_with_a_tls_listener(api: Api, mock_sungrow_factory: Any) -> None:
+    status, err = api.call("GET", "/tls/ca.pem")  # the fixture's server has no TLS listener
+    assert status == 404 and "no TLS listener" in err["error"]
+    import ssl
+    import urllib.request
+
+    server = mock_sungrow_factory(server_type="http", tls_port=0, control_port=0)
+    base = server.get_connection_info("control")["url"].rstrip("/")
+    with urllib.request.urlopen(base + "/tls/ca.pem") as r:  # noqa: S310 - http, our own
+        pem = r.read().decode()
+    context = ssl.create_default_context(cadata=pem)  # verifies, trusting only that CA
+    tls = server.get_connection_info("http")["tls_port"]
+    with urllib.request.urlopen(f"https://127.0.0.1:{tls}/about/list", context=context) as r:
+        assert json.load(r)["result_code"] == 1
+    assert "/tls/ca.pem" in api.call("GET", "/openapi.json")[1]["paths"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import struct
 import time
@@ -165,7 +166,9 @@ def test_http_silence_and_drop(mock_sungrow_factory: Any, kind: str) -> None:
                     timeout=aiohttp.ClientTimeout(total=0.5),
                 ) as r:
                     first = f"answered {r.status}"
-            except (TimeoutError, aiohttp.ClientError) as exc:
+            # asyncio.TimeoutError is the built-in TimeoutError from Python 3.11 on, its own
+            # class on 3.10 (what aiohttp raises there).
+            except (TimeoutError, asyncio.TimeoutError, aiohttp.ClientError) as exc:
                 first = type(exc).__name__
             fault.remove()
             return first, await w.registers(token, "input", 5000, 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import struct
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -111,11 +112,15 @@ def test_sungather_level1_blocks_answer_exact_counts(mock_sungrow_factory: Any, 
 def test_clock_block_always_answers(mock_sungrow_factory: Any, model: str) -> None:
     server = mock_sungrow_factory(model=model)
     with RawModbus("127.0.0.1", _port(server)) as r:
+        # The read and a snapshot can straddle a second on a loaded machine: bracket the read
+        # between two snapshots and expect a time between them (no sleeping, no retrying).
+        before = server.snapshot().local.replace(microsecond=0)
         words = r.read(3, 4999, 10)
+        after = server.snapshot().local
         assert isinstance(words, list)
-        local = server.snapshot().local
-        assert words[:6] == [local.year, local.month, local.day, local.hour, local.minute,
-                             local.second]
+        year, month, day, hour, minute, second = words[:6]
+        read = datetime(year, month, day, hour, minute, second, tzinfo=before.tzinfo)
+        assert before <= read <= after, (before, words[:6], after)
         if server.model.is_hybrid:
             assert words[6:] == [0xFFFF] * 4  # 5006-5009 are string-inverter registers
         else:

@@ -65,9 +65,10 @@ def test_models_from_the_spec_table(
 
 
 def test_unknown_model_error_lists_what_is_accepted() -> None:
-    with pytest.raises(ValueError, match=r"unknown model 'sg10rt'.*Did you mean 'SG10RT'") as e:
-        CATALOG.model("sg10rt")
+    with pytest.raises(ValueError, match=r"unknown model 'sg10rtx'.*Did you mean 'SG10RT'") as e:
+        CATALOG.model("sg10rtx")
     assert "SH10RT" in str(e.value) and "Accepted models (170)" in str(e.value)
+    assert CATALOG.model("sg10rt").name == "SG10RT"  # another case names one model: that one
 
 
 # ---------------------------------------------------------------------- encodings (spec B.2)

@@ -81,6 +81,10 @@ def test_yaml_scenario(tmp_path: Path) -> None:
         ("steps: {", ".yaml", r"not valid YAML"),
         ("steps: []", ".yaml", r"expected a list of steps"),
         ("x", ".ini", r"a scenario is a .toml, .yaml or .yml file"),
+        ("[[step]]\nclock = { advance = -5 }\n", ".toml",
+         r"step 1: clock advance must be a finite number of seconds >= 0; got -5"),
+        ("[[step]]\nclock = { inverter_time = 'noon' }\n", ".toml",
+         r"step 1: inverter_time must be an ISO 8601 time"),
     ],
 )
 def test_bad_scenarios_name_the_step(tmp_path: Path, text: str, suffix: str,

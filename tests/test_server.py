@@ -252,6 +252,12 @@ def test_read_by_name_and_pinned_registers() -> None:
     assert server.read("start_stop", "holding") == 0xCF
     with pytest.raises(KeyError, match="no input register named 'nope'"):
         server.read("nope")
+    # A typo gets the catalogue's closest names; a name of the other table says which it is.
+    with pytest.raises(KeyError, match=r"'daily_yeild'\. Did you mean 'daily_power_yields'\?"):
+        server.read("daily_yeild")
+    with pytest.raises(KeyError, match=r"it is a holding register: read\('start_stop', "
+                                       r"'holding'\)"):
+        server.read("start_stop")
     server.set_register("input", 5045, [42])
     assert server.read("fault_code_1") == 42
     server.clear_registers()

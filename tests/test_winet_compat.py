@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import textwrap
 from collections.abc import Callable
 from typing import Any
@@ -221,6 +222,9 @@ asyncio.run(main())
 """
 
 
+@pytest.mark.skipif(sys.version_info < (3, 11),
+                    reason="python-intelbras-solar-local 0.2.0 requires Python >= 3.11 (its "
+                           "environment is built from the interpreter running the suite)")
 def test_intelbras_solar_local_winet_parts(mock_sungrow_factory: Factory) -> None:
     server = winet_server(mock_sungrow_factory, model="SG5.0RS", serial="B2231234567",
                           winet_scan_seconds=1.0)

@@ -18,14 +18,16 @@ when those extra listeners are bound (``--real-ports`` binds 80, 443 and 8082 at
 argument or installation file exits with status 2 before anything binds.
 
 A parent process waits for that line instead of sleeping; the line and the flags are a public
-contract. A readable status follows on stderr. SIGINT and SIGTERM stop the server cleanly with
-exit code 0. ``mock-sungrow models`` lists the models.
+contract. Lines for people follow on stderr (:mod:`mock_sungrow.console`). SIGINT and SIGTERM
+stop the server cleanly with exit code 0. ``mock-sungrow models``, ``registers MODEL`` and
+``faults`` list the catalogues (:mod:`mock_sungrow.catalogue_listing`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import sys
@@ -37,6 +39,11 @@ from types import FrameType
 from typing import Any, TextIO
 
 from mock_sungrow._version import __version__
+from mock_sungrow.cli_types import battery_kwh as _battery_kwh
+from mock_sungrow.cli_types import cloud as _cloud
+from mock_sungrow.cli_types import house_load as _house_load
+from mock_sungrow.cli_types import instant as _instant
+from mock_sungrow.cli_types import port as _port
 
 #: Flags that describe the inverter: with --installation, the file does.
 _PER_DEVICE = ("model", "modbus_port", "http_port", "sungrow_port", "server_type", "encryption",
@@ -59,67 +66,51 @@ def _help(name: str) -> str:
     return f"{option.help} (default {option.default})"
 
 
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"ports are 0..65535 (0 = any free port); got {value}")
-    return value
+_EPILOG = """\
+examples:
+  mock-sungrow serve                          an SG5K-D on 127.0.0.1:5020 (Modbus) and :8082
+  mock-sungrow serve --model sh10rt --modbus-port 0 --http-port 0 --control-port 0
+  mock-sungrow registers SH10RT               the registers and their names
+  mock-sungrow faults                         the fault kinds and their parameters
+  mock-sungrow serve --help                   every serve flag
+"""
 
-
-def _cloud(text: str) -> float | str:
-    if text.strip().lower() in ("random", "walk"):
-        return "random"
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"a cloud factor is a number 0..1.5 or 'random'; got {text!r}") from None
-    if not 0.0 <= value <= 1.5:
-        raise argparse.ArgumentTypeError(f"a cloud factor is within 0..1.5; got {value}")
-    return value
-
-
-def _house_load(text: str) -> float | list[float]:
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"a house load is W or 24 comma-separated hourly values in W; got {text!r}"
-        ) from None
-    if len(values) not in (1, 24) or any(v < 0 for v in values):
-        raise argparse.ArgumentTypeError(
-            "a house load is one non-negative value in W or 24 comma-separated hourly values"
-        )
-    return values[0] if len(values) == 1 else values
-
-
-def _battery_kwh(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a capacity in kWh: {text!r}") from None
-    if not 0.0 <= value <= 10_000:
-        raise argparse.ArgumentTypeError(f"battery capacity is 0..10000 kWh; got {value}")
-    return value
+_SERVE_EPILOG = """\
+examples:
+  mock-sungrow serve --model SH10RT --battery-kwh 9.6
+  mock-sungrow serve --modbus-port 0 --http-port 0 --control-port 0     any free ports
+  mock-sungrow serve --fault 'exception:code=2,table=input,address=5031' --log-requests
+  mock-sungrow serve --manual-clock 2026-06-21T12:00+10:00 --scenario steps.toml
+  mock-sungrow serve --tls-port 8443 --write-ca ca.pem    then: curl --cacert ca.pem ...
+  mock-sungrow serve --installation site.toml             several inverters (docs/installations.md)
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also used by the docs and tests)."""
+    from mock_sungrow.plant.physics import Site
+
+    site = Site()
     parser = argparse.ArgumentParser(
         prog="mock-sungrow",
         description="A simulated Sungrow solar inverter for end-to-end tests.",
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"mock-sungrow {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = sub.add_parser("serve", help="run a simulated inverter until interrupted")
+    serve = sub.add_parser("serve", help="run a simulated inverter until interrupted",
+                           description="Run a simulated inverter (or an installation) until "
+                                       "SIGINT/SIGTERM. One JSON line on stdout once every "
+                                       "port accepts connections; lines for people on stderr.",
+                           epilog=_SERVE_EPILOG,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     serve.add_argument("--installation", metavar="FILE", default=None,
                        help="a TOML or YAML file describing every device (inverters with "
-                            "roles, batteries, ports); replaces the per-device flags")
-    serve.add_argument("--model", default=_option("model").default, help=_help("model"))
+                            "roles, batteries, ports); replaces the per-device flags "
+                            "(default: one inverter from the flags)")
+    serve.add_argument("--model", default=_option("model").default, metavar="M",
+                       help=_help("model") + "; any case, 'mock-sungrow models' lists them")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--modbus-port", type=_port, default=5020, metavar="P",
                        help="Modbus TCP port (default 5020; 0 = any free port)")
@@ -145,22 +136,31 @@ def build_parser() -> argparse.ArgumentParser:
         serve.add_argument("--" + name.replace("_", "-"), default=option.default,
                            choices=option.choices, help=_help(name))
     serve.add_argument("--plain-http-port", type=_port, default=None, metavar="P",
-                       help="extra plain HTTP listener of the WiNet-S (the real dongle's 80)")
+                       help="extra plain HTTP listener of the WiNet-S (the real dongle's 80; "
+                            "default: none)")
     serve.add_argument("--tls-port", type=_port, default=None, metavar="P",
-                       help="extra TLS listener serving HTTPS and WSS (the real dongle's 443)")
+                       help="extra TLS listener serving HTTPS and WSS (the real dongle's 443; "
+                            "default: none; --write-ca saves its CA)")
     serve.add_argument("--real-ports", action="store_true",
                        help="bind the real dongle's ports at once: WebSocket/HTTP 8082, plain "
-                            "HTTP 80 and TLS 443 (needs the right to bind ports below 1024)")
+                            "HTTP 80 and TLS 443 (needs the right to bind ports below 1024; "
+                            "default: off)")
     serve.add_argument("--winet-profile", default=_option("winet_profile").default,
                        metavar="NAME", help=_help("winet_profile"))
     serve.add_argument("--winet-token-lifetime", type=float, default=None, metavar="S",
                        help="WiNet-S tokens expire S seconds after issue (default: never)")
     serve.add_argument("--unit-id", type=int, default=1, metavar="N",
                        help="Modbus unit id the inverter answers (default 1)")
-    serve.add_argument("--seed", type=int, default=_option("seed").default, help=_help("seed"))
-    serve.add_argument("--serial", default=None, help=_option("serial").help)
-    serve.add_argument("--latitude", type=float, default=None)
-    serve.add_argument("--longitude", type=float, default=None)
+    serve.add_argument("--seed", type=int, default=_option("seed").default, metavar="S",
+                       help=_help("seed"))
+    serve.add_argument("--serial", default=None, metavar="X",
+                       help=_option("serial").help)
+    serve.add_argument("--latitude", type=float, default=None, metavar="DEG",
+                       help="latitude of the site in degrees, north positive: where the sun "
+                            f"is (default {site.latitude}, Sydney)")
+    serve.add_argument("--longitude", type=float, default=None, metavar="DEG",
+                       help="longitude of the site in degrees, east positive (default "
+                            f"{site.longitude}, Sydney)")
     serve.add_argument("--timezone", default=None, metavar="TZ",
                        help="IANA time zone of the site (default Australia/Sydney)")
     serve.add_argument("--cloud-factor", type=_cloud, default=1.0, metavar="F",
@@ -177,30 +177,42 @@ def build_parser() -> argparse.ArgumentParser:
                        help="Modbus unit of the SBR battery on the inverter's port "
                             "(default 200; 0 = not served)")
     serve.add_argument("--status-interval", type=float, default=5.0, metavar="S",
-                       help="seconds between status lines on stderr (0 = none)")
+                       help="seconds between status lines on stderr (default 5; 0 = none)")
     control = serve.add_mutually_exclusive_group()
     control.add_argument("--control-port", type=_port, default=8090, metavar="P",
                          help="control API port (default 8090; 0 = any free port)")
-    control.add_argument("--no-control", action="store_true", help="do not serve the control API")
+    control.add_argument("--no-control", action="store_true",
+                         help="do not serve the control API (default: served)")
     serve.add_argument("--control-allow-remote", action="store_true",
-                       help="let non-loopback clients use the control API")
+                       help="let non-loopback clients use the control API (default: loopback "
+                            "only)")
     serve.add_argument("--fault", action="append", default=[], metavar="SPEC",
                        help="inject a fault from the start, e.g. "
                             "'exception:code=2,table=input,address=5031-5032' or a JSON object "
-                            "(repeatable)")
+                            "(repeatable; default none; 'mock-sungrow faults' lists the kinds)")
     serve.add_argument("--scenario", metavar="FILE",
-                       help="a TOML or YAML file of timed faults and plant changes")
+                       help="a TOML or YAML file of timed faults and plant changes "
+                            "(docs/scenarios.md; default none)")
     serve.add_argument("--manual-clock", nargs="?", const="", default=None, metavar="START",
+                       type=_instant,
                        help="run on a manual clock (moved through the control API), starting "
-                            "at START (ISO 8601 with time zone; default 2026-06-21T00:00Z)")
+                            "at START, ISO 8601 with a zone such as 2026-06-21T12:00+10:00 "
+                            "(default: the wall clock; START defaults to 2026-06-21T00:00Z)")
+    serve.add_argument("--log-requests", nargs="?", const="-", default=None, metavar="FILE",
+                       help="print every request as a line on stderr, or with FILE append "
+                            "each as a JSON line to FILE (default: off)")
+    serve.add_argument("--write-ca", metavar="FILE", default=None,
+                       help="once started, write the PEM of the CA that signed the WiNet-S "
+                            "TLS certificate to FILE, for clients to trust (needs a TLS "
+                            "listener: --tls-port or --real-ports; default: not written)")
 
     serve.add_argument("--replay", metavar="DUMP", default=None,
                        help="serve a recorded device exactly as recorded: a dump (YAML, wire "
                             "trace or fingerprint, see docs/dumps.md); the model and unit "
-                            "come from it")
+                            "come from it (default: the simulated model)")
     serve.add_argument("--replay-live", action="store_true",
                        help="with --replay: overlay the plant's live values on the recorded "
-                            "measurements (identity and settings stay recorded)")
+                            "measurements (identity and settings stay recorded; default: off)")
     rec = sub.add_parser("record", help="read an inverter (or a simulator) into a dump that "
                                         "--replay serves")
     rec.add_argument("host")
@@ -222,21 +234,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_fleet_parser(sub)
 
     models = sub.add_parser("models", help="list the models that can be simulated")
-    models.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    models.add_argument("--json", action="store_true",
+                        help="print JSON instead of a table (default: a table)")
+    registers = sub.add_parser(
+        "registers", help="list the registers a model serves (the names server.read takes)")
+    registers.add_argument("model", metavar="MODEL", help="a model name, in any case (SG5K-D)")
+    registers.add_argument("--json", action="store_true",
+                           help="print JSON instead of a table (default: a table)")
+    faults = sub.add_parser("faults", help="list the fault kinds and their parameters")
+    faults.add_argument("--json", action="store_true",
+                        help="print JSON instead of text (default: text)")
     return parser
-
-
-def _status_line(server: Any) -> str:
-    snap = server.snapshot()
-    line = (
-        f"{snap.local:%Y-%m-%d %H:%M:%S} {server.model.name} {snap.mode.value:<8} "
-        f"power {snap.active_power_w / 1000:6.2f} kW  "
-        f"daily {snap.daily_yield_kwh:6.1f} kWh  total {snap.total_yield_kwh:9.1f} kWh"
-    )
-    if server.plant.battery is not None:
-        line += (f"  battery {snap.battery_power_w / 1000:+6.2f} kW "
-                 f"SoC {snap.battery_soc_pct:5.1f} %  grid {snap.grid_power_w / 1000:+6.2f} kW")
-    return line
 
 
 def _check_installation_flags(args: argparse.Namespace) -> None:
@@ -270,9 +278,15 @@ def _replay_arguments(args: argparse.Namespace) -> dict[str, Any]:
 
 def serve(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """Run the server until SIGINT/SIGTERM."""
+    from mock_sungrow import console
     from mock_sungrow.clock import ManualClock
     from mock_sungrow.faults.params import FaultSpecError
-    from mock_sungrow.scenario import ScenarioError, ScenarioRunner, load_scenario
+    from mock_sungrow.scenario import (
+        ScenarioError,
+        ScenarioRunner,
+        load_scenario,
+        refuse_clock_steps,
+    )
     from mock_sungrow.server import MockSungrowServer
 
     http_port, plain_port, tls_port = args.http_port, args.plain_http_port, args.tls_port
@@ -282,6 +296,8 @@ def serve(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.
         tls_port = 443 if tls_port is None else tls_port
     try:
         steps = load_scenario(args.scenario) if args.scenario else []
+        if args.manual_clock is None:
+            refuse_clock_steps(args.scenario, steps)
         clock = None
         if args.manual_clock is not None:
             clock = ManualClock(
@@ -334,69 +350,101 @@ def serve(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.
                 meter=args.meter,
                 house_load=args.house_load,
             )
+        printer = None
+        if args.log_requests is not None:
+            printer = console.RequestPrinter(
+                err, None if args.log_requests == "-" else args.log_requests)
     except (ValueError, FaultSpecError, ScenarioError) as exc:
         print(f"mock-sungrow: error: {exc}", file=err)
         return 2
+    except OSError as exc:  # the --log-requests file
+        print(f"mock-sungrow: error: --log-requests: {exc}", file=err)
+        return 2
     runner = ScenarioRunner(
         server, steps,
-        on_error=lambda step, exc: print(
-            f"mock-sungrow: scenario step {step.index} failed: {exc}", file=err, flush=True),
+        on_error=lambda step, exc: console.say(err, f"scenario step {step.index} failed: {exc}"),
     )
     stopping = threading.Event()
+    received: list[int] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
         stopping.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    problems = console.log_problems(err)
     try:
+        if printer is not None:
+            server.requests.add_listener(printer)
         try:
             server.start()
         except OSError as exc:
-            print(f"mock-sungrow: error: {exc}", file=err)
+            print(f"mock-sungrow: error: {console.bind_error(server, exc)}", file=err)
             return 1
+        if args.write_ca is not None:
+            problem = _write_ca(server, args.write_ca)
+            if problem:
+                print(f"mock-sungrow: error: --write-ca: {problem}", file=err)
+                return 2
         runner.start()  # steps at time 0 happen before the ready line
-        print(json.dumps(server.ready_line()), file=out, flush=True)
+        ready = server.ready_line()
+        print(json.dumps(ready), file=out, flush=True)
+        console.say(err, console.listening_line(ready))
         interval = args.status_interval
         next_status = time.monotonic()
         while not stopping.is_set():
             if interval > 0 and time.monotonic() >= next_status:
-                print(_status_line(server), file=err, flush=True)
+                print(console.status_line(server), file=err, flush=True)
                 next_status += interval
             stopping.wait(interval if interval > 0 else None)
+        name = signal.Signals(received[0]).name if received else "a signal"
+        console.say(err, f"stopping on {name} after {len(server.requests)} requests")
         return 0
     finally:
         runner.stop()
         server.stop()
+        if printer is not None:
+            printer.close()
+        logging.getLogger("mock_sungrow").removeHandler(problems)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
 
+def _write_ca(server: Any, path: str) -> str | None:
+    """Write the WiNet-S TLS CA's PEM to ``path``; the problem in words, or ``None``."""
+    pem = server.winet_ca_pem
+    if pem is None:
+        return ("no TLS listener is served, so there is no CA: add --tls-port P (or "
+                "--real-ports, or --winet-profile tls-only)")
+    try:
+        with open(path, "wb") as f:
+            f.write(pem)
+    except OSError as exc:
+        return str(exc)
+    return None
+
+
 def list_models(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     """Print the model catalogue."""
-    from mock_sungrow.device.catalog import load_catalog
+    from mock_sungrow.catalogue_listing import print_models
 
-    models = list(load_catalog().models.values())
-    if args.json:
-        rows = [
-            {
-                "name": m.name,
-                "device_type_code": m.device_type_code,
-                "rated_power_w": m.rated_power_w,
-                "phases": m.phases,
-                "mppt_count": m.mppt_count,
-                "family": m.family,
-            }
-            for m in models
-        ]
-        print(json.dumps(rows, indent=1), file=out)
+    print_models(out, as_json=args.json)
+    return 0
+
+
+def _listing(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from mock_sungrow import catalogue_listing
+
+    if args.command == "models":
+        return list_models(args, out)
+    if args.command == "faults":
+        catalogue_listing.print_faults(out, as_json=args.json)
         return 0
-    print(f"{'model':<16}{'code':>8}{'rated W':>10}{'phases':>8}{'MPPT':>6}  family", file=out)
-    for m in models:
-        print(
-            f"{m.name:<16}{m.device_type_code:>#8x}{m.rated_power_w:>10}{m.phases:>8}"
-            f"{m.mppt_count:>6}  {m.family}",
-            file=out,
-        )
+    try:
+        catalogue_listing.print_registers(args.model, out, as_json=args.json)
+    except ValueError as exc:
+        print(f"mock-sungrow: error: {exc}", file=err)
+        return 2
     return 0
 
 
@@ -414,8 +462,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_fleet(args)
     try:
-        return list_models(args)
-    except BrokenPipeError:  # `mock-sungrow models | head`: the reader left, not an error
+        return _listing(args, sys.stdout, sys.stderr)
+    except BrokenPipeError:  # `mock-sungrow registers SH10RT | head`: the reader left
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0

@@ -24,8 +24,10 @@ control API takes::
     at = 120
     clock = { advance = 3600 }       # needs --manual-clock; or { inverter_time = "..." }
 
-The whole file is checked before the server starts: an unknown key, a bad fault spec or a
-negative time is an error naming the step.
+The whole file is checked before the server starts: an unknown key, a bad fault spec, a
+negative time, an ``inverter_time`` that is not ISO 8601, or (in ``mock-sungrow serve``) a
+clock ``advance`` without ``--manual-clock`` is an error naming the step. docs/scenarios.md is
+the reference.
 """
 
 from __future__ import annotations
@@ -116,6 +118,24 @@ def _check_step(path: Path, index: int, item: Any) -> Step:
     return Step(float(at), action, index)
 
 
+def _iso(text: str) -> str:
+    """``Z`` as ``+00:00``: Python 3.10's ``fromisoformat`` does not read the ``Z``."""
+    return text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
+
+
+def refuse_clock_steps(path: str | Path, steps: list[Step]) -> None:
+    """Refuse a scenario that moves the server's clock when it runs on the wall clock.
+
+    Only a manual clock can be advanced; finding out at the step's time, minutes into a run,
+    would break the promise that the whole file is checked first.
+    """
+    step = next((s for s in steps if "advance" in s.action.get("clock", {})), None)
+    if step is not None:
+        raise ScenarioError(
+            f"{path}: step {step.index}: clock advance needs --manual-clock (the wall clock "
+            "cannot be moved); start with --manual-clock [START]")
+
+
 def _check_clock_step(value: dict[str, Any]) -> None:
     """Refuse a clock step no clock could carry out (checked when the file is loaded)."""
     if "advance" in value:
@@ -131,7 +151,7 @@ def _check_clock_step(value: dict[str, Any]) -> None:
         return
     raw = value["inverter_time"]
     try:
-        when = raw if isinstance(raw, datetime) else datetime.fromisoformat(str(raw))
+        when = raw if isinstance(raw, datetime) else datetime.fromisoformat(_iso(str(raw)))
         if when.tzinfo is None:
             when = when.replace(tzinfo=timezone.utc)
         check_time(when.timestamp(), "inverter_time")
@@ -160,7 +180,7 @@ def apply_step(server: MockSungrowServer, step: Step) -> None:
         if "advance" in value:
             server.advance(float(value["advance"]))
         else:
-            server.set_clock(datetime.fromisoformat(str(value["inverter_time"])))
+            server.set_clock(datetime.fromisoformat(_iso(str(value["inverter_time"]))))
 
 
 class ScenarioRunner:

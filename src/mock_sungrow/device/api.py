@@ -10,6 +10,7 @@ first inverter.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -70,8 +71,24 @@ class DeviceApi:
         """Read one catalogued register by name, decoded into engineering units."""
         row = self.map.by_name.get((table, name))
         if row is None:
-            raise KeyError(f"{self.map.name} has no {table} register named {name!r}")
+            raise KeyError(self._unknown_register(name, table))
         return decode_words(row, self.read_registers(table, row.address, row.words))
+
+    def _unknown_register(self, name: str, table: Table) -> str:
+        """The error for a register name this device does not serve, with suggestions.
+
+        A typo (``daily_yeild``) gets the closest names of the same table; a name served in
+        the other table says so (``read(name, "holding")``).
+        """
+        names = [n for (t, n) in self.map.by_name if t == table]
+        message = f"{self.map.name} has no {table} register named {name!r}"
+        other: Table = "holding" if table == "input" else "input"
+        if (other, name) in self.map.by_name:
+            return f"{message}; it is a {other} register: read({name!r}, {other!r})"
+        close = difflib.get_close_matches(name, names, n=3)
+        if close:
+            message += f". Did you mean {' or '.join(repr(c) for c in close)}?"
+        return message + " (mock-sungrow registers MODEL lists them)"
 
     def set_register(self, table: Table, address: int, words: Sequence[int]) -> None:
         """Pin raw words into a table, overriding the plant, until :meth:`clear_registers`."""

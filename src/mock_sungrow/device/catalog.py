@@ -173,17 +173,24 @@ class Catalog:
     _families: dict[int, frozenset[Family]] = field(default_factory=dict, repr=False)
 
     def model(self, name: str) -> InverterModel:
-        """Look a model up by its exact name; the error lists what is accepted."""
-        try:
-            return self.models[name]
-        except KeyError:
-            close = [m for m in self.models if m.lower() == name.lower()] or \
-                difflib.get_close_matches(name, self.models, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ValueError(
-                f"unknown model {name!r}.{hint} Accepted models ({len(self.models)}): "
-                + ", ".join(sorted(self.models))
-            ) from None
+        """Look a model up by name, ignoring case when that names one model.
+
+        ``sg5k-d`` is ``SG5K-D`` (people type model names as they read them); a name that
+        matches nothing gets the closest names as suggestions and the list of what is accepted.
+        """
+        found = self.models.get(name)
+        if found is not None:
+            return found
+        folded = [m for m in self.models if m.casefold() == name.casefold()]
+        if len(folded) == 1:
+            return self.models[folded[0]]
+        # Several models differing only in case: name them all; a typo: the closest one.
+        close = folded or difflib.get_close_matches(name.upper(), self.models, n=1)
+        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        raise ValueError(
+            f"unknown model {name!r}.{hint} Accepted models ({len(self.models)}): "
+            + ", ".join(sorted(self.models))
+        )
 
     def row_families(self, row: RegisterDef) -> frozenset[Family]:
         """Which families implement a row at all (as a value or as an "unavailable" sentinel).

@@ -137,6 +137,7 @@ class ControlApi:
             web.delete("/requests", self.clear_requests),
             web.post("/plant", self.plant),
             web.post("/reset", self.reset),
+            web.get("/tls/ca.pem", self.tls_ca),
         ]
 
     # ----------------------------------------------------------------------------- handlers
@@ -144,6 +145,19 @@ class ControlApi:
     async def openapi(self, request: web.Request) -> web.Response:
         """The OpenAPI 3.1 description of this API."""
         return json_response(openapi_document())
+
+    async def tls_ca(self, request: web.Request) -> web.Response:
+        """The PEM of the CA behind the WiNet-S TLS listener, for clients to trust.
+
+        The one answer that is not JSON: it is the file ``curl --cacert`` and
+        ``ssl.create_default_context(cafile=...)`` take. 404 (JSON) when no TLS listener is
+        served, so there is no CA.
+        """
+        pem = self.server.winet_ca_pem
+        if pem is None:
+            raise ApiError(404, "no TLS listener is served, so there is no CA (start with "
+                                "tls_port / --tls-port, or the tls-only profile)")
+        return web.Response(body=pem, content_type="application/x-pem-file")
 
     async def info(self, request: web.Request) -> web.Response:
         """Model, server type and every front end's connection info."""

@@ -117,6 +117,13 @@ def openapi_document() -> dict[str, Any]:
                     "cloud_factor": {"type": "number", "minimum": 0, "maximum": 1.5}}},
                 params=device, errors=(400, 404, 409, 422))},
             "/reset": {"post": op("Rebuild the plant, clear faults and log", errors=())},
+            "/tls/ca.pem": {"get": {
+                "summary": "PEM of the CA that signed the WiNet-S TLS certificate",
+                "responses": {
+                    "200": {"description": "the CA certificate",
+                            "content": {"application/x-pem-file": {}}},
+                    "404": {"description": "no TLS listener",
+                            "content": {"application/json": {"schema": error}}}}}},
         },
         "components": {"schemas": {"Error": {
             "type": "object", "required": ["error"],
