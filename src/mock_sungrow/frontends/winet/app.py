@@ -256,7 +256,7 @@ class WinetFrontEnd:
                 # Compared by value, not identity: aiohttp's C reader may hand out enum members
                 # of an earlier import of aiohttp (pytester's in-process runs re-import it).
                 if message.type == WSMsgType.TEXT:
-                    reply = await self._ws_request(message.data, conn)
+                    reply = await self._ws_answer(message.data, conn)
                     if reply is False:  # a fault dropped the connection
                         break
                     if isinstance(reply, dict):
@@ -273,6 +273,21 @@ class WinetFrontEnd:
             self.connections.discard(conn)
             self.view.sessions.forget_owner(conn)
         return ws
+
+    async def _ws_answer(self, text: str, conn: WsConnection) -> Reply | bool | None:
+        """:meth:`_ws_request`, with any failure answered in the session as a 301.
+
+        Once the upgrade is sent, an exception must not reach aiohttp: its error page would be
+        written as raw HTTP into the WebSocket stream and end the session.
+        """
+        try:
+            return await self._ws_request(text, conn)
+        except (asyncio.CancelledError, ConnectionError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug or a broken override: answer, record
+            self.api.report(conn.peer, "handler-error", f"WebSocket frame {text[:80]!r}: {exc!r}",
+                            exc)
+            return envelope(auth.READ_FAILED, auth.MSG_READ_FAILED, "")
 
     async def _ws_request(self, text: str, conn: WsConnection) -> Reply | bool | None:
         """One WebSocket request through the fault layer.

@@ -12,6 +12,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from mock_sungrow.frontends import jsonlimits
 from mock_sungrow.frontends.winet import auth
 
 Reply = dict[str, Any]
@@ -48,13 +49,17 @@ def parse_frame(text: str) -> dict[str, Any]:
     """The first JSON value of a frame, which must be an object; trailing bytes are ignored.
 
     freman/sungrow sends its ``devicelist`` with two stray characters after the object, which
-    the real dongle accepts, so only the first value is decoded.
+    the real dongle accepts, so only the first value is decoded. Nesting, integer size, finite
+    numbers and lone surrogates are limited (:mod:`mock_sungrow.frontends.jsonlimits`): such a
+    frame is a bad request, not a crash.
     """
     stripped = text.lstrip()
     try:
-        value, _end = json.JSONDecoder().raw_decode(stripped)
+        value, _end = jsonlimits.raw_decode(stripped)
     except json.JSONDecodeError as exc:
         raise BadRequest(f"not JSON ({exc.msg} at character {exc.pos})") from None
+    except jsonlimits.JsonLimitError as exc:
+        raise BadRequest(f"JSON outside the limits: {exc}") from None
     if not isinstance(value, dict):
         raise BadRequest(f"a request is a JSON object, not {type(value).__name__}")
     return value
