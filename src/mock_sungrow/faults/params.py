@@ -6,6 +6,7 @@ was given and what is accepted.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +34,12 @@ class Param:
         """Validate ``value`` (with light coercion from CLI strings) or raise."""
         types = self.type if isinstance(self.type, tuple) else (self.type,)
         if isinstance(value, str) and str not in types:
-            value = from_text(value, types)
+            try:
+                value = from_text(value, types)
+            except ValueError:  # "1 x 3" for a list of integers
+                raise FaultSpecError(
+                    f"{kind}: {self.name} must be {_type_names(types)}; got {value!r}"
+                ) from None
         if isinstance(value, bool) and bool not in types:
             raise FaultSpecError(f"{kind}: {self.name} must be {_type_names(types)}, not a bool")
         if float in types and isinstance(value, int) and not isinstance(value, bool):
@@ -44,6 +50,8 @@ class Param:
             raise FaultSpecError(
                 f"{kind}: {self.name} must be {_type_names(types)}; got {value!r}"
             )
+        if isinstance(value, float) and not math.isfinite(value):
+            raise FaultSpecError(f"{kind}: {self.name} must be a finite number; got {value!r}")
         if self.check is not None:
             problem = self.check(value)
             if problem:

@@ -23,6 +23,7 @@ The kinds are in :mod:`mock_sungrow.faults.catalogue`, the active faults of a se
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -322,6 +323,11 @@ def parse_fault(spec: Mapping[str, Any] | str) -> Fault:
     if not isinstance(spec, Mapping):
         raise FaultSpecError(f"a fault spec is an object with a 'kind'; got {spec!r}")
     kind_name = spec.get("kind")
+    if kind_name is not None and not isinstance(kind_name, str):  # {} or [...]: unhashable
+        raise FaultSpecError(
+            f"kind must be a string naming a fault kind; got {kind_name!r}; accepted: "
+            f"{', '.join(sorted(KINDS))}"
+        )
     if kind_name not in KINDS:
         raise FaultSpecError(
             f"unknown fault kind {kind_name!r}; accepted: {', '.join(sorted(KINDS))}"
@@ -352,7 +358,9 @@ def parse_fault(spec: Mapping[str, Any] | str) -> Fault:
     if duration is not None:
         if isinstance(duration, str):
             duration = from_text(duration, (float,))
-        if isinstance(duration, bool) or not isinstance(duration, int | float) or duration <= 0:
+        if isinstance(duration, bool) or not isinstance(duration, int | float) or not (
+            0 < duration < math.inf
+        ):
             raise FaultSpecError(f"duration must be a positive number of seconds; got "
                                  f"{duration!r}")
         duration = float(duration)

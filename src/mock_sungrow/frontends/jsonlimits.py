@@ -60,54 +60,89 @@ def nesting_depth(text: str) -> int:
     return deepest
 
 
-def _int(text: str) -> int:
+class _Refused:
+    """Stands in for a value outside the limits until its place in the document is known."""
+
+    __slots__ = ("why",)
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+
+def _int(text: str) -> int | _Refused:
     digits = len(text.lstrip("-"))
     if digits > MAX_INT_DIGITS:
-        raise JsonLimitError(f"an integer of {digits} digits (at most {MAX_INT_DIGITS})")
+        return _Refused(f"an integer of {digits} digits (at most {MAX_INT_DIGITS})")
     return int(text)
 
 
-def _float(text: str) -> float:
+def _float(text: str) -> float | _Refused:
     value = float(text)
     if math.isinf(value):
-        raise JsonLimitError(f"the number {text[:40]} is too large (it overflows a float)")
+        return _Refused(f"the number {text[:40]} is too large (it overflows a float)")
     return value
 
 
-def _constant(name: str) -> Any:
-    raise JsonLimitError(f"{name} is not a JSON number (only finite numbers are accepted)")
+def _constant(name: str) -> _Refused:
+    return _Refused(f"{name} is not a JSON number (only finite numbers are accepted)")
 
 
-def _no_lone_surrogates(value: Any) -> None:
+def _lone_surrogate(text: str) -> str | None:
+    found = _SURROGATE.search(text)
+    if found is None:
+        return None
+    return f"a lone surrogate \\u{ord(found.group()):04x} in a string (not Unicode text)"
+
+
+def _first_refusal(value: Any, path: str) -> str | None:
+    """``"<path>: <why>"`` for the first value outside the limits, or ``None``."""
+    if isinstance(value, _Refused):
+        return f"{path or 'the value'}: {value.why}"
     if isinstance(value, str):
-        found = _SURROGATE.search(value)
-        if found is not None:
-            raise JsonLimitError(
-                f"a lone surrogate \\u{ord(found.group()):04x} in a string (not Unicode text)")
-    elif isinstance(value, dict):
+        why = _lone_surrogate(value)
+        return None if why is None else f"{path or 'the value'}: {why}"
+    if isinstance(value, dict):
         for key, item in value.items():
-            _no_lone_surrogates(key)
-            _no_lone_surrogates(item)
+            where = f"{path}.{key}" if path else str(key)
+            why = _lone_surrogate(key)
+            if why is not None:
+                return f"a key of {path or 'the object'}: {why}"
+            found = _first_refusal(item, where)
+            if found is not None:
+                return found
     elif isinstance(value, list):
-        for item in value:
-            _no_lone_surrogates(item)
-
-
-_DECODER = json.JSONDecoder(parse_int=_int, parse_float=_float, parse_constant=_constant)
+        for index, item in enumerate(value):
+            found = _first_refusal(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 def raw_decode(text: str) -> tuple[Any, int]:
     """The first JSON value of ``text`` and where it ends, within the limits.
 
     Raises :class:`json.JSONDecodeError` for text that is not JSON and
-    :class:`JsonLimitError` for JSON outside the limits; nothing else.
+    :class:`JsonLimitError` for JSON outside the limits (the message names where, as a path
+    such as ``list[0].param_value``); nothing else.
     """
     depth = nesting_depth(text)
     if depth > MAX_DEPTH:
         raise JsonLimitError(f"nesting {depth} deep (at most {MAX_DEPTH})")
-    value, end = _DECODER.raw_decode(text)
-    if _SURROGATE_ESCAPE.search(text, 0, end):
-        _no_lone_surrogates(value)
+    refused: list[_Refused] = []
+
+    def note(result: Any) -> Any:
+        if isinstance(result, _Refused):
+            refused.append(result)
+        return result
+
+    decoder = json.JSONDecoder(parse_int=lambda t: note(_int(t)),
+                               parse_float=lambda t: note(_float(t)),
+                               parse_constant=lambda t: note(_constant(t)))
+    value, end = decoder.raw_decode(text)
+    if refused or _SURROGATE_ESCAPE.search(text, 0, end):
+        problem = _first_refusal(value, "")
+        if problem is not None:
+            raise JsonLimitError(problem)
     return value, end
 
 

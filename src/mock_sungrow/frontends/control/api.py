@@ -24,6 +24,7 @@ from mock_sungrow.config import PLANT_OPTIONS
 from mock_sungrow.errors import ModbusError
 from mock_sungrow.faults.catalogue import KINDS
 from mock_sungrow.faults.params import FaultSpecError
+from mock_sungrow.frontends import jsonlimits
 from mock_sungrow.frontends.control.openapi import openapi_document
 
 if TYPE_CHECKING:
@@ -46,11 +47,24 @@ def json_response(data: Any, status: int = 200) -> web.Response:
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
+    """The JSON object a request carries (``{}`` without a body), within the JSON limits.
+
+    Nesting, integer size and non-finite numbers are limited
+    (:mod:`mock_sungrow.frontends.jsonlimits`), so no value outside them reaches a handler.
+    The media type was checked by the guard (:mod:`mock_sungrow.frontends.control.app`).
+    """
     if not request.can_read_body:
         return {}
+    raw = await request.read()
+    if not raw.strip():
+        return {}
     try:
-        data = await request.json()
-    except (ValueError, UnicodeDecodeError) as exc:
+        data = jsonlimits.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ApiError(400, "the body is not valid JSON: it is not UTF-8") from None
+    except jsonlimits.JsonLimitError as exc:
+        raise ApiError(400, f"the body is outside the JSON limits: {exc}") from None
+    except ValueError as exc:
         raise ApiError(400, f"the body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ApiError(400, "the body must be a JSON object")
@@ -58,15 +72,18 @@ async def _body(request: web.Request) -> dict[str, Any]:
 
 
 def _int(value: Any, name: str, low: int, high: int) -> int:
-    if isinstance(value, bool):
-        raise ApiError(422, f"{name} must be an integer {low}..{high}")
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ApiError(422, f"{name} must be an integer {low}..{high}; got {value!r}") from None
-    if not low <= number <= high:
-        raise ApiError(422, f"{name} must be an integer {low}..{high}; got {number}")
-    return number
+    """An integer ``low..high`` from a JSON integer or a decimal string (a query value)."""
+    problem = f"{name} must be an integer {low}..{high}; got {value!r}"
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ApiError(422, problem)
+    if isinstance(value, str):
+        text = value.strip()
+        if not text.lstrip("+-").isdigit() or len(text) > 20:
+            raise ApiError(422, problem)
+        value = int(text)
+    if not low <= value <= high:
+        raise ApiError(422, f"{name} must be an integer {low}..{high}; got {value}")
+    return value
 
 
 def _table(request: web.Request) -> str:
@@ -282,12 +299,16 @@ class ControlApi:
                         raise ApiError(422, "advance must be a number of seconds")
                     s.clock.advance(float(seconds))
                 else:
-                    s.clock.set(_parse_time(body["set"]))
+                    s.clock.set(_parse_time(body["set"], "set"))
             except ValueError as exc:
                 raise ApiError(422, str(exc)) from None
         if "inverter_time" in body:
+            value = body["inverter_time"]
+            if not isinstance(value, str):  # a number here once set the year to 1639
+                raise ApiError(422, "inverter_time must be an ISO 8601 string (the inverter's "
+                                    f"local time, for example 2026-06-21T12:00:00); got {value!r}")
             try:
-                s.set_clock(_parse_time(body["inverter_time"], naive_ok=True))
+                s.set_clock(_parse_time(value, "inverter_time", naive_ok=True))
             except ValueError as exc:
                 raise ApiError(422, str(exc)) from None
         return await self.get_clock(request)
@@ -352,12 +373,22 @@ class ControlApi:
         return json_response({"reset": True})
 
 
-def _parse_time(value: Any, *, naive_ok: bool = False) -> datetime:
+def _parse_time(value: Any, name: str, *, naive_ok: bool = False) -> datetime:
+    """An ISO 8601 string or POSIX seconds as a datetime; ``ValueError`` naming ``name``."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(float(value), timezone.utc)
+        try:
+            return datetime.fromtimestamp(float(value), timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError(f"{name}: {value!r} POSIX seconds is not a time in years "
+                             "1..9999") from None
     if not isinstance(value, str):
-        raise ValueError("a time is an ISO 8601 string or POSIX seconds")  # noqa: TRY004
-    when = datetime.fromisoformat(value)
+        raise ValueError(f"{name} must be an ISO 8601 string or POSIX seconds; "  # noqa: TRY004
+                         f"got {value!r}")
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{name}: {value[:60]!r} is not an ISO 8601 time "
+                         "(for example 2026-06-21T12:00:00+00:00)") from None
     if when.tzinfo is None and not naive_ok:
-        raise ValueError("give the time zone (for example 2026-06-21T12:00:00+00:00)")
+        raise ValueError(f"{name}: give the time zone (for example 2026-06-21T12:00:00+00:00)")
     return when
