@@ -69,7 +69,7 @@ def _state(server: MockSungrowServer) -> tuple[Any, ...]:
     ("POST", "/plant", '{"cloud_factor": NaN}', 400, "cloud_factor"),
     ("POST", "/faults", '{"kind": "exception", "times": ' + "9" * 5000 + "}", 400, "times"),
 ])
-def test_bad_values_get_a_json_error_naming_the_field_and_change_nothing(
+def test_bad_values_get_a_json_error_naming_the_field_and_change_nothing(  # noqa: PLR0917
         server: MockSungrowServer, method: str, path: str, body: str, status: int,
         names: str) -> None:
     before = _state(server)

@@ -30,6 +30,24 @@ class Param:
     check: Callable[[Any], str | None] | None = None
     doc: str = ""
 
+    def json_schema(self) -> dict[str, Any]:
+        """The parameter as JSON Schema (for the control API's OpenAPI document).
+
+        Its JSON type comes from :attr:`type` and its bounds from the check, when the check
+        says what it accepts (the common checks below carry a ``schema``).
+        """
+        types = self.type if isinstance(self.type, tuple) else (self.type,)
+        names = [_JSON_TYPES[t] for t in types if t in _JSON_TYPES]
+        schema: dict[str, Any] = {"type": names[0] if len(names) == 1 else names}
+        schema.update(getattr(self.check, "schema", {}))
+        if list in types:
+            schema.setdefault("items", {"type": "integer"})
+        if self.doc:
+            schema["description"] = self.doc
+        if self.default is not None:
+            schema["default"] = self.default
+        return schema
+
     def coerce(self, kind: str, value: Any) -> Any:
         """Validate ``value`` (with light coercion from CLI strings) or raise."""
         types = self.type if isinstance(self.type, tuple) else (self.type,)
@@ -59,6 +77,10 @@ class Param:
         return value
 
 
+#: Python types of parameters -> JSON Schema types.
+_JSON_TYPES = {int: "integer", float: "number", str: "string", bool: "boolean", list: "array"}
+
+
 def _type_names(types: tuple[type, ...]) -> str:
     names = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
              list: "a list"}
@@ -84,11 +106,24 @@ def from_text(text: str, types: tuple[type, ...]) -> Any:
 # ----------------------------------------------------------------------------- common checks
 
 
+def with_schema(schema: dict[str, Any]) -> Callable[[Callable[[Any], str | None]],
+                                                   Callable[[Any], str | None]]:
+    """Attach the JSON Schema keywords a check enforces (``minimum``, ``enum``...) to it."""
+
+    def attach(check: Callable[[Any], str | None]) -> Callable[[Any], str | None]:
+        check.schema = schema  # type: ignore[attr-defined]
+        return check
+
+    return attach
+
+
+@with_schema({"minimum": 0})
 def non_negative(v: float) -> str | None:
     """Check: ``v >= 0``."""
     return "must be >= 0" if v < 0 else None
 
 
+@with_schema({"exclusiveMinimum": 0})
 def positive(v: float) -> str | None:
     """Check: ``v > 0``."""
     return "must be > 0" if v <= 0 else None
@@ -97,6 +132,7 @@ def positive(v: float) -> str | None:
 def one_of(*allowed: str) -> Callable[[Any], str | None]:
     """Check: ``v`` is one of ``allowed``."""
 
+    @with_schema({"enum": list(allowed)})
     def check(v: Any) -> str | None:
         return None if v in allowed else f"must be one of {', '.join(allowed)}"
 

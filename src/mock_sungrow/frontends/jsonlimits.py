@@ -1,9 +1,9 @@
-"""JSON from untrusted clients, decoded within limits (the WiNet-S API and the control API).
+r"""JSON from untrusted clients, decoded within limits (the WiNet-S API and the control API).
 
 Python's :mod:`json` decodes anything a client sends, and three inputs then fail far from the
 parser: nesting deep enough to exhaust the recursion limit (``RecursionError``), an integer
 with more than 4,300 digits (``ValueError`` from the int conversion limit) and a lone
-surrogate escape (``"\\ud800"``), which decodes fine and only fails when a reply echoing it
+surrogate escape (``"\ud800"``), which decodes fine and only fails when a reply echoing it
 is encoded as UTF-8. Non-standard ``NaN`` / ``Infinity`` and numbers that overflow to
 infinity (``1e400``) reach handlers as floats no range check expects.
 
@@ -15,7 +15,7 @@ README:
 * integers of at most :data:`MAX_INT_DIGITS` digits (the longest real value is a
   millisecond timestamp, 13 digits);
 * finite numbers only: no ``NaN``, ``Infinity``, ``-Infinity`` and no float that overflows;
-* strings without lone surrogates (a valid pair such as ``"\\ud83d\\ude00"`` is one character
+* strings without lone surrogates (a valid pair such as ``"\ud83d\ude00"`` is one character
   and is accepted).
 
 The size of the text is the caller's limit (WebSocket frame size, HTTP body size).
@@ -51,11 +51,11 @@ def nesting_depth(text: str) -> int:
     """
     depth = deepest = 0
     for match in _TOKENS.finditer(text):
-        token = match.group()
-        if token in "[{":
+        found = match.group()
+        if found in "[{":
             depth += 1
             deepest = max(deepest, depth)
-        elif token in "]}":
+        elif found in "]}":
             depth = max(depth - 1, 0)
     return deepest
 

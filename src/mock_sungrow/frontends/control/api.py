@@ -32,6 +32,12 @@ if TYPE_CHECKING:
     from mock_sungrow.server import MockSungrowServer
 
 
+#: The most words one ``PUT /registers/{table}`` pins (a read's worth).
+MAX_PIN = 125
+#: The most words one ``POST /registers/holding/write`` writes (one Modbus FC16 request).
+MAX_WRITE = 123
+
+
 class ApiError(Exception):
     """An error with an HTTP status and a JSON body."""
 
@@ -81,9 +87,10 @@ def _int(value: Any, name: str, low: int, high: int) -> int:
         if not text.lstrip("+-").isdigit() or len(text) > 20:
             raise ApiError(422, problem)
         value = int(text)
-    if not low <= value <= high:
-        raise ApiError(422, f"{name} must be an integer {low}..{high}; got {value}")
-    return value
+    number: int = value
+    if not low <= number <= high:
+        raise ApiError(422, f"{name} must be an integer {low}..{high}; got {number}")
+    return number
 
 
 def _table(request: web.Request) -> str:
@@ -201,8 +208,8 @@ class ControlApi:
         body = await _body(request)
         address = _int(body.get("address"), "address", 1, 65536)
         words = body.get("words")
-        if not isinstance(words, list) or not words:
-            raise ApiError(422, "words must be a non-empty list of 16-bit integers")
+        if not isinstance(words, list) or not 1 <= len(words) <= MAX_PIN:
+            raise ApiError(422, f"words must be a list of 1..{MAX_PIN} 16-bit integers")
         device = _device(self.server, request)
         try:
             device.set_register(table, address, [_int(w, "word", 0, 65535) for w in words])  # type: ignore[arg-type]
@@ -220,8 +227,9 @@ class ControlApi:
         body = await _body(request)
         address = _int(body.get("address"), "address", 1, 65536)
         values = body.get("values")
-        if not isinstance(values, list) or not values:
-            raise ApiError(422, "values must be a non-empty list of 16-bit integers")
+        if not isinstance(values, list) or not 1 <= len(values) <= MAX_WRITE:
+            raise ApiError(422, f"values must be a list of 1..{MAX_WRITE} 16-bit integers (one "
+                                "Modbus write)")
         words = [_int(v, "value", 0, 65535) for v in values]
         device = _device(self.server, request)
         try:

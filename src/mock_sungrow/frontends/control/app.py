@@ -75,7 +75,7 @@ def _host_name(authority: str) -> str:
 
 def _is_ip(name: str) -> bool:
     try:
-        ipaddress.ip_address(name.split("%")[0])
+        ipaddress.ip_address(name.split("%", maxsplit=1)[0])
     except ValueError:
         return False
     return True
@@ -88,7 +88,7 @@ def _is_loopback(name: str, bound: str) -> bool:
     if name == bound.lower():
         return True
     try:
-        address = ipaddress.ip_address(name.split("%")[0])
+        address = ipaddress.ip_address(name.split("%", maxsplit=1)[0])
     except ValueError:
         return False
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
