@@ -72,6 +72,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "no_leak_check: skip the thread/fd leak check")
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
     config.addinivalue_line(
+        "markers", "fuzz: generated hostile input over real sockets (tests/fuzzing.py; "
+                   "MOCK_SUNGROW_FUZZ_SCALE=N runs N times as many examples)"
+    )
+    config.addinivalue_line(
         "markers", "compat: runs a real third-party client in a subprocess venv (tests/compat.py)"
     )
     config.addinivalue_line(

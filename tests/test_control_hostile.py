@@ -59,7 +59,7 @@ def _state(server: MockSungrowServer) -> tuple[Any, ...]:
      "values[0]"),
     ("PUT", "/registers/input", '{"address": Infinity, "words": [1]}', 400, "address"),
     ("PUT", "/registers/input", '{"address": 1e400, "words": [1]}', 400, "address"),
-    ("PUT", "/registers/input", '{"address": 5045, "words": [1e2]}', 422, "word"),
+    ("PUT", "/registers/input", '{"address": 5045, "words": [1.5]}', 422, "word"),
     ("POST", "/clock", '{"inverter_time": 1e308}', 422, "inverter_time"),
     ("POST", "/clock", '{"inverter_time": -10431082281}', 422, "inverter_time"),
     ("POST", "/clock", '{"inverter_time": "next tuesday"}', 422, "inverter_time"),

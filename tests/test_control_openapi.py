@@ -67,21 +67,24 @@ def test_fault_bodies_are_typed_per_kind(doc: dict[str, Any]) -> None:
     assert set(kinds) == set(KINDS)
     # From docs/faults.md: exception's code is a Modbus exception code, latency's profile one
     # of three, value's words a list of words, max-clients' policy one of two.
+    def prop(kind: str, name: str) -> dict[str, Any]:
+        schema: dict[str, Any] = kinds[kind]["properties"][name]
+        return schema["anyOf"][0] if "anyOf" in schema else schema  # null: not given
+
     exception = kinds["exception"]["properties"]
-    assert exception["code"]["type"] == "integer"
-    assert (exception["code"]["minimum"], exception["code"]["maximum"]) == (1, 255)
-    assert set(kinds["latency"]["properties"]["profile"]["enum"]) == {
-        "lan", "winet-modbus", "winet-http"}
-    assert kinds["latency"]["properties"]["delay"]["type"] == "number"
-    words = kinds["value"]["properties"]["words"]
+    assert prop("exception", "code")["type"] == "integer"
+    assert (prop("exception", "code")["minimum"], prop("exception", "code")["maximum"]) == (
+        1, 255)
+    assert set(prop("latency", "profile")["enum"]) == {"lan", "winet-modbus", "winet-http"}
+    assert prop("latency", "delay")["type"] == "number"
+    words = prop("value", "words")
     assert words["type"] == "array" and words["items"]["maximum"] == 65535
     assert "words" in kinds["value"]["required"]
-    assert set(kinds["max-clients"]["properties"]["policy"]["enum"]) == {"refuse",
-                                                                         "kick-oldest"}
+    assert set(prop("max-clients", "policy")["enum"]) == {"refuse", "kick-oldest"}
     # Only register kinds take table/address; plant and session kinds have no times.
     assert "address" in exception and "address" not in kinds["refuse"]["properties"]
     assert "times" not in kinds["winet-profile"]["properties"]
-    assert kinds["winet-profile"]["properties"]["front_end"]["enum"] == ["http"]
+    assert prop("winet-profile", "front_end")["enum"] == ["http"]
     for name, branch in kinds.items():
         assert branch["additionalProperties"] is False, name
         for param in KINDS[name].params:
@@ -98,6 +101,9 @@ def test_fault_bodies_are_typed_per_kind(doc: dict[str, Any]) -> None:
     ({"kind": "silence", "ordered": True}, False),
     ({"kind": "silence", "ordered": True, "times": 2}, True),
     ({"kind": "meteor"}, False),
+    ({"kind": "exception", "code": None, "unit": None}, True),  # null: not given
+    ({"kind": "exception", "code": 2.0, "address": [5000.0, 5001]}, True),  # JSON integers
+    ({"kind": "exception", "code": 2.5}, False),
 ])
 def test_the_fault_schema_accepts_what_the_api_accepts(
             doc: dict[str, Any], mock_sungrow_factory: Any, spec: dict[str, Any],

@@ -62,8 +62,10 @@ class Param:
             raise FaultSpecError(f"{kind}: {self.name} must be {_type_names(types)}, not a bool")
         if float in types and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-        if list in types and isinstance(value, tuple):
-            value = list(value)
+        if int in types and float not in types:
+            value = integral(value)
+        if list in types and isinstance(value, tuple | list):
+            value = [integral(v) for v in value]
         if not isinstance(value, types):
             raise FaultSpecError(
                 f"{kind}: {self.name} must be {_type_names(types)}; got {value!r}"
@@ -75,6 +77,16 @@ class Param:
             if problem:
                 raise FaultSpecError(f"{kind}: {self.name} {problem}; got {value!r}")
         return value
+
+
+def integral(value: Any) -> Any:
+    """``value`` as an ``int`` if it is a float with no fractional part, else unchanged.
+
+    JSON's ``2.0`` is the integer 2, as JSON Schema counts it.
+    """
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 #: Python types of parameters -> JSON Schema types.

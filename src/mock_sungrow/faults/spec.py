@@ -30,7 +30,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from mock_sungrow.faults.catalogue import FRONT_ENDS, KINDS, FaultKind
-from mock_sungrow.faults.params import FaultSpecError, from_text
+from mock_sungrow.faults.params import FaultSpecError, from_text, integral
 
 if TYPE_CHECKING:
     from mock_sungrow.faults.faultset import FaultSet
@@ -147,6 +147,7 @@ _LIFETIME_KEYS = ("times", "duration", "ordered")
 
 
 def _parse_address(value: Any) -> tuple[int, int]:
+    value = [integral(v) for v in value] if isinstance(value, list | tuple) else integral(value)
     if isinstance(value, bool):
         raise FaultSpecError(f"address must be a register number or a range; got {value!r}")
     if isinstance(value, int):
@@ -191,7 +192,7 @@ def _parse_match(kind: FaultKind, spec: Mapping[str, Any]) -> Match:
                 f"{kind.name} does not apply to the {front_end!r} front end; it applies to "
                 + ", ".join(sorted(kind.front_ends))
             )
-    unit = spec.get("unit")
+    unit = integral(spec.get("unit"))
     if unit is not None and (isinstance(unit, bool) or not isinstance(unit, int)
                              or not 0 <= unit <= 255):
         raise FaultSpecError(f"unit must be an integer 0..255; got {unit!r}")
@@ -349,7 +350,7 @@ def parse_fault(spec: Mapping[str, Any] | str) -> Fault:
             raise FaultSpecError(f"{kind.name}: {p.name} is required")
         elif p.default is not None:
             params[p.name] = p.default
-    times = spec.get("times")
+    times = integral(spec.get("times"))
     if times is not None and (isinstance(times, bool) or not isinstance(times, int)
                               or times < 1):
         raise FaultSpecError(f"times must be a positive integer (omit it for 'permanent'); "

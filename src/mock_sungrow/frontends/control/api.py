@@ -24,6 +24,7 @@ from mock_sungrow.config import PLANT_OPTIONS
 from mock_sungrow.errors import ModbusError
 from mock_sungrow.faults.catalogue import KINDS
 from mock_sungrow.faults.params import FaultSpecError
+from mock_sungrow.faults.spec import fault_from
 from mock_sungrow.frontends import jsonlimits
 from mock_sungrow.frontends.control.openapi import openapi_document
 
@@ -52,12 +53,15 @@ def json_response(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=lambda v: json.dumps(v, default=str))
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
+async def _body(request: web.Request, fields: tuple[str, ...] | None = None
+                ) -> dict[str, Any]:
     """The JSON object a request carries (``{}`` without a body), within the JSON limits.
 
     Nesting, integer size and non-finite numbers are limited
     (:mod:`mock_sungrow.frontends.jsonlimits`), so no value outside them reaches a handler.
     The media type was checked by the guard (:mod:`mock_sungrow.frontends.control.app`).
+    A field not in ``fields`` (when given) is refused with 422 naming it: a misspelt
+    ``inverter_tim`` would otherwise be ignored without a word.
     """
     if not request.can_read_body:
         return {}
@@ -74,12 +78,18 @@ async def _body(request: web.Request) -> dict[str, Any]:
         raise ApiError(400, f"the body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ApiError(400, "the body must be a JSON object")
+    unknown = sorted(set(data) - set(fields)) if fields is not None else []
+    if unknown:
+        raise ApiError(422, f"unknown field(s) {', '.join(map(repr, unknown))}; accepted: "
+                            f"{', '.join(fields or ())}")
     return data
 
 
 def _int(value: Any, name: str, low: int, high: int) -> int:
     """An integer ``low..high`` from a JSON integer or a decimal string (a query value)."""
     problem = f"{name} must be an integer {low}..{high}; got {value!r}"
+    if isinstance(value, float) and value.is_integer():  # JSON's 2.0 is the integer 2
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ApiError(422, problem)
     if isinstance(value, str):
@@ -205,7 +215,7 @@ class ControlApi:
     async def pin_registers(self, request: web.Request) -> web.Response:
         """Force raw words into a table until ``DELETE /registers``."""
         table = _table(request)
-        body = await _body(request)
+        body = await _body(request, ("address", "words"))
         address = _int(body.get("address"), "address", 1, 65536)
         words = body.get("words")
         if not isinstance(words, list) or not 1 <= len(words) <= MAX_PIN:
@@ -224,7 +234,7 @@ class ControlApi:
 
     async def write_registers(self, request: web.Request) -> web.Response:
         """A holding-register write with a client's validation and effects."""
-        body = await _body(request)
+        body = await _body(request, ("address", "values"))
         address = _int(body.get("address"), "address", 1, 65536)
         values = body.get("values")
         if not isinstance(values, list) or not 1 <= len(values) <= MAX_WRITE:
@@ -246,9 +256,13 @@ class ControlApi:
         """Inject a fault from a spec object (same fields as ``server.inject``)."""
         body = await _body(request)
         try:
-            fault = self.server.inject(body)
+            fault = fault_from(body)
         except FaultSpecError as exc:
             raise ApiError(422, str(exc), kinds=sorted(KINDS)) from None
+        try:
+            fault = self.server.inject(fault)
+        except FaultSpecError as exc:  # a valid spec this server cannot carry out
+            raise ApiError(409, str(exc)) from None
         return json_response(fault.to_dict(), status=201)
 
     async def clear_faults(self, request: web.Request) -> web.Response:
@@ -265,7 +279,7 @@ class ControlApi:
 
     async def wait_faults(self, request: web.Request) -> web.Response:
         """Wait until every finite fault has fired (HTTP 408 with the pending ones if not)."""
-        body = await _body(request)
+        body = await _body(request, ("timeout",))
         timeout = body.get("timeout", 5.0)
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not (
             0 < timeout <= 600
@@ -292,7 +306,7 @@ class ControlApi:
         """``{"advance": s}`` or ``{"set": iso}`` (manual clock), ``{"inverter_time": iso}``."""
         from mock_sungrow.clock import ManualClock
 
-        body = await _body(request)
+        body = await _body(request, ("advance", "set", "inverter_time"))
         s = self.server
         if not body:
             raise ApiError(422, "give one of advance, set, inverter_time")
@@ -352,7 +366,7 @@ class ControlApi:
 
         A start or stop is written to the device's start/stop register, as a client would.
         """
-        body = await _body(request)
+        body = await _body(request, ("action", "cloud_factor"))
         device = _device(self.server, request)
         action = body.get("action")
         if action is not None:

@@ -43,6 +43,11 @@ def _object(properties: dict[str, Schema], required: tuple[str, ...] = (),
     return schema
 
 
+def _at_least_one(properties: dict[str, Schema]) -> Schema:
+    """An object of these optional properties that names at least one of them."""
+    return {**_object(properties), "minProperties": 1}
+
+
 def fault_kind_schema(kind: FaultKind) -> Schema:
     """The body of ``POST /faults`` for one kind: its parameters, match and lifetime."""
     from mock_sungrow.endpoints import FRONT_END_NAMES
@@ -71,6 +76,10 @@ def fault_kind_schema(kind: FaultKind) -> Schema:
             {"type": "string", "pattern": r"^\s*\d{1,5}(\s*-\s*\d{1,5})?\s*$",
              "description": "'first-last' or one register number"},
         ]}
+    # The parser reads null as "not given" (the default, or no match on that field).
+    for name in list(properties):
+        if name != "kind":
+            properties[name] = {"anyOf": [properties[name], {"type": "null"}]}
     schema = _object(properties, ("kind", *(p.name for p in kind.params if p.required)))
     if kind.phase not in ("plant", "session"):
         properties["times"] = {"type": "integer", "minimum": 1}
@@ -166,7 +175,7 @@ def openapi_document() -> dict[str, Any]:
             "/faults": {
                 "get": _op("Active faults", {"type": "array", "items": _FAULT}),
                 "post": _op("Inject a fault", _FAULT, status=201, body=_fault_body(),
-                            errors=(422,)),
+                            errors=(409, 422)),
                 "delete": _op("Clear every fault", done),
             },
             "/faults/{id}": {"delete": _op("Remove a fault", done, params=[
@@ -179,14 +188,16 @@ def openapi_document() -> dict[str, Any]:
                 errors=(408, 422))},
             "/clock": {
                 "get": _op("Server and inverter clocks", clock),
-                "post": _op("Move or set a clock", clock, body=_object({
+                "post": _op("Move or set a clock", clock, body=_at_least_one({
                     "advance": {"type": "number", "minimum": 0,
                                 "description": "seconds (manual clock)"},
-                    "set": {"type": ["string", "number"],
+                    "set": {"oneOf": [{"type": "string", "format": "date-time"},
+                                      {"type": "number"}],
                             "description": "ISO 8601 with a zone, or POSIX seconds (manual "
                                            "clock)"},
-                    "inverter_time": {"type": "string", "description": "ISO 8601, the "
-                                      "inverter's local time unless it names a zone"}}),
+                    "inverter_time": {"type": "string", "format": "date-time",
+                                      "description": "ISO 8601, the inverter's local time "
+                                                     "unless it names a zone"}}),
                     errors=(409, 422)),
             },
             "/requests": {
@@ -209,7 +220,8 @@ def openapi_document() -> dict[str, Any]:
                     errors=(422,)),
                 "delete": _op("Clear the request log", done),
             },
-            "/plant": {"post": _op("Start or stop the plant, set clouds", state, body=_object({
+            "/plant": {"post": _op("Start or stop the plant, set clouds", state,
+                                   body=_at_least_one({
                 "action": {"type": "string", "enum": ["start", "stop"]},
                 "cloud_factor": {"type": "number", "minimum": 0, "maximum": 1.5}}),
                 params=device, errors=(404, 409, 422))},
