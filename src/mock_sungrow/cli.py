@@ -172,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="control API port (default 8090; 0 = any free port)")
     control.add_argument("--no-control", action="store_true", help="do not serve the control API")
     serve.add_argument("--control-allow-remote", action="store_true",
-                       help="let non-loopback clients use the control API")
+                       help="let non-loopback clients use the control API (and any Host or "
+                            "Origin header)")
     serve.add_argument("--fault", action="append", default=[], metavar="SPEC",
                        help="inject a fault from the start, e.g. "
                             "'exception:code=2,table=input,address=5031-5032' or a JSON object "
