@@ -45,7 +45,13 @@ from mock_sungrow.frontends.winet.messages import (
     params_of,
     peer_of,
 )
-from mock_sungrow.frontends.winet.protocol import MAX_MESSAGE, BadRequest, Reply, envelope
+from mock_sungrow.frontends.winet.protocol import (
+    MAX_FRAME,
+    MAX_MESSAGE,
+    BadRequest,
+    Reply,
+    envelope,
+)
 from mock_sungrow.frontends.winet.view import WinetView
 
 if TYPE_CHECKING:
@@ -240,7 +246,7 @@ class WinetFrontEnd:
     # ------------------------------------------------------------------------------ handlers
 
     async def _websocket(self, request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE, timeout=SHUTDOWN_TIMEOUT,
+        ws = web.WebSocketResponse(max_msg_size=MAX_FRAME, timeout=SHUTDOWN_TIMEOUT,
                                    autoping=True)
         if not ws.can_prepare(request).ok:
             self.api.report(peer_of(request), "bad-request",
@@ -255,7 +261,12 @@ class WinetFrontEnd:
             async for message in ws:
                 # Compared by value, not identity: aiohttp's C reader may hand out enum members
                 # of an earlier import of aiohttp (pytester's in-process runs re-import it).
-                if message.type == WSMsgType.TEXT:
+                if message.type == WSMsgType.TEXT and _too_long(message.data):
+                    self.api.report(conn.peer, "bad-frame",
+                                    f"WebSocket frame over {MAX_MESSAGE} bytes")
+                    await conn.send(envelope(auth.BAD_REQUEST, f"bad request: a frame over "
+                                             f"{MAX_MESSAGE} bytes", ""))
+                elif message.type == WSMsgType.TEXT:
                     reply = await self._ws_answer(message.data, conn)
                     if reply is False:  # a fault dropped the connection
                         break
@@ -432,6 +443,12 @@ class WinetFrontEnd:
             self.api.report(peer, "handler-error", f"{request.method} {request.path}: {exc!r}",
                             exc)
             return json_reply(envelope(auth.READ_FAILED, auth.MSG_READ_FAILED))
+
+
+def _too_long(text: str) -> bool:
+    """Whether a text frame is over :data:`MAX_MESSAGE` bytes of UTF-8."""
+    return len(text) > MAX_MESSAGE // 4 and len(
+        text.encode("utf-8", "surrogatepass")) > MAX_MESSAGE
 
 
 def build_front_end(binding: Binding) -> WinetFrontEnd:

@@ -21,6 +21,9 @@ Handler = Callable[[Mapping[str, Any], Any], Awaitable[Reply]]
 
 #: The longest WebSocket text frame or HTTP body accepted (real requests are < 1 KiB).
 MAX_MESSAGE = 64 * 1024
+#: The longest WebSocket frame read at all: one up to this size is answered 400 and the
+#: session carries on; a longer one closes the session with 1009 (message too big).
+MAX_FRAME = 1024 * 1024
 #: Services that work without a (logged-in) token.
 OPEN_SERVICES = frozenset({"connect", "login", "ping"})
 _LANG = re.compile(r"^[A-Za-z]{1,8}(?:[_-][A-Za-z0-9]{1,8})*$")
