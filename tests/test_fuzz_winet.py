@@ -149,9 +149,12 @@ def test_websocket_frames_always_get_an_envelope_and_the_session_survives(
     try:
         client.run(client.open())
 
+        cases = [0]
+
         @fuzz_settings(300)
         @given(frame=frames(client.token))
         def exchange(frame: str) -> None:
+            cases[0] += 1
             seen = len(server.problems)
             reply = client.run(client.exchange(frame))
             _no_handler_errors(server, seen)
@@ -161,6 +164,7 @@ def test_websocket_frames_always_get_an_envelope_and_the_session_survives(
                 assert reply == {"result_code": 1, "result_msg": "success"}
 
         exchange()
+        print(f"[fuzz] WebSocket: {cases[0]} frames on one session")  # shown by -rP
         # The same session, after everything above: a fresh connect and a read still work.
         connect = client.run(client.exchange(json.dumps({"service": "connect", "token": ""})))
         token = connect["result_data"]["token"]
@@ -208,6 +212,8 @@ def test_http_requests_always_get_json_and_the_front_end_carries_on(
                                            data=body, headers=headers) as response:
                 return response.status, response.content_type, await response.text()
 
+        cases = [0]
+
         @fuzz_settings(300)
         @given(method=st.sampled_from(["GET", "POST"]),
                path=st.one_of(st.sampled_from(PATHS),
@@ -216,6 +222,7 @@ def test_http_requests_always_get_json_and_the_front_end_carries_on(
                query=queries, body=bodies, content_type=content_types)
         def call(method: str, path: str, query: dict[str, str], body: bytes | None,
                  content_type: str | None) -> None:
+            cases[0] += 1
             seen = len(server.problems)
             status, ctype, text = client.run(request(method, path, query, body, content_type))
             _no_handler_errors(server, seen)
@@ -228,6 +235,7 @@ def test_http_requests_always_get_json_and_the_front_end_carries_on(
             assert isinstance(reply.get("result_data", {}), dict)
 
         call()
+        print(f"[fuzz] HTTP: {cases[0]} requests")  # shown by -rP
         token = client.token[0]
         status, _ctype, text = client.run(request(
             "GET", "/device/getParam", {"dev_id": "1", "type": "3", "param_type": "0",

@@ -76,9 +76,11 @@ def fault_kind_schema(kind: FaultKind) -> Schema:
             {"type": "string", "pattern": r"^\s*\d{1,5}(\s*-\s*\d{1,5})?\s*$",
              "description": "'first-last' or one register number"},
         ]}
-    # The parser reads null as "not given" (the default, or no match on that field).
+    # The parser reads null as "not given" (the default, or no match on that field), which a
+    # required parameter cannot be.
+    required = {p.name for p in kind.params if p.required}
     for name in list(properties):
-        if name != "kind":
+        if name != "kind" and name not in required:
             properties[name] = {"anyOf": [properties[name], {"type": "null"}]}
     schema = _object(properties, ("kind", *(p.name for p in kind.params if p.required)))
     if kind.phase not in ("plant", "session"):
