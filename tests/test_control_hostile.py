@@ -138,3 +138,27 @@ def test_405_keeps_allow(server: MockSungrowServer) -> None:
     status, headers, _reply = call(server, "PATCH", "/faults", b"{}", JSON)
     assert status == 405 and set(headers["Allow"].split(",")) == {"GET", "POST", "DELETE",
                                                                   "HEAD"}
+
+
+def test_unicode_digits_are_not_numbers(server: MockSungrowServer) -> None:
+    """'¹'.isdigit() is true but int('¹') fails: these were 500s (found by the fuzz suite)."""
+    assert call(server, "DELETE", "/registers?device=%C2%B9")[0] == 404
+    status, _h, reply = call(server, "GET", "/registers/input?address=%C2%B9")
+    assert status == 422 and "address must be an integer" in reply["error"]
+    assert call(server, "GET", "/requests?function=%C2%B9")[0] == 200  # a service name
+    status, _h, reply = call(server, "POST", "/faults",
+                             b'{"kind": "silence", "function": "\\u00b9"}', JSON)
+    assert status == 201 and reply["function"] == "\u00b9"
+
+
+@pytest.mark.parametrize(("body", "names"), [
+    ('{"kind": "write-scale", "function": false}', "function"),
+    ('{"kind": "write-scale", "service": {}}', "service"),
+    ('{"kind": "zeros", "address": "\\t09 \\t\\u000b"}', "address"),
+    ('{"kind": "zeros", "address": "0x10"}', "address"),
+])
+def test_fault_match_fields_of_the_wrong_type_are_refused(server: MockSungrowServer, body: str,
+                                                          names: str) -> None:
+    status, _h, reply = call(server, "POST", "/faults", body.encode(), JSON)
+    assert (status, names in reply["error"]) == (422, True), reply
+    assert server.faults.describe() == []

@@ -105,6 +105,8 @@ def test_fault_bodies_are_typed_per_kind(doc: dict[str, Any]) -> None:
     ({"kind": "exception", "code": 2.0, "address": [5000.0, 5001]}, True),  # JSON integers
     ({"kind": "exception", "code": 2.5}, False),
     ({"kind": "winet-profile", "profile": None}, False),  # required: null is not a value
+    ({"kind": "zeros", "address": " 5031 - 5032 "}, True),
+    ({"kind": "zeros", "address": "0x13a7"}, False),
     ({"kind": "value", "words": None}, False),
 ])
 def test_the_fault_schema_accepts_what_the_api_accepts(

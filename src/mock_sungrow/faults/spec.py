@@ -24,6 +24,7 @@ The kinds are in :mod:`mock_sungrow.faults.catalogue`, the active faults of a se
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -144,6 +145,9 @@ class Match:
 _MATCH_KEYS = ("front_end", "unit", "device", "function", "service", "table", "address",
                "client")
 _LIFETIME_KEYS = ("times", "duration", "ordered")
+#: An address as text: one register number or "first-last" (decimal; spaces around allowed).
+#: The OpenAPI document uses the same pattern, so the two cannot disagree.
+ADDRESS_TEXT = r"^ *([0-9]{1,5}) *(?:- *([0-9]{1,5}) *)?$"
 
 
 def _parse_address(value: Any) -> tuple[int, int]:
@@ -153,17 +157,12 @@ def _parse_address(value: Any) -> tuple[int, int]:
     if isinstance(value, int):
         lo = hi = value
     elif isinstance(value, str):
-        text = value.strip()
-        try:
-            if "-" in text[1:]:
-                a, b = text.split("-", 1)
-                lo, hi = int(a, 0), int(b, 0)
-            else:
-                lo = hi = int(text, 0)
-        except ValueError:
+        found = re.fullmatch(ADDRESS_TEXT, value)
+        if found is None:
             raise FaultSpecError(
-                f"address {value!r} is not a register number or a range like '5031-5032'"
-            ) from None
+                f"address {value!r} is not a register number or a range like '5031-5032'")
+        lo = int(found.group(1))
+        hi = int(found.group(2) or found.group(1))
     elif isinstance(value, list | tuple) and len(value) == 2 and all(
         isinstance(v, int) and not isinstance(v, bool) for v in value
     ):
@@ -196,11 +195,14 @@ def _parse_match(kind: FaultKind, spec: Mapping[str, Any]) -> Match:
     if unit is not None and (isinstance(unit, bool) or not isinstance(unit, int)
                              or not 0 <= unit <= 255):
         raise FaultSpecError(f"unit must be an integer 0..255; got {unit!r}")
+    for key in ("function", "service"):
+        value = spec.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | str)):
+            raise FaultSpecError(f"{key} must be a function code or a service name; got "
+                                 f"{value!r}")
     function = spec.get("function", spec.get("service"))
-    if isinstance(function, str) and function.isdigit():
+    if isinstance(function, str) and function.isascii() and function.isdigit():
         function = int(function)
-    if function is not None and not isinstance(function, int | str):
-        raise FaultSpecError(f"function must be a function code or a service name; {function!r}")
     table = spec.get("table")
     if table is not None and table not in ("input", "holding"):
         raise FaultSpecError(f"table must be 'input' or 'holding'; got {table!r}")

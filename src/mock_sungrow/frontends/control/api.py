@@ -94,7 +94,8 @@ def _int(value: Any, name: str, low: int, high: int) -> int:
         raise ApiError(422, problem)
     if isinstance(value, str):
         text = value.strip()
-        if not text.lstrip("+-").isdigit() or len(text) > 20:
+        digits = text.lstrip("+-")
+        if not (digits.isascii() and digits.isdigit()) or len(text) > 20:  # not '¹
             raise ApiError(422, problem)
         value = int(text)
     number: int = value
@@ -344,7 +345,8 @@ class ControlApi:
                 filters[key] = q[key]
         if "function" in q:
             function = q["function"]
-            filters["function"] = int(function) if function.isdigit() else function
+            number = function.isascii() and function.isdigit()
+            filters["function"] = int(function) if number else function
         if "address" in q:
             filters["address"] = _int(q["address"], "address", 1, 65536)
         if "since" in q:

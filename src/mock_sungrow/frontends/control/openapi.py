@@ -17,6 +17,7 @@ from typing import Any
 
 from mock_sungrow.faults.catalogue import KINDS
 from mock_sungrow.faults.kinds.base import FaultKind
+from mock_sungrow.faults.spec import ADDRESS_TEXT
 
 Schema = dict[str, Any]
 
@@ -73,7 +74,7 @@ def fault_kind_schema(kind: FaultKind) -> Schema:
             _ADDRESS,
             {"type": "array", "items": _ADDRESS, "minItems": 2, "maxItems": 2,
              "description": "[first, last], first <= last"},
-            {"type": "string", "pattern": r"^\s*\d{1,5}(\s*-\s*\d{1,5})?\s*$",
+            {"type": "string", "pattern": ADDRESS_TEXT,
              "description": "'first-last' or one register number"},
         ]}
     # The parser reads null as "not given" (the default, or no match on that field), which a
