@@ -143,6 +143,7 @@ def test_405_keeps_allow(server: MockSungrowServer) -> None:
 def test_unicode_digits_are_not_numbers(server: MockSungrowServer) -> None:
     """'¹'.isdigit() is true but int('¹') fails: these were 500s (found by the fuzz suite)."""
     assert call(server, "DELETE", "/registers?device=%C2%B9")[0] == 404
+    assert call(server, "GET", "/state?unit=-1720&device=1")[0] == 422  # unit is checked too
     status, _h, reply = call(server, "GET", "/registers/input?address=%C2%B9")
     assert status == 422 and "address must be an integer" in reply["error"]
     assert call(server, "GET", "/requests?function=%C2%B9")[0] == 200  # a service name

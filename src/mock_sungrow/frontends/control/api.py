@@ -114,9 +114,10 @@ def _table(request: web.Request) -> str:
 def _device(server: MockSungrowServer, request: web.Request) -> Device:
     """The device a request names (``?device=`` id or serial, ``?unit=``), else the first."""
     q = request.query
+    unit = _int(q["unit"], "unit", 0, 255) if "unit" in q else None  # checked even if unused
     selector: str | int | None = q.get("device")
-    if selector is None and "unit" in q:
-        selector = _int(q["unit"], "unit", 0, 255)
+    if selector is None:
+        selector = unit
     if selector is None:
         return server.device
     try:
