@@ -101,7 +101,8 @@ def _fault_body() -> Schema:
 
 
 def _op(summary: str, ok: Schema, *, status: int = 200, body: Schema | None = None,
-        params: list[Schema] | None = None, errors: tuple[int, ...] = ()) -> Schema:
+        params: list[Schema] | None = None, errors: tuple[int, ...] = (),
+        body_required: bool = True) -> Schema:
     responses: dict[str, Schema] = {str(status): {
         "description": "success", "content": {"application/json": {"schema": ok}}}}
     for code in sorted({*errors, *_ALWAYS}):
@@ -109,7 +110,7 @@ def _op(summary: str, ok: Schema, *, status: int = 200, body: Schema | None = No
                                 "content": {"application/json": {"schema": _ERROR}}}
     spec: Schema = {"summary": summary, "responses": responses}
     if body is not None:
-        spec["requestBody"] = {"required": True,
+        spec["requestBody"] = {"required": body_required,
                                "content": {"application/json": {"schema": body}}}
     if params:
         spec["parameters"] = params
@@ -188,7 +189,7 @@ def openapi_document() -> dict[str, Any]:
                 "Wait for finite faults to fire", done,
                 body=_object({"timeout": {"type": "number", "exclusiveMinimum": 0,
                                           "maximum": 600}}),
-                errors=(408, 422))},
+                errors=(408, 422), body_required=False)},  # no body: wait 5 s
             "/clock": {
                 "get": _op("Server and inverter clocks", clock),
                 "post": _op("Move or set a clock", clock, body=_at_least_one({
