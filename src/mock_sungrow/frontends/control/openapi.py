@@ -85,7 +85,8 @@ def fault_kind_schema(kind: FaultKind) -> Schema:
             properties[name] = {"anyOf": [properties[name], {"type": "null"}]}
     schema = _object(properties, ("kind", *(p.name for p in kind.params if p.required)))
     if kind.phase not in ("plant", "session"):
-        properties["times"] = {"type": "integer", "minimum": 1}
+        properties["times"] = {"anyOf": [{"type": "integer", "minimum": 1},
+                                         {"type": "null"}]}  # null: permanent
         properties["ordered"] = {"type": "boolean",
                                  "description": "fire in injection order (needs times)"}
         schema["dependentRequired"] = {"ordered": ["times"]}
