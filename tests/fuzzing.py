@@ -1,10 +1,10 @@
 """How long the fuzz tests run: bounded for CI, one variable for a longer local run.
 
 ``MOCK_SUNGROW_FUZZ_SCALE`` multiplies every fuzz test's example count (default 1: about a
-minute for the whole fuzz suite on two cores). ``MOCK_SUNGROW_FUZZ_SCALE=50 python -m pytest
+minute for the whole fuzz suite on two cores). ``MOCK_SUNGROW_FUZZ_SCALE=20 python -m pytest
 -m fuzz --no-cov`` is the longer local run docs/testing.md describes. Hypothesis keeps no
-example database (``database=None``): a CI run leaves nothing behind in the checkout, and a
-failure prints the example that falsified it, which is what to turn into a regression test.
+example database (``database=None``): a run is not steered by earlier ones, and a failure
+prints the example that falsified it, which is what to turn into a regression test.
 """
 
 from __future__ import annotations

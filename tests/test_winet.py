@@ -359,8 +359,11 @@ def test_bad_frames_get_errors_and_disturb_nobody(mock_sungrow_factory: Factory)
             replies.append(await s.receive())
             # Still answering on the same connection:
             replies.append(await s.call("devicelist", type="0", is_check_token="0"))
-            # An oversized frame closes that connection with 1009 (message too big) ...
+            # A frame over 64 KiB is refused; one over 1 MiB closes that connection with
+            # 1009 (message too big) ...
             await s.ws.send_str(json.dumps({"service": "real", "pad": "x" * 70_000}))
+            replies.append(await s.receive())
+            await s.ws.send_str(json.dumps({"service": "real", "pad": "x" * 1_100_000}))
             closed = await s.ws.receive(timeout=5)
             # ... while the other session carries on undisturbed.
             return replies, (closed.type, s.ws.close_code), await bystander.call("real",
@@ -368,7 +371,9 @@ def test_bad_frames_get_errors_and_disturb_nobody(mock_sungrow_factory: Factory)
 
     replies, closed, bystander = run(go())
     codes = [r["result_code"] for r in replies]
-    assert codes == [400, 400, 400, 400, 400, 400, 400, 400, 211, 400, 1]
+    assert codes == [400, 400, 400, 400, 400, 400, 400, 400, 211, 400, 1, 400]
+    assert replies[-1] == {"result_code": 400, "result_msg": "bad request: a frame over 65536 "
+                           "bytes", "result_data": {"service": ""}}
     assert replies[0]["result_msg"].startswith("bad request: not JSON")
     assert replies[0]["result_data"] == {"service": ""}
     assert replies[4]["result_data"] == {"service": "real"}

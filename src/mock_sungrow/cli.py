@@ -184,8 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     control.add_argument("--no-control", action="store_true",
                          help="do not serve the control API (default: served)")
     serve.add_argument("--control-allow-remote", action="store_true",
-                       help="let non-loopback clients use the control API (default: loopback "
-                            "only)")
+                       help="let non-loopback clients use the control API, with any Host or "
+                            "Origin header (default: loopback only)")
     serve.add_argument("--fault", action="append", default=[], metavar="SPEC",
                        help="inject a fault from the start, e.g. "
                             "'exception:code=2,table=input,address=5031-5032' or a JSON object "

@@ -395,7 +395,8 @@ CONTROL_OPTIONS = _options(
     Option("control_port", "port", None, _control_port,
            "control API port (0 = any free port; default: not served)"),
     Option("control_allow_remote", "allow_remote", False, _bool,
-           "let clients outside control_trusted_networks use the control API"),
+           "let clients outside control_trusted_networks use the control API (and any "
+           "Host or Origin header)"),
     Option("control_trusted_networks", "trusted_networks", DEFAULT_CONTROL_TRUSTED, _networks,
            "client networks the control API serves"),
 )

@@ -23,13 +23,15 @@ The kinds are in :mod:`mock_sungrow.faults.catalogue`, the active faults of a se
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from mock_sungrow.faults.catalogue import FRONT_ENDS, KINDS, FaultKind
-from mock_sungrow.faults.params import FaultSpecError, from_text
+from mock_sungrow.faults.params import FaultSpecError, from_text, integral
 
 if TYPE_CHECKING:
     from mock_sungrow.faults.faultset import FaultSet
@@ -143,25 +145,24 @@ class Match:
 _MATCH_KEYS = ("front_end", "unit", "device", "function", "service", "table", "address",
                "client")
 _LIFETIME_KEYS = ("times", "duration", "ordered")
+#: An address as text: one register number or "first-last" (decimal; spaces around allowed).
+#: The OpenAPI document uses the same pattern, so the two cannot disagree.
+ADDRESS_TEXT = r"^ *([0-9]{1,5}) *(?:- *([0-9]{1,5}) *)?$"
 
 
 def _parse_address(value: Any) -> tuple[int, int]:
+    value = [integral(v) for v in value] if isinstance(value, list | tuple) else integral(value)
     if isinstance(value, bool):
         raise FaultSpecError(f"address must be a register number or a range; got {value!r}")
     if isinstance(value, int):
         lo = hi = value
     elif isinstance(value, str):
-        text = value.strip()
-        try:
-            if "-" in text[1:]:
-                a, b = text.split("-", 1)
-                lo, hi = int(a, 0), int(b, 0)
-            else:
-                lo = hi = int(text, 0)
-        except ValueError:
+        found = re.fullmatch(ADDRESS_TEXT, value)
+        if found is None:
             raise FaultSpecError(
-                f"address {value!r} is not a register number or a range like '5031-5032'"
-            ) from None
+                f"address {value!r} is not a register number or a range like '5031-5032'")
+        lo = int(found.group(1))
+        hi = int(found.group(2) or found.group(1))
     elif isinstance(value, list | tuple) and len(value) == 2 and all(
         isinstance(v, int) and not isinstance(v, bool) for v in value
     ):
@@ -190,15 +191,18 @@ def _parse_match(kind: FaultKind, spec: Mapping[str, Any]) -> Match:
                 f"{kind.name} does not apply to the {front_end!r} front end; it applies to "
                 + ", ".join(sorted(kind.front_ends))
             )
-    unit = spec.get("unit")
+    unit = integral(spec.get("unit"))
     if unit is not None and (isinstance(unit, bool) or not isinstance(unit, int)
                              or not 0 <= unit <= 255):
         raise FaultSpecError(f"unit must be an integer 0..255; got {unit!r}")
+    for key in ("function", "service"):
+        value = spec.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | str)):
+            raise FaultSpecError(f"{key} must be a function code or a service name; got "
+                                 f"{value!r}")
     function = spec.get("function", spec.get("service"))
-    if isinstance(function, str) and function.isdigit():
+    if isinstance(function, str) and function.isascii() and function.isdigit():
         function = int(function)
-    if function is not None and not isinstance(function, int | str):
-        raise FaultSpecError(f"function must be a function code or a service name; {function!r}")
     table = spec.get("table")
     if table is not None and table not in ("input", "holding"):
         raise FaultSpecError(f"table must be 'input' or 'holding'; got {table!r}")
@@ -322,6 +326,11 @@ def parse_fault(spec: Mapping[str, Any] | str) -> Fault:
     if not isinstance(spec, Mapping):
         raise FaultSpecError(f"a fault spec is an object with a 'kind'; got {spec!r}")
     kind_name = spec.get("kind")
+    if kind_name is not None and not isinstance(kind_name, str):  # {} or [...]: unhashable
+        raise FaultSpecError(
+            f"kind must be a string naming a fault kind; got {kind_name!r}; accepted: "
+            f"{', '.join(sorted(KINDS))}"
+        )
     if kind_name not in KINDS:
         raise FaultSpecError(
             f"unknown fault kind {kind_name!r}; accepted: {', '.join(sorted(KINDS))}"
@@ -343,7 +352,7 @@ def parse_fault(spec: Mapping[str, Any] | str) -> Fault:
             raise FaultSpecError(f"{kind.name}: {p.name} is required")
         elif p.default is not None:
             params[p.name] = p.default
-    times = spec.get("times")
+    times = integral(spec.get("times"))
     if times is not None and (isinstance(times, bool) or not isinstance(times, int)
                               or times < 1):
         raise FaultSpecError(f"times must be a positive integer (omit it for 'permanent'); "
@@ -352,7 +361,9 @@ def parse_fault(spec: Mapping[str, Any] | str) -> Fault:
     if duration is not None:
         if isinstance(duration, str):
             duration = from_text(duration, (float,))
-        if isinstance(duration, bool) or not isinstance(duration, int | float) or duration <= 0:
+        if isinstance(duration, bool) or not isinstance(duration, int | float) or not (
+            0 < duration < math.inf
+        ):
             raise FaultSpecError(f"duration must be a positive number of seconds; got "
                                  f"{duration!r}")
         duration = float(duration)

@@ -24,8 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from mock_sungrow.diagnostics import Diagnostics
 from mock_sungrow.faults.catalogue import KINDS
 from mock_sungrow.faults.params import FaultSpecError
+from mock_sungrow.frontends import web as web_glue
 from mock_sungrow.frontends.base import bind_server, bound_port, stop_listening
 from mock_sungrow.frontends.control.api import ApiError, ControlApi, _body, json_response
 from mock_sungrow.frontends.control.app import _middlewares
@@ -158,6 +160,8 @@ class FleetControlFrontEnd:
     def __init__(self, fleet: Fleet, host: str, port: int,
                  trusted: Sequence[Network] | None = None) -> None:
         self._api = FleetControlApi(fleet)
+        #: Handler errors of the fleet-wide routes (the sites' own go to each site's).
+        self.diagnostics = Diagnostics()
         self.host = host
         self.requested_port = port
         self.trusted = trusted
@@ -166,9 +170,11 @@ class FleetControlFrontEnd:
 
     async def start(self) -> None:
         """Bind and serve; returns once the port accepts connections."""
-        app = web.Application(middlewares=_middlewares(self.trusted))
-        app.add_routes(self._api.routes())
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        # As the server's control API (frontends/control/app.py): no aiohttp middlewares,
+        # the guard wraps each route, so a stopped fleet is not kept alive by aiohttp's cache.
+        app = web_glue.application([(r.method, r.path, r.handler) for r in self._api.routes()],
+                                   _middlewares(self, self.host, self.trusted))
+        runner = web_glue.runner(app, 0.5)
         await runner.setup()
         try:
             server = await bind_server(runner.server, self.host, self.requested_port,

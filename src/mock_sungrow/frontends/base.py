@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno as errno_mod
+import os
 import socket
 import struct
 from collections.abc import Mapping
@@ -87,7 +88,9 @@ async def bind_server(
         return await loop.create_server(factory, host, port, start_serving=True, **kwargs)
     except OSError as exc:
         code = exc.errno or errno_mod.EADDRNOTAVAIL
-        reason = exc.strerror or str(exc)
+        # asyncio's own message repeats the address ("error while attempting to bind on
+        # address ('127.0.0.1', 502): address already in use"): the errno's text is enough.
+        reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc))
         raise OSError(code, f"{what} cannot bind {host}:{port}: {reason}") from exc
 
 

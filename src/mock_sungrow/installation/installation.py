@@ -182,7 +182,7 @@ class Installation:
         else:
             text = str(selector)
             found = [d for d in devices if text in (d.id, d.serial)]
-            if not found and text.isdigit():
+            if not found and text.isascii() and text.isdigit():  # not '¹': int() refuses it
                 found = [d for d in devices if d.unit == int(text)]
         if len(found) == 1:
             return found[0]

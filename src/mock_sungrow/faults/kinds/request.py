@@ -20,7 +20,7 @@ from mock_sungrow.faults.kinds.base import (
     Settled,
     Turn,
 )
-from mock_sungrow.faults.params import Param, non_negative, one_of, positive
+from mock_sungrow.faults.params import Param, non_negative, one_of, positive, with_schema
 
 if TYPE_CHECKING:
     from mock_sungrow.faults.spec import Fault
@@ -42,6 +42,7 @@ def latency_for(fault: Fault, rng: Any) -> float:
     return float(fault.params.get("delay", 0.0) + rng.uniform(0.0, fault.params.get("jitter", 0.0)))
 
 
+@with_schema({"minimum": 1, "maximum": 255})
 def _exception_code(v: int) -> str | None:
     return None if 1 <= v <= 255 else "must be a Modbus exception code 1..255"
 

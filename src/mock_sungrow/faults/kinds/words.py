@@ -11,14 +11,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mock_sungrow.faults.kinds.base import ALL_FRONT_ENDS, Effect, FaultKind, WordRead
-from mock_sungrow.faults.params import Param, positive
+from mock_sungrow.faults.params import Param, positive, with_schema
 
 if TYPE_CHECKING:
     from mock_sungrow.faults.spec import Fault
 
 
+@with_schema({"minItems": 1, "items": {"type": "integer", "minimum": 0, "maximum": 0xFFFF}})
 def _words(v: list[Any]) -> str | None:
-    ok = v and all(isinstance(w, int) and 0 <= w <= 0xFFFF for w in v)
+    ok = v and all(isinstance(w, int) and not isinstance(w, bool) and 0 <= w <= 0xFFFF
+                   for w in v)
     return None if ok else "must be a non-empty list of 16-bit words (0..65535)"
 
 

@@ -25,11 +25,19 @@ from mock_sungrow.config import PLANT_OPTIONS
 from mock_sungrow.errors import ModbusError
 from mock_sungrow.faults.catalogue import KINDS
 from mock_sungrow.faults.params import FaultSpecError
+from mock_sungrow.faults.spec import fault_from
+from mock_sungrow.frontends import jsonlimits
 from mock_sungrow.frontends.control.openapi import openapi_document
 
 if TYPE_CHECKING:
     from mock_sungrow.device.device import Device
     from mock_sungrow.server import MockSungrowServer
+
+
+#: The most words one ``PUT /registers/{table}`` pins (a read's worth).
+MAX_PIN = 125
+#: The most words one ``POST /registers/holding/write`` writes (one Modbus FC16 request).
+MAX_WRITE = 123
 
 
 class ApiError(Exception):
@@ -46,25 +54,52 @@ def json_response(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=lambda v: json.dumps(v, default=str))
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
+async def _body(request: web.Request, fields: tuple[str, ...] | None = None
+                ) -> dict[str, Any]:
+    """The JSON object a request carries (``{}`` without a body), within the JSON limits.
+
+    Nesting, integer size and non-finite numbers are limited
+    (:mod:`mock_sungrow.frontends.jsonlimits`), so no value outside them reaches a handler.
+    The media type was checked by the guard (:mod:`mock_sungrow.frontends.control.app`).
+    A field not in ``fields`` (when given) is refused with 422 naming it: a misspelt
+    ``inverter_tim`` would otherwise be ignored without a word.
+    """
     if not request.body_exists:  # read already (frontends/web.py): still there
         return {}
+    raw = await request.read()
+    if not raw.strip():
+        return {}
     try:
-        data = await request.json()
-    except (ValueError, UnicodeDecodeError) as exc:
+        data = jsonlimits.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ApiError(400, "the body is not valid JSON: it is not UTF-8") from None
+    except jsonlimits.JsonLimitError as exc:
+        raise ApiError(400, f"the body is outside the JSON limits: {exc}") from None
+    except ValueError as exc:
         raise ApiError(400, f"the body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ApiError(400, "the body must be a JSON object")
+    unknown = sorted(set(data) - set(fields)) if fields is not None else []
+    if unknown:
+        raise ApiError(422, f"unknown field(s) {', '.join(map(repr, unknown))}; accepted: "
+                            f"{', '.join(fields or ())}")
     return data
 
 
 def _int(value: Any, name: str, low: int, high: int) -> int:
-    if isinstance(value, bool):
-        raise ApiError(422, f"{name} must be an integer {low}..{high}")
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ApiError(422, f"{name} must be an integer {low}..{high}; got {value!r}") from None
+    """An integer ``low..high`` from a JSON integer or a decimal string (a query value)."""
+    problem = f"{name} must be an integer {low}..{high}; got {value!r}"
+    if isinstance(value, float) and value.is_integer():  # JSON's 2.0 is the integer 2
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ApiError(422, problem)
+    if isinstance(value, str):
+        text = value.strip()
+        digits = text.lstrip("+-")
+        if not (digits.isascii() and digits.isdigit()) or len(text) > 20:  # not '¹
+            raise ApiError(422, problem)
+        value = int(text)
+    number: int = value
     if not low <= number <= high:
         raise ApiError(422, f"{name} must be an integer {low}..{high}; got {number}")
     return number
@@ -80,9 +115,10 @@ def _table(request: web.Request) -> str:
 def _device(server: MockSungrowServer, request: web.Request) -> Device:
     """The device a request names (``?device=`` id or serial, ``?unit=``), else the first."""
     q = request.query
+    unit = _int(q["unit"], "unit", 0, 255) if "unit" in q else None  # checked even if unused
     selector: str | int | None = q.get("device")
-    if selector is None and "unit" in q:
-        selector = _int(q["unit"], "unit", 0, 255)
+    if selector is None:
+        selector = unit
     if selector is None:
         return server.device
     try:
@@ -198,11 +234,11 @@ class ControlApi:
     async def pin_registers(self, request: web.Request) -> web.Response:
         """Force raw words into a table until ``DELETE /registers``."""
         table = _table(request)
-        body = await _body(request)
+        body = await _body(request, ("address", "words"))
         address = _int(body.get("address"), "address", 1, 65536)
         words = body.get("words")
-        if not isinstance(words, list) or not words:
-            raise ApiError(422, "words must be a non-empty list of 16-bit integers")
+        if not isinstance(words, list) or not 1 <= len(words) <= MAX_PIN:
+            raise ApiError(422, f"words must be a list of 1..{MAX_PIN} 16-bit integers")
         device = _device(self.server, request)
         try:
             device.set_register(table, address, [_int(w, "word", 0, 65535) for w in words])  # type: ignore[arg-type]
@@ -217,11 +253,12 @@ class ControlApi:
 
     async def write_registers(self, request: web.Request) -> web.Response:
         """A holding-register write with a client's validation and effects."""
-        body = await _body(request)
+        body = await _body(request, ("address", "values"))
         address = _int(body.get("address"), "address", 1, 65536)
         values = body.get("values")
-        if not isinstance(values, list) or not values:
-            raise ApiError(422, "values must be a non-empty list of 16-bit integers")
+        if not isinstance(values, list) or not 1 <= len(values) <= MAX_WRITE:
+            raise ApiError(422, f"values must be a list of 1..{MAX_WRITE} 16-bit integers (one "
+                                "Modbus write)")
         words = [_int(v, "value", 0, 65535) for v in values]
         device = _device(self.server, request)
         try:
@@ -238,9 +275,13 @@ class ControlApi:
         """Inject a fault from a spec object (same fields as ``server.inject``)."""
         body = await _body(request)
         try:
-            fault = self.server.inject(body)
+            fault = fault_from(body)
         except FaultSpecError as exc:
             raise ApiError(422, str(exc), kinds=sorted(KINDS)) from None
+        try:
+            fault = self.server.inject(fault)
+        except FaultSpecError as exc:  # a valid spec this server cannot carry out
+            raise ApiError(409, str(exc)) from None
         return json_response(fault.to_dict(), status=201)
 
     async def clear_faults(self, request: web.Request) -> web.Response:
@@ -257,7 +298,7 @@ class ControlApi:
 
     async def wait_faults(self, request: web.Request) -> web.Response:
         """Wait until every finite fault has fired (HTTP 408 with the pending ones if not)."""
-        body = await _body(request)
+        body = await _body(request, ("timeout",))
         timeout = body.get("timeout", 5.0)
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not (
             0 < timeout <= 600
@@ -293,7 +334,7 @@ class ControlApi:
         """``{"advance": s}`` or ``{"set": iso}`` (manual clock), ``{"inverter_time": iso}``."""
         from mock_sungrow.clock import ManualClock
 
-        body = await _body(request)
+        body = await _body(request, ("advance", "set", "inverter_time"))
         s = self.server
         if not body:
             raise ApiError(422, "give one of advance, set, inverter_time")
@@ -308,12 +349,16 @@ class ControlApi:
                         raise ApiError(422, "advance must be a number of seconds")
                     s.clock.advance(seconds)  # it checks: finite, in range
                 else:
-                    s.clock.set(_parse_time(body["set"]))
+                    s.clock.set(_parse_time(body["set"], "set"))
             except ValueError as exc:
                 raise ApiError(422, str(exc)) from None
         if "inverter_time" in body:
+            value = body["inverter_time"]
+            if not isinstance(value, str):  # a number here once set the year to 1639
+                raise ApiError(422, "inverter_time must be an ISO 8601 string (the inverter's "
+                                    f"local time, for example 2026-06-21T12:00:00); got {value!r}")
             try:
-                s.set_clock(_parse_time(body["inverter_time"], naive_ok=True))
+                s.set_clock(_parse_time(value, "inverter_time", naive_ok=True))
             except ValueError as exc:
                 raise ApiError(422, str(exc)) from None
         return await self.get_clock(request)
@@ -327,7 +372,8 @@ class ControlApi:
                 filters[key] = q[key]
         if "function" in q:
             function = q["function"]
-            filters["function"] = int(function) if function.isdigit() else function
+            number = function.isascii() and function.isdigit()
+            filters["function"] = int(function) if number else function
         if "address" in q:
             filters["address"] = _int(q["address"], "address", 1, 65536)
         if "since" in q:
@@ -349,7 +395,7 @@ class ControlApi:
 
         A start or stop is written to the device's start/stop register, as a client would.
         """
-        body = await _body(request)
+        body = await _body(request, ("action", "cloud_factor"))
         device = _device(self.server, request)
         action = body.get("action")
         if action is not None:
@@ -378,12 +424,22 @@ class ControlApi:
         return json_response({"reset": True})
 
 
-def _parse_time(value: Any, *, naive_ok: bool = False) -> datetime:
+def _parse_time(value: Any, name: str, *, naive_ok: bool = False) -> datetime:
+    """An ISO 8601 string or POSIX seconds as a datetime; ``ValueError`` naming ``name``."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(float(value), timezone.utc)
+        try:
+            return datetime.fromtimestamp(float(value), timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError(f"{name}: {value!r} POSIX seconds is not a time in years "
+                             "1..9999") from None
     if not isinstance(value, str):
-        raise ValueError("a time is an ISO 8601 string or POSIX seconds")  # noqa: TRY004
-    when = datetime.fromisoformat(value)
+        raise ValueError(f"{name} must be an ISO 8601 string or POSIX seconds; "  # noqa: TRY004
+                         f"got {value!r}")
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{name}: {value[:60]!r} is not an ISO 8601 time "
+                         "(for example 2026-06-21T12:00:00+00:00)") from None
     if when.tzinfo is None and not naive_ok:
-        raise ValueError("give the time zone (for example 2026-06-21T12:00:00+00:00)")
+        raise ValueError(f"{name}: give the time zone (for example 2026-06-21T12:00:00+00:00)")
     return when

@@ -7,13 +7,28 @@ for them, move the clock, read the request log, reset. The OpenAPI description i
 default) are served unless the server was started with ``control_allow_remote=True``. A bad
 request gets HTTP 400 / 404 / 422 with a JSON body saying what is wrong; it never affects the
 inverter's own front ends, which run beside it.
+
+**Cross-site requests.** A web page the developer has open can send requests to
+``http://127.0.0.1:8090`` (a form, ``fetch`` without CORS), and through DNS rebinding even
+read the answers. So, unless remote access is allowed (``control_allow_remote``):
+
+* ``Host`` must be a loopback name (``localhost``, ``*.localhost``), an IP address or the
+  host the server binds (HTTP 403 otherwise): a rebinding page sends its own domain;
+* an ``Origin`` header, when there is one, must be ``http(s)://`` a loopback name or address
+  or the bound host (HTTP 403 otherwise; ``null`` too). Clients that are not browsers send
+  none.
+
+A request body must be ``application/json`` in any case (HTTP 415 otherwise): a cross-site
+page can send only ``text/plain``, form or multipart bodies without a CORS pre-flight, which
+this API never grants.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
@@ -23,6 +38,7 @@ from mock_sungrow.frontends.control.api import ApiError, ControlApi, json_respon
 
 if TYPE_CHECKING:
     from mock_sungrow.config import Network
+    from mock_sungrow.diagnostics import Diagnostics
     from mock_sungrow.frontends.base import Binding
     from mock_sungrow.server import MockSungrowServer
 
@@ -46,7 +62,77 @@ def is_trusted(remote: str | None, trusted: Sequence[Network] | None) -> bool:
     return any(address in network for network in trusted)
 
 
-def _middlewares(trusted: Sequence[Network] | None) -> list[Any]:
+_LOOPBACK_NAMES = ("localhost", "localhost.")
+
+
+def _host_name(authority: str) -> str:
+    """The host of a ``Host`` header or an origin's authority, without port or brackets."""
+    authority = authority.strip().lower()
+    if authority.startswith("["):  # [::1]:8090
+        return authority[1:].partition("]")[0]
+    if authority.count(":") == 1:
+        return authority.partition(":")[0]
+    return authority
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name.split("%", maxsplit=1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+def _is_loopback(name: str, bound: str) -> bool:
+    """A loopback name or address, or the host the server binds."""
+    if name in _LOOPBACK_NAMES or name.endswith((".localhost", ".localhost.")):
+        return True
+    if name == bound.lower():
+        return True
+    try:
+        address = ipaddress.ip_address(name.split("%", maxsplit=1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+def media_type_problem(request: web.Request) -> str | None:
+    """Why a request's body is refused (not ``application/json``), or ``None``."""
+    if request.body_exists and request.content_type != "application/json":
+        return (f"the control API takes JSON bodies only (Content-Type: application/json); "
+                f"got {request.content_type!r}")
+    return None
+
+
+def cross_site_problem(request: web.Request, bound: str) -> str | None:
+    """Why a request may come from another site's page, or ``None``."""
+    host = request.headers.get("Host")
+    if host is not None:
+        name = _host_name(host)
+        if not (_is_ip(name) or _is_loopback(name, bound)):
+            return (f"the control API answers requests addressed to localhost, an IP "
+                         f"address or {bound!r}; got Host {host[:80]!r} (start the server with "
+                         "control_allow_remote to allow other names)")
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        scheme, sep, authority = origin.partition("://")
+        if not (sep and scheme.lower() in ("http", "https")
+                and _is_loopback(_host_name(authority), bound)):
+            return (f"the control API does not serve pages from other sites; got Origin "
+                         f"{origin[:80]!r} (start the server with control_allow_remote to "
+                         "allow them)")
+    return None
+
+
+class Owner(Protocol):
+    """What the guard needs of whoever serves the API: where handler errors are recorded."""
+
+    diagnostics: Diagnostics
+
+
+def _middlewares(owner: Owner, bound: str, trusted: Sequence[Network] | None) -> list[Any]:
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not is_trusted(request.remote, trusted):
@@ -54,12 +140,27 @@ def _middlewares(trusted: Sequence[Network] | None) -> list[Any]:
                                    "clients in control_trusted_networks (loopback by default); "
                                    "start the server with control_allow_remote to allow others"},
                          status=403)
+        refused = cross_site_problem(request, bound) if trusted is not None else None
+        if refused is not None:
+            return json_response({"error": refused}, status=403)
+        refused = media_type_problem(request)
+        if refused is not None:
+            return json_response({"error": refused}, status=415)
         try:
             return await handler(request)
         except ApiError as exc:
             return json_response(exc.body, status=exc.status)
         except web.HTTPException as exc:
-            return json_response({"error": exc.reason}, status=exc.status)
+            response = json_response({"error": exc.reason}, status=exc.status)
+            if "Allow" in exc.headers:  # a 405 says which methods the path has
+                response.headers["Allow"] = exc.headers["Allow"]
+            return response
+        except (asyncio.CancelledError, ConnectionError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug: a JSON answer, and the fixture fails
+            owner.diagnostics.report("control", request.remote or "-", "handler-error",
+                                     f"{request.method} {request.path}: {exc!r}", exc=exc)
+            return json_response({"error": f"internal error: {exc!r}"}, status=500)
 
     return [guard]
 
@@ -89,7 +190,7 @@ class ControlFrontEnd:
         self._api = api = ControlApi(self.server)
         app = web_glue.application(
             [(r.method, r.path, r.handler) for r in api.routes()],
-            _middlewares(self.trusted))
+            _middlewares(self.server, self.host, self.trusted))
         runner = web_glue.runner(app, 0.5)
         await runner.setup()
         try:

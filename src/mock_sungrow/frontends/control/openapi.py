@@ -1,133 +1,263 @@
 """The control API's OpenAPI 3.1 description (served at ``/openapi.json``).
 
-Built from the routes and the fault catalogue, so the enum of fault kinds cannot drift from
-what the parser accepts.
+Built from the fault catalogue, so the fault body cannot drift from what the parser accepts:
+``POST /faults`` takes one of the catalogue's kinds (``oneOf``, one schema per kind) with
+*that* kind's parameters, typed and bounded from its :class:`~mock_sungrow.faults.params.Param`
+entries, the match fields that kind takes (``table`` and ``address`` only for kinds that act
+on registers, ``front_end`` among the front ends it applies to) and its lifetimes (``times``
+and ``ordered`` not for plant and session kinds, which last a ``duration``). Every operation
+has a response schema for each status it answers. ``tests/test_control_openapi.py`` checks
+that the routes and the document list the same operations, and the fuzz suite
+(``tests/test_fuzz_control.py``, schemathesis) that the handlers answer what it says.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from mock_sungrow.endpoints import FRONT_END_NAMES
 from mock_sungrow.faults.catalogue import KINDS
+from mock_sungrow.faults.kinds.base import FaultKind
+from mock_sungrow.faults.spec import ADDRESS_TEXT
+
+Schema = dict[str, Any]
+
+_INTEGER: Schema = {"type": "integer"}
+_STRING: Schema = {"type": "string"}
+_NUMBER: Schema = {"type": "number"}
+_WORD: Schema = {"type": "integer", "minimum": 0, "maximum": 65535}
+_WORDS: Schema = {"type": "array", "items": _WORD, "minItems": 1, "maxItems": 125}
+_ADDRESS: Schema = {"type": "integer", "minimum": 1, "maximum": 65536}
+_ERROR: Schema = {"$ref": "#/components/schemas/Error"}
+_FAULT: Schema = {"$ref": "#/components/schemas/Fault"}
+_OBJECT: Schema = {"type": "object"}
+#: Statuses any operation may answer: a body outside the JSON limits (400), a client or
+#: cross-site request the guard refuses (403), a body that is not JSON (415).
+_ALWAYS = (400, 403, 415)
+
+
+#: Years a clock may show (mock_sungrow.clock.EARLIEST .. LATEST): 1970-8999.
+_CLOCK_YEARS = "^(19[7-9][0-9]|[2-8][0-9]{3})-"
+#: ... and an inverter's own clock, at most 900 years from a server clock of this century.
+_INVERTER_YEARS = "^(19[7-9][0-9]|2[0-8][0-9]{2})-"
+
+
+def _object(properties: dict[str, Schema], required: tuple[str, ...] = (),
+            extra: bool = False) -> Schema:
+    schema: Schema = {"type": "object", "properties": properties,
+                      "additionalProperties": extra}
+    if required:
+        schema["required"] = list(required)
+    return schema
+
+
+def _at_least_one(properties: dict[str, Schema]) -> Schema:
+    """An object of these optional properties that names at least one of them."""
+    return {**_object(properties), "minProperties": 1}
+
+
+def fault_kind_schema(kind: FaultKind) -> Schema:
+    """The body of ``POST /faults`` for one kind: its parameters, match and lifetime."""
+    from mock_sungrow.endpoints import FRONT_END_NAMES
+
+    properties: dict[str, Schema] = {"kind": {"const": kind.name}}
+    for param in kind.params:
+        properties[param.name] = param.json_schema()
+    front_ends = [fe for fe in FRONT_END_NAMES if fe in kind.front_ends]
+    properties.update({
+        "front_end": {"type": "string", "enum": front_ends},
+        "unit": {"type": "integer", "minimum": 0, "maximum": 255},
+        "device": {"type": "string", "minLength": 1, "description": "a device's serial"},
+        "function": {"type": ["integer", "string"],
+                     "description": "a Modbus function code or a WiNet-S service / path"},
+        "service": {"type": "string", "description": "the same as function"},
+        "client": {"type": "string", "description": "a client's IP address"},
+        "duration": {"type": "number", "exclusiveMinimum": 0,
+                     "description": "seconds on the server clock"},
+    })
+    if kind.registers:
+        properties["table"] = {"type": "string", "enum": ["input", "holding"]}
+        properties["address"] = {"oneOf": [
+            _ADDRESS,
+            {"type": "array", "items": _ADDRESS, "minItems": 2, "maxItems": 2,
+             "description": "[first, last], first <= last"},
+            {"type": "string", "pattern": ADDRESS_TEXT,
+             "description": "'first-last' or one register number"},
+        ]}
+    # The parser reads null as "not given" (the default, or no match on that field), which a
+    # required parameter cannot be.
+    required = {p.name for p in kind.params if p.required}
+    for name in list(properties):
+        if name != "kind" and name not in required:
+            properties[name] = {"anyOf": [properties[name], {"type": "null"}]}
+    schema = _object(properties, ("kind", *(p.name for p in kind.params if p.required)))
+    if kind.phase not in ("plant", "session"):
+        properties["times"] = {"anyOf": [{"type": "integer", "minimum": 1},
+                                         {"type": "null"}]}  # null: permanent
+        properties["ordered"] = {"type": "boolean",
+                                 "description": "fire in injection order (needs times)"}
+        schema["dependentRequired"] = {"ordered": ["times"]}
+    schema["description"] = kind.summary
+    schema["title"] = kind.name
+    return schema
+
+
+def _fault_body() -> Schema:
+    return {"oneOf": [fault_kind_schema(KINDS[name]) for name in sorted(KINDS)],
+            "description": "A fault spec: a kind, that kind's parameters, a match and a "
+                           "lifetime (docs/faults.md)."}
+
+
+def _op(summary: str, ok: Schema, *, status: int = 200, body: Schema | None = None,
+        params: list[Schema] | None = None, errors: tuple[int, ...] = (),
+        body_required: bool = True) -> Schema:
+    responses: dict[str, Schema] = {str(status): {
+        "description": "success", "content": {"application/json": {"schema": ok}}}}
+    for code in sorted({*errors, *_ALWAYS}):
+        responses[str(code)] = {"description": "error",
+                                "content": {"application/json": {"schema": _ERROR}}}
+    spec: Schema = {"summary": summary, "responses": responses}
+    if body is not None:
+        spec["requestBody"] = {"required": body_required,
+                               "content": {"application/json": {"schema": body}}}
+    if params:
+        spec["parameters"] = params
+    return spec
+
+
+def _tls_ca() -> Schema:
+    """``GET /tls/ca.pem``: the one answer that is a PEM file, not JSON."""
+    spec = _op("PEM of the CA that signed the WiNet-S TLS certificate", _STRING,
+               errors=(404,))
+    spec["responses"]["200"] = {"description": "the CA certificate",
+                                "content": {"application/x-pem-file": {
+                                    "schema": {"type": "string"}}}}
+    return spec
+
+
+def _q(name: str, schema: Schema, required: bool = False, where: str = "query") -> Schema:
+    return {"name": name, "in": where, "required": required, "schema": schema}
 
 
 def openapi_document() -> dict[str, Any]:
-    """The OpenAPI 3.1 description, built from the routes and the fault catalogue."""
-    error = {"$ref": "#/components/schemas/Error"}
-
-    def op(summary: str, *, body: dict[str, Any] | None = None,
-           params: list[dict[str, Any]] | None = None, ok: int = 200,
-           errors: tuple[int, ...] = (422,)) -> dict[str, Any]:
-        spec: dict[str, Any] = {"summary": summary, "responses": {
-            str(ok): {"description": "success", "content": {"application/json": {}}}}}
-        for code in errors:
-            spec["responses"][str(code)] = {
-                "description": "error", "content": {"application/json": {"schema": error}}}
-        if body is not None:
-            spec["requestBody"] = {"required": True,
-                                   "content": {"application/json": {"schema": body}}}
-        if params:
-            spec["parameters"] = params
-        return spec
-
-    def q(name: str, schema: dict[str, Any], required: bool = False,
-          where: str = "query") -> dict[str, Any]:
-        return {"name": name, "in": where, "required": required, "schema": schema}
-
-    table = q("table", {"type": "string", "enum": ["input", "holding"]}, True, "path")
+    """The OpenAPI 3.1 description, built from the routes' shapes and the fault catalogue."""
+    table = _q("table", {"type": "string", "enum": ["input", "holding"]}, True, "path")
     #: Which device a register, state or plant request acts on (default: the first inverter).
-    device = [q("device", {"type": "string", "description": "a device id (inverter[2]) or "
-                                                          "serial"}),
-              q("unit", {"type": "integer", "description": "a unit only one device has"})]
-    integer = {"type": "integer"}
-    words = {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 65535},
-             "minItems": 1}
-    fault = {
-        "type": "object",
-        "required": ["kind"],
-        "properties": {
-            "kind": {"type": "string", "enum": sorted(KINDS)},
-            "front_end": {"type": "string", "enum": list(FRONT_END_NAMES)},
-            "unit": integer, "device": {"type": "string"},
-            "function": {"type": ["integer", "string"]},
-            "service": {"type": "string"},
-            "table": {"type": "string", "enum": ["input", "holding"]},
-            "address": {"type": ["integer", "string", "array"]},
-            "client": {"type": "string"},
-            "times": {"type": "integer", "minimum": 1},
-            "duration": {"type": "number", "exclusiveMinimum": 0},
-            "ordered": {"type": "boolean"},
-        },
-        "additionalProperties": True,
-        "description": "A fault spec: kind, the kind's parameters, a match and a lifetime.",
-    }
+    device = [_q("device", {"type": "string", "description": "a device id (inverter[2]) or "
+                                                            "serial"}),
+              _q("unit", {"type": "integer", "minimum": 0, "maximum": 255,
+                          "description": "a unit only one device has"})]
+    done = {"type": "object"}
+    clock = _object({"clock": _STRING, "time": _NUMBER, "utc": _STRING,
+                     "inverter_time": _STRING}, ("clock", "time", "utc", "inverter_time"))
+    state = {"$ref": "#/components/schemas/State"}
     return {
         "openapi": "3.1.0",
         "info": {"title": "mock-sungrow control API", "version": _version()},
         "paths": {
-            "/openapi.json": {"get": op("This document", errors=())},
-            "/info": {"get": op("Model and connection info", errors=())},
-            "/devices": {"get": op("Every device: kind, id, model, role, unit, serial, endpoints",
-                                   errors=())},
-            "/state": {"get": op("A device's plant snapshot", params=device, errors=(404,))},
-            "/problems": {"get": op("Server-side problems recorded", errors=())},
+            "/openapi.json": {"get": _op("This document", _OBJECT)},
+            "/info": {"get": _op("Model and connection info", _object({
+                "model": _STRING, "device_type_code": _INTEGER, "serial": _STRING,
+                "server_type": _STRING, "clock": _STRING,
+                "connections": {"type": "object", "additionalProperties": _OBJECT}},
+                ("model", "serial", "server_type", "clock", "connections"), extra=True))},
+            "/devices": {"get": _op(
+                "Every device: kind, id, model, role, unit, serial, endpoints",
+                {"type": "array", "items": _object({
+                    "kind": _STRING, "id": _STRING, "model": _STRING, "role": _STRING,
+                    "unit": _INTEGER, "serial": _STRING, "endpoints": _OBJECT},
+                    ("kind", "id", "model", "unit", "serial"), extra=True)})},
+            "/state": {"get": _op("A device's plant snapshot", state, params=device,
+                                  errors=(404, 422))},
+            "/problems": {"get": _op("Server-side problems recorded", {
+                "type": "array", "items": _object({
+                    "time": _NUMBER, "front_end": _STRING, "peer": _STRING, "kind": _STRING,
+                    "message": _STRING}, ("time", "front_end", "peer", "kind", "message"))})},
             "/registers/{table}": {
-                "get": op("Read registers (documented addresses)", params=[
-                    table, q("address", integer, True), q("count", integer), *device],
+                "get": _op("Read registers (documented addresses)", _object({
+                    "table": _STRING, "address": _INTEGER, "count": _INTEGER, "words": _WORDS},
+                    ("table", "address", "count", "words")), params=[
+                    table, _q("address", _ADDRESS, True),
+                    _q("count", {"type": "integer", "minimum": 1, "maximum": 125}), *device],
                     errors=(404, 409, 422)),
-                "put": op("Pin raw words", params=[table, *device], body={
-                    "type": "object", "required": ["address", "words"],
-                    "properties": {"address": integer, "words": words}},
-                    errors=(400, 404, 422)),
+                "put": _op("Pin raw words", _object({
+                    "table": _STRING, "address": _INTEGER, "words": _WORDS},
+                    ("table", "address", "words")), params=[table, *device],
+                    body=_object({"address": _ADDRESS, "words": _WORDS}, ("address", "words")),
+                    errors=(404, 422)),
             },
-            "/registers": {"delete": op("Unpin every word", params=device, errors=(404,))},
-            "/registers/holding/write": {"post": op("Write holding registers as a client", body={
-                "type": "object", "required": ["address", "values"],
-                "properties": {"address": integer, "values": words}}, params=device,
-                errors=(400, 404, 409, 422))},
+            "/registers": {"delete": _op("Unpin every word", done, params=device,
+                                         errors=(404, 422))},
+            "/registers/holding/write": {"post": _op(
+                "Write holding registers as a client", _object({
+                    "address": _INTEGER, "values": _WORDS}, ("address", "values")),
+                body=_object({"address": _ADDRESS, "values": {**_WORDS, "maxItems": 123}},
+                             ("address", "values")),
+                params=device, errors=(404, 409, 422))},
             "/faults": {
-                "get": op("Active faults", errors=()),
-                "post": op("Inject a fault", body=fault, ok=201, errors=(400, 422)),
-                "delete": op("Clear every fault", errors=()),
+                "get": _op("Active faults", {"type": "array", "items": _FAULT}),
+                "post": _op("Inject a fault", _FAULT, status=201, body=_fault_body(),
+                            errors=(409, 422)),
+                "delete": _op("Clear every fault", done),
             },
-            "/faults/{id}": {"delete": op("Remove a fault", params=[
-                q("id", integer, True, "path")], errors=(404, 422))},
-            "/faults/wait": {"post": op("Wait for finite faults to fire", body={
-                "type": "object", "properties": {"timeout": {"type": "number"}}},
-                errors=(400, 408, 422))},
+            "/faults/{id}": {"delete": _op("Remove a fault", done, params=[
+                _q("id", {"type": "integer", "minimum": 1, "maximum": 2**31}, True, "path")],
+                errors=(404, 422))},
+            "/faults/wait": {"post": _op(
+                "Wait for finite faults to fire", done,
+                body=_object({"timeout": {"type": "number", "exclusiveMinimum": 0,
+                                          "maximum": 600}}),
+                errors=(408, 422), body_required=False)},  # no body: wait 5 s
             "/clock": {
-                "get": op("Server and inverter clocks", errors=()),
-                "post": op("Move or set a clock", body={"type": "object", "properties": {
-                    "advance": {"type": "number"}, "set": {"type": ["string", "number"]},
-                    "inverter_time": {"type": "string"}}}, errors=(400, 409, 422)),
+                "get": _op("Server and inverter clocks", clock),
+                "post": _op("Move or set a clock", clock, body=_at_least_one({
+                    "advance": {"type": "number", "minimum": 0,
+                                "description": "seconds (manual clock)"},
+                    "set": {"oneOf": [{"type": "string", "format": "date-time",
+                                       "pattern": _CLOCK_YEARS},
+                                      {"type": "number"}],
+                            "description": "ISO 8601 with a zone, or POSIX seconds (manual "
+                                           "clock)"},
+                    "inverter_time": {"type": "string", "format": "date-time",
+                                      "pattern": _INVERTER_YEARS,
+                                      "description": "ISO 8601, the inverter's local time "
+                                                     "unless it names a zone"}}),
+                    errors=(409, 422)),
             },
             "/requests": {
-                "get": op("The request log", params=[
-                    q("front_end", {"type": "string"}), q("table", {"type": "string"}),
-                    q("address", integer), q("function", {"type": "string"}),
-                    q("peer", {"type": "string"}), q("outcome", {"type": "string"}),
-                    q("fault", {"type": "string"}), q("device", {"type": "string"}),
-                    q("since", {"type": "number"}), q("limit", integer)]),
-                "delete": op("Clear the request log", errors=()),
+                "get": _op("The request log", {"type": "array", "items": _object({
+                    "time": _NUMBER, "front_end": _STRING, "peer": _STRING,
+                    "unit": {"type": ["integer", "null"]},
+                    "function": {"type": ["integer", "string", "null"]},
+                    "table": {"type": ["string", "null"]},
+                    "address": {"type": ["integer", "null"]}, "count": _INTEGER,
+                    "outcome": _STRING, "fault": {"type": ["string", "null"]},
+                    "values": {"type": ["array", "null"], "items": _INTEGER},
+                    "device": {"type": ["string", "null"]}},
+                    ("time", "front_end", "peer", "outcome"), extra=True)}, params=[
+                    _q("front_end", _STRING), _q("table", _STRING),
+                    _q("address", _ADDRESS), _q("function", _STRING),
+                    _q("peer", _STRING), _q("outcome", _STRING),
+                    _q("fault", _STRING), _q("device", _STRING),
+                    _q("since", _NUMBER),
+                    _q("limit", {"type": "integer", "minimum": 1, "maximum": 100_000})],
+                    errors=(422,)),
+                "delete": _op("Clear the request log", done),
             },
-            "/plant": {"post": op("Start or stop the plant, set clouds", body={
-                "type": "object", "properties": {
-                    "action": {"type": "string", "enum": ["start", "stop"]},
-                    "cloud_factor": {"type": "number", "minimum": 0, "maximum": 1.5}}},
-                params=device, errors=(400, 404, 409, 422))},
-            "/reset": {"post": op("Rebuild the plant, clear faults and log", errors=())},
-            "/tls/ca.pem": {"get": {
-                "summary": "PEM of the CA that signed the WiNet-S TLS certificate",
-                "responses": {
-                    "200": {"description": "the CA certificate",
-                            "content": {"application/x-pem-file": {}}},
-                    "404": {"description": "no TLS listener",
-                            "content": {"application/json": {"schema": error}}}}}},
+            "/plant": {"post": _op("Start or stop the plant, set clouds", state,
+                                   body=_at_least_one({
+                "action": {"type": "string", "enum": ["start", "stop"]},
+                "cloud_factor": {"type": "number", "minimum": 0, "maximum": 1.5}}),
+                params=device, errors=(404, 409, 422))},
+            "/reset": {"post": _op("Rebuild the plant, clear faults and log", done)},
+            "/tls/ca.pem": {"get": _tls_ca()},
         },
-        "components": {"schemas": {"Error": {
-            "type": "object", "required": ["error"],
-            "properties": {"error": {"type": "string"}}}}},
+        "components": {"schemas": {
+            "Error": _object({"error": _STRING}, ("error",), extra=True),
+            "Fault": _object({"id": _INTEGER, "kind": {"type": "string", "enum": sorted(KINDS)},
+                              "fired": _INTEGER}, ("id", "kind", "fired"), extra=True),
+            "State": _object({"time": _NUMBER, "local": _STRING, "mode": _STRING},
+                             ("time", "local", "mode"), extra=True),
+        }},
     }
 
 

@@ -57,9 +57,10 @@ class WinetApi(WinetServices):
 
     # ------------------------------------------------------------------------------ HTTP
 
-    def _token_error(self, params: Mapping[str, Any], *, need_login: bool = True
-                     ) -> Reply | None:
-        code = self.sessions.check(params.get("token"), need_login=need_login)
+    def _token_error(self, params: Mapping[str, Any], *, need_login: bool = True,
+                     upgraded_ok: bool = False) -> Reply | None:
+        code = self.sessions.check(params.get("token"), need_login=need_login,
+                                   upgraded_ok=upgraded_ok)
         if code == TOKEN_INVALID:
             return envelope(TOKEN_INVALID, MSG_TOKEN_INVALID)
         if code == NOT_LOGGED_IN:
@@ -232,9 +233,11 @@ class WinetApi(WinetServices):
 
         The frame goes through the same
         :class:`~mock_sungrow.frontends.modbus.app.ModbusApplication` as Modbus TCP, so FC6 answers
-        are a byte-exact echo and reads return real registers.
+        are a byte-exact echo and reads return real registers. On a login profile an upgraded
+        token (``/upgrade/upgradeStatus``) is enough, as sungrow-http-config, which never logs
+        in, relies on; every other endpoint needs a login.
         """
-        error = self._token_error(params)
+        error = self._token_error(params, upgraded_ok=True)
         if error is not None:
             return error
         text = text_field(params, "msgValue")

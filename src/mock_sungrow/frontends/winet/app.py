@@ -46,7 +46,13 @@ from mock_sungrow.frontends.winet.messages import (
     params_of,
     peer_of,
 )
-from mock_sungrow.frontends.winet.protocol import MAX_MESSAGE, BadRequest, Reply, envelope
+from mock_sungrow.frontends.winet.protocol import (
+    MAX_FRAME,
+    MAX_MESSAGE,
+    BadRequest,
+    Reply,
+    envelope,
+)
 from mock_sungrow.frontends.winet.view import WinetView
 
 if TYPE_CHECKING:
@@ -281,7 +287,7 @@ class WinetFrontEnd:
     # ------------------------------------------------------------------------------ handlers
 
     async def _websocket(self, request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE, timeout=SHUTDOWN_TIMEOUT,
+        ws = web.WebSocketResponse(max_msg_size=MAX_FRAME, timeout=SHUTDOWN_TIMEOUT,
                                    autoping=True)
         if not ws.can_prepare(request).ok:
             self.api.report(peer_of(request), "bad-request",
@@ -296,8 +302,13 @@ class WinetFrontEnd:
             async for message in ws:
                 # Compared by value, not identity: aiohttp's C reader may hand out enum members
                 # of an earlier import of aiohttp (pytester's in-process runs re-import it).
-                if message.type == WSMsgType.TEXT:
-                    reply = await self._ws_request(message.data, conn)
+                if message.type == WSMsgType.TEXT and _too_long(message.data):
+                    self.api.report(conn.peer, "bad-frame",
+                                    f"WebSocket frame over {MAX_MESSAGE} bytes")
+                    await conn.send(envelope(auth.BAD_REQUEST, f"bad request: a frame over "
+                                             f"{MAX_MESSAGE} bytes", ""))
+                elif message.type == WSMsgType.TEXT:
+                    reply = await self._ws_answer(message.data, conn)
                     if reply is False:  # a fault dropped the connection
                         break
                     if isinstance(reply, dict):
@@ -314,6 +325,21 @@ class WinetFrontEnd:
             self.connections.discard(conn)
             self.view.sessions.forget_owner(conn)
         return ws
+
+    async def _ws_answer(self, text: str, conn: WsConnection) -> Reply | bool | None:
+        """:meth:`_ws_request`, with any failure answered in the session as a 301.
+
+        Once the upgrade is sent, an exception must not reach aiohttp: its error page would be
+        written as raw HTTP into the WebSocket stream and end the session.
+        """
+        try:
+            return await self._ws_request(text, conn)
+        except (asyncio.CancelledError, ConnectionError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug or a broken override: answer, record
+            self.api.report(conn.peer, "handler-error", f"WebSocket frame {text[:80]!r}: {exc!r}",
+                            exc)
+            return envelope(auth.READ_FAILED, auth.MSG_READ_FAILED, "")
 
     async def _ws_request(self, text: str, conn: WsConnection) -> Reply | bool | None:
         """One WebSocket request through the fault layer.
@@ -467,6 +493,12 @@ class WinetFrontEnd:
             self.api.report(peer, "handler-error", f"{request.method} {request.path}: {exc!r}",
                             exc)
             return json_reply(envelope(auth.READ_FAILED, auth.MSG_READ_FAILED))
+
+
+def _too_long(text: str) -> bool:
+    """Whether a text frame is over :data:`MAX_MESSAGE` bytes of UTF-8."""
+    return len(text) > MAX_MESSAGE // 4 and len(
+        text.encode("utf-8", "surrogatepass")) > MAX_MESSAGE
 
 
 def build_front_end(binding: Binding) -> WinetFrontEnd:

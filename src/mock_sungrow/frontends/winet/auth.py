@@ -19,6 +19,21 @@ Three firmware generations are modelled as profiles (spec §1.1):
 
 Every time here comes from the server's clock, so a test on a
 :class:`~mock_sungrow.clock.ManualClock` can expire tokens and lift lockouts exactly.
+
+**Only a login logs a token in.** ``/upgrade/upgradeStatus`` (sungrow-http-config's "upgrade
+token" step, spec §4.5) marks a token *upgraded*, which lets it use the RTU passthrough that
+client then calls, and nothing else: ``real``, ``getParam``, ``setParam`` and the other
+services still answer 401 on a login profile until a ``login`` succeeds.
+
+**Bounded by design.** A dongle keeps at most :data:`MAX_TOKENS` tokens: the next ``connect``
+or ``login`` evicts the oldest token that never logged in (or the oldest of all, when every
+one did), which then answers 106 like an expired one. Failed logins are counted per
+*account*, and only for the accounts the dongle has (:attr:`WinetSettings.accounts`): a user
+name that is not an account answers 115 and is never counted, so the counters cannot grow
+with the names a client invents. A lockout is per account, as the dongle's own message says
+(``114 I18N_COMMON_USR_ACCOUNT_LOCK``, spec §5): whoever can reach the dongle can lock
+``admin`` out with ``lockout_after`` bad passwords. That is kept on purpose (it is what a
+client must survive); ``reset()`` or :meth:`SessionStore.unlock` lifts it.
 """
 
 from __future__ import annotations
@@ -43,6 +58,9 @@ BAD_REQUEST = 400  # mock-sungrow's own: malformed request (no real capture exis
 READ_FAILED = 301  # I18N_COMMON_READ_FAILED
 SET_FAILED = 391  # I18N_COMMON_SET_FAILED
 NOT_LOGGED_IN = 401  # I18N_COMMON_INTER_ABNORMAL before login on login-only firmware
+
+#: The most tokens one dongle keeps (about 270 bytes each); see "Bounded by design" above.
+MAX_TOKENS = 1024
 
 MSG_SUCCESS = "success"
 MSG_INTER_ABNORMAL = "I18N_COMMON_INTER_ABNORMAL"
@@ -157,15 +175,15 @@ class Token:
     issued: float
     #: The account that logged in with it, or ``None`` for a bare ``connect`` token.
     user: str | None = None
-    #: Raised by ``/upgrade/upgradeStatus`` (the HTTPS API's stand-in for a login).
+    #: Raised by ``/upgrade/upgradeStatus``: the RTU passthrough accepts it (not a login).
     upgraded: bool = False
     #: The WebSocket connection it belongs to, if any (where notices go).
     owner: Any = None
 
     @property
     def authenticated(self) -> bool:
-        """Whether this token passed a login (or the HTTPS API's token upgrade)."""
-        return self.user is not None or self.upgraded
+        """Whether this token passed a login (the only way to become logged in)."""
+        return self.user is not None
 
 
 @dataclass(frozen=True)
@@ -201,8 +219,16 @@ class SessionStore:
         """Issue a fresh UUID4 token (``connect``); it is never logged in."""
         token = Token(str(uuid.uuid4()), self._now(), owner=owner)
         with self._lock:
-            self._tokens[token.value] = token
+            self._add(token)
         return token
+
+    def _add(self, token: Token) -> None:
+        """Keep ``token``, evicting the oldest non-logged-in one beyond :data:`MAX_TOKENS`."""
+        while len(self._tokens) >= MAX_TOKENS:
+            oldest = next((t for t in self._tokens.values() if not t.authenticated),
+                          next(iter(self._tokens.values())))
+            del self._tokens[oldest.value]
+        self._tokens[token.value] = token
 
     def login(self, username: str, password: str, owner: Any = None) -> LoginOutcome:
         """Check an account; on success issue a new logged-in token (the old one stays)."""
@@ -215,7 +241,9 @@ class SessionStore:
                 del self._locked_until[username]
                 self._failures.pop(username, None)
             expected = self.settings.accounts.get(username)
-            if expected is None or password != expected:
+            if expected is None:  # not an account: nothing to count or to lock
+                return LoginOutcome(WRONG_PASSWORD, MSG_WRONG_PASSWORD)
+            if password != expected:
                 failures = self._failures.get(username, 0) + 1
                 self._failures[username] = failures
                 if failures >= self.settings.lockout_after:
@@ -229,7 +257,7 @@ class SessionStore:
                 evicted = [t for t in self._tokens.values() if t.authenticated]
                 for other in evicted:
                     del self._tokens[other.value]
-            self._tokens[token.value] = token
+            self._add(token)
         uid, role = _ACCOUNT_IDS.get(username, (4, 1))
         return LoginOutcome(SUCCESS, MSG_SUCCESS, token, tuple(evicted), uid, role)
 
@@ -250,16 +278,19 @@ class SessionStore:
         with self._lock:
             return self._live(value)
 
-    def check(self, value: object, *, need_login: bool) -> int:
+    def check(self, value: object, *, need_login: bool, upgraded_ok: bool = False) -> int:
         """``SUCCESS``, ``TOKEN_INVALID`` or ``NOT_LOGGED_IN`` for a request bearing ``value``.
 
         ``need_login`` is the caller's decision for this service; it only matters on a
-        profile that requires login.
+        profile that requires login. ``upgraded_ok`` lets an upgraded token in as well (the
+        RTU passthrough only).
         """
         token = self.lookup(value)
         if token is None:
             return TOKEN_INVALID
-        if need_login and self.settings.profile_info.require_login and not token.authenticated:
+        if need_login and self.settings.profile_info.require_login and not (
+            token.authenticated or (upgraded_ok and token.upgraded)
+        ):
             return NOT_LOGGED_IN
         return SUCCESS
 

@@ -9,13 +9,13 @@ errno kept and listener named, as the Modbus port); :class:`Admission` puts the 
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from mock_sungrow.frontends import jsonlimits
 from mock_sungrow.frontends.base import IdleTimer, reach_of, reset_transport
 
 if TYPE_CHECKING:
@@ -25,8 +25,9 @@ if TYPE_CHECKING:
 
 def dumps(payload: Any) -> str:
     """A reply as JSON text."""
-    # Real dongles send UTF-8 (the units are U+2103 and U+03A9), not \u escapes.
-    return json.dumps(payload, ensure_ascii=False)
+    # Real dongles send UTF-8 (the units are U+2103 and U+03A9), not \u escapes; a lone
+    # surrogate a client managed to send is escaped rather than failing the send.
+    return jsonlimits.dumps_text(payload)
 
 
 @dataclass(eq=False)

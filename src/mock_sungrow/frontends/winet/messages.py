@@ -7,13 +7,13 @@ fault layer its view of a request (the path or the service is its function).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
 from mock_sungrow.faults.spec import Request
+from mock_sungrow.frontends import jsonlimits
 from mock_sungrow.frontends.winet.listeners import dumps
 from mock_sungrow.frontends.winet.protocol import BadRequest, Reply, parse_frame
 
@@ -74,8 +74,8 @@ def describe_ws(text: str, peer: str, locate: Locate = _no_device,
 
 def _describe_ws(text: str, peer: str, locate: Locate) -> Request:
     try:
-        frame = json.loads(text)
-    except ValueError:
+        frame, _end = jsonlimits.raw_decode(text.lstrip())
+    except ValueError:  # not JSON, or outside the limits: the services answer it
         return Request("http", peer)
     if not isinstance(frame, dict):
         return Request("http", peer)

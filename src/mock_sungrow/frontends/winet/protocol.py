@@ -12,6 +12,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from mock_sungrow.frontends import jsonlimits
 from mock_sungrow.frontends.winet import auth
 
 Reply = dict[str, Any]
@@ -20,6 +21,9 @@ Handler = Callable[[Mapping[str, Any], Any], Awaitable[Reply]]
 
 #: The longest WebSocket text frame or HTTP body accepted (real requests are < 1 KiB).
 MAX_MESSAGE = 64 * 1024
+#: The longest WebSocket frame read at all: one up to this size is answered 400 and the
+#: session carries on; a longer one closes the session with 1009 (message too big).
+MAX_FRAME = 1024 * 1024
 #: Services that work without a (logged-in) token.
 OPEN_SERVICES = frozenset({"connect", "login", "ping"})
 _LANG = re.compile(r"^[A-Za-z]{1,8}(?:[_-][A-Za-z0-9]{1,8})*$")
@@ -48,13 +52,17 @@ def parse_frame(text: str) -> dict[str, Any]:
     """The first JSON value of a frame, which must be an object; trailing bytes are ignored.
 
     freman/sungrow sends its ``devicelist`` with two stray characters after the object, which
-    the real dongle accepts, so only the first value is decoded.
+    the real dongle accepts, so only the first value is decoded. Nesting, integer size, finite
+    numbers and lone surrogates are limited (:mod:`mock_sungrow.frontends.jsonlimits`): such a
+    frame is a bad request, not a crash.
     """
     stripped = text.lstrip()
     try:
-        value, _end = json.JSONDecoder().raw_decode(stripped)
+        value, _end = jsonlimits.raw_decode(stripped)
     except json.JSONDecodeError as exc:
         raise BadRequest(f"not JSON ({exc.msg} at character {exc.pos})") from None
+    except jsonlimits.JsonLimitError as exc:
+        raise BadRequest(f"JSON outside the limits: {exc}") from None
     if not isinstance(value, dict):
         raise BadRequest(f"a request is a JSON object, not {type(value).__name__}")
     return value
