@@ -438,3 +438,15 @@ def test_each_snapshot_is_read_fresh_and_spans_agree(mock_sungrow_factory: Any) 
         assert c.read_input_registers(5016, count=1).registers == later[:1]
     finally:
         c.close()
+
+
+def test_the_python_api_reads_values_in_the_rows_units(mock_sungrow_factory: Any) -> None:
+    server = mock_sungrow_factory(server_type="modbus")  # SG5K-D
+    server.set_register("input", 5000, [0x0126])         # device type code, unscaled U16
+    server.set_register("input", 5019, [2304])           # phase A voltage, 0.1 V
+    server.set_register("input", 4990, [0x4142, 0xFF43] + [0] * 8)  # serial: "AB", 0xFF, "C"
+    code = server.read("device_type_code")
+    assert code == 0x0126 and type(code) is int           # an integer stays an integer
+    assert server.read("phase_a_voltage") == pytest.approx(230.4)
+    # invalid UTF-8 is replaced, not raised; the 0x00 padding is cut
+    assert server.read("serial_number") == "AB\ufffdC"
