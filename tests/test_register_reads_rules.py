@@ -169,3 +169,70 @@ def test_hybrid_state_words(mock_sungrow_factory: Any) -> None:
     clock.advance(60)
     assert _read(server, 13000) == [0x1000]  # off-grid running
     assert _read(server, 13030) == [0xAA]    # grid state: off-grid
+
+
+# ----------------------------------------------------------------------------- derived values
+
+
+def test_string_currents_split_their_tracker(mock_sungrow_factory: Any) -> None:
+    server = mock_sungrow_factory(model="SG250HX", server_type="modbus",
+                                  clock=ManualClock(NOON))
+    strings = _read(server, 7013, 32)  # input 7013-7044: string 1-32 currents, 0.01 A
+    assert server.plant.strings_per_mppt == 2
+    for mppt in range(1, 13):          # 12 trackers, two strings each: half the current
+        amps = server.read(f"mppt_{mppt}_current")
+        for word in strings[2 * mppt - 2: 2 * mppt]:
+            assert word / 100 == pytest.approx(amps / 2, abs=0.06), (mppt, word, amps)
+    assert strings[24:] == [0] * 8     # no string there: 0 A, not "unavailable"
+
+
+def test_battery_pack_words(mock_sungrow_factory: Any) -> None:
+    server = mock_sungrow_factory(model="SH5K-20", battery_kwh=9.6, server_type="modbus",
+                                  clock=ManualClock(NOON))
+    snap = server.snapshot()
+    cycles, average, highest, lowest = _read(server, 13111, 4)
+    # 13111 cycle count: charge plus discharge throughput over twice the 9.6 kWh capacity
+    assert cycles == round((snap.total_charge_kwh + snap.total_discharge_kwh) / (2 * 9.6))
+    # 13112-13114 cell voltages (mV): the pack voltage over its cells, then a small spread
+    assert server.plant.battery is not None
+    cells = server.plant.battery.cells
+    assert average == round(snap.battery_voltage_v / cells * 1000)
+    assert lowest < average < highest
+
+
+def test_self_consumption_and_alarm_words(mock_sungrow_factory: Any) -> None:
+    server = mock_sungrow_factory(model="SH10RT", battery_kwh=9.6, server_type="modbus",
+                                  clock=ManualClock(NOON))
+    snap = server.snapshot()
+    # 13029: today's PV used on site, 0.1 %
+    share = 100 * (1 - snap.daily_export_pv_kwh / snap.daily_pv_kwh)
+    assert _read(server, 13029) == [round(share * 10)]
+    assert 0 < share < 100
+    assert _read(server, 13050, 2) == [0, 0]  # with a meter: no alarm
+    flow = _read(server, 13001)[0]
+    expect = 0b1 | 0b1000                     # PV generating, load active
+    if snap.grid_power_w < -10:
+        expect |= 1 << 4                      # feeding the grid
+    if snap.grid_power_w > 10:
+        expect |= 1 << 5                      # importing
+    if snap.battery_power_w > 10:
+        expect |= 1 << 1                      # charging
+    if snap.battery_power_w < -10:
+        expect |= 1 << 2                      # discharging
+    assert flow == expect, (bin(flow), snap.grid_power_w, snap.battery_power_w)
+
+    no_meter = mock_sungrow_factory(model="SH10RT", battery_kwh=9.6, meter=False,
+                                    server_type="modbus", clock=ManualClock(NOON))
+    # 13050-13051 inverter alarm (U32, low word first): bit 30 "meter communication alarm"
+    assert _read(no_meter, 13050, 2) == [0, 0x4000]
+    # and every meter reading is S32 unavailable: 0x7FFFFFFF
+    assert _read(no_meter, 5601, 8) == [0xFFFF, 0x7FFF] * 4
+
+
+def test_self_consumption_is_full_before_sunrise(mock_sungrow_factory: Any) -> None:
+    server = mock_sungrow_factory(model="SH10RT", battery_kwh=9.6, server_type="modbus",
+                                  clock=ManualClock(datetime(2026, 1, 10, 0, 30,
+                                                             tzinfo=SYDNEY)))
+    assert server.snapshot().daily_pv_kwh == 0
+    assert _read(server, 13029) == [1000]     # no PV yet today: 100.0 %
+    assert _read(server, 13001)[0] & 0b1 == 0  # and no PV bit

@@ -43,8 +43,8 @@ class Client:
         assert isinstance(words, list), f"exception {words} reading {doc} x {count}"
         return words
 
-    @property
     def settings(self) -> PlantSettings:
+        """The plant's settings now (a call: each one reads them afresh)."""
         return self.server.plant.plant_settings
 
 
@@ -70,58 +70,58 @@ def client(mock_sungrow_factory: Any) -> Any:
 def test_string_power_limit_switch_share_and_ceiling(client: Any) -> None:
     c = client("SG10RT")  # 10 kW (models.csv)
     # defaults (holding.csv): 5007 on, 5008 100.0 %, 5039 the rating: limited to 10 kW
-    assert c.settings.power_limit_w == 10_000.0
+    assert c.settings().power_limit_w == 10_000.0
     assert c.read(4, 5077, 2) == [10_000, 0]  # input 5077: the set-point in W, U32
     assert c.write(5008, 500) is None          # 50.0 % of 10 kW
-    assert c.settings.power_limit_w == 5_000.0
+    assert c.settings().power_limit_w == 5_000.0
     assert c.read(4, 5077, 2) == [5_000, 0]
     assert c.write(5039, 30) is None           # a 3.0 kW ceiling wins over 5 kW
-    assert c.settings.power_limit_w == 3_000.0
+    assert c.settings().power_limit_w == 3_000.0
     assert c.write(5008, 1100) is None         # 110.0 %: 11 kW, but the ceiling is 3 kW
-    assert c.settings.power_limit_w == 3_000.0
+    assert c.settings().power_limit_w == 3_000.0
     assert c.write(5039, 110) is None          # ceiling 11.0 kW: 110 % of the rating now
-    assert c.settings.power_limit_w == 11_000.0
+    assert c.settings().power_limit_w == 11_000.0
     assert c.write(5007, 0x55) is None         # switch off: no limit
-    assert c.settings.power_limit_w is None
+    assert c.settings().power_limit_w is None
     assert c.read(4, 5077, 2) == [10_000, 0]   # unlimited: the rating
     assert c.write(5007, 0xAA) is None
-    assert c.settings.power_limit_w == 11_000.0
+    assert c.settings().power_limit_w == 11_000.0
     assert c.write(5008, 0) is None            # 0 % is a limit of 0 W, not "unlimited"
-    assert c.settings.power_limit_w == 0.0
+    assert c.settings().power_limit_w == 0.0
 
 
 def test_string_power_factor_is_signed_thousandths(client: Any) -> None:
     c = client("SG10RT")
-    assert c.settings.power_factor == 1.0
+    assert c.settings().power_factor == 1.0
     assert c.write(5019, 0x10000 - 900) is None  # -0.900: absorbing reactive power
-    assert c.settings.power_factor == pytest.approx(-0.9)
+    assert c.settings().power_factor == pytest.approx(-0.9)
     assert c.write(5019, 950) is None
-    assert c.settings.power_factor == pytest.approx(0.95)
+    assert c.settings().power_factor == pytest.approx(0.95)
     assert c.read(3, 5019) == [950]
 
 
 def test_string_export_limit(client: Any) -> None:
     c = client("SG10KTL-M")  # 10 kW, with the export-limit block 5010-5015
-    assert c.settings.export_limit_w is None  # 5010 defaults to 0x55: off
+    assert c.settings().export_limit_w is None  # 5010 defaults to 0x55: off
     assert c.write(5011, 4000) is None        # the value alone does not switch it on
-    assert c.settings.export_limit_w is None
+    assert c.settings().export_limit_w is None
     assert c.write(5010, 0xAA) is None
-    assert c.settings.export_limit_w == 4000.0
+    assert c.settings().export_limit_w == 4000.0
     assert c.write(5015, 250) is None         # 25.0 % of 10 kW is below 4000 W
-    assert c.settings.export_limit_w == 2500.0
+    assert c.settings().export_limit_w == 2500.0
     assert c.write(5015, 1000) is None
-    assert c.settings.export_limit_w == 4000.0
+    assert c.settings().export_limit_w == 4000.0
     assert c.write(5010, 0x55) is None
-    assert c.settings.export_limit_w is None
+    assert c.settings().export_limit_w is None
 
 
 def test_a_write_to_a_setting_group_keeps_the_other_settings(client: Any) -> None:
     c = client("SG10RT")
     assert c.write(5008, 500) is None
     assert c.write(5019, 900) is None   # another group: the power limit stays
-    assert (c.settings.power_limit_w, c.settings.power_factor) == (5_000.0, pytest.approx(0.9))
+    assert (c.settings().power_limit_w, c.settings().power_factor) == (5_000.0, pytest.approx(0.9))
     assert c.write(5037, 100) is None   # a register no setting group reads
-    assert (c.settings.power_limit_w, c.settings.power_factor) == (5_000.0, pytest.approx(0.9))
+    assert (c.settings().power_limit_w, c.settings().power_factor) == (5_000.0, pytest.approx(0.9))
 
 
 def test_writing_the_clock_moves_the_plant_clock(client: Any) -> None:
@@ -154,7 +154,7 @@ def test_refused_writes_name_the_register(client: Any) -> None:
     # Nothing was applied by the refused writes: a write is all or nothing.
     assert c.read(3, 5000, 3) == [2026, 1, 10]
     assert c.read(3, 5008) == [1000]
-    assert c.settings.power_limit_w == 10_000.0
+    assert c.settings().power_limit_w == 10_000.0
 
 
 # ----------------------------------------------------------------------------- hybrids
@@ -162,42 +162,42 @@ def test_refused_writes_name_the_register(client: Any) -> None:
 
 def test_hybrid_power_limit(client: Any) -> None:
     c = client("SH10RT")  # 10 kW
-    assert c.settings.power_limit_w is None   # 13089 defaults to 0x55: off
+    assert c.settings().power_limit_w is None   # 13089 defaults to 0x55: off
     assert c.write(13090, 500) is None
-    assert c.settings.power_limit_w is None
+    assert c.settings().power_limit_w is None
     assert c.write(13089, 0xAA) is None       # on: 50.0 % of 10 kW
-    assert c.settings.power_limit_w == 5_000.0
+    assert c.settings().power_limit_w == 5_000.0
     assert c.write(13090, 1000) is None
-    assert c.settings.power_limit_w == 10_000.0
+    assert c.settings().power_limit_w == 10_000.0
     assert c.write(13089, 0x55) is None
-    assert c.settings.power_limit_w is None
+    assert c.settings().power_limit_w is None
 
 
 def test_hybrid_export_limit(client: Any) -> None:
     c = client("SH10RT")
-    assert c.settings.export_limit_w is None  # 13087 defaults to 0x55
+    assert c.settings().export_limit_w is None  # 13087 defaults to 0x55
     assert c.write(13087, 0xAA) is None       # on, 13074 defaults to the rating
-    assert c.settings.export_limit_w == 10_000.0
+    assert c.settings().export_limit_w == 10_000.0
     assert c.write(13074, 3000) is None
-    assert c.settings.export_limit_w == 3000.0
+    assert c.settings().export_limit_w == 3000.0
     assert c.write(13088, 200) is None        # 20.0 % of 10 kW: 2000 W
-    assert c.settings.export_limit_w == 2000.0
+    assert c.settings().export_limit_w == 2000.0
     assert c.write(13087, 0x55) is None
-    assert c.settings.export_limit_w is None
+    assert c.settings().export_limit_w is None
 
 
 def test_a_hybrid_without_a_ratio_register_limits_by_watts(client: Any) -> None:
     c = client("SH5K-20")  # 5 kW; no 13088 ratio, no 13089/13090 power limit
     assert c.write(13087, 0xAA) is None
-    assert c.settings.export_limit_w == 5_000.0
+    assert c.settings().export_limit_w == 5_000.0
     assert c.write(13074, 1234) is None
-    assert c.settings.export_limit_w == 1234.0
-    assert c.settings.power_limit_w is None
+    assert c.settings().export_limit_w == 1234.0
+    assert c.settings().power_limit_w is None
 
 
 def test_ems_settings_in_engineering_units(client: Any) -> None:
     c = client("SH10RT", battery_kwh=9.6)
-    ems = c.settings.ems
+    ems = c.settings().ems
     # defaults (holding.csv): self-consumption, stop, 100 % / 5 % window, 10 % reserve,
     # the 10 kW converter as both limits, 100 W start powers, no schedule
     assert (ems.mode, ems.command, ems.command_w) == (EmsMode.SELF_CONSUMPTION,
@@ -207,49 +207,49 @@ def test_ems_settings_in_engineering_units(client: Any) -> None:
     assert (ems.start_charge_w, ems.start_discharge_w) == (100.0, 100.0)
     assert ems.schedule == () and ems.schedule_weekdays == frozenset(range(7))
     assert c.write(13050, 2, 0xAA, 3000) is None   # forced mode, charge, 3000 W
-    ems = c.settings.ems
+    ems = c.settings().ems
     assert (ems.mode, ems.command, ems.command_w) == (EmsMode.FORCED, BatteryCommand.CHARGE,
                                                       3000.0)
     assert c.write(13051, 0xBB) is None
-    assert c.settings.ems.command is BatteryCommand.DISCHARGE
+    assert c.settings().ems.command is BatteryCommand.DISCHARGE
     assert c.write(13050, 4) is None
-    assert c.settings.ems.mode is EmsMode.VPP
+    assert c.settings().ems.mode is EmsMode.VPP
     assert c.write(13050, 8) is None
-    assert c.settings.ems.mode is EmsMode.MICROGRID
+    assert c.settings().ems.mode is EmsMode.MICROGRID
     assert c.write(13050, 0, 0xCC) is None
-    assert (c.settings.ems.mode, c.settings.ems.command) == (EmsMode.SELF_CONSUMPTION,
+    assert (c.settings().ems.mode, c.settings().ems.command) == (EmsMode.SELF_CONSUMPTION,
                                                              BatteryCommand.STOP)
     assert c.write(13058, 900, 150) is None         # max 90.0 %, min 15.0 %
-    assert (c.settings.ems.max_soc_pct, c.settings.ems.min_soc_pct) == (90.0, 15.0)
+    assert (c.settings().ems.max_soc_pct, c.settings().ems.min_soc_pct) == (90.0, 15.0)
     assert c.write(13100, 20) is None               # reserve 20 %
-    assert c.settings.ems.reserve_soc_pct == 20.0
+    assert c.settings().ems.reserve_soc_pct == 20.0
     assert c.write(33047, 250, 400) is None         # 2.50 kW charge, 4.00 kW discharge
-    assert (c.settings.ems.charge_limit_w, c.settings.ems.discharge_limit_w) == (2500.0,
+    assert (c.settings().ems.charge_limit_w, c.settings().ems.discharge_limit_w) == (2500.0,
                                                                                  4000.0)
     assert c.write(33149, 25, 30) is None           # start powers 250 W and 300 W
-    assert (c.settings.ems.start_charge_w, c.settings.ems.start_discharge_w) == (250.0, 300.0)
+    assert (c.settings().ems.start_charge_w, c.settings().ems.start_discharge_w) == (250.0, 300.0)
     assert c.write(33149, 1000, 999) is None        # 10 kW is no start power: 100 W
-    assert (c.settings.ems.start_charge_w, c.settings.ems.start_discharge_w) == (100.0, 9990.0)
+    assert (c.settings().ems.start_charge_w, c.settings().ems.start_discharge_w) == (100.0, 9990.0)
 
 
 def test_forced_charge_schedule_and_its_weekdays(client: Any) -> None:
     c = client("SH10RT", battery_kwh=9.6)
     # 33210-33214: window 1 02:30-05:45 to 80 %; 33215-33219: window 2 13:05-14:10 to 60 %
     assert c.write(33210, 2, 30, 5, 45, 80, 13, 5, 14, 10, 60) is None
-    assert c.settings.ems.schedule == ()  # 33208 still 0x55: no schedule
+    assert c.settings().ems.schedule == ()  # 33208 still 0x55: no schedule
     assert c.write(33208, 0xAA, 0b0000101) is None  # on, Monday and Wednesday
-    ems = c.settings.ems
+    ems = c.settings().ems
     assert ems.schedule == (ChargeWindow(150, 345, 80.0), ChargeWindow(785, 850, 60.0))
     assert ems.schedule_weekdays == frozenset({0, 2})
     assert c.write(33209, 0) is None                 # 0: every day
-    assert c.settings.ems.schedule_weekdays == frozenset(range(7))
+    assert c.settings().ems.schedule_weekdays == frozenset(range(7))
     assert c.write(33209, 0b1000000) is None         # bit 6: Sunday
-    assert c.settings.ems.schedule_weekdays == frozenset({6})
+    assert c.settings().ems.schedule_weekdays == frozenset({6})
 
 
 def test_older_hybrids_take_start_powers_from_13084(client: Any) -> None:
     c = client("SH5K-20", battery_kwh=9.6)  # no 33149/33150, no 13084/13085 either
-    ems = c.settings.ems
+    ems = c.settings().ems
     assert (ems.start_charge_w, ems.start_discharge_w) == (100.0, 100.0)
     assert ems.schedule == ()
 
@@ -273,7 +273,8 @@ def test_absent_ems_registers_read_as_the_protocol_defaults() -> None:
 
 def test_external_ems_lives_on_heartbeats(client: Any) -> None:
     c = client("SH10RT", battery_kwh=9.6)
-    clock: ManualClock = c.server.plant.clock  # type: ignore[assignment]
+    clock = c.server.plant.clock
+    assert isinstance(clock, ManualClock)
     assert c.write(13050, 3) is None   # external EMS: switching to it is a heartbeat
     assert c.read(4, 13000) == [0x4000]
     for _ in range(4):                 # a heartbeat (any 13080 write) every 15 s keeps it
