@@ -59,16 +59,16 @@ def test_defect_1_winet_real_of_the_battery_reads_the_battery_blocks(
 def test_defect_1_word_faults_on_unit_200_reach_winet_real(mock_sungrow_factory: Any) -> None:
     server = mock_sungrow_factory(model="SH10RT", battery_kwh=9.6)
     assert server.battery is not None
-    # Far from the fault's 42.0 %: on the wall clock the plant's own SoC passed through 42.0 %
-    # one night, and the last check below failed (a 3.10 run on 2026-12-01).
+    # 1234 (123.4 %) is a word no state of charge reads (0.1 %, at most 1000): the plant's
+    # own SoC drifts with the wall clock and once read 420, the word this test used to inject.
     server.set_battery_soc(80)
-    fault = server.battery.inject("value", table="input", address=10744, words=[420])
+    fault = server.battery.inject("value", table="input", address=10744, words=[1234])
     assert fault.match.unit == 200 and fault.match.device == server.battery.serial
-    assert battery_real(server)["I18N_COMMON_REMAIN_BATTERY_POWER"] == "42.0"
+    assert battery_real(server)["I18N_COMMON_REMAIN_BATTERY_POWER"] == "123.4"
     with RawModbus("127.0.0.1", server.get_connection_info("modbus")["port"]) as r:
-        assert r.read(4, 10743, 1, unit=200) == [420]
+        assert r.read(4, 10743, 1, unit=200) == [1234]
         # The inverter's own SoC (13023) is untouched: the fault matches the battery only.
-        assert r.read(4, 13022, 1, unit=1) != [420]
+        assert r.read(4, 13022, 1, unit=1) != [1234]
 
 
 def test_defect_2_sentinel_on_the_battery_uses_the_battery_map(mock_sungrow_factory: Any

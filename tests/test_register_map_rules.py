@@ -405,3 +405,48 @@ def test_block_methods_default_to_one_register(mock_sungrow_factory: Any) -> Non
     with pytest.raises(ModbusError) as info:
         asyncio.run(block.async_setValues(5000, [1]))
     assert info.value.code == 2
+
+
+def test_holding_rows_of_other_models_read_their_sentinel(mock_sungrow_factory: Any) -> None:
+    server = mock_sungrow_factory(server_type="modbus", model="SH10RT")
+    c = _client(server)
+    try:  # 13055-13057 and 13060-13063 are SH*K battery settings: U16 0xFFFF, S16 0x7FFF;
+        # 13058/13059 are the SH10RT's own max/min SoC (holding.csv defaults 100.0 %, 5.0 %)
+        assert c.read_holding_registers(13054, count=9).registers == [
+            0xFFFF, 0xFFFF, 0xFFFF, 1000, 50, 0xFFFF, 0xFFFF, 0x7FFF, 0x7FFF]
+    finally:
+        c.close()
+
+
+def test_each_snapshot_is_read_fresh_and_spans_agree(mock_sungrow_factory: Any) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from mock_sungrow import ManualClock
+
+    clock = ManualClock(datetime(2026, 1, 10, 9, 0, tzinfo=ZoneInfo("Australia/Sydney")))
+    server = mock_sungrow_factory(server_type="modbus", model="SH10RT", clock=clock)
+    c = _client(server)
+    try:  # input 5017-5018: total DC power (U32), rising through the morning
+        morning = c.read_input_registers(5016, count=2).registers
+        assert c.read_input_registers(5016, count=2).registers == morning  # same instant
+        clock.advance(3600)
+        later = c.read_input_registers(5016, count=2).registers
+        assert later[0] > morning[0] and later[1] == 0
+        # a wider read at the same instant sees the same words, and a narrower one too
+        assert c.read_input_registers(5015, count=3).registers[1:] == later
+        assert c.read_input_registers(5016, count=1).registers == later[:1]
+    finally:
+        c.close()
+
+
+def test_the_python_api_reads_values_in_the_rows_units(mock_sungrow_factory: Any) -> None:
+    server = mock_sungrow_factory(server_type="modbus")  # SG5K-D
+    server.set_register("input", 5000, [0x0126])         # device type code, unscaled U16
+    server.set_register("input", 5019, [2304])           # phase A voltage, 0.1 V
+    server.set_register("input", 4990, [0x4142, 0xFF43] + [0] * 8)  # serial: "AB", 0xFF, "C"
+    code = server.read("device_type_code")
+    assert code == 0x0126 and type(code) is int           # an integer stays an integer
+    assert server.read("phase_a_voltage") == pytest.approx(230.4)
+    # invalid UTF-8 is replaced, not raised; the 0x00 padding is cut
+    assert server.read("serial_number") == "AB\ufffdC"
