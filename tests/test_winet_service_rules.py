@@ -533,3 +533,89 @@ def test_the_inverters_modbus_unit_is_accepted_as_its_dev_id(
         1, "3", "SG5.0RS(COM1-003)")
     assert by_unit["result_code"] == by_id["result_code"] == 1
     assert by_unit["result_data"] == by_id["result_data"]
+
+
+# ----------------------------------------------------------------------------- state flags
+
+#: Spec §B.5 (input 5045 codes): the "system alarm" codes and the alarm groups (meter and
+#: parallel communication, boost capacitor over-voltage alarm, PV reverse connection and PV
+#: abnormal alarms), each range by its first and last code.
+ALARMS = (59, 70, 72, 74, 75, 76, 83, 89, 216, 218, 220, 231, 332, 363, 432, 434, 500, 513,
+          514, 515, 518, 532, 595, 635, 638, 900, 901, 910, 911)
+#: Codes next to them that are faults (listed as such in §B.5, or not an alarm at all).
+FAULTS = (58, 60, 69, 73, 84, 88, 90, 215, 219, 232, 331, 364, 431, 435, 499, 519, 531, 596,
+          634, 639, 899, 902, 909, 912, 208, 1616)
+
+
+def test_string_fault_codes_are_alarms_or_faults_as_the_protocol_groups_them(
+    mock_sungrow_factory: Factory,
+) -> None:
+    server = mock_sungrow_factory(model="SG5.0RS", clock=ManualClock())
+    server.set_register("input", 5038, [0x0000])  # work state: running
+
+    async def go() -> dict[int, tuple[str, str]]:
+        out = {}
+        async with Winet(server) as w:
+            s = await w.session()
+            for code in (*ALARMS, *FAULTS):
+                server.set_register("input", 5045, [code])
+                data = (await s.call("state"))["result_data"]
+                out[code] = (data["total_fault"], data["total_alarm"])
+        return out
+
+    flags = run(go())
+    assert {c: f for c, f in flags.items() if c in ALARMS} == dict.fromkeys(ALARMS, ("0", "1"))
+    assert {c: f for c, f in flags.items() if c in FAULTS} == dict.fromkeys(FAULTS, ("1", "0"))
+
+
+@pytest.mark.parametrize(("word", "flags"), [(0x5500, ("1", "0")), (0x9100, ("0", "1")),
+                                             (0x8100, ("0", "0"))])
+def test_the_string_work_state_alone_raises_the_flags(mock_sungrow_factory: Factory, word: int,
+                                                      flags: tuple[str, str]) -> None:
+    """5038 0x5500 is a fault, 0x9100 "alarm run", with no code in 5045 (spec §B)."""
+    server = mock_sungrow_factory(model="SG5.0RS", clock=ManualClock())
+    server.set_register("input", 5045, [0])
+    server.set_register("input", 5038, [word])
+    data = call(server, "state")["result_data"]
+    assert (data["total_fault"], data["total_alarm"]) == flags
+
+
+#: Hybrid fault and alarm words (input 13050-13079, U32 bit fields; registers.csv).
+HYBRID_WORDS = {
+    13050: ("0", "1"), 13052: ("1", "0"), 13054: ("1", "0"), 13056: ("1", "0"),
+    13058: ("1", "0"), 13060: ("1", "0"), 13062: ("1", "0"), 13064: ("1", "0"),
+    13066: ("1", "0"), 13068: ("0", "1"), 13070: ("0", "1"), 13072: ("0", "1"),
+    13074: ("1", "0"), 13076: ("1", "0"), 13078: ("0", "1"),
+}
+
+
+def test_every_hybrid_fault_and_alarm_word_counts(mock_sungrow_factory: Factory) -> None:
+    """A bit in either half of any word raises its flag; 0xFFFF halves are "unavailable"."""
+    server = mock_sungrow_factory(model="SH10RT", clock=ManualClock())
+    server.set_register("input", 13000, [0x0040])  # running state: dispatch run
+    for address in HYBRID_WORDS:
+        server.set_register("input", address, [0, 0])
+
+    async def go() -> dict[tuple[int, int], tuple[str, str]]:
+        out = {}
+        async with Winet(server) as w:
+            s = await w.session()
+            for address in HYBRID_WORDS:
+                for half, words in enumerate(([0x0001, 0], [0, 0x8000], [0xFFFF, 0xFFFF])):
+                    server.set_register("input", address, words)
+                    data = (await s.call("state"))["result_data"]
+                    out[address, half] = (data["total_fault"], data["total_alarm"])
+                server.set_register("input", address, [0, 0])
+        return out
+
+    flags = run(go())
+    assert {a: flags[a, 0] for a in HYBRID_WORDS} == HYBRID_WORDS
+    assert {a: flags[a, 1] for a in HYBRID_WORDS} == HYBRID_WORDS
+    assert {flags[a, 2] for a in HYBRID_WORDS} == {("0", "0")}
+
+
+def test_the_hybrid_fault_state_alone_is_a_fault(mock_sungrow_factory: Factory) -> None:
+    server = mock_sungrow_factory(model="SH10RT", clock=ManualClock())
+    server.set_register("input", 13000, [0x0100])  # running state: fault
+    data = call(server, "state")["result_data"]
+    assert (data["total_fault"], data["total_alarm"]) == ("1", "0")
