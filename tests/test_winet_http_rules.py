@@ -445,3 +445,79 @@ def test_upgrade_status_upgrades_a_live_token_only(mock_sungrow_factory: Factory
                     "result_data": {"nextProcess": "0"}}
     assert bad == {"result_code": 106, "result_msg": "token invalid or expired",
                    "result_data": {}}
+
+
+# ----------------------------------------------------------------------------- request fields
+
+
+@pytest.mark.parametrize("text", ["5008", " 5008 ", "+5008", 5008])
+def test_integers_may_be_numbers_or_decimal_text(mock_sungrow_factory: Factory,
+                                                 text: Any) -> None:
+    """§2: numbers in requests are usually strings; both forms are the same request."""
+    server = mock_sungrow_factory(model="SG5.0RS")
+    (reply,) = http(server, ("POST", "/device/setParam", {
+        "token": TOKEN, "dev_id": 1, "param_addr": text, "param_value": "1000"}))
+    assert reply == {"result_code": 1, "result_msg": "success", "result_data": {}}
+
+
+@pytest.mark.mock_sungrow_expect_errors
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [("12345678901", "'12345678901'"), ("5 000", "'5 000'"), ("0x1388", "'0x1388'"),
+     (5000.0, "5000.0"), (True, "True"), ([5000], "[5000]")],
+)
+def test_anything_else_is_not_an_integer(mock_sungrow_factory: Factory, value: Any,
+                                         shown: str) -> None:
+    server = mock_sungrow_factory(model="SG5.0RS")
+    (reply,) = http(server, ("POST", "/device/setParam", {
+        "token": TOKEN, "dev_id": 1, "param_addr": value, "param_value": "1000"}))
+    assert reply == {"result_code": 400, "result_data": {},
+                     "result_msg": f"bad request: 'param_addr' must be an integer; got {shown}"}
+
+
+@pytest.mark.mock_sungrow_expect_errors
+def test_a_ten_digit_integer_is_still_an_integer(mock_sungrow_factory: Factory) -> None:
+    """Up to ten digits parse (then the address is out of range, not malformed)."""
+    server = mock_sungrow_factory(model="SG5.0RS")
+    (reply,) = http(server, ("GET", "/device/getParam", {
+        "token": TOKEN, "dev_id": "1", "type": "3", "param_type": "0", "param_num": "1",
+        "param_addr": "-1234567890"}))
+    assert reply["result_msg"] == (
+        "bad request: 'param_addr' -1234567890 + 1 registers leaves 1..65535")
+
+
+@pytest.mark.mock_sungrow_expect_errors
+@pytest.mark.parametrize("lang", ["en_US", "de_de", "zh-Hans-CN", "x", "ABCDEFGH_12345678"])
+def test_any_locale_gets_the_properties(mock_sungrow_factory: Factory, lang: str) -> None:
+    """§4.3: ``/i18n/<lang>.properties`` for any locale-shaped name."""
+    server = mock_sungrow_factory()
+
+    async def go() -> tuple[int, str, str]:
+        async with Winet(server) as w:
+            return await w.raw("GET", f"/i18n/{lang}.properties")
+
+    status, ctype, text = run(go())
+    assert (status, ctype) == (200, "text/plain")
+    assert "I18N_COMMON_TOTAL_YIELD=" in text
+
+
+@pytest.mark.mock_sungrow_expect_errors
+@pytest.mark.parametrize("name", ["en_US.txt", "en_US", "ABCDEFGHI.properties", "1en.properties",
+                                  "en__US.properties", "en_US_.properties", ".properties"])
+def test_other_names_are_not_found(mock_sungrow_factory: Factory, name: str) -> None:
+    server = mock_sungrow_factory()
+
+    async def go() -> tuple[int, str, str]:
+        async with Winet(server) as w:
+            return await w.raw("GET", f"/i18n/{name}")
+
+    status, ctype, _text = run(go())
+    assert (status, ctype) == (404, "application/json")
+    assert [p.kind for p in server.problems] == ["unknown-path"]
+
+
+def test_connect_reports_the_listeners_address(mock_sungrow_factory: Factory) -> None:
+    """WiNet-S2's ``ip`` is the address it answers on; winet-extractor validates it (§3.1)."""
+    server = mock_sungrow_factory(winet_profile="tls-only", host="127.0.0.2")
+    (reply,) = http(server, ("POST", "/user/connect", {"service": "connect", "token": ""}))
+    assert reply["result_data"]["ip"] == "127.0.0.2"
