@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from mock_sungrow import ManualClock, MockSungrowServer
+from mock_sungrow import ManualClock, MockSungrowServer, ModbusError, SungrowModbusDataBlock
 from tests.helpers import RawModbus
 from tests.winet_client import Winet, run
 
@@ -619,3 +619,61 @@ def test_the_hybrid_fault_state_alone_is_a_fault(mock_sungrow_factory: Factory) 
     server.set_register("input", 13000, [0x0100])  # running state: fault
     data = call(server, "state")["result_data"]
     assert (data["total_fault"], data["total_alarm"]) == ("1", "0")
+
+
+# ----------------------------------------------------------------------------- devicelist
+
+
+def _ascii_words(text: str) -> list[int]:
+    """A UTF-8 register string (two characters a word, first one high, spec §B.2)."""
+    data = text.encode().ljust(20, b"\0")
+    return [int.from_bytes(data[i:i + 2], "big") for i in range(0, 20, 2)]
+
+
+def test_the_device_list_shows_the_serial_and_code_the_dongle_reads(
+    mock_sungrow_factory: Factory,
+) -> None:
+    server = mock_sungrow_factory(model="SG5.0RS", serial="A2231234567", clock=ManualClock())
+    server.set_register("input", 4990, _ascii_words("A9876543210"[:10]))
+    server.set_register("input", 5000, [0x2614])  # IONS-5K M5's code (§3.3)
+    (entry,) = call(server, "devicelist", type="0")["result_data"]["list"]
+    assert (entry["dev_sn"], entry["dev_code"]) == ("A987654321", 0x2614)
+
+
+def test_an_empty_serial_register_leaves_the_inverters_own(mock_sungrow_factory: Factory) -> None:
+    server = mock_sungrow_factory(model="SG5.0RS", serial="A2231234567", clock=ManualClock())
+    server.set_register("input", 4990, [0] * 10)
+    (entry,) = call(server, "devicelist", type="0")["result_data"]["list"]
+    assert entry["dev_sn"] == "A2231234567"
+
+
+class _NoIdentity(SungrowModbusDataBlock):
+    """Refuses the identity registers (serial 4990-4999, type code 5000)."""
+
+    def getValues(self, address: int, count: int = 1) -> list[int]:
+        if self.table == "input" and address <= 5000 and address + count > 4990:
+            raise ModbusError(2)
+        return super().getValues(address, count)
+
+
+def test_refused_identity_registers_leave_the_inverters_own(mock_sungrow_factory: Factory) -> None:
+    server = mock_sungrow_factory(model="SG5.0RS", serial="A2231234567",
+                                  datablock_class=_NoIdentity, clock=ManualClock())
+    (entry,) = call(server, "devicelist", type="0")["result_data"]["list"]
+    assert (entry["dev_sn"], entry["dev_code"]) == ("A2231234567", 9734)  # 0x2606 SG5.0RS
+
+
+def test_the_battery_entry_is_as_captured(mock_sungrow_factory: Factory) -> None:
+    """§3.3's SH10RT + SBR capture: dev_type 44, protocol 1, init_status 255, unit 200."""
+    server = mock_sungrow_factory(model="SH10RT", battery_kwh=9.6, clock=ManualClock())
+    assert server.battery is not None
+    server.battery.set_register("input", 10710, [8427])  # the captured SBR224's code
+    listing = call(server, "devicelist", type="0", is_check_token="0")["result_data"]
+    inverter, battery = listing["list"]
+    assert (inverter["dev_procotol"], inverter["init_status"]) == (2, 1)
+    assert {k: v for k, v in battery.items() if k not in ("dev_sn", "dev_model", "dev_name")} == {
+        "id": 2, "dev_id": 2, "dev_code": 8427, "dev_type": 44, "dev_procotol": 1,
+        "inv_type": 0, "port_name": "COM1", "phys_addr": "200", "logc_addr": "2",
+        "link_status": 1, "init_status": 255, "dev_special": "0", "list": []}
+    assert battery["dev_name"] == f"{battery['dev_model']}(COM1-200)"
+    assert battery["dev_sn"] == server.battery.serial
