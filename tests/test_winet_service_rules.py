@@ -480,6 +480,8 @@ def test_a_bad_frame_is_answered_and_recorded(mock_sungrow_factory: Factory, fra
                      "result_data": {"service": service}}
     (seen,) = server.problems
     assert (seen.front_end, seen.kind, seen.message) == ("http", *problem)
+    host, _, port = seen.peer.rpartition(":")
+    assert host == "127.0.0.1" and port.isdigit()  # the client that sent it
 
 
 @pytest.mark.mock_sungrow_expect_errors
@@ -677,3 +679,33 @@ def test_the_battery_entry_is_as_captured(mock_sungrow_factory: Factory) -> None
         "link_status": 1, "init_status": 255, "dev_special": "0", "list": []}
     assert battery["dev_name"] == f"{battery['dev_model']}(COM1-200)"
     assert battery["dev_sn"] == server.battery.serial
+
+
+class _BrokenClock(SungrowModbusDataBlock):
+    """A user's override with a bug: reading the holding clock raises."""
+
+    def getValues(self, address: int, count: int = 1) -> list[int]:
+        if self.table == "holding" and address == 5000:
+            raise RuntimeError("bug in the clock override")
+        return super().getValues(address, count)
+
+
+@pytest.mark.mock_sungrow_expect_errors
+def test_a_broken_override_is_logged_with_its_traceback(
+    mock_sungrow_factory: Factory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A handler error answers 301, is recorded, and logged as an error with the traceback."""
+    server = mock_sungrow_factory(model="SG5.0RS", datablock_class=_BrokenClock,
+                                  clock=ManualClock())
+    server.set_register("input", 5045, [208])  # a fault, so ``fault`` reads the clock
+    with caplog.at_level("WARNING", logger="mock_sungrow"):
+        reply = call(server, "fault")
+    assert reply == {"result_code": 301, "result_msg": "I18N_COMMON_READ_FAILED",
+                     "result_data": {"service": "fault"}}
+    (problem,) = server.problems
+    assert (problem.kind, problem.message) == (
+        "handler-error", "WebSocket fault: RuntimeError('bug in the clock override')")
+    (record,) = [r for r in caplog.records if "handler-error" in r.getMessage()]
+    assert record.levelname == "ERROR" and record.exc_info is not None
+    assert record.exc_info[1] is not None and "bug in the clock override" in str(
+        record.exc_info[1])
