@@ -177,6 +177,54 @@ def test_a_block_answering_the_wrong_number_of_words_is_a_handler_error(
                          "or values outside 0..65535") in problems[-1].message
 
 
+class _OddWordsBlock(SungrowModbusDataBlock):
+    """A broken override: input 5000 answers something that is not a 16-bit word."""
+
+    word: Any = 0
+
+    def getValues(self, address: int, count: int = 1) -> list[int]:
+        if self.table == "input" and address == 5000:
+            return [self.word] * count
+        return super().getValues(address, count)
+
+
+class _TooBig(_OddWordsBlock):
+    word = 0x10000
+
+
+class _Fraction(_OddWordsBlock):
+    word = 1.5
+
+
+class _Negative(_OddWordsBlock):
+    word = -1
+
+
+@pytest.mark.mock_sungrow_expect_errors
+@pytest.mark.parametrize("block", [_TooBig, _Fraction, _Negative])
+def test_a_block_answering_values_that_are_no_words_is_a_handler_error(
+    mock_sungrow_factory: Factory, block: type[SungrowModbusDataBlock]
+) -> None:
+    server = mock_sungrow_factory(datablock_class=block)
+    (reply,) = http(server, ("GET", "/device/getParam", {
+        "dev_id": "1", "type": "3", "param_addr": "5000", "param_num": "2", "param_type": "0",
+        "token": TOKEN}))
+    assert reply == {"result_code": 301, "result_msg": "I18N_COMMON_READ_FAILED",
+                     "result_data": {}}
+    (problem,) = [p for p in server.problems if p.kind == "handler-error"]
+    assert ("the data block returned 2 values for 2 input registers at 5000, "
+            "or values outside 0..65535") in problem.message
+
+
+def test_the_largest_and_smallest_words_are_words(mock_sungrow_factory: Factory) -> None:
+    server = mock_sungrow_factory()
+    server.set_register("holding", 5000, [0xFFFF, 0x0000])
+    (reply,) = http(server, ("GET", "/device/getParam", {
+        "dev_id": "1", "type": "3", "param_addr": "5000", "param_num": "2", "param_type": "1",
+        "token": TOKEN}))
+    assert reply["result_data"] == {"param_value": "FF FF 00 00 "}
+
+
 # ----------------------------------------------------------------------------- getParam 2, 9
 
 
