@@ -569,3 +569,59 @@ def test_connect_reports_the_listeners_address(mock_sungrow_factory: Factory) ->
     server = mock_sungrow_factory(winet_profile="tls-only", host="127.0.0.2")
     (reply,) = http(server, ("POST", "/user/connect", {"service": "connect", "token": ""}))
     assert reply["result_data"]["ip"] == "127.0.0.2"
+
+
+@pytest.mark.mock_sungrow_expect_errors
+def test_set_param_refuses_a_word_below_minus_32768(mock_sungrow_factory: Factory) -> None:
+    server = mock_sungrow_factory(model="SG5.0RS", clock=ManualClock())
+    assert _set(server, param_addr="5019", param_value="-32769") == {
+        "result_code": 400, "result_data": {},
+        "result_msg": "bad request: 'param_value' '-32769' does not fit 16-bit registers"}
+
+
+# ----------------------------------------------------------------------------- passthrough
+
+
+def _crc(frame: bytes) -> bytes:
+    """Modbus RTU CRC-16 (poly 0xA001, init 0xFFFF), low byte first, from the serial spec."""
+    crc = 0xFFFF
+    for byte in frame:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return crc.to_bytes(2, "little")
+
+
+def _rtu(hex_frame: str) -> str:
+    frame = bytes.fromhex(hex_frame)
+    return (frame + _crc(frame)).hex().upper()
+
+
+def test_the_shortest_rtu_frame_is_answered(mock_sungrow_factory: Factory) -> None:
+    """Unit, a one-byte PDU and the CRC: FC 7 is not served, so exception 1 comes back."""
+    server = mock_sungrow_factory(winet_profile="tls-only")
+
+    async def go() -> dict[str, Any]:
+        async with Winet(server) as w:
+            connect = await w.post("/user/connect", {"service": "connect", "token": ""})
+            tok = connect["result_data"]["token"]
+            await w.post("/upgrade/upgradeStatus", {"token": tok})
+            return await w.post("/device/passthroughway", {
+                "dev_id": 1, "msgType": "0", "token": tok, "msgValue": _rtu("0107")})
+
+    reply = run(go())
+    assert reply == {"result_code": 1, "result_msg": "success",
+                     "result_data": {"data": _rtu("018701")}}
+
+
+@pytest.mark.mock_sungrow_expect_errors
+def test_a_long_message_that_is_not_hex_is_quoted_by_its_first_40_characters(
+    mock_sungrow_factory: Factory,
+) -> None:
+    server = mock_sungrow_factory()
+    text = "0104" + "zz" * 30
+    (reply,) = http(server, ("POST", "/device/passthroughway", {
+        "dev_id": 1, "msgType": "0", "token": TOKEN, "msgValue": text}))
+    assert reply == {"result_code": 400, "result_data": {},
+                     "result_msg": f"bad request: 'msgValue' must be hexadecimal; got "
+                                   f"{text[:40]!r}"}
