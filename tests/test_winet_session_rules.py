@@ -144,3 +144,21 @@ def test_unlock_also_forgets_the_failures_counted_so_far(mock_sungrow_factory: F
     assert _login_codes(server, ("admin", "x"), ("user", "x")) == [115, 114]
     server.winet_sessions.unlock()
     assert _login_codes(server, ("admin", "x")) == [115]
+
+
+def test_a_token_of_the_wrong_type_is_an_invalid_token(mock_sungrow_factory: Factory) -> None:
+    """A list, an object or a number as ``token`` is no token: 106, the session carries on."""
+    server = mock_sungrow_factory()
+
+    async def go() -> list[dict[str, Any]]:
+        async with Winet(server) as w:
+            s = await w.session()
+            replies = [await s.call("state", token=bad)  # type: ignore[arg-type]
+                       for bad in (["x"], {"a": 1}, 5, 0, "")]
+            return [*replies, await s.call("state")]
+
+    *bad, good = run(go())
+    assert bad == [{"result_code": 106, "result_msg": "token invalid or expired",
+                    "result_data": {"service": "state"}}] * 5
+    assert good["result_code"] == 1
+    assert server.problems == []
