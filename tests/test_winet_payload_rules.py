@@ -260,3 +260,28 @@ def test_direct_reads_string_currents_and_stops_at_nine(mock_sungrow_factory: Fa
         (f"{KEY}%@7", "600.3", "7.07"), (f"{KEY}%@8", "600.3", "8.08"),
         (f"{KEY}%@9", "600.4", "9.09"),
     ]
+
+
+# ----------------------------------------------------------------------------- word faults
+
+
+def test_a_sentinel_fault_uses_each_registers_own_pattern(mock_sungrow_factory: Factory) -> None:
+    """§B.2: "unavailable" is 0x7FFF for S16 (internal temperature, 5008) and 0xFFFF for U16
+    (bus voltage, 5147); ``real`` shows both as ``"--"`` and getParam the raw words."""
+    server = mock_sungrow_factory(model="SG5.0RS", clock=ManualClock())
+    server.inject("sentinel", table="input", address=5008)
+    server.inject("sentinel", table="input", address=5147)
+
+    async def go() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        async with Winet(server) as w:
+            s = await w.session()
+            real = await s.call("real", dev_id="1")
+            return (real, await w.registers(s.token, "input", 5008, 1),
+                    await w.registers(s.token, "input", 5147, 1))
+
+    real, temperature, bus = run(go())
+    shown = {i["data_name"]: i["data_value"] for i in real["result_data"]["list"]}
+    assert shown["I18N_COMMON_AIR_TEM_INSIDE_MACHINE"] == "--"
+    assert shown["I18N_COMMON_BUS_VOLTAGE"] == "--"
+    assert temperature["result_data"]["param_value"] == "7F FF "
+    assert bus["result_data"]["param_value"] == "FF FF "
