@@ -1,0 +1,164 @@
+"""WiNet-S tokens, sessions and lockouts as a client (and a test's Python code) sees them.
+
+winet-protocol.md §5: tokens come from ``connect`` (or ``/user/connect``), outlive their
+WebSocket, end with 106; login firmware keeps one logged-in session and pushes notice 100 to
+the older one; repeated bad passwords lock an account (114). Lifetimes are on the server's
+clock, so a :class:`ManualClock` moves them exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from mock_sungrow import ManualClock, MockSungrowServer
+from tests.winet_client import Winet, run
+
+Factory = Callable[..., MockSungrowServer]
+
+
+async def _token(server: MockSungrowServer, *, login: str | None = None) -> str:
+    async with Winet(server) as w:
+        s = await w.session()
+        if login is not None:
+            await s.login(login, {"admin": "pw8888", "user": "pw1111"}[login])
+        return s.token
+
+
+def token(server: MockSungrowServer, *, login: str | None = None) -> str:
+    """A token from a WebSocket that is closed again (tokens outlive it, §5)."""
+    return run(_token(server, login=login))
+
+
+def state_code(server: MockSungrowServer, tok: str) -> int:
+    async def go() -> int:
+        async with Winet(server) as w:
+            s = await w.session(connect=False)
+            return int((await s.call("state", token=tok))["result_code"])
+
+    return run(go())
+
+
+def test_a_token_ends_exactly_when_its_lifetime_has_passed(mock_sungrow_factory: Factory) -> None:
+    clock = ManualClock()
+    server = mock_sungrow_factory(clock=clock, winet_token_lifetime=120)
+    tok = token(server)
+    clock.advance(119.5)
+    assert state_code(server, tok) == 1
+    clock.advance(0.5)  # issued 120 s ago: expired
+    assert state_code(server, tok) == 106
+
+
+def test_expired_tokens_leave_the_list_of_live_ones(mock_sungrow_factory: Factory) -> None:
+    clock = ManualClock()
+    server = mock_sungrow_factory(clock=clock, winet_token_lifetime=60)
+    old = token(server)
+    clock.advance(30)
+    young = token(server)
+    assert {t.value for t in server.winet_sessions.tokens()} == {old, young}
+    clock.advance(30)
+    assert [t.value for t in server.winet_sessions.tokens()] == [young]
+    assert server.winet_sessions.lookup(old) is None
+    live = server.winet_sessions.lookup(young)
+    assert live is not None and live.user is None and not live.authenticated
+
+
+def test_expiring_one_token_or_all_counts_them(mock_sungrow_factory: Factory) -> None:
+    server = mock_sungrow_factory()
+    first, second, third = token(server), token(server), token(server)
+    assert server.expire_winet_tokens(first) == 1
+    assert server.expire_winet_tokens(first) == 0  # already gone
+    assert state_code(server, first) == 106 and state_code(server, second) == 1
+    assert server.expire_winet_tokens() == 2
+    assert state_code(server, third) == 106
+
+
+def test_legacy_firmware_can_be_told_to_keep_one_session(mock_sungrow_factory: Factory) -> None:
+    server = mock_sungrow_factory(winet_single_session=True)
+    first = token(server, login="admin")
+    second = token(server, login="user")
+    assert state_code(server, first) == 106 and state_code(server, second) == 1
+
+
+def test_login_firmware_can_be_told_to_keep_several(mock_sungrow_factory: Factory) -> None:
+    server = mock_sungrow_factory(winet_profile="login", winet_single_session=False)
+    first = token(server, login="admin")
+    second = token(server, login="user")
+    assert state_code(server, first) == state_code(server, second) == 1
+
+
+def test_a_login_evicts_logged_in_sessions_only(mock_sungrow_factory: Factory) -> None:
+    """A bare connect token survives another login: /device/list still takes it (§4.5)."""
+    server = mock_sungrow_factory(winet_profile="login")
+    bare = token(server)
+    token(server, login="admin")
+
+    async def go() -> dict[str, Any]:
+        async with Winet(server) as w:
+            return await w.post("/device/list", {"token": bare, "type": "0"})
+
+    assert run(go())["result_code"] == 1
+    assert state_code(server, bare) == 401  # still not logged in
+
+
+def test_an_upgraded_https_token_counts_as_logged_in(mock_sungrow_factory: Factory) -> None:
+    """sungrow-http-config's ``/upgrade/upgradeStatus`` stands in for a login (§4.5)."""
+    server = mock_sungrow_factory(winet_profile="login")
+
+    async def go() -> tuple[int, int]:
+        async with Winet(server) as w:
+            connect = await w.post("/user/connect", {"lang": "_en_US", "service": "connect",
+                                                     "token": ""})
+            tok = connect["result_data"]["token"]
+            before = await w.get("/time/get", token=tok)
+            await w.post("/upgrade/upgradeStatus", {"lang": "_en_US", "token": tok})
+            after = await w.get("/time/get", token=tok)
+            return before["result_code"], after["result_code"]
+
+    assert run(go()) == (401, 1)
+
+
+def _login_codes(server: MockSungrowServer, *attempts: tuple[str, str]) -> list[int]:
+    async def go() -> list[int]:
+        async with Winet(server) as w:
+            s = await w.session()
+            return [int((await s.login(u, p))["result_code"]) for u, p in attempts]
+
+    return run(go())
+
+
+def test_unlock_lifts_one_accounts_lock_or_every_one(mock_sungrow_factory: Factory) -> None:
+    server = mock_sungrow_factory(winet_profile="login", winet_lockout_after=1)
+    assert _login_codes(server, ("admin", "x"), ("user", "x")) == [114, 114]
+    server.winet_sessions.unlock("admin")
+    assert _login_codes(server, ("admin", "pw8888"), ("user", "pw1111")) == [1, 114]
+    server.winet_sessions.unlock()
+    assert _login_codes(server, ("user", "pw1111")) == [1]
+
+
+def test_unlock_also_forgets_the_failures_counted_so_far(mock_sungrow_factory: Factory) -> None:
+    server = mock_sungrow_factory(winet_profile="login", winet_lockout_after=2)
+    assert _login_codes(server, ("admin", "x"), ("user", "x")) == [115, 115]
+    server.winet_sessions.unlock("admin")
+    # admin starts from zero again; user's one failure still counts.
+    assert _login_codes(server, ("admin", "x"), ("user", "x")) == [115, 114]
+    server.winet_sessions.unlock()
+    assert _login_codes(server, ("admin", "x")) == [115]
+
+
+def test_a_token_of_the_wrong_type_is_an_invalid_token(mock_sungrow_factory: Factory) -> None:
+    """A list, an object or a number as ``token`` is no token: 106, the session carries on."""
+    server = mock_sungrow_factory()
+
+    async def go() -> list[dict[str, Any]]:
+        async with Winet(server) as w:
+            s = await w.session()
+            replies = [await s.call("state", token=bad)  # type: ignore[arg-type]
+                       for bad in (["x"], {"a": 1}, 5, 0, "")]
+            return [*replies, await s.call("state")]
+
+    *bad, good = run(go())
+    assert bad == [{"result_code": 106, "result_msg": "token invalid or expired",
+                    "result_data": {"service": "state"}}] * 5
+    assert good["result_code"] == 1
+    assert server.problems == []
