@@ -19,6 +19,8 @@ from mock_sungrow import ManualClock, MockSungrowServer
 from mock_sungrow.faults import FaultSpecError
 from tests.helpers import RawModbus, closed_by_peer, wait_until
 
+#: The endpoint a single inverter's LAN port is (docs/faults.md: ``inverter[2].modbus``).
+LAN_PORT = "inverter[1].modbus"
 DEVICE_TYPE = 0x0126  # input 5000 (wire 4999) of the default SG5K-D
 READ_5000 = struct.pack(">BHH", 4, 4999, 1)
 
@@ -196,7 +198,7 @@ def test_max_clients_refuses_beyond_its_limit_and_counts_closes(mock_sungrow_fac
         assert _refused(port)
         assert fault.fired == 1
     # Both closed: their slots are free again (the server notices the close on its loop).
-    wait_until(lambda: not server.traffic.open_connections("modbus"), what="the closes")
+    wait_until(lambda: not server.traffic.open_connections(LAN_PORT), what="the closes")
     with RawModbus("127.0.0.1", port) as a, RawModbus("127.0.0.1", port) as b:
         assert a.read(4, 4999, 1) == [DEVICE_TYPE] and b.read(4, 4999, 1) == [DEVICE_TYPE]
     assert [r.outcome for r in server.requests.find(fault="max-clients")] == ["refused"]
@@ -248,7 +250,7 @@ def test_reconnect_cooldown_refuses_a_quick_return_then_lets_it_in(
     port = _port(server)
     before_close = time.monotonic()  # the server notes the close after this instant
     assert _answers(port)  # closed before the fault: a close the fault can see
-    wait_until(lambda: not server.traffic.open_connections("modbus"), what="the close")
+    wait_until(lambda: not server.traffic.open_connections(LAN_PORT), what="the close")
     server.inject("reconnect-cooldown", seconds=1.0)
     assert _refused(port)  # back at once
     # Poll until it lets the client in: never sooner than a second after the close.
