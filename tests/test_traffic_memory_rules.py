@@ -91,3 +91,28 @@ def test_reset_thaws_a_frozen_endpoint(mock_sungrow_factory: Any) -> None:
     server.reset()
     with RawModbus("127.0.0.1", _port(server)) as c:
         assert c.read(4, 4999, 1) == [DEVICE_TYPE]
+
+
+def test_every_connection_fault_is_asked_until_one_refuses(mock_sungrow_factory: Any) -> None:
+    server = mock_sungrow_factory(server_type="modbus")
+    limit = server.inject("max-clients", limit=5)  # not full: it lets the connection pass
+    refuse = server.inject("refuse")
+    with RawModbus("127.0.0.1", _port(server)) as c:
+        c.send(c.frame(1, bytes.fromhex("04 13 87 00 01")))
+        assert closed_by_peer(c.sock)
+    assert (limit.fired, refuse.fired) == (0, 1)
+    assert [(r.outcome, r.fault) for r in server.requests.all()] == [("refused", "refuse")]
+
+
+def test_a_fault_that_settles_a_request_leaves_the_rest_unasked(mock_sungrow_factory: Any
+                                                                ) -> None:
+    server = mock_sungrow_factory(server_type="modbus")
+    with RawModbus("127.0.0.1", _port(server)) as c:
+        gap = server.inject("min-gap", gap=600)
+        error = server.inject("exception", code=4)
+        assert c.read(4, 4999, 1) == 4  # the first request under the faults: not too fast
+        c.send(c.frame(1, bytes.fromhex("04 13 87 00 01")))
+        assert closed_by_peer(c.sock)  # too fast: dropped, and nothing else was asked
+    assert (gap.fired, error.fired) == (1, 1)
+    assert [(r.outcome, r.fault) for r in server.requests.all()] == [
+        ("exception 4", "exception"), ("dropped", "min-gap")]
