@@ -96,3 +96,20 @@ def test_stale_after_write_holds_the_replaced_words_it_covers(mock_sungrow_facto
         clock.advance(0.5)  # the hold is over at exactly 60 s
         assert c.read(3, 5006, 2) == [0x55, 500]
     assert _fired(server) == [2]
+
+
+def test_a_word_fault_matching_another_request_leaves_the_words_alone(
+    mock_sungrow_factory: Any,
+) -> None:
+    """Front end, function, unit and client are matched before any word is touched."""
+    server, _clock, c = _served(mock_sungrow_factory)
+    with c:
+        plain = c.read(4, 4999, 2)
+        assert plain == [0x0126, 50]
+        for other in ({"front_end": "http"}, {"function": 3}, {"unit": 2},
+                      {"client": "127.0.0.2"}):
+            with server.inject("zeros", table="input", address=5001, **other):
+                assert c.read(4, 4999, 2) == plain, other
+        with server.inject("zeros", table="input", address=5001, function=4, unit=1,
+                           client="127.0.0.1", front_end="modbus"):
+            assert c.read(4, 4999, 2) == [0x0126, 0]
