@@ -331,8 +331,8 @@ def _run_mutant(m: Mutant, src: Path, timeout: float) -> tuple[Mutant, str, floa
     start = time.monotonic()
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:randomly", "-m", "not compat",
-             *tests],
+            [sys.executable, "-m", "pytest", "-x", "-q", "--no-cov", "-p", "no:randomly",
+             "-m", "not compat", *tests],
             cwd=ROOT, env=env, capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         return m, "timeout", time.monotonic() - start
