@@ -58,6 +58,7 @@ def _refused(server: MockSungrowServer, *args: Any, **kwargs: Any) -> str:
         (" 5031 ", [5031, 5031]),
         ("0x13A7", [5031, 5031]),  # int(text, 0): hex is a register number too
         ("5031-5032", [5031, 5032]),
+        ("5-6", [5, 6]),
         (" 5031 - 5032 ", [5031, 5032]),
         ("0x13A7-0x13A8", [5031, 5032]),
         ([5031, 5032], [5031, 5032]),
@@ -117,6 +118,7 @@ def test_a_range_matches_every_request_whose_span_touches_it(
     with RawModbus("127.0.0.1", server.get_connection_info("modbus")["port"]) as c:
         # (wire address, count) -> documented span; exception 4 where it touches 5031-5032.
         assert c.read(4, 5028, 2) != 4    # 5029-5030: ends just before
+        assert c.read(4, 5029, 1) != 4    # 5030 alone: just before
         assert c.read(4, 5029, 2) == 4    # 5030-5031: its last register is the first
         assert c.read(4, 5030, 1) == 4    # 5031 alone
         assert c.read(4, 5031, 1) == 4    # 5032 alone
