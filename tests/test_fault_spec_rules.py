@@ -315,6 +315,8 @@ def test_state_changing_kinds_take_a_duration_not_times(
         ("silence:unit=0x10,times=0x2", {"kind": "silence", "unit": 16, "times": 2}),
         ("silence:unit=200", {"kind": "silence", "unit": 200}),
         ("silence:client=127.0.0.1", {"kind": "silence", "client": "127.0.0.1"}),
+        ("silence:client=::1", {"kind": "silence", "client": "::1"}),  # IPv6: colons in a value
+        ("winet-result:message=a=b", {"kind": "winet-result", "code": 301, "message": "a=b"}),
         ("silence:address=5031-5032", {"kind": "silence", "address": [5031, 5032]}),
         ('{"kind": "silence", "unit": 3}', {"kind": "silence", "unit": 3}),
         ('  {"kind": "silence"}', {"kind": "silence"}),
