@@ -112,13 +112,24 @@ def test_the_first_fault_that_decides_wins_and_only_it_is_counted(mock_sungrow_f
 def test_latencies_add_up(mock_sungrow_factory: Any) -> None:
     server = mock_sungrow_factory(server_type="modbus")
     server.inject("latency", delay=0.2)
-    server.inject("latency", delay=0.15, jitter=0.05)
+    server.inject("latency", delay=0.15)
     with RawModbus("127.0.0.1", _port(server), timeout=10) as c:
         started = time.monotonic()
         assert c.read(4, 4999, 1) == [DEVICE_TYPE]
         assert time.monotonic() - started >= 0.35
     assert _fired(server) == [("latency", 1), ("latency", 1)]
     assert server.requests.all()[0].fault == "latency,latency"
+
+
+def test_jitter_adds_to_the_delay(mock_sungrow_factory: Any) -> None:
+    """``delay`` plus a uniform draw from [0, ``jitter``]: never less than the delay."""
+    server = mock_sungrow_factory(server_type="modbus")
+    server.inject("latency", delay=0.3, jitter=0.3)
+    with RawModbus("127.0.0.1", _port(server), timeout=10) as c:
+        for _ in range(3):
+            started = time.monotonic()
+            assert c.read(4, 4999, 1) == [DEVICE_TYPE]
+            assert time.monotonic() - started >= 0.3
 
 
 # ----------------------------------------------------------------------------- write-scale
