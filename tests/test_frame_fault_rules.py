@@ -70,16 +70,18 @@ def test_padded_frame_pads_reads_only(mock_sungrow_factory: Any) -> None:
     assert body == bytes((1, 4, 2)) + struct.pack(">HH", DEVICE_TYPE, 0)
     length, body = _exchange(server, _read(3, 4999, 2))  # holding reads too
     assert length == 1 + 2 + 4 + 2 and len(body) == length and body[:3] == bytes((1, 3, 4))
-    assert _fired(server, "padded-frame") == [2]
+    length, body = _exchange(server, _read(4, 4999, 64))  # byte count 128 (0x80)
+    assert length == 1 + 2 + 128 + 2 and len(body) == length and body[:3] == bytes((1, 4, 128))
+    assert body[-2:] == b"\x00\x00"
+    assert _fired(server, "padded-frame") == [3]
     # An exception reply and a write's echo keep their true length, and are not counted.
     length, body = _exchange(server, _read(4, 99, 1))
     assert (length, body) == (3, bytes((1, 0x84, 2)))
     echo = struct.pack(">BHH", 6, 5007, 900)
     length, body = _exchange(server, echo)
     assert (length, body) == (1 + len(echo), bytes((1,)) + echo)
-    assert _fired(server, "padded-frame") == [2]
-    assert [r.fault for r in server.requests.all()] == ["padded-frame", "padded-frame", None,
-                                                      None]
+    assert _fired(server, "padded-frame") == [3]
+    assert [r.fault for r in server.requests.all()] == ["padded-frame"] * 3 + [None, None]
 
 
 # ----------------------------------------------------------------------------- bad-exception
@@ -91,11 +93,13 @@ def test_bad_exception_frame_reframes_exception_replies_only(mock_sungrow_factor
     server.inject("bad-exception-frame")
     length, body = _exchange(server, _read(4, 4999, 1))  # a good read: untouched
     assert (length, body) == (5, bytes((1, 4, 2)) + struct.pack(">H", DEVICE_TYPE))
+    length, body = _exchange(server, _read(3, 4999, 1))  # a good holding read too
+    assert length == 5 and len(body) == 5 and body[:3] == bytes((1, 3, 2))
     assert _fired(server, "bad-exception-frame") == [0]
     length, body = _exchange(server, _read(3, 99, 2))  # illegal holding read
     assert (length, body) == (2, bytes((1, 0x83, 2)))  # says 2, three bytes follow
     assert _fired(server, "bad-exception-frame") == [1]
-    assert [r.fault for r in server.requests.all()] == [None, "bad-exception-frame"]
+    assert [r.fault for r in server.requests.all()] == [None, None, "bad-exception-frame"]
 
 
 # ----------------------------------------------------------------------------- wrong-count
@@ -154,3 +158,12 @@ def test_empty_frame_leaves_nothing_for_the_faults_after_it(mock_sungrow_factory
         assert c.request(1, _read(4, 4999, 1))[:2] == bytes((4, 6))
     assert _fired(server, "empty-frame") == [1] and _fired(server, "wrong-count") == [1]
     assert [r.fault for r in server.requests.all()] == ["empty-frame", "wrong-count"]
+
+
+def test_padded_frame_pads_an_emptied_read_too(mock_sungrow_factory: Any) -> None:
+    """An empty read reply (fc, byte count 0: the shortest read ADU) is still a read reply."""
+    server = mock_sungrow_factory(server_type="modbus")
+    server.inject("empty-frame")
+    server.inject("padded-frame", extra=1)
+    length, body = _exchange(server, _read(4, 5000, 38))  # 5001-5038 has gaps
+    assert (length, body) == (1 + 2 + 2, bytes((1, 4, 0, 0, 0)))
