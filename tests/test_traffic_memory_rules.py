@@ -116,3 +116,28 @@ def test_a_fault_that_settles_a_request_leaves_the_rest_unasked(mock_sungrow_fac
     assert (gap.fired, error.fired) == (1, 1)
     assert [(r.outcome, r.fault) for r in server.requests.all()] == [
         ("exception 4", "exception"), ("dropped", "min-gap")]
+
+
+def test_an_idle_timeout_naming_a_client_closes_that_clients_connections(
+    mock_sungrow_factory: Any,
+) -> None:
+    """``client`` matches the peer's address (docs/faults.md), for idle timeouts too."""
+    server = mock_sungrow_factory(server_type="modbus")
+    server.inject("idle-timeout", seconds=0.3, client="127.0.0.2")  # another client
+    server.inject("idle-timeout", seconds=0.3, client="127.0.0.1")
+    with RawModbus("127.0.0.1", _port(server)) as c:
+        assert c.read(4, 4999, 1) == [DEVICE_TYPE]
+        assert closed_by_peer(c.sock, timeout=20)
+    closed = wait_until(lambda: server.requests.find(outcome="closed: idle"))
+    assert [r.fault for r in closed] == ["idle-timeout"]
+
+
+def test_an_idle_timeout_naming_another_client_leaves_this_one_open(
+    mock_sungrow_factory: Any,
+) -> None:
+    server = mock_sungrow_factory(server_type="modbus")
+    server.inject("idle-timeout", seconds=0.2, client="127.0.0.2")
+    with RawModbus("127.0.0.1", _port(server)) as c:
+        assert c.read(4, 4999, 1) == [DEVICE_TYPE]
+        assert not closed_by_peer(c.sock, timeout=0.6)
+        assert c.read(4, 4999, 1) == [DEVICE_TYPE]
