@@ -15,6 +15,7 @@ from mock_sungrow import MockSungrowServer
 from mock_sungrow.faults import KINDS, FaultSpecError
 from mock_sungrow.faults.catalogue import register, unregister
 from mock_sungrow.faults.kinds.base import Effect, FaultKind, WordRead
+from mock_sungrow.faults.params import Param
 from mock_sungrow.faults.spec import Fault
 
 
@@ -94,3 +95,26 @@ def test_a_kind_names_its_parameters() -> None:
     assert overload is not None and overload.default == "drop"
     assert kind.param("nope") is None
     assert KINDS["refuse"].param("gap") is None
+
+
+def test_an_extension_kinds_parameters_of_other_types() -> None:
+    """A parameter may take several types (the first its text reads as) or one of its own."""
+    kind = FaultKind("test-params", "words", frozenset({"modbus"}), "", registers=True,
+                     params=(Param("level", (int, float), 1), Param("tag", bytes)),
+                     effect=_Words())
+    register(kind)
+    try:
+        server = MockSungrowServer(modbus_port=0, server_type="modbus")
+        assert server.inject("test-params:level=1.5").params == {"level": 1.5}
+        assert server.inject("test-params:level=0x10").params == {"level": 16.0}
+        with pytest.raises(FaultSpecError) as e:
+            server.inject("test-params:level=x")
+        assert str(e.value) == ("test-params: level must be an integer or a number; "
+                                "got 'x'")
+        with pytest.raises(FaultSpecError) as e:
+            server.inject({"kind": "test-params", "tag": "abc"})
+        assert str(e.value) == "test-params: tag must be bytes; got 'abc'"
+        assert server.inject({"kind": "test-params", "tag": b"\x01"}).params == {
+            "level": 1, "tag": b"\x01"}
+    finally:
+        unregister("test-params")
