@@ -111,3 +111,18 @@ def test_phases_are_asked_in_order_whatever_the_injection_order(mock_sungrow_fac
         ("ok", None), ("dropped", "night-shutdown")]
     assert [(f["kind"], f["fired"]) for f in server.faults.describe()] == [
         ("exception", 0), ("night-shutdown", 1)]
+
+
+def test_the_version_changes_with_every_change(mock_sungrow_factory: Any) -> None:
+    """``FaultSet.version`` lets a caller cache "no faults": every change gives a new one."""
+    server = mock_sungrow_factory(server_type="modbus")
+    seen = [server.faults.version]
+    fault = server.inject("drop")
+    seen.append(server.faults.version)
+    server.inject("silence")
+    seen.append(server.faults.version)
+    fault.remove()
+    seen.append(server.faults.version)
+    server.clear_faults()
+    seen.append(server.faults.version)
+    assert len(set(seen)) == len(seen), seen
