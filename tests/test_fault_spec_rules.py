@@ -428,3 +428,13 @@ def test_waiting_names_each_pending_fault_with_what_it_still_needs(
     clock.advance(10)
     with pytest.raises(TimeoutError, match=r"ends in 2\.5 s of server clock\)$"):
         server.wait(0.05)
+
+
+def test_parse_fault_takes_the_text_form_and_refuses_other_types() -> None:
+    from mock_sungrow.faults import parse_fault
+
+    assert parse_fault("drop:times=1,unit=2").to_dict() == {
+        "id": 0, "kind": "drop", "unit": 2, "fired": 0, "times": 1}
+    with pytest.raises(FaultSpecError) as e:
+        parse_fault(42)  # type: ignore[arg-type]
+    assert str(e.value) == "a fault spec is an object with a 'kind'; got 42"
