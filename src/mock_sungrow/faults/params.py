@@ -110,7 +110,10 @@ def from_text(text: str, types: tuple[type, ...]) -> Any:
             except ValueError:
                 continue
     if list in types:
-        return [int(x, 0) for x in text.replace(";", " ").replace("/", " ").split()]
+        try:
+            return [int(x, 0) for x in text.replace(";", " ").replace("/", " ").split()]
+        except ValueError:  # not a list of numbers: the caller says what was expected
+            return text
     return text
 
 

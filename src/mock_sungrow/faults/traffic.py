@@ -110,14 +110,16 @@ class Traffic:
         return self._last_close.get((endpoint, client))
 
     def idle_timeout(self, front_end: str, endpoint: str | None = None,
-                     reach: Iterable[Reached] = ()) -> tuple[float, str] | None:
+                     reach: Iterable[Reached] = (), *, peer: str = "-"
+                     ) -> tuple[float, str] | None:
         """Seconds after which an idle connection of ``front_end`` is closed, and why.
 
-        ``endpoint`` and ``reach`` as for :meth:`admit`.
+        ``endpoint`` and ``reach`` as for :meth:`admit`; ``peer`` is the connection's
+        (``host:port``), so a fault naming a ``client`` applies to that client only.
         """
         if not self.faults or "idle_timeout" not in self.faults.hooks:
             return None
-        req, via = _connection(front_end, "-", endpoint or front_end, reach)
+        req, via = _connection(front_end, peer, endpoint or front_end, reach)
         limits = [(seconds, f.name) for f in self.faults.active("connect", req, also=via)
                   if (seconds := f.kind.effect.idle_timeout(f)) is not None]
         return min(limits) if limits else None

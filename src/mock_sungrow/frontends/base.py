@@ -196,7 +196,7 @@ class IdleTimer:
         """(Re)start the countdown, or stop it when no ``idle-timeout`` fault is active."""
         self.cancel()
         limit = self.traffic.idle_timeout(self.front_end, self.endpoint,
-                                          reach_of(self.devices))
+                                          reach_of(self.devices), peer=peer)
         if limit is not None and link is not None:
             seconds, fault = limit
             self._handle = asyncio.get_running_loop().call_later(
