@@ -131,7 +131,7 @@ TESTS: dict[str, tuple[str, ...]] = {
                            "fault_effects"),
     "frontends.modbus.app": ("modbus_tcp", "modbus_edge_paths", "datablock", "encrypted",
                              "fault_catalogue"),
-    "frontends.modbus.pdu": ("rtu_crc_rules", "mbap_framing_rules", "modbus_tcp",
+    "frontends.modbus.pdu": ("rtu_crc_rules", "rtu", "mbap_framing_rules", "modbus_tcp",
                              "modbus_edge_paths", "encrypted_framing"),
     "frontends.modbus.codec": ("mbap_framing_rules", "modbus_tcp", "modbus_edge_paths",
                                "codec_fit", "backpressure"),
