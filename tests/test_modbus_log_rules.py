@@ -98,3 +98,17 @@ def test_a_broadcast_write_is_logged_without_a_reply(server: MockSungrowServer) 
         3, 5008, "ok", None)
     assert (third.unit, third.function, third.address, third.count, third.outcome,
             third.values) == (0, 16, 5008, 1, "no reply", (400,))
+
+
+def test_the_key_request_is_logged_against_the_ports_own_inverter(
+        mock_sungrow_factory: Any) -> None:
+    """With no fault active the key request (unit 247) is logged as reaching the inverter
+    whose port answered it (the plain LAN port's "no encryption" reply of 16 zero bytes)."""
+    from tests.helpers import GET_KEY
+
+    server: MockSungrowServer = mock_sungrow_factory(server_type="modbus")
+    with RawModbus("127.0.0.1", server.get_connection_info("modbus")["port"]) as c:
+        c.send(GET_KEY)
+        assert c.recv_exact(25)[9:] == bytes(16)
+    logged = server.requests.all()
+    assert [(r.unit, r.device) for r in logged] == [(247, server.inverters[0].serial)]

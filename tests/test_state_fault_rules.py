@@ -68,3 +68,22 @@ def test_faults_that_only_restart_timers_are_not_counted(mock_sungrow_factory: A
     with RawModbus("127.0.0.1", server.get_connection_info("modbus")["port"]) as c:
         assert c.read(4, 4999, 1) == [0x0126]
     assert idle.fired == 0
+
+
+def test_a_grid_outage_naming_a_device_trips_that_inverter_only() -> None:
+    """Two string inverters, each with its LAN port: the outage named by the second one's
+    serial trips it (fault 10) and leaves the first running."""
+    from mock_sungrow import MockSungrowServer
+
+    clock = ManualClock(datetime(2026, 1, 10, 2, 0, tzinfo=timezone.utc))
+    site = {"inverter": [{"model": "SG5K-D", "ports": {"modbus": 0}},
+                         {"model": "SG5K-D", "ports": {"modbus": 0}}]}
+    with MockSungrowServer(installation=site, clock=clock) as server:
+        second = server.inverters[1]
+        ports = [server.get_connection_info("modbus", device=f"inverter[{i}]")["port"]
+                 for i in (1, 2)]
+        server.inject("grid-outage", device=second.serial)
+        with RawModbus("127.0.0.1", ports[0]) as first_c, \
+                RawModbus("127.0.0.1", ports[1]) as second_c:
+            assert _state(second_c) == (FAULT, GRID_FAULT_CODE)
+            assert _state(first_c) == (RUN, 0)

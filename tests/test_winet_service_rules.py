@@ -9,6 +9,7 @@ through the product's decoder.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -709,3 +710,22 @@ def test_a_broken_override_is_logged_with_its_traceback(
     assert record.levelname == "ERROR" and record.exc_info is not None
     assert record.exc_info[1] is not None and "bug in the clock override" in str(
         record.exc_info[1])
+
+
+@pytest.mark.mock_sungrow_expect_errors  # the value that does not fit is a bad request
+def test_param_values_up_to_the_largest_word_reach_the_register_checks(
+        mock_sungrow_factory: Factory) -> None:
+    """A value whose raw word is 0xFFFF (6553.5 % in 0.1 %) fits a 16-bit register: it reaches
+    the register's own range check and is refused there (result 1, ``I18N_COMMON_SET_FAILED``);
+    one step more (6553.6, raw 65536) does not fit at all and is a bad request."""
+    server = mock_sungrow_factory(model="SH10RT", clock=ManualClock())
+    largest = call(server, "param", **PARAM, type="9",
+                   list=[{"param_addr": 13058, "param_value": "6553.5"}])
+    assert (largest["result_code"], largest["result_msg"]) == (391, "I18N_COMMON_SET_FAILED")
+    assert [i["result"] for i in largest["result_data"]["list"]] == [1]
+    too_big = call(server, "param", **PARAM, type="9",
+                   list=[{"param_addr": 13058, "param_value": "6553.6"}])
+    assert too_big["result_code"] != 1
+    assert "does not fit a 16-bit register" in json.dumps(too_big)
+    assert holding_words(server, 13058, 1) != [0xFFFF]
+    assert [p.kind for p in server.problems] == ["bad-request"]
