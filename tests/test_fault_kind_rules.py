@@ -43,7 +43,7 @@ def test_unknown_front_ends_are_refused_with_the_front_ends() -> None:
     with pytest.raises(FaultSpecError) as e:
         FaultKind("test-fe", "request", frozenset({"serial", "modbus", "can"}), "")
     assert str(e.value) == ("fault kind 'test-fe': unknown front end(s) ['can', 'serial']; "
-                            "accepted: modbus, http, sungrow, control")
+                            "accepted: modbus, http, sungrow, rtu, rtu-tcp, control")
 
 
 @pytest.mark.parametrize(("phase", "effect", "stray", "allowed"), [

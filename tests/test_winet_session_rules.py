@@ -101,8 +101,9 @@ def test_a_login_evicts_logged_in_sessions_only(mock_sungrow_factory: Factory) -
     assert state_code(server, bare) == 401  # still not logged in
 
 
-def test_an_upgraded_https_token_counts_as_logged_in(mock_sungrow_factory: Factory) -> None:
-    """sungrow-http-config's ``/upgrade/upgradeStatus`` stands in for a login (§4.5)."""
+def test_an_upgraded_https_token_is_not_logged_in(mock_sungrow_factory: Factory) -> None:
+    """sungrow-http-config's ``/upgrade/upgradeStatus`` (§4.5) opens only the RTU passthrough
+    it goes on to use; the token's services still need a login (issue 10's login bypass)."""
     server = mock_sungrow_factory(winet_profile="login")
 
     async def go() -> tuple[int, int]:
@@ -115,7 +116,7 @@ def test_an_upgraded_https_token_counts_as_logged_in(mock_sungrow_factory: Facto
             after = await w.get("/time/get", token=tok)
             return before["result_code"], after["result_code"]
 
-    assert run(go()) == (401, 1)
+    assert run(go()) == (401, 401)
 
 
 def _login_codes(server: MockSungrowServer, *attempts: tuple[str, str]) -> list[int]:

@@ -47,6 +47,8 @@ def log_problems(err: TextIO) -> logging.Handler:
 
 
 def _address(entry: dict[str, Any]) -> str:
+    if "device" in entry:  # the RS485 port: a pty, not a socket
+        return str(entry["device"])
     host = entry["host"]
     return f"[{host}]:{entry['port']}" if ":" in host else f"{host}:{entry['port']}"
 
