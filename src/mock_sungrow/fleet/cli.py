@@ -28,17 +28,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
+from mock_sungrow.cli_types import port
+
 _ORDINAL = re.compile(r"(\d+)$")
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"ports are 0..65535 (0 = any free port); got {value}")
-    return value
 
 
 def add_parser(sub: Any) -> None:
@@ -55,7 +47,7 @@ def add_parser(sub: Any) -> None:
     fleet.add_argument("--shard-count", metavar="N", type=int, default=None,
                        help="number of shards (with --shard-index)")
     control = fleet.add_mutually_exclusive_group()
-    control.add_argument("--control-port", type=_port, default=8090, metavar="P",
+    control.add_argument("--control-port", type=port, default=8090, metavar="P",
                          help="the fleet's control API port (default 8090; 0 = any free port)")
     control.add_argument("--no-control", action="store_true", help="do not serve the control API")
     fleet.add_argument("--control-allow-remote", action="store_true",

@@ -27,10 +27,8 @@ from aiohttp import web
 from mock_sungrow.diagnostics import Diagnostics
 from mock_sungrow.faults.catalogue import KINDS
 from mock_sungrow.faults.params import FaultSpecError
-from mock_sungrow.frontends import web as web_glue
-from mock_sungrow.frontends.base import bind_server, bound_port, stop_listening
 from mock_sungrow.frontends.control.api import ApiError, ControlApi, _body, json_response
-from mock_sungrow.frontends.control.app import _middlewares
+from mock_sungrow.frontends.control.app import Api, ControlFrontEnd, Owner
 
 if TYPE_CHECKING:
     from mock_sungrow.config import Network
@@ -50,6 +48,8 @@ class FleetControlApi:
 
     def __init__(self, fleet: Fleet) -> None:
         self._fleet = weakref.ref(fleet)
+        #: Set as the listener stops (the server API's handlers read theirs).
+        self.stopping = False
 
     @property
     def fleet(self) -> Fleet:
@@ -152,51 +152,28 @@ class FleetControlApi:
         return json_response({"reset": True})
 
 
-class FleetControlFrontEnd:
-    """The fleet's control API listener (on the fleet's loop, beside every site)."""
+class FleetControlFrontEnd(ControlFrontEnd):
+    """The fleet's control API listener (on the fleet's loop, beside every site).
 
-    name = "control"
+    The server's control API listener with the fleet's routes: the same guard, the same
+    bounded stop (``abort``), the same per-route wrapping that keeps a stopped fleet from
+    being held by aiohttp's cache.
+    """
+
+    label = "fleet control API"
 
     def __init__(self, fleet: Fleet, host: str, port: int,
                  trusted: Sequence[Network] | None = None) -> None:
-        self._api = FleetControlApi(fleet)
+        # No server: make_api and owner below stand in for what the base takes from one.
+        super().__init__(None, host, port, trusted)  # type: ignore[arg-type]
+        self._fleet_api = FleetControlApi(fleet)
         #: Handler errors of the fleet-wide routes (the sites' own go to each site's).
         self.diagnostics = Diagnostics()
-        self.host = host
-        self.requested_port = port
-        self.trusted = trusted
-        self.port: int | None = None
-        self._runner: web.AppRunner | None = None
 
-    async def start(self) -> None:
-        """Bind and serve; returns once the port accepts connections."""
-        # As the server's control API (frontends/control/app.py): no aiohttp middlewares,
-        # the guard wraps each route, so a stopped fleet is not kept alive by aiohttp's cache.
-        app = web_glue.application([(r.method, r.path, r.handler) for r in self._api.routes()],
-                                   _middlewares(self, self.host, self.trusted))
-        runner = web_glue.runner(app, 0.5)
-        await runner.setup()
-        try:
-            server = await bind_server(runner.server, self.host, self.requested_port,
-                                       "fleet control API")
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._server = server
-        self._runner = runner
-        self.port = bound_port(server)
+    def make_api(self) -> Api:
+        """The fleet's handlers."""
+        return self._fleet_api
 
-    async def stop(self) -> None:
-        """Close the listener and every connection."""
-        runner, self._runner = self._runner, None
-        if runner is None:
-            return
-        await stop_listening(self._server)
-        await runner.shutdown()
-        await runner.cleanup()
-        await self._server.wait_closed()
-
-    def connection_info(self) -> dict[str, Any]:
-        """Where the fleet's control API listens."""
-        return {"host": self.host, "port": self.port, "connection_type": "control",
-                "url": f"http://{self.host}:{self.port}/"}
+    def owner(self) -> Owner:
+        """Handler errors of the fleet-wide routes are the fleet front end's own."""
+        return self

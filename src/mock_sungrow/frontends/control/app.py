@@ -126,6 +126,16 @@ def cross_site_problem(request: web.Request, bound: str) -> str | None:
     return None
 
 
+class Api(Protocol):
+    """The handlers a control listener serves."""
+
+    stopping: bool
+
+    def routes(self) -> list[web.RouteDef]:
+        """The routes, as aiohttp route definitions."""
+        ...
+
+
 class Owner(Protocol):
     """What the guard needs of whoever serves the API: where handler errors are recorded."""
 
@@ -166,9 +176,16 @@ def _middlewares(owner: Owner, bound: str, trusted: Sequence[Network] | None) ->
 
 
 class ControlFrontEnd:
-    """The control API's listener."""
+    """The control API's listener.
+
+    A subclass serves other routes through the same guard and lifecycle (the fleet's API,
+    ``mock_sungrow.fleet.control``) by overriding :meth:`make_api`, :attr:`label` and
+    :meth:`owner`.
+    """
 
     name = "control"
+    #: What a bind error calls this listener.
+    label = "control API"
 
     def __init__(self, server: MockSungrowServer, host: str, port: int,
                  trusted: Sequence[Network] | None = None) -> None:
@@ -187,15 +204,15 @@ class ControlFrontEnd:
 
         # No aiohttp middlewares: see frontends/web.py (its chain cache kept every stopped
         # server alive); the guard wraps each route instead.
-        self._api = api = ControlApi(self.server)
+        self._api = api = self.make_api()
         app = web_glue.application(
             [(r.method, r.path, r.handler) for r in api.routes()],
-            _middlewares(self.server, self.host, self.trusted))
+            _middlewares(self.owner(), self.host, self.trusted))
         runner = web_glue.runner(app, 0.5)
         await runner.setup()
         try:
             server = await bind_server(runner.server, self.host, self.requested_port,
-                                       "control API")
+                                       self.label)
         except BaseException:
             await runner.cleanup()
             raise
@@ -203,6 +220,14 @@ class ControlFrontEnd:
         self._runner = runner
         self._handlers = runner.server
         self.port = bound_port(server)
+
+    def make_api(self) -> Api:
+        """The handlers served (their ``routes()`` and a ``stopping`` flag)."""
+        return ControlApi(self.server)
+
+    def owner(self) -> Owner:
+        """Where the guard records handler errors."""
+        return self.server
 
     def abort(self) -> None:
         """Close the listener and every connection at once (a stop that ran out of time)."""
