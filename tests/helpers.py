@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import select
 import socket
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from mock_sungrow import SungrowModbusDataBlock
 
 if TYPE_CHECKING:
     from mock_sungrow import MockSungrowServer
@@ -27,6 +30,18 @@ def crc16(data: bytes) -> bytes:
         for _ in range(8):
             crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
     return struct.pack("<H", crc)
+
+
+class AsyncBlock(SungrowModbusDataBlock):
+    """Every read and write takes the ``async_`` path, and really waits once."""
+
+    async def async_getValues(self, address: int, count: int = 1) -> list[int]:
+        await asyncio.sleep(0)
+        return self.getValues(address, count)
+
+    async def async_setValues(self, address: int, values: Sequence[int]) -> None:
+        await asyncio.sleep(0)
+        self.setValues(address, values)
 
 
 def rtu_frame(unit: int, pdu: bytes) -> bytes:

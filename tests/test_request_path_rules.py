@@ -10,14 +10,12 @@ Expected bytes are Modbus PDUs written out by hand.
 
 from __future__ import annotations
 
-import asyncio
 import struct
 import time
-from collections.abc import Sequence
 from typing import Any
 
-from mock_sungrow import MockSungrowServer, SungrowModbusDataBlock
-from tests.helpers import RawModbus, closed_by_peer
+from mock_sungrow import MockSungrowServer
+from tests.helpers import AsyncBlock, RawModbus, closed_by_peer
 
 READ_5000 = bytes.fromhex("04 13 87 00 01")  # FC4 wire 4999: device type code 0x0126
 TYPE_CODE = bytes.fromhex("04 02 01 26")
@@ -27,16 +25,6 @@ def _port(server: MockSungrowServer) -> int:
     return int(server.get_connection_info("modbus")["port"])
 
 
-class AsyncBlock(SungrowModbusDataBlock):
-    """Every read and write takes the ``async_`` path, and really waits once."""
-
-    async def async_getValues(self, address: int, count: int = 1) -> list[int]:
-        await asyncio.sleep(0)
-        return self.getValues(address, count)
-
-    async def async_setValues(self, address: int, values: Sequence[int]) -> None:
-        await asyncio.sleep(0)
-        self.setValues(address, values)
 
 
 def test_a_delayed_silent_unit_holds_up_nothing(mock_sungrow_factory: Any) -> None:

@@ -7,14 +7,12 @@ the dongle's exists); 391 ``I18N_COMMON_SET_FAILED`` is the dongle's refused wri
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from mock_sungrow import MockSungrowServer, SungrowModbusDataBlock
-from tests.helpers import RawModbus
+from tests.helpers import AsyncBlock, RawModbus
 from tests.winet_client import Winet, run
 
 
@@ -94,16 +92,6 @@ def test_bad_set_param_values(mock_sungrow_factory: Any) -> None:
     assert _holding(server, 5008) == [500]
 
 
-class AsyncBlock(SungrowModbusDataBlock):
-    """Every read and write through the async path."""
-
-    async def async_getValues(self, address: int, count: int = 1) -> list[int]:
-        await asyncio.sleep(0)
-        return self.getValues(address, count)
-
-    async def async_setValues(self, address: int, values: Sequence[int]) -> None:
-        await asyncio.sleep(0)
-        self.setValues(address, values)
 
 
 @pytest.mark.mock_sungrow_expect_errors

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from mock_sungrow import ManualClock, MockSungrowServer, SungrowModbusDataBlock
-from tests.helpers import RawModbus
+from tests.helpers import RawModbus, crc16
 from tests.winet_client import Winet, run, words_of
 
 Factory = Callable[..., MockSungrowServer]
@@ -582,19 +582,9 @@ def test_set_param_refuses_a_word_below_minus_32768(mock_sungrow_factory: Factor
 # ----------------------------------------------------------------------------- passthrough
 
 
-def _crc(frame: bytes) -> bytes:
-    """Modbus RTU CRC-16 (poly 0xA001, init 0xFFFF), low byte first, from the serial spec."""
-    crc = 0xFFFF
-    for byte in frame:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-    return crc.to_bytes(2, "little")
-
-
 def _rtu(hex_frame: str) -> str:
     frame = bytes.fromhex(hex_frame)
-    return (frame + _crc(frame)).hex().upper()
+    return (frame + crc16(frame)).hex().upper()
 
 
 def test_the_shortest_rtu_frame_is_answered(mock_sungrow_factory: Factory) -> None:
