@@ -62,7 +62,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
                "faults.kinds.session", "faults.kinds.words"),
     "modbus": ("frontends.modbus.app", "frontends.modbus.pdu", "frontends.modbus.codec",
                "frontends.modbus.aes", "frontends.modbus.path", "frontends.modbus.stream",
-               "frontends.modbus.tcp", "frontends.modbus.distort"),
+               "frontends.modbus.tcp", "frontends.modbus.distort", "frontends.modbus.rtu"),
 }
 
 #: The test files (``tests/test_NAME.py``) that exercise each module, for the sample, which has
@@ -148,6 +148,7 @@ TESTS: dict[str, tuple[str, ...]] = {
     "frontends.modbus.distort": ("modbus_log_rules", "modbus_fault_shape_rules",
                                  "fault_catalogue", "fault_effects",
                                  "devices", "encrypted_faults", "modbus_tcp"),
+    "frontends.modbus.rtu": ("rtu_crc_rules", "rtu"),
 }
 
 EQUIVALENTS = ROOT / "tools" / "mutation_equivalents.toml"
