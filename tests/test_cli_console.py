@@ -111,6 +111,17 @@ def test_a_clock_step_without_a_manual_clock_is_refused_at_start(tmp_path: Path)
     assert f"{scenario}: step 2: clock advance needs --manual-clock" in r.stderr
 
 
+def test_a_battery_step_for_an_inverter_without_one_is_refused_at_start(tmp_path: Path
+                                                                       ) -> None:
+    scenario = tmp_path / "steps.toml"
+    scenario.write_text('[[step]]\nat = 600\nplant = { battery_soc = 20 }\n')
+    r = _run("serve", "--model", "SG5K-D", "--scenario", str(scenario), "--modbus-port", "0",
+             "--http-port", "0", "--no-control")
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.strip() == (f"mock-sungrow: error: {scenario}: step 1: plant: "
+                                "inverter[1] (SG5K-D) has no battery")
+
+
 def test_several_busy_ports_are_named_in_one_message() -> None:
     blockers = []
     try:

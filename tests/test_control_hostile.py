@@ -51,7 +51,8 @@ def _state(server: MockSungrowServer) -> tuple[Any, ...]:
 @pytest.mark.parametrize(("method", "path", "body", "status", "names"), [
     ("POST", "/faults", '{"kind": {}}', 422, "kind must be a string"),
     ("POST", "/faults", '{"kind": ["exception"]}', 422, "kind must be a string"),
-    ("POST", "/faults", '{"kind": "latency", "duration": "nan"}', 422, "duration"),
+    ("POST", "/faults", '{"kind": "latency", "delay": 0.1, "duration": "nan"}', 422,
+     "duration"),
     ("POST", "/registers/holding/write", '{"address": Infinity, "values": [1]}', 400, "address"),
     ("POST", "/registers/holding/write", '{"address": 1e400, "values": [1]}', 400, "address"),
     ("POST", "/registers/holding/write", '{"address": 5008.5, "values": [1]}', 422, "address"),

@@ -45,7 +45,7 @@ def test_the_document_lists_exactly_the_served_operations(
     documented = {(method.upper(), path) for path, item in doc["paths"].items()
                   for method in item}
     assert documented == routes
-    assert len(routes) == 21  # with GET /tls/ca.pem
+    assert len(routes) == 23  # with GET /tls/ca.pem, /battery, /registers/{table}/{name}
 
 
 def test_every_operation_has_a_response_schema_for_every_status(doc: dict[str, Any]) -> None:

@@ -71,6 +71,12 @@ def test_text_and_python_values_are_coerced_to_the_parameter_type(
     ("scale:factor=0", "scale: factor must be > 0; got 0.0"),
     ("scale:factor=-2", "scale: factor must be > 0; got -2.0"),
     ("latency:delay=-1", "latency: delay must be >= 0; got -1.0"),
+    # Issue 15, point 10: a latency fault that can never delay was accepted as a no-op.
+    ("latency", "latency: give a profile (lan, winet-modbus, winet-http) or a delay and/or "
+                "jitter above 0 seconds; without them it would never delay an answer"),
+    ("latency:delay=0,jitter=0", "latency: give a profile (lan, winet-modbus, winet-http) or "
+                                 "a delay and/or jitter above 0 seconds; without them it would "
+                                 "never delay an answer"),
     ("latency:profile=dsl", "latency: profile must be one of lan, winet-modbus, winet-http; "
                             "got 'dsl'"),
     ("value:words=1;x", "value: words must be a list; got '1;x'"),
@@ -94,6 +100,7 @@ def test_a_word_list_that_is_no_list_of_numbers_is_a_422_not_a_server_error(
     status, body = control_call(base, "POST", "/faults", {"kind": "value", "words": words})
     assert status == 422, body
     assert body["error"] == f"value: words must be a list; got {words!r}"
+    assert "kinds" not in body  # the kind list answers an unknown kind only (issue 15, 10)
     assert not served.faults
     with RawModbus("127.0.0.1", served.get_connection_info("modbus")["port"]) as c:
         assert c.read(4, 4999, 1) == [0x0126]

@@ -24,7 +24,7 @@ def _kinds(server: MockSungrowServer) -> list[tuple[int, str]]:
 def test_ids_count_up_and_are_never_reused(mock_sungrow_factory: Any) -> None:
     server = mock_sungrow_factory(server_type="modbus", control_port=0)
     base = server.get_connection_info("control")["url"].rstrip("/")
-    a = server.inject("latency")
+    a = server.inject("latency", delay=0.001)
     b = server.inject("zeros", table="holding", address=1)
     assert (a.id, b.id) == (1, 2)
     assert server.faults.remove(1) is True

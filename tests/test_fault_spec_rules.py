@@ -228,7 +228,8 @@ def test_defaults_fill_parameters_left_out_or_given_as_none(server: MockSungrowS
     assert _spec(server, {"kind": "exception", "code": None}) == {"kind": "exception",
                                                                  "code": 2}
     # A parameter without a default (latency's profile) is left out, not listed as None.
-    assert _spec(server, "latency") == {"kind": "latency", "delay": 0.0, "jitter": 0.0}
+    assert _spec(server, "latency", jitter=0.5) == {"kind": "latency", "delay": 0.0,
+                                                    "jitter": 0.5}
     assert _spec(server, "latency", profile="lan") == {
         "kind": "latency", "profile": "lan", "delay": 0.0, "jitter": 0.0}
     assert _spec(server, "min-gap", gap=1) == {"kind": "min-gap", "gap": 1.0,
@@ -379,7 +380,7 @@ def test_a_fault_removed_through_itself_leaves_its_server(server: MockSungrowSer
     gone.remove()
     assert list(server.faults) == [keep]
     assert gone.ended_at is not None and not gone.expired
-    with server.inject("latency") as f:
+    with server.inject("latency", delay=0.001) as f:
         assert list(server.faults) == [keep, f]
     assert list(server.faults) == [keep]
 
@@ -412,7 +413,7 @@ def test_waiting_names_each_pending_fault_with_what_it_still_needs(
     server.inject("exception", code=4, address=[5031, 5032], times=2)
     server.inject("silence", duration=30, times=1)
     server.inject("drop", duration=12.5)
-    server.inject("latency")  # permanent: nothing to wait for
+    server.inject("latency", delay=0.001)  # permanent: nothing to wait for
     with pytest.raises(TimeoutError) as e:
         server.wait(0.05)
     assert str(e.value) == (

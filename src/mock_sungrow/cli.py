@@ -286,6 +286,7 @@ def serve(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.
         ScenarioRunner,
         load_scenario,
         refuse_clock_steps,
+        refuse_impossible_plant_steps,
     )
     from mock_sungrow.server import MockSungrowServer
 
@@ -350,6 +351,7 @@ def serve(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.
                 meter=args.meter,
                 house_load=args.house_load,
             )
+        refuse_impossible_plant_steps(args.scenario, steps, server)
         printer = None
         if args.log_requests is not None:
             printer = console.RequestPrinter(

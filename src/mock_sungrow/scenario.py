@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mock_sungrow.clock import EARLIEST, LATEST, check_time, iso_date
+from mock_sungrow.device.setup import PlantSetup, SetupError
 from mock_sungrow.faults.params import FaultSpecError
 from mock_sungrow.faults.spec import parse_fault
 from mock_sungrow.installation.files import load_document
@@ -98,10 +99,10 @@ def _check_step(path: Path, index: int, item: Any) -> Step:
         except FaultSpecError as exc:
             raise ScenarioError(f"{where}: {exc}") from None
     elif key == "plant":
-        if not isinstance(value, dict) or not set(value) <= {"action", "cloud_factor"} or not value:
-            raise ScenarioError(f"{where}: plant takes action (start/stop) and/or cloud_factor")
-        if value.get("action", "start") not in ("start", "stop"):
-            raise ScenarioError(f"{where}: plant action must be 'start' or 'stop'")
+        try:
+            PlantSetup.parse(value)
+        except SetupError as exc:
+            raise ScenarioError(f"{where}: plant: {exc}") from None
     elif key == "clock":
         if not isinstance(value, dict) or len(value) != 1 or not set(value) <= {
             "advance", "inverter_time"}:
@@ -134,6 +135,20 @@ def refuse_clock_steps(path: str | Path, steps: list[Step]) -> None:
         raise ScenarioError(
             f"{path}: step {step.index}: clock advance needs --manual-clock (the wall clock "
             "cannot be moved); start with --manual-clock [START]")
+
+
+def refuse_impossible_plant_steps(path: str | Path, steps: list[Step],
+                                  server: MockSungrowServer) -> None:
+    """Refuse a plant step this server's inverter cannot carry out (a battery it lacks).
+
+    Checked at start, like :func:`refuse_clock_steps`, not minutes later at the step's time.
+    """
+    for step in steps:
+        if "plant" in step.action:
+            try:
+                PlantSetup.parse(step.action["plant"]).check(server.device)
+            except SetupError as exc:
+                raise ScenarioError(f"{path}: step {step.index}: plant: {exc}") from None
 
 
 def _check_clock_step(value: dict[str, Any]) -> None:
@@ -171,11 +186,8 @@ def apply_step(server: MockSungrowServer, step: Step) -> None:
         server.faults.remove(value)
     elif key == "reset":
         server.reset()
-    elif key == "plant":
-        if "action" in value:  # written to the start/stop register, as a client would
-            server.device.start() if value["action"] == "start" else server.device.stop()
-        if "cloud_factor" in value:
-            server.plant.set_cloud_factor(float(value["cloud_factor"]))
+    elif key == "plant":  # what POST /plant does (a start/stop written as a client would)
+        PlantSetup.parse(value).apply(server.device)
     elif key == "clock":
         if "advance" in value:
             server.advance(float(value["advance"]))

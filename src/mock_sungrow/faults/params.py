@@ -16,6 +16,14 @@ class FaultSpecError(ValueError):
     """A fault specification is invalid; the message says what is wrong."""
 
 
+class UnknownFaultKindError(FaultSpecError):
+    """The spec names no fault kind, or one the catalogue does not have.
+
+    Separate so that an answer can list the kinds for this error only (the control API's
+    ``kinds`` field), not for every misspelt parameter.
+    """
+
+
 # ----------------------------------------------------------------------------- parameters
 
 

@@ -31,7 +31,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from mock_sungrow.faults.catalogue import FRONT_ENDS, KINDS, FaultKind
-from mock_sungrow.faults.params import FaultSpecError, from_text, integral
+from mock_sungrow.faults.params import FaultSpecError, UnknownFaultKindError, from_text, integral
 
 if TYPE_CHECKING:
     from mock_sungrow.faults.faultset import FaultSet
@@ -327,12 +327,12 @@ def parse_fault(spec: Mapping[str, Any] | str) -> Fault:
         raise FaultSpecError(f"a fault spec is an object with a 'kind'; got {spec!r}")
     kind_name = spec.get("kind")
     if kind_name is not None and not isinstance(kind_name, str):  # {} or [...]: unhashable
-        raise FaultSpecError(
+        raise UnknownFaultKindError(
             f"kind must be a string naming a fault kind; got {kind_name!r}; accepted: "
             f"{', '.join(sorted(KINDS))}"
         )
     if kind_name not in KINDS:
-        raise FaultSpecError(
+        raise UnknownFaultKindError(
             f"unknown fault kind {kind_name!r}; accepted: {', '.join(sorted(KINDS))}"
         )
     kind = KINDS[kind_name]
@@ -352,6 +352,10 @@ def parse_fault(spec: Mapping[str, Any] | str) -> Fault:
             raise FaultSpecError(f"{kind.name}: {p.name} is required")
         elif p.default is not None:
             params[p.name] = p.default
+    if kind.validate is not None:
+        problem = kind.validate(params)
+        if problem:
+            raise FaultSpecError(f"{kind.name}: {problem}")
     times = integral(spec.get("times"))
     if times is not None and (isinstance(times, bool) or not isinstance(times, int)
                               or times < 1):

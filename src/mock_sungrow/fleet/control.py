@@ -26,9 +26,10 @@ from aiohttp import web
 
 from mock_sungrow.diagnostics import Diagnostics
 from mock_sungrow.faults.catalogue import KINDS
-from mock_sungrow.faults.params import FaultSpecError
-from mock_sungrow.frontends.control.api import ApiError, ControlApi, _body, json_response
+from mock_sungrow.faults.params import FaultSpecError, UnknownFaultKindError
+from mock_sungrow.frontends.control.api import ControlApi
 from mock_sungrow.frontends.control.app import Api, ControlFrontEnd, Owner
+from mock_sungrow.frontends.control.parse import ApiError, json_response, read_body
 
 if TYPE_CHECKING:
     from mock_sungrow.config import Network
@@ -116,7 +117,7 @@ class FleetControlApi:
 
     async def inject(self, request: web.Request) -> web.Response:
         """A fault on the sites chosen (``sites``, or ``fraction`` + ``seed``; default all)."""
-        body = await _body(request)
+        body = await read_body(request)
         spec = {k: v for k, v in body.items() if k not in _SELECTION}
         sites = body.get("sites")
         if sites is not None and (not isinstance(sites, list)
@@ -133,8 +134,10 @@ class FleetControlApi:
             raise ApiError(422, str(exc)) from None
         try:
             faults = self.fleet.inject(spec, sites=[self.fleet.site_ids[i] for i in chosen])
-        except FaultSpecError as exc:
+        except UnknownFaultKindError as exc:
             raise ApiError(422, str(exc), kinds=sorted(KINDS)) from None
+        except FaultSpecError as exc:
+            raise ApiError(422, str(exc)) from None
         except ValueError as exc:  # a fault a site cannot carry out
             raise ApiError(422, str(exc)) from None
         return json_response({"sites": list(faults),

@@ -220,6 +220,10 @@ class FaultKind:
     #: Whether the kind can match a register range (and so a table / address).
     registers: bool = False
     effect: Effect = field(default=NO_EFFECT, compare=False)
+    #: A rule across the parameters (after each was checked on its own): what is wrong with
+    #: them, or None. A latency fault with neither a profile nor a delay would do nothing.
+    validate: Callable[[dict[str, Any]], str | None] | None = field(default=None,
+                                                                    compare=False)
 
     def __post_init__(self) -> None:
         if self.phase not in PHASE_HOOKS:

@@ -74,6 +74,20 @@ class Withhold(Effect):
         return False
 
 
+@with_schema({"anyOf": [  # the same rule for the control API's OpenAPI document
+    {"required": ["profile"], "properties": {"profile": {"type": "string"}}},
+    {"required": ["delay"], "properties": {"delay": {"type": "number", "exclusiveMinimum": 0}}},
+    {"required": ["jitter"], "properties": {"jitter": {"type": "number",
+                                                       "exclusiveMinimum": 0}}},
+]})
+def _some_delay(params: dict[str, Any]) -> str | None:
+    """A latency fault must delay something: a profile, a delay or a jitter above 0."""
+    if params.get("profile") is None and not (params["delay"] > 0 or params["jitter"] > 0):
+        return ("give a profile (" + ", ".join(LATENCY_PROFILES) + ") or a delay and/or "
+                "jitter above 0 seconds; without them it would never delay an answer")
+    return None
+
+
 class Latency(Effect):
     """Answer late (delays of several latency faults add up)."""
 
@@ -161,7 +175,7 @@ KINDS = (
                Param("delay", float, 0.0, check=non_negative, doc="seconds"),
                Param("jitter", float, 0.0, check=non_negative,
                      doc="extra uniform random delay, seconds")),
-              registers=True, effect=Latency()),
+              registers=True, effect=Latency(), validate=_some_delay),
     FaultKind("min-gap", "request", ALL_FRONT_ENDS,
               "a dongle that needs a pause between requests; too fast overloads it", (26,),
               (Param("gap", float, 0.03, check=positive,

@@ -14,132 +14,39 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from mock_sungrow.config import PLANT_OPTIONS
+from mock_sungrow.device.setup import NoBatteryError, PlantSetup, SetupError
 from mock_sungrow.errors import ModbusError
 from mock_sungrow.faults.catalogue import KINDS
-from mock_sungrow.faults.params import FaultSpecError
+from mock_sungrow.faults.params import FaultSpecError, UnknownFaultKindError
 from mock_sungrow.faults.spec import fault_from
-from mock_sungrow.frontends import jsonlimits
 from mock_sungrow.frontends.control.openapi import openapi_document
+from mock_sungrow.frontends.control.parse import (
+    ApiError,
+    device_of,
+    integer,
+    json_response,
+    parse_time,
+    read_body,
+    snapshot_dict,
+    table_of,
+)
 
 if TYPE_CHECKING:
-    from mock_sungrow.device.device import Device
     from mock_sungrow.server import MockSungrowServer
+
+__all__ = ["ApiError", "ControlApi", "json_response"]
 
 
 #: The most words one ``PUT /registers/{table}`` pins (a read's worth).
 MAX_PIN = 125
 #: The most words one ``POST /registers/holding/write`` writes (one Modbus FC16 request).
 MAX_WRITE = 123
-
-
-class ApiError(Exception):
-    """An error with an HTTP status and a JSON body."""
-
-    def __init__(self, status: int, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.body = {"error": message, **extra}
-
-
-def json_response(data: Any, status: int = 200) -> web.Response:
-    """A JSON reply (the control API answers everything in JSON, errors included)."""
-    return web.json_response(data, status=status, dumps=lambda v: json.dumps(v, default=str))
-
-
-async def _body(request: web.Request, fields: tuple[str, ...] | None = None
-                ) -> dict[str, Any]:
-    """The JSON object a request carries (``{}`` without a body), within the JSON limits.
-
-    Nesting, integer size and non-finite numbers are limited
-    (:mod:`mock_sungrow.frontends.jsonlimits`), so no value outside them reaches a handler.
-    The media type was checked by the guard (:mod:`mock_sungrow.frontends.control.app`).
-    A field not in ``fields`` (when given) is refused with 422 naming it: a misspelt
-    ``inverter_tim`` would otherwise be ignored without a word.
-    """
-    if not request.body_exists:  # read already (frontends/web.py): still there
-        return {}
-    raw = await request.read()
-    if not raw.strip():
-        return {}
-    try:
-        data = jsonlimits.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ApiError(400, "the body is not valid JSON: it is not UTF-8") from None
-    except jsonlimits.JsonLimitError as exc:
-        raise ApiError(400, f"the body is outside the JSON limits: {exc}") from None
-    except ValueError as exc:
-        raise ApiError(400, f"the body is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ApiError(400, "the body must be a JSON object")
-    unknown = sorted(set(data) - set(fields)) if fields is not None else []
-    if unknown:
-        raise ApiError(422, f"unknown field(s) {', '.join(map(repr, unknown))}; accepted: "
-                            f"{', '.join(fields or ())}")
-    return data
-
-
-def _int(value: Any, name: str, low: int, high: int) -> int:
-    """An integer ``low..high`` from a JSON integer or a decimal string (a query value)."""
-    problem = f"{name} must be an integer {low}..{high}; got {value!r}"
-    if isinstance(value, float) and value.is_integer():  # JSON's 2.0 is the integer 2
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ApiError(422, problem)
-    if isinstance(value, str):
-        text = value.strip()
-        digits = text.lstrip("+-")
-        if not (digits.isascii() and digits.isdigit()) or len(text) > 20:  # not '¹
-            raise ApiError(422, problem)
-        value = int(text)
-    number: int = value
-    if not low <= number <= high:
-        raise ApiError(422, f"{name} must be an integer {low}..{high}; got {number}")
-    return number
-
-
-def _table(request: web.Request) -> str:
-    table = request.match_info["table"]
-    if table not in ("input", "holding"):
-        raise ApiError(404, f"unknown table {table!r}; tables are 'input' and 'holding'")
-    return table
-
-
-def _device(server: MockSungrowServer, request: web.Request) -> Device:
-    """The device a request names (``?device=`` id or serial, ``?unit=``), else the first."""
-    q = request.query
-    unit = _int(q["unit"], "unit", 0, 255) if "unit" in q else None  # checked even if unused
-    selector: str | int | None = q.get("device")
-    if selector is None:
-        selector = unit
-    if selector is None:
-        return server.device
-    try:
-        return server.find_device(selector)
-    except LookupError as exc:
-        raise ApiError(404, str(exc).strip("'\"")) from None
-
-
-def _snapshot_dict(device: Device) -> dict[str, Any]:
-    snap = device.snapshot()
-    out: dict[str, Any] = {}
-    for f in dataclasses.fields(snap):
-        value = getattr(snap, f.name)
-        if isinstance(value, datetime):
-            value = value.isoformat()
-        elif hasattr(value, "value") and not isinstance(value, float | int):
-            value = value.value
-        elif isinstance(value, tuple):
-            value = list(value)
-        out[f.name] = value
-    return out
 
 
 class ControlApi:
@@ -160,6 +67,7 @@ class ControlApi:
             web.get("/problems", self.problems),
             web.get("/registers/{table}", self.read_registers),
             web.put("/registers/{table}", self.pin_registers),
+            web.get("/registers/{table}/{name}", self.read_named),
             web.delete("/registers", self.unpin_registers),
             web.post("/registers/holding/write", self.write_registers),
             web.get("/faults", self.list_faults),
@@ -172,6 +80,7 @@ class ControlApi:
             web.get("/requests", self.get_requests),
             web.delete("/requests", self.clear_requests),
             web.post("/plant", self.plant),
+            web.get("/battery", self.battery),
             web.post("/reset", self.reset),
             web.get("/tls/ca.pem", self.tls_ca),
         ]
@@ -213,7 +122,7 @@ class ControlApi:
 
     async def state(self, request: web.Request) -> web.Response:
         """A device's plant snapshot in engineering units (``?device=``, ``?unit=``)."""
-        return json_response(_snapshot_dict(_device(self.server, request)))
+        return json_response(snapshot_dict(device_of(self.server, request)))
 
     async def problems(self, request: web.Request) -> web.Response:
         """Server-side problems recorded so far."""
@@ -221,10 +130,10 @@ class ControlApi:
 
     async def read_registers(self, request: web.Request) -> web.Response:
         """Words as a client would read them (documented addresses)."""
-        table = _table(request)
-        address = _int(request.query.get("address"), "address", 1, 65536)
-        count = _int(request.query.get("count", 1), "count", 1, 125)
-        device = _device(self.server, request)
+        table = table_of(request)
+        address = integer(request.query.get("address"), "address", 1, 65536)
+        count = integer(request.query.get("count", 1), "count", 1, 125)
+        device = device_of(self.server, request)
         try:
             words = device.read_registers(table, address, count)  # type: ignore[arg-type]
         except ModbusError as exc:
@@ -233,34 +142,34 @@ class ControlApi:
 
     async def pin_registers(self, request: web.Request) -> web.Response:
         """Force raw words into a table until ``DELETE /registers``."""
-        table = _table(request)
-        body = await _body(request, ("address", "words"))
-        address = _int(body.get("address"), "address", 1, 65536)
+        table = table_of(request)
+        body = await read_body(request, ("address", "words"))
+        address = integer(body.get("address"), "address", 1, 65536)
         words = body.get("words")
         if not isinstance(words, list) or not 1 <= len(words) <= MAX_PIN:
             raise ApiError(422, f"words must be a list of 1..{MAX_PIN} 16-bit integers")
-        device = _device(self.server, request)
+        device = device_of(self.server, request)
         try:
-            device.set_register(table, address, [_int(w, "word", 0, 65535) for w in words])  # type: ignore[arg-type]
+            device.set_register(table, address, [integer(w, "word", 0, 65535) for w in words])  # type: ignore[arg-type]
         except ValueError as exc:
             raise ApiError(422, str(exc)) from None
         return json_response({"table": table, "address": address, "words": words})
 
     async def unpin_registers(self, request: web.Request) -> web.Response:
         """Drop every pinned word (of the device named, else the first inverter)."""
-        _device(self.server, request).clear_registers()
+        device_of(self.server, request).clear_registers()
         return json_response({"cleared": True})
 
     async def write_registers(self, request: web.Request) -> web.Response:
         """A holding-register write with a client's validation and effects."""
-        body = await _body(request, ("address", "values"))
-        address = _int(body.get("address"), "address", 1, 65536)
+        body = await read_body(request, ("address", "values"))
+        address = integer(body.get("address"), "address", 1, 65536)
         values = body.get("values")
         if not isinstance(values, list) or not 1 <= len(values) <= MAX_WRITE:
             raise ApiError(422, f"values must be a list of 1..{MAX_WRITE} 16-bit integers (one "
                                 "Modbus write)")
-        words = [_int(v, "value", 0, 65535) for v in values]
-        device = _device(self.server, request)
+        words = [integer(v, "value", 0, 65535) for v in values]
+        device = device_of(self.server, request)
         try:
             device.write_registers(address, words)
         except ModbusError as exc:
@@ -273,11 +182,13 @@ class ControlApi:
 
     async def inject(self, request: web.Request) -> web.Response:
         """Inject a fault from a spec object (same fields as ``server.inject``)."""
-        body = await _body(request)
+        body = await read_body(request)
         try:
             fault = fault_from(body)
-        except FaultSpecError as exc:
+        except UnknownFaultKindError as exc:
             raise ApiError(422, str(exc), kinds=sorted(KINDS)) from None
+        except FaultSpecError as exc:
+            raise ApiError(422, str(exc)) from None
         try:
             fault = self.server.inject(fault)
         except FaultSpecError as exc:  # a valid spec this server cannot carry out
@@ -291,14 +202,14 @@ class ControlApi:
 
     async def remove_fault(self, request: web.Request) -> web.Response:
         """Remove one fault by id."""
-        fault_id = _int(request.match_info["id"], "id", 1, 2**31)
+        fault_id = integer(request.match_info["id"], "id", 1, 2**31)
         if not self.server.faults.remove(fault_id):
             raise ApiError(404, f"no fault with id {fault_id}")
         return json_response({"removed": fault_id})
 
     async def wait_faults(self, request: web.Request) -> web.Response:
         """Wait until every finite fault has fired (HTTP 408 with the pending ones if not)."""
-        body = await _body(request, ("timeout",))
+        body = await read_body(request, ("timeout",))
         timeout = body.get("timeout", 5.0)
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not (
             0 < timeout <= 600
@@ -334,7 +245,7 @@ class ControlApi:
         """``{"advance": s}`` or ``{"set": iso}`` (manual clock), ``{"inverter_time": iso}``."""
         from mock_sungrow.clock import ManualClock
 
-        body = await _body(request, ("advance", "set", "inverter_time"))
+        body = await read_body(request, ("advance", "set", "inverter_time"))
         s = self.server
         if not body:
             raise ApiError(422, "give one of advance, set, inverter_time")
@@ -349,7 +260,7 @@ class ControlApi:
                         raise ApiError(422, "advance must be a number of seconds")
                     s.clock.advance(seconds)  # it checks: finite, in range
                 else:
-                    s.clock.set(_parse_time(body["set"], "set"))
+                    s.clock.set(parse_time(body["set"], "set"))
             except ValueError as exc:
                 raise ApiError(422, str(exc)) from None
         if "inverter_time" in body:
@@ -358,7 +269,7 @@ class ControlApi:
                 raise ApiError(422, "inverter_time must be an ISO 8601 string (the inverter's "
                                     f"local time, for example 2026-06-21T12:00:00); got {value!r}")
             try:
-                s.set_clock(_parse_time(value, "inverter_time", naive_ok=True))
+                s.set_clock(parse_time(value, "inverter_time", naive_ok=True))
             except ValueError as exc:
                 raise ApiError(422, str(exc)) from None
         return await self.get_clock(request)
@@ -375,13 +286,13 @@ class ControlApi:
             number = function.isascii() and function.isdigit()
             filters["function"] = int(function) if number else function
         if "address" in q:
-            filters["address"] = _int(q["address"], "address", 1, 65536)
+            filters["address"] = integer(q["address"], "address", 1, 65536)
         if "since" in q:
             try:
                 filters["since"] = float(q["since"])
             except ValueError:
                 raise ApiError(422, "since must be a number (server clock seconds)") from None
-        limit = _int(q.get("limit", 1000), "limit", 1, 100_000)
+        limit = integer(q.get("limit", 1000), "limit", 1, 100_000)
         found = self.server.requests.find(**filters)[-limit:]
         return json_response([r.to_dict() for r in found])
 
@@ -391,55 +302,48 @@ class ControlApi:
         return json_response({"cleared": True})
 
     async def plant(self, request: web.Request) -> web.Response:
-        """Plant commands: ``{"action": "start"|"stop"}``, ``{"cloud_factor": x}``.
+        """Set the plant up as the Python API does (:class:`~mock_sungrow.device.setup.PlantSetup`).
 
-        A start or stop is written to the device's start/stop register, as a client would.
+        ``action`` start/stop is written to the device's start/stop register, as a client
+        would; the other fields are the plant's set-up calls (``set_battery_soc``,
+        ``set_grid_outage``, ``set_power_limit``...). Everything is checked before anything
+        is applied: a refused request changes nothing.
         """
-        body = await _body(request, ("action", "cloud_factor"))
-        device = _device(self.server, request)
-        action = body.get("action")
-        if action is not None:
-            if action not in ("start", "stop"):
-                raise ApiError(422, "action must be 'start' or 'stop'")
-            try:
-                device.start() if action == "start" else device.stop()
-            except ModbusError as exc:
-                raise ApiError(409, exc.message, modbus_exception=int(exc.code)) from None
-        if "cloud_factor" in body:
-            factor = body["cloud_factor"]
-            if isinstance(factor, str) or not isinstance(factor, int | float):
-                raise ApiError(422, f"cloud_factor must be a number 0..1.5; got {factor!r}")
-            try:
-                PLANT_OPTIONS["cloud_factor"].validate(factor)
-            except ValueError as exc:
-                raise ApiError(422, str(exc)) from None
-            device.plant.set_cloud_factor(float(factor))
-        if action is None and "cloud_factor" not in body:
-            raise ApiError(422, "give action and/or cloud_factor")
-        return json_response(_snapshot_dict(device))
+        device = device_of(self.server, request)
+        try:
+            setup = PlantSetup.parse(await read_body(request))
+            setup.apply(device)
+        except NoBatteryError as exc:
+            raise ApiError(409, str(exc)) from None
+        except SetupError as exc:
+            raise ApiError(422, str(exc)) from None
+        except ModbusError as exc:
+            raise ApiError(409, exc.message, modbus_exception=int(exc.code)) from None
+        return json_response(snapshot_dict(device))
+
+    async def read_named(self, request: web.Request) -> web.Response:
+        """One catalogued register by name, decoded (what ``server.read(name)`` returns)."""
+        table = table_of(request)
+        name = request.match_info["name"]
+        device = device_of(self.server, request)
+        try:
+            value = device.read(name, table)  # type: ignore[arg-type]
+        except KeyError as exc:
+            raise ApiError(404, str(exc.args[0])) from None
+        except ModbusError as exc:
+            raise ApiError(409, exc.message, modbus_exception=int(exc.code)) from None
+        return json_response({"table": table, "name": name, "value": value})
+
+    async def battery(self, request: web.Request) -> web.Response:
+        """The battery's readings (``server.battery_readings()``): 404 without a battery."""
+        device = device_of(self.server, request)
+        try:
+            readings = device.readings()
+        except ValueError as exc:
+            raise ApiError(404, str(exc)) from None
+        return json_response(dataclasses.asdict(readings))
 
     async def reset(self, request: web.Request) -> web.Response:
         """Rebuild the plant, clear faults, registers pins and the log; keep the ports."""
         self.server.reset()
         return json_response({"reset": True})
-
-
-def _parse_time(value: Any, name: str, *, naive_ok: bool = False) -> datetime:
-    """An ISO 8601 string or POSIX seconds as a datetime; ``ValueError`` naming ``name``."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        try:
-            return datetime.fromtimestamp(float(value), timezone.utc)
-        except (OverflowError, OSError, ValueError):
-            raise ValueError(f"{name}: {value!r} POSIX seconds is not a time in years "
-                             "1..9999") from None
-    if not isinstance(value, str):
-        raise ValueError(f"{name} must be an ISO 8601 string or POSIX seconds; "  # noqa: TRY004
-                         f"got {value!r}")
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"{name}: {value[:60]!r} is not an ISO 8601 time "
-                         "(for example 2026-06-21T12:00:00+00:00)") from None
-    if when.tzinfo is None and not naive_ok:
-        raise ValueError(f"{name}: give the time zone (for example 2026-06-21T12:00:00+00:00)")
-    return when

@@ -24,6 +24,8 @@ Schema = dict[str, Any]
 _INTEGER: Schema = {"type": "integer"}
 _STRING: Schema = {"type": "string"}
 _NUMBER: Schema = {"type": "number"}
+_WATTS: Schema = {"type": ["number", "null"], "minimum": 0,
+                  "description": "watts (null: no limit)"}
 _WORD: Schema = {"type": "integer", "minimum": 0, "maximum": 65535}
 _WORDS: Schema = {"type": "array", "items": _WORD, "minItems": 1, "maxItems": 125}
 _ADDRESS: Schema = {"type": "integer", "minimum": 1, "maximum": 65536}
@@ -96,6 +98,7 @@ def fault_kind_schema(kind: FaultKind) -> Schema:
         properties["ordered"] = {"type": "boolean",
                                  "description": "fire in injection order (needs times)"}
         schema["dependentRequired"] = {"ordered": ["times"]}
+    schema.update(getattr(kind.validate, "schema", {}))  # a rule across the parameters
     schema["description"] = kind.summary
     schema["title"] = kind.name
     return schema
@@ -185,6 +188,12 @@ def openapi_document() -> dict[str, Any]:
                     body=_object({"address": _ADDRESS, "words": _WORDS}, ("address", "words")),
                     errors=(404, 422)),
             },
+            "/registers/{table}/{name}": {"get": _op(
+                "Read a catalogued register by name, decoded (mock-sungrow registers MODEL "
+                "lists the names)", _object({"table": _STRING, "name": _STRING, "value": {}},
+                                            ("table", "name", "value")),
+                params=[table, _q("name", _STRING, True, "path"), *device],
+                errors=(404, 409, 422))},
             "/registers": {"delete": _op("Unpin every word", done, params=device,
                                          errors=(404, 422))},
             "/registers/holding/write": {"post": _op(
@@ -243,11 +252,28 @@ def openapi_document() -> dict[str, Any]:
                     errors=(422,)),
                 "delete": _op("Clear the request log", done),
             },
-            "/plant": {"post": _op("Start or stop the plant, set clouds", state,
-                                   body=_at_least_one({
-                "action": {"type": "string", "enum": ["start", "stop"]},
-                "cloud_factor": {"type": "number", "minimum": 0, "maximum": 1.5}}),
+            "/plant": {"post": _op(
+                "Start or stop the plant, set clouds, battery, grid and limits "
+                "(checked together: a refused request changes nothing)", state,
+                body=_at_least_one({
+                    "action": {"type": "string", "enum": ["start", "stop"]},
+                    "cloud_factor": {"type": "number", "minimum": 0, "maximum": 1.5},
+                    "battery_soc": {"type": "number", "minimum": 0, "maximum": 100,
+                                    "description": "percent (a device with a battery)"},
+                    "grid": {"type": "string", "enum": ["up", "down"],
+                             "description": "down: a grid outage"},
+                    "power_limit_w": _WATTS, "export_limit_w": _WATTS,
+                    "power_factor": {"oneOf": [
+                        {"type": "number", "minimum": -1, "maximum": -0.8},
+                        {"type": "number", "minimum": 0.8, "maximum": 1}],
+                        "description": "signed, 0.8 <= |PF| <= 1"}}),
                 params=device, errors=(404, 409, 422))},
+            "/battery": {"get": _op("The battery's readings", _object({
+                "voltage_v": _NUMBER, "current_a": _NUMBER, "power_w": _NUMBER,
+                "soc_pct": _NUMBER, "status": {"type": "string",
+                                               "enum": ["run", "standby", "stopped"]}},
+                ("voltage_v", "current_a", "power_w", "soc_pct", "status"), extra=True),
+                params=device, errors=(404, 422))},
             "/reset": {"post": _op("Rebuild the plant, clear faults and log", done)},
             "/tls/ca.pem": {"get": _tls_ca()},
         },
