@@ -92,6 +92,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "no_leak_check: skip the thread/fd leak check")
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
     config.addinivalue_line(
+        "markers", "browser: drives the dashboard in a headless chromium (tests/test_dashboard.py;"
+                   " needs /usr/bin/chromium and playwright)")
+    config.addinivalue_line(
         "markers", "fuzz: generated hostile input over real sockets (tests/fuzzing.py; "
                    "MOCK_SUNGROW_FUZZ_SCALE=N runs N times as many examples)"
     )

@@ -399,6 +399,9 @@ CONTROL_OPTIONS = _options(
            "Host or Origin header)"),
     Option("control_trusted_networks", "trusted_networks", DEFAULT_CONTROL_TRUSTED, _networks,
            "client networks the control API serves"),
+    Option("control_read_only", "read_only", False, _bool,
+           "serve the control API and its dashboard read-only: every request that would "
+           "change something gets HTTP 403"),
 )
 
 
@@ -469,6 +472,7 @@ class ControlConfig:
     allow_remote: bool = False
     trusted_networks: tuple[Network, ...] = field(
         default_factory=lambda: check_networks("trusted_networks", DEFAULT_CONTROL_TRUSTED))
+    read_only: bool = False
 
     @property
     def trusted(self) -> tuple[Network, ...] | None:

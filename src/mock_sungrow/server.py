@@ -55,7 +55,8 @@ if TYPE_CHECKING:
 
 #: Arguments that combine with ``installation=`` (the rest describe devices: they belong in it).
 _SERVER_WIDE = frozenset({"host", "clock", "datablock_class", "control_port",
-                          "control_allow_remote", "control_trusted_networks", "faults",
+                          "control_allow_remote", "control_trusted_networks",
+                          "control_read_only", "faults",
                           "request_log_size"})
 
 
@@ -135,6 +136,7 @@ class MockSungrowServer(ServerInfo):
         control_port: int | None = None,
         control_allow_remote: bool = False,
         control_trusted_networks: Sequence[str] = config.DEFAULT_CONTROL_TRUSTED,
+        control_read_only: bool = False,
         faults: Sequence[Mapping[str, Any] | str] = (),
         request_log_size: int = DEFAULT_CAPACITY,
         sungrow_port: int = 5021,

@@ -126,6 +126,11 @@ class RegisterBank:
             for offset, word in enumerate(words):
                 self._pins[table][address + offset] = word
 
+    def pinned(self, table: Table) -> dict[int, int]:
+        """A copy of the words pinned in ``table`` (address: word), for the dashboard."""
+        with self.plant.lock:
+            return dict(self._pins[table])
+
     def unpin(self) -> None:
         """Drop every pinned word, in both tables."""
         with self.plant.lock:

@@ -143,7 +143,12 @@ class RequestLog:
 
     def add_listener(self, callback: Callable[[LoggedRequest], None]) -> None:
         """Call ``callback`` for every request logged from now on."""
-        self._listeners.append(callback)
+        # Copy on write: a front end's thread may be iterating the list as it changes.
+        self._listeners = [*self._listeners, callback]
+
+    def remove_listener(self, callback: Callable[[LoggedRequest], None]) -> None:
+        """Stop calling ``callback`` (a dashboard's event stream that ended)."""
+        self._listeners = [c for c in self._listeners if c is not callback]
 
     def clear(self) -> None:
         """Forget every request."""

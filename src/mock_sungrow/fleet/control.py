@@ -83,7 +83,8 @@ class FleetControlApi:
                 server = self.fleet.site(site_id)
             except LookupError as exc:
                 raise ApiError(404, str(exc).strip("'\"")) from None
-            method: Handler = getattr(ControlApi(server), name)
+            api = ControlApi(server, stopping_of=lambda: self.stopping)
+            method: Handler = getattr(api, name)
             return await method(request)
 
         handler.__name__ = name
@@ -99,7 +100,8 @@ class FleetControlApi:
             entry["sites"] += 1
         return json_response({"sites": len(f.sites), "inverters": f.inverter_count,
                               "shard": list(f.shard), "clock": type(f.clock).__name__,
-                              "groups": list(groups.values())})
+                              "groups": list(groups.values()),
+                              "read_only": f.control.read_only})
 
     async def sites(self, request: web.Request) -> web.Response:
         """Every site served (``?group=`` one group's): id, group, model, serial, endpoints."""
@@ -166,9 +168,9 @@ class FleetControlFrontEnd(ControlFrontEnd):
     label = "fleet control API"
 
     def __init__(self, fleet: Fleet, host: str, port: int,
-                 trusted: Sequence[Network] | None = None) -> None:
+                 trusted: Sequence[Network] | None = None, read_only: bool = False) -> None:
         # No server: make_api and owner below stand in for what the base takes from one.
-        super().__init__(None, host, port, trusted)  # type: ignore[arg-type]
+        super().__init__(None, host, port, trusted, read_only)  # type: ignore[arg-type]
         self._fleet_api = FleetControlApi(fleet)
         #: Handler errors of the fleet-wide routes (the sites' own go to each site's).
         self.diagnostics = Diagnostics()

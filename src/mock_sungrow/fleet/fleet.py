@@ -163,6 +163,7 @@ class Fleet:
         control_port: int | None = None,
         control_allow_remote: bool = False,
         control_trusted_networks: Sequence[str] = config.DEFAULT_CONTROL_TRUSTED,
+        control_read_only: bool = False,
         request_log_size: int | None = None,
     ) -> None:
         if isinstance(spec, FleetSpec):
@@ -181,7 +182,8 @@ class Fleet:
         self.clock: Clock = clock if clock is not None else RealClock()
         self.control = config.from_kwargs(config.ControlConfig, {
             "control_port": control_port, "control_allow_remote": control_allow_remote,
-            "control_trusted_networks": control_trusted_networks})
+            "control_trusted_networks": control_trusted_networks,
+            "control_read_only": control_read_only})
         size = spec.request_log_size if request_log_size is None else request_log_size
         # The sites serve no control API of their own; their (unused) trusted networks are
         # parsed once here rather than once per site.
@@ -191,6 +193,7 @@ class Fleet:
                 MockSungrowServer(host=self.host, installation=s.installation,
                                   clock=self.clock, datablock_class=datablock_class,
                                   request_log_size=size,
+                                  control_read_only=self.control.read_only,
                                   control_trusted_networks=networks)  # type: ignore[arg-type]
                 for s in self.site_specs
             ]
@@ -341,7 +344,8 @@ class Fleet:
                         from mock_sungrow.fleet.control import FleetControlFrontEnd
 
                         control = [FleetControlFrontEnd(self, self.host, self.control.port,
-                                                        self.control.trusted)]
+                                                        self.control.trusted,
+                                                        self.control.read_only)]
                     every = [fe for fes in per_site for fe in fes] + control
                     names = [f"site {site_id}" for site_id, fes in zip(self.site_ids, per_site,
                                                                         strict=True) for _ in fes]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -25,6 +25,7 @@ from mock_sungrow.errors import ModbusError
 from mock_sungrow.faults.catalogue import KINDS
 from mock_sungrow.faults.params import FaultSpecError, UnknownFaultKindError
 from mock_sungrow.faults.spec import fault_from
+from mock_sungrow.frontends.control.live import LiveHandlers, clock_dict
 from mock_sungrow.frontends.control.openapi import openapi_document
 from mock_sungrow.frontends.control.parse import (
     ApiError,
@@ -49,13 +50,16 @@ MAX_PIN = 125
 MAX_WRITE = 123
 
 
-class ControlApi:
-    """The aiohttp application behind the control port."""
+class ControlApi(LiveHandlers):
+    """The aiohttp application behind the control port (the dashboard's routes too)."""
 
-    def __init__(self, server: MockSungrowServer) -> None:
+    def __init__(self, server: MockSungrowServer,
+                 stopping_of: Callable[[], bool] | None = None) -> None:
         self.server = server
-        #: Set when the listener stops: requests that wait (``/faults/wait``) give up.
+        #: Set when the listener stops: requests that wait (``/faults/wait``, ``/events``)
+        #: give up.
         self.stopping = False
+        self.stopping_of = stopping_of
 
     def routes(self) -> list[web.RouteDef]:
         """Every route (also the source of the OpenAPI description)."""
@@ -83,6 +87,9 @@ class ControlApi:
             web.get("/battery", self.battery),
             web.post("/reset", self.reset),
             web.get("/tls/ca.pem", self.tls_ca),
+            web.get("/events", self.events),
+            web.get("/history", self.history),
+            web.get("/register-map", self.register_map),
         ]
 
     # ----------------------------------------------------------------------------- handlers
@@ -114,6 +121,7 @@ class ControlApi:
             "server_type": s.server_type,
             "clock": type(s.clock).__name__,
             "connections": s.connection_infos(),
+            "read_only": s.control.read_only,
         })
 
     async def devices(self, request: web.Request) -> web.Response:
@@ -219,7 +227,7 @@ class ControlApi:
         # waits for the loop's executor threads.
         deadline = time.monotonic() + float(timeout)
         while True:
-            if self.stopping:
+            if self._stopping():
                 raise ApiError(503, "the server is stopping")
             try:
                 await asyncio.to_thread(self.server.faults.wait,
@@ -232,14 +240,7 @@ class ControlApi:
 
     async def get_clock(self, request: web.Request) -> web.Response:
         """The server clock and the inverter's own clock."""
-        s = self.server
-        now = s.clock.time()
-        return json_response({
-            "clock": type(s.clock).__name__,
-            "time": now,
-            "utc": datetime.fromtimestamp(now, timezone.utc).isoformat(),
-            "inverter_time": s.snapshot().local.isoformat(),
-        })
+        return json_response(clock_dict(self.server))
 
     async def set_clock(self, request: web.Request) -> web.Response:
         """``{"advance": s}`` or ``{"set": iso}`` (manual clock), ``{"inverter_time": iso}``."""

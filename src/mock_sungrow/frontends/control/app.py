@@ -21,6 +21,13 @@ read the answers. So, unless remote access is allowed (``control_allow_remote``)
 A request body must be ``application/json`` in any case (HTTP 415 otherwise): a cross-site
 page can send only ``text/plain``, form or multipart bodies without a CORS pre-flight, which
 this API never grants.
+
+**Read-only.** With ``control_read_only`` every request that would change something (any
+method but GET and HEAD; ``POST /faults/wait`` only waits) gets HTTP 403 with a JSON error,
+and the dashboard hides its controls.
+
+**The dashboard** (:mod:`mock_sungrow.frontends.dashboard`) is served at ``/`` through the
+same guard, so it has the same access rules as the API it calls.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
+from mock_sungrow.frontends import dashboard
 from mock_sungrow.frontends import web as web_glue
 from mock_sungrow.frontends.base import bound_port
 from mock_sungrow.frontends.control.api import ApiError, ControlApi, json_response
@@ -142,7 +150,20 @@ class Owner(Protocol):
     diagnostics: Diagnostics
 
 
-def _middlewares(owner: Owner, bound: str, trusted: Sequence[Network] | None) -> list[Any]:
+#: Requests that change nothing although their method is not GET: they only wait.
+_WAITS = ("/faults/wait",)
+
+
+def read_only_problem(request: web.Request) -> str | None:
+    """Why a request is refused by a read-only control API, or ``None``."""
+    if request.method in ("GET", "HEAD") or request.path.endswith(_WAITS):
+        return None
+    return (f"the control API is read-only (control_read_only / --control-read-only): "
+            f"{request.method} {request.path[:80]} would change the server")
+
+
+def _middlewares(owner: Owner, bound: str, trusted: Sequence[Network] | None,
+                 read_only: bool = False) -> list[Any]:
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not is_trusted(request.remote, trusted):
@@ -153,6 +174,9 @@ def _middlewares(owner: Owner, bound: str, trusted: Sequence[Network] | None) ->
         refused = cross_site_problem(request, bound) if trusted is not None else None
         if refused is not None:
             return json_response({"error": refused}, status=403)
+        refused = read_only_problem(request) if read_only else None
+        if refused is not None:
+            return json_response({"error": refused, "read_only": True}, status=403)
         refused = media_type_problem(request)
         if refused is not None:
             return json_response({"error": refused}, status=415)
@@ -188,8 +212,10 @@ class ControlFrontEnd:
     label = "control API"
 
     def __init__(self, server: MockSungrowServer, host: str, port: int,
-                 trusted: Sequence[Network] | None = None) -> None:
+                 trusted: Sequence[Network] | None = None, read_only: bool = False) -> None:
         self.server = server
+        #: Refuse every request that would change something (HTTP 403).
+        self.read_only = read_only
         self.host = host
         self.requested_port = port
         #: Client networks served; ``None`` serves everyone (``control_allow_remote``).
@@ -205,9 +231,10 @@ class ControlFrontEnd:
         # No aiohttp middlewares: see frontends/web.py (its chain cache kept every stopped
         # server alive); the guard wraps each route instead.
         self._api = api = self.make_api()
+        routes = [*api.routes(), *dashboard.routes()]
         app = web_glue.application(
-            [(r.method, r.path, r.handler) for r in api.routes()],
-            _middlewares(self.owner(), self.host, self.trusted))
+            [(r.method, r.path, r.handler) for r in routes],
+            _middlewares(self.owner(), self.host, self.trusted, self.read_only))
         runner = web_glue.runner(app, 0.5)
         await runner.setup()
         try:
@@ -260,4 +287,5 @@ def build_front_end(binding: Binding) -> ControlFrontEnd:
     """The control API of the server that owns ``binding`` (``frontends.FRONT_END_BUILDERS``)."""
     if binding.control is None:  # pragma: no cover - the server always passes its settings
         raise RuntimeError("the control API needs its settings")
-    return ControlFrontEnd(binding.owner, binding.host, binding.port, binding.control.trusted)
+    return ControlFrontEnd(binding.owner, binding.host, binding.port, binding.control.trusted,
+                           binding.control.read_only)

@@ -1,0 +1,503 @@
+// The mock-sungrow dashboard: vanilla JavaScript over the control API's JSON routes and its
+// server-sent event stream (GET /events). Nothing here is fetched from another origin.
+"use strict";
+
+const $ = (selector, root = document) => root.querySelector(selector);
+const $$ = (selector, root = document) => Array.from(root.querySelectorAll(selector));
+
+const app = {
+  base: "",            // "" for a server, "/sites/<id>" for a fleet's site
+  fleet: false,
+  readOnly: false,
+  device: null,        // ?device= (null: the first inverter)
+  source: null,        // the EventSource
+  requests: [],        // the newest requests, oldest first
+  paused: [],          // requests heard while the traffic view is paused
+  faultKinds: {},      // kind -> JSON Schema (from /openapi.json)
+  clock: null,
+};
+const MAX_ROWS = 500;
+const KIND_COLOURS = {pv: "#e8a300", direct: "#3a7d44", export: "#2a6fdb", charge: "#9b3fb5"};
+const KIND_NAMES = {pv: "PV", direct: "direct use", export: "export", charge: "battery charge (PV)"};
+// Fields of a fault spec that every kind shares (the kind's own parameters come first).
+const COMMON = ["front_end", "unit", "device", "table", "address", "function", "service",
+                "client", "times", "ordered", "duration"];
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (value !== null && value !== undefined && value !== false) node.setAttribute(key, value);
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
+
+function showError(message) {
+  const box = $("#error");
+  box.textContent = message || "";
+  box.hidden = !message;
+}
+
+function url(path, params = {}) {
+  const query = new URLSearchParams();
+  if (app.device !== null && !("device" in params)) query.set("device", app.device);
+  for (const [key, value] of Object.entries(params)) {
+    if (value !== null && value !== undefined && value !== "") query.set(key, value);
+  }
+  const text = query.toString();
+  return app.base + path + (text ? "?" + text : "");
+}
+
+async function call(method, path, body, params) {
+  const init = {method, headers: {}};
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const response = await fetch(url(path, params), init);
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${data.error || ""}`);
+  return data;
+}
+
+// ------------------------------------------------------------------------------- formatting
+
+function format(value, unit) {
+  if (value === null || value === undefined) return "–";
+  if (typeof value !== "number") return String(value);
+  if (unit === "W" || unit === "W/m²" || unit === "min") return `${Math.round(value)} ${unit}`;
+  if (unit === "kWh" || unit === "%") return `${value.toFixed(1)} ${unit}`;
+  return unit ? `${value} ${unit}` : String(value);
+}
+
+function clockText(seconds) {
+  return new Date(seconds * 1000).toISOString().replace("T", " ").slice(0, 19);
+}
+
+// ------------------------------------------------------------------------------------ plant
+
+function showState(state) {
+  app.state = state;
+  for (const node of $$("[data-field]")) {
+    const value = state[node.dataset.field];
+    if (value !== undefined) node.textContent = format(value, node.dataset.unit);
+  }
+  const flows = {pv: state.dc_power_w, house: state.load_power_w,
+                 battery: state.battery_power_w, grid: state.grid_power_w};
+  for (const [name, watts] of Object.entries(flows)) {
+    const line = $(`#line-${name}`);
+    line.classList.toggle("active", Math.abs(watts) >= 1);
+    line.classList.toggle("reverse", (name === "battery" || name === "grid") ? watts < 0 : false);
+  }
+}
+
+function showCurves(history) {
+  const svg = $("#curves");
+  const width = 700, height = 200, left = 40;
+  const kinds = Object.keys(history);
+  const peak = Math.max(100, ...kinds.flatMap((k) => history[k].map((v) => v || 0)));
+  const ns = "http://www.w3.org/2000/svg";
+  svg.replaceChildren();
+  for (let hour = 0; hour <= 24; hour += 3) {
+    const x = left + (width - left) * hour / 24;
+    const tick = document.createElementNS(ns, "text");
+    tick.setAttribute("x", x); tick.setAttribute("y", 215); tick.setAttribute("class", "axis");
+    tick.textContent = `${hour}h`;
+    svg.append(tick);
+  }
+  const top = document.createElementNS(ns, "text");
+  top.setAttribute("x", 0); top.setAttribute("y", 12); top.setAttribute("class", "axis");
+  top.textContent = `${Math.round(peak)} W`;
+  svg.append(top);
+  // Slots after the plant's current quarter-hour have not happened yet: the curves end there.
+  const local = app.state ? /T(\d\d):(\d\d)/.exec(app.state.local) : null;
+  const now = local ? Math.floor((Number(local[1]) * 60 + Number(local[2])) / 15) : 95;
+  for (const kind of kinds) {
+    const points = history[kind].slice(0, now + 1).map((v, slot) => {
+      const x = left + (width - left) * (slot + 0.5) / 96;
+      const y = height - (height - 20) * (v || 0) / peak;
+      return `${x.toFixed(1)},${y.toFixed(1)}`;
+    });
+    const line = document.createElementNS(ns, "polyline");
+    line.setAttribute("points", points.join(" "));
+    line.setAttribute("fill", "none");
+    line.setAttribute("stroke", KIND_COLOURS[kind] || "#444");
+    line.setAttribute("stroke-width", "2");
+    line.setAttribute("data-kind", kind);
+    svg.append(line);
+  }
+  $("#curves-legend").replaceChildren(...kinds.map((k) => el("span", {class: `key key-${k}`,
+    text: KIND_NAMES[k] || k})));
+}
+
+// ---------------------------------------------------------------------------------- devices
+
+async function loadDevices() {
+  const devices = await call("GET", "/devices", undefined, {device: null});
+  $("#devices").replaceChildren(...devices.map((d) => el("tr", {"data-device": d.id},
+    el("td", {text: d.id}), el("td", {text: d.kind}), el("td", {text: d.model}),
+    el("td", {text: d.role || ""}), el("td", {text: d.unit}), el("td", {text: d.serial}),
+    el("td", {text: Object.keys(d.endpoints || {}).join(", ")}),
+    el("td", {}, el("button", {text: "show", onclick: () => chooseDevice(d.id)})))));
+  $("#device-badge").textContent = app.device || (devices[0] && devices[0].id) || "";
+}
+
+function chooseDevice(id) {
+  app.device = id;
+  $("#device-badge").textContent = id;
+  connect();
+  showTab("plant");
+}
+
+// ---------------------------------------------------------------------------------- traffic
+
+function filters() {
+  const form = $("#traffic-filters");
+  return Object.fromEntries(["front_end", "unit", "table", "address", "outcome"]
+    .map((name) => [name, form.elements[name].value]));
+}
+
+function matches(r, f) {
+  if (f.front_end && r.front_end !== f.front_end) return false;
+  if (f.unit !== "" && String(r.unit) !== f.unit) return false;
+  if (f.table && r.table !== f.table) return false;
+  if (f.address !== "") {
+    const a = Number(f.address);
+    if (r.address === null || a < r.address || a >= r.address + Math.max(r.count, 1)) return false;
+  }
+  if (f.outcome === "ok" && r.outcome !== "ok") return false;
+  if (f.outcome === "error" && r.outcome === "ok") return false;
+  return true;
+}
+
+function requestRow(r) {
+  return el("tr", {class: r.outcome === "ok" ? "" : "bad", "data-outcome": r.outcome,
+                   "data-fault": r.fault || ""},
+    el("td", {text: clockText(r.time)}), el("td", {text: r.front_end}), el("td", {text: r.peer}),
+    el("td", {text: r.unit ?? ""}), el("td", {text: r.function ?? ""}),
+    el("td", {text: r.table ?? ""}), el("td", {text: r.address ?? ""}),
+    el("td", {text: r.count}), el("td", {text: r.outcome}), el("td", {text: r.fault || ""}));
+}
+
+function renderTraffic() {
+  const f = filters();
+  const rows = app.requests.filter((r) => matches(r, f)).slice(-200).reverse();
+  $("#requests").replaceChildren(...rows.map(requestRow));
+  const select = $("#traffic-filters").elements.front_end;
+  const known = new Set($$("option", select).map((o) => o.value));
+  for (const r of app.requests) {
+    if (!known.has(r.front_end)) { select.append(el("option", {text: r.front_end})); known.add(r.front_end); }
+  }
+}
+
+function heard(requests) {
+  if ($("#pause").checked) {
+    app.paused.push(...requests);
+    $("#paused-count").textContent = `${app.paused.length} new while paused`;
+    return;
+  }
+  app.requests.push(...requests);
+  app.requests.splice(0, Math.max(0, app.requests.length - MAX_ROWS));
+  renderTraffic();
+}
+
+function showClients(clients) {
+  $("#clients").replaceChildren(...clients.map((c) => el("tr", {},
+    el("td", {text: c.client}), el("td", {text: c.front_end}), el("td", {text: c.requests}),
+    el("td", {text: c.per_minute}), el("td", {text: c.errors}))));
+}
+
+// ----------------------------------------------------------------------------------- faults
+
+function unwrap(schema) {
+  // "anyOf": [the schema, {"type": "null"}] is an optional field: the form leaves it empty.
+  if (schema.anyOf) return schema.anyOf.find((s) => s.type !== "null") || {};
+  return schema;
+}
+
+function fieldFor(name, raw, required) {
+  const schema = unwrap(raw);
+  const label = el("label", {"data-param": name}, `${name}${required ? " *" : ""} `);
+  let input;
+  if (schema.enum) {
+    input = el("select", {name}, el("option", {value: "", text: required ? "" : "(any)"}),
+               ...schema.enum.map((v) => el("option", {text: v})));
+    if (schema.default !== undefined) input.value = schema.default;
+  } else if (schema.type === "boolean") {
+    input = el("input", {name, type: "checkbox"});
+  } else if (schema.type === "integer" || schema.type === "number") {
+    input = el("input", {name, type: "number", step: schema.type === "integer" ? "1" : "any",
+                         min: schema.minimum, max: schema.maximum,
+                         placeholder: schema.default ?? ""});
+  } else {
+    const hint = schema.type === "array" ? "comma-separated" : (schema.oneOf ? "5003 or 5003-5010" : "");
+    input = el("input", {name, type: "text", placeholder: schema.default ?? hint});
+  }
+  input.dataset.type = schema.type || (schema.oneOf ? "address" : "string");
+  if (required) input.required = true;
+  label.append(input);
+  if (schema.description) label.append(el("small", {text: ` ${schema.description}`}));
+  return label;
+}
+
+function buildFaultForm() {
+  const kind = $("#fault-kind").value;
+  const schema = app.faultKinds[kind];
+  const form = $("#fault-form");
+  form.replaceChildren();
+  $("#fault-summary").textContent = schema.description || "";
+  const required = new Set(schema.required || []);
+  const names = Object.keys(schema.properties).filter((n) => n !== "kind");
+  const own = names.filter((n) => !COMMON.includes(n));
+  const common = names.filter((n) => COMMON.includes(n));
+  form.append(el("fieldset", {}, el("legend", {text: "parameters"}),
+    ...(own.length ? own.map((n) => fieldFor(n, schema.properties[n], required.has(n)))
+                   : [el("span", {class: "hint", text: "none"})])));
+  form.append(el("fieldset", {}, el("legend", {text: "match and lifetime"}),
+    ...common.map((n) => fieldFor(n, schema.properties[n], required.has(n)))));
+  form.append(el("button", {type: "submit", id: "inject", text: `Inject ${kind}`}));
+}
+
+function faultBody() {
+  const body = {kind: $("#fault-kind").value};
+  for (const input of $$("#fault-form [name]")) {
+    const type = input.dataset.type;
+    if (type === "boolean") { if (input.checked) body[input.name] = true; continue; }
+    const text = input.value.trim();
+    if (text === "") continue;
+    if (type === "integer" || type === "number") body[input.name] = Number(text);
+    else if (type === "array") body[input.name] = text.split(/[,\s]+/).filter(Boolean).map(Number);
+    else if (type === "address") body[input.name] = /^\d+$/.test(text) ? Number(text) : text;
+    else body[input.name] = text;
+  }
+  return body;
+}
+
+async function inject(event) {
+  event.preventDefault();
+  const result = $("#fault-result");
+  try {
+    const fault = await call("POST", "/faults", faultBody(), {device: null});
+    result.textContent = `injected fault ${fault.id} (${fault.kind})`;
+    result.className = "";
+  } catch (error) {
+    result.textContent = error.message;
+    result.className = "error";
+  }
+}
+
+function lifetime(f) {
+  const parts = [];
+  if (f.remaining_times !== null) parts.push(`${f.remaining_times} firing(s)`);
+  if (f.remaining_s !== null) parts.push(`${f.remaining_s.toFixed(1)} s`);
+  return parts.join(", ") || "until removed";
+}
+
+function showFaults(faults) {
+  const skip = new Set(["id", "kind", "fired", "times", "duration", "ordered", "remaining_s",
+                        "remaining_times"]);
+  $("#active-faults").replaceChildren(...faults.map((f) => el("tr", {"data-fault-id": f.id},
+    el("td", {text: f.id}), el("td", {text: f.kind}),
+    el("td", {text: Object.entries(f).filter(([k]) => !skip.has(k))
+      .map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(" ")}),
+    el("td", {text: f.fired}), el("td", {text: lifetime(f)}),
+    el("td", {}, el("button", {class: "control", text: "remove",
+      onclick: () => call("DELETE", `/faults/${f.id}`, undefined, {device: null}).catch((e) => showError(e.message))})))));
+}
+
+async function loadFaultKinds() {
+  if (Object.keys(app.faultKinds).length) return;
+  const doc = await call("GET", "/openapi.json", undefined, {device: null});
+  const body = doc.paths["/faults"].post.requestBody.content["application/json"].schema;
+  const select = $("#fault-kind");
+  for (const schema of body.oneOf) {
+    app.faultKinds[schema.title] = schema;
+    select.append(el("option", {text: schema.title}));
+  }
+  buildFaultForm();
+}
+
+// -------------------------------------------------------------------------------- registers
+
+async function searchRegisters(event) {
+  if (event) event.preventDefault();
+  const form = $("#register-search");
+  const table = form.elements.table.value;
+  try {
+    const data = await call("GET", "/register-map", undefined,
+                            {table, search: form.elements.search.value, limit: 100});
+    $("#register-total").textContent = `${data.total} register(s)` +
+      (data.total > data.rows.length ? `, the first ${data.rows.length} shown` : "");
+    $("#registers").replaceChildren(...data.rows.map((r) => registerRow(table, r)));
+  } catch (error) {
+    showError(error.message);
+  }
+}
+
+function registerRow(table, r) {
+  const words = el("input", {type: "text", placeholder: "words, comma-separated",
+                             value: r.raw ? r.raw.join(",") : ""});
+  const pin = el("button", {text: "pin", onclick: async () => {
+    try {
+      await call("PUT", `/registers/${table}`, {address: r.address,
+        words: words.value.split(/[,\s]+/).filter(Boolean).map(Number)});
+      await searchRegisters();
+    } catch (error) { showError(error.message); }
+  }});
+  const value = r.error ? r.error : `${typeof r.value === "object" ? JSON.stringify(r.value) : r.value}${r.unit ? " " + r.unit : ""}`;
+  return el("tr", {"data-register": r.name, "data-address": r.address},
+    el("td", {text: r.address}), el("td", {text: r.name}),
+    el("td", {class: "value", text: value}),
+    el("td", {class: "raw", text: r.raw ? r.raw.map((w) => "0x" + w.toString(16).padStart(4, "0")).join(" ") : ""}),
+    el("td", {text: r.pinned ? "pinned" : ""}),
+    el("td", {class: "control"}, words, pin));
+}
+
+// ------------------------------------------------------------------------------------ clock
+
+function showClock(clock) {
+  app.clock = clock;
+  $("#clock-kind").textContent = clock.clock;
+  $("#clock-utc").textContent = clock.utc;
+  $("#clock-inverter").textContent = clock.inverter_time;
+  const manual = clock.clock === "ManualClock";
+  $("#clock-hint").hidden = manual;
+  for (const form of $$("form.manual")) form.hidden = !manual || app.readOnly;
+}
+
+async function clockCall(body) {
+  try {
+    showClock(await call("POST", "/clock", body, {device: null}));
+    showError("");
+  } catch (error) {
+    showError(error.message);
+  }
+}
+
+// ---------------------------------------------------------------------------------- stream
+
+function connect() {
+  if (app.source) app.source.close();
+  app.requests = [];
+  app.paused = [];
+  renderTraffic();
+  const source = new EventSource(url("/events"));
+  app.source = source;
+  source.onopen = () => { $("#link").textContent = "live"; $("#link").className = "badge ok"; };
+  source.onerror = () => { $("#link").textContent = "reconnecting"; $("#link").className = "badge warn"; };
+  source.onmessage = (event) => {
+    const data = JSON.parse(event.data);
+    if (data.state) showState(data.state);
+    if (data.history) app.history = data.history;
+    if ((data.history || data.state) && app.history) showCurves(app.history);
+    if (data.clock) showClock(data.clock);
+    if (data.faults) showFaults(data.faults);
+    if (data.clients) showClients(data.clients);
+    if (data.requests) heard(data.requests);
+  };
+}
+
+// ------------------------------------------------------------------------------------ fleet
+
+let fleetSites = [];
+
+async function loadFleet() {
+  const [info, sites, faults] = await Promise.all([
+    call("GET", "/info"), call("GET", "/sites"), call("GET", "/faults")]);
+  fleetSites = sites;
+  const perSite = {};
+  for (const f of faults) perSite[f.site] = (perSite[f.site] || 0) + 1;
+  fleetSites.forEach((s) => { s.faults = perSite[s.id] || 0; });
+  const summary = [["sites", info.sites], ["inverters", info.inverters],
+                   ["shard", info.shard.join("/")], ["active faults", faults.length],
+                   ...info.groups.map((g) => [`group ${g.name}`, `${g.sites} × ${g.model}`])];
+  $("#fleet-summary").replaceChildren(...summary.flatMap(([k, v]) => [el("dt", {text: k}), el("dd", {text: v})]));
+  renderSites();
+}
+
+function renderSites() {
+  const needle = $("#fleet-search").value.trim().toLowerCase();
+  const shown = fleetSites.filter((s) => !needle || [s.id, s.model, s.serial]
+    .some((v) => String(v || "").toLowerCase().includes(needle))).slice(0, 200);
+  $("#sites").replaceChildren(...shown.map((s) => el("tr", {"data-site": s.id},
+    el("td", {text: s.id}), el("td", {text: s.group}), el("td", {text: s.model}),
+    el("td", {text: s.serial}), el("td", {text: s.faults}),
+    el("td", {}, el("button", {text: "open", onclick: () => chooseSite(s.id)})))));
+}
+
+async function chooseSite(id) {
+  app.base = `/sites/${encodeURIComponent(id)}`;
+  app.device = null;
+  $("#site-badge").textContent = `site ${id}`;
+  $("#site-badge").hidden = false;
+  for (const button of $$("#tabs button")) button.disabled = false;
+  await loadFaultKinds();
+  await loadDevices();
+  connect();
+  showTab("plant");
+}
+
+// ------------------------------------------------------------------------------------ start
+
+function showTab(name) {
+  for (const section of $$("main > section")) section.hidden = section.id !== `tab-${name}`;
+  for (const button of $$("#tabs button")) button.classList.toggle("current", button.dataset.tab === name);
+  if (name === "registers" && !$("#registers").children.length) searchRegisters();
+}
+
+async function start() {
+  for (const button of $$("#tabs button")) button.addEventListener("click", () => showTab(button.dataset.tab));
+  $("#traffic-filters").addEventListener("input", renderTraffic);
+  $("#traffic-filters").addEventListener("submit", (e) => e.preventDefault());
+  $("#pause").addEventListener("change", () => {
+    if (!$("#pause").checked) {
+      const waiting = app.paused; app.paused = []; $("#paused-count").textContent = "";
+      heard(waiting);
+    }
+  });
+  $("#fault-kind").addEventListener("change", buildFaultForm);
+  $("#fault-form").addEventListener("submit", inject);
+  $("#clear-faults").addEventListener("click", () => call("DELETE", "/faults", undefined, {device: null}).catch((e) => showError(e.message)));
+  $("#register-search").addEventListener("submit", searchRegisters);
+  $("#unpin-all").addEventListener("click", async () => {
+    try { await call("DELETE", "/registers"); await searchRegisters(); } catch (e) { showError(e.message); }
+  });
+  $("#clock-advance").addEventListener("submit", (e) => {
+    e.preventDefault(); clockCall({advance: Number(e.target.elements.seconds.value)});
+  });
+  $("#clock-set").addEventListener("submit", (e) => {
+    e.preventDefault(); clockCall({set: e.target.elements.when.value.trim()});
+  });
+  $("#inverter-clock").addEventListener("submit", (e) => {
+    e.preventDefault(); clockCall({inverter_time: e.target.elements.when.value.trim()});
+  });
+  $("#fleet-search").addEventListener("input", renderSites);
+
+  const info = await call("GET", "/info");
+  app.readOnly = Boolean(info.read_only);
+  document.body.classList.toggle("read-only", app.readOnly);
+  $("#read-only-badge").hidden = !app.readOnly;
+  for (const node of $$(".control")) {
+    if (app.readOnly) node.hidden = true;
+  }
+  app.fleet = typeof info.sites === "number";
+  if (app.fleet) {
+    $("#model").textContent = `fleet of ${info.sites} site(s)`;
+    $('#tabs button[data-tab="fleet"]').hidden = false;
+    for (const button of $$("#tabs button")) button.disabled = button.dataset.tab !== "fleet";
+    await loadFleet();
+    showTab("fleet");
+  } else {
+    $("#model").textContent = `${info.model} · ${info.serial}`;
+    await loadFaultKinds();
+    await loadDevices();
+    connect();
+    showTab("plant");
+  }
+  document.body.dataset.ready = "true";
+}
+
+start().catch((error) => showError(error.message));
