@@ -26,11 +26,14 @@ pytestmark = [pytest.mark.fuzz, pytest.mark.mock_sungrow_expect_errors]
 _PATHS = openapi_document()["paths"]
 #: (method, path, mode): every operation with valid requests, and with invalid ones where it
 #: takes anything that can be invalid (parameters or a body).
+#: GET /events is left out: a stream that lasts until the server stops is no answer to check
+#: (tests/test_dashboard_api.py reads it, and its refusals, over a socket).
 OPERATIONS = sorted(
     (method.upper(), path, mode)
     for path, item in _PATHS.items() for method, op in item.items()
     for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
-    if mode == GenerationMode.POSITIVE or "parameters" in op or "requestBody" in op
+    if (mode == GenerationMode.POSITIVE or "parameters" in op or "requestBody" in op)
+    and (method, path) != ("get", "/events")
 )
 
 

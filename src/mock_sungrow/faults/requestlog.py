@@ -148,7 +148,8 @@ class RequestLog:
 
     def remove_listener(self, callback: Callable[[LoggedRequest], None]) -> None:
         """Stop calling ``callback`` (a dashboard's event stream that ended)."""
-        self._listeners = [c for c in self._listeners if c is not callback]
+        # ==, not is: each ``obj.method`` is a new bound method, equal to the one added.
+        self._listeners = [c for c in self._listeners if c != callback]
 
     def clear(self) -> None:
         """Forget every request."""

@@ -5,8 +5,9 @@ JSON whenever something the page shows changed (the plant snapshot, the clocks, 
 faults with their remaining lifetime, today's power curves, the per-client counters) and
 every request logged since the previous message. The page holds one such connection instead
 of polling a handful of endpoints; the server looks for changes twice a second. The stream
-notices the listener stopping (``stopping``, as ``/faults/wait`` does) within a tenth of a
-second and ends, so ``stop()`` is never held up by an open browser tab.
+notices the listener stopping (``stopping``, as ``/faults/wait`` does) or its page going
+away within a tenth of a second and ends, so ``stop()`` is never held up by an open browser
+tab and a closed tab leaves no listener on the request log.
 
 ``GET /history`` is the plant's energy history (:meth:`PlantState.history
 <mock_sungrow.plant.state.PlantState.history>`), and ``GET /register-map`` the registers a
@@ -201,6 +202,11 @@ class LiveHandlers:
     def _stopping(self) -> bool:
         return self.stopping or (self.stopping_of is not None and self.stopping_of())
 
+    def _ended(self, request: web.Request) -> bool:
+        """The listener stops, or the page went away (its connection closed)."""
+        transport = request.transport
+        return self._stopping() or transport is None or transport.is_closing()
+
     async def events(self, request: web.Request) -> web.StreamResponse:
         """Server-sent events: the page's state, changes only (see the module docstring)."""
         device = device_of(self.server, request)
@@ -215,11 +221,11 @@ class LiveHandlers:
             message = stream.message(stream.backlog())
             await response.write(_event(message or {}))
             quiet_since = time.monotonic()
-            while not self._stopping():
+            while not self._ended(request):
                 next_look = time.monotonic() + EVENT_INTERVAL
-                while not self._stopping() and time.monotonic() < next_look:
+                while not self._ended(request) and time.monotonic() < next_look:
                     await asyncio.sleep(STOP_CHECK)
-                if self._stopping():
+                if self._ended(request):
                     break
                 message = stream.message()
                 if message is not None:

@@ -137,6 +137,26 @@ def _tls_ca() -> Schema:
     return spec
 
 
+def _events(device: list[Schema]) -> Schema:
+    """``GET /events``: a server-sent event stream, not one JSON answer."""
+    spec = _op("Server-sent events for the dashboard: every message a JSON object of what "
+               "changed (state, clock, faults with remaining_s / remaining_times, history, "
+               "clients) and the requests logged since the previous one", _OBJECT,
+               params=device, errors=(404, 422))
+    message = _object({
+        "state": {"$ref": "#/components/schemas/State"},
+        "clock": _OBJECT, "faults": {"type": "array", "items": _FAULT},
+        "history": _OBJECT, "clients": {"type": "array", "items": _OBJECT},
+        "requests": {"type": "array", "items": _OBJECT}}, extra=True)
+    spec["responses"]["200"] = {
+        "description": "a stream of `data: <JSON>` messages (the first one has everything); "
+                       "it ends when the server stops",
+        "content": {"text/event-stream": {"schema": {
+            "type": "string", "description": "each message's data is this JSON object",
+            "contentMediaType": "application/json", "contentSchema": message}}}}
+    return spec
+
+
 def _q(name: str, schema: Schema, required: bool = False, where: str = "query") -> Schema:
     return {"name": name, "in": where, "required": required, "schema": schema}
 
@@ -276,6 +296,30 @@ def openapi_document() -> dict[str, Any]:
                 params=device, errors=(404, 422))},
             "/reset": {"post": _op("Rebuild the plant, clear faults and log", done)},
             "/tls/ca.pem": {"get": _tls_ca()},
+            "/events": {"get": _events(device)},
+            "/history": {"get": _op("The plant's energy history (today: quarter-hour average "
+                                    "W; days, months, years: kWh)", _object({
+                "period": _STRING, "unit": _STRING,
+                "kinds": {"type": "object", "additionalProperties": {
+                    "type": "array", "items": {"type": ["number", "null"]}}}},
+                ("period", "unit", "kinds")), params=[
+                _q("period", {"type": "string", "enum": ["today", "days", "months", "years"]}),
+                *device], errors=(404, 422))},
+            "/register-map": {"get": _op(
+                "The registers a device serves, decoded and raw, by name or address",
+                _object({"table": _STRING, "total": _INTEGER, "rows": {
+                    "type": "array", "items": _object({
+                        "address": _INTEGER, "name": _STRING, "kind": _STRING,
+                        "words": _INTEGER, "unit": _STRING, "pinned": {"type": "boolean"},
+                        "raw": {"type": ["array", "null"], "items": _WORD}, "value": {},
+                        "error": _STRING},
+                        ("address", "name", "kind", "words", "unit", "pinned", "raw",
+                         "value"))}}, ("table", "total", "rows")),
+                params=[_q("table", {"type": "string", "enum": ["input", "holding"]}),
+                        _q("search", {"type": "string",
+                                      "description": "part of a name, or a register number"}),
+                        _q("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
+                        *device], errors=(404, 422))},
         },
         "components": {"schemas": {
             "Error": _object({"error": _STRING}, ("error",), extra=True),
