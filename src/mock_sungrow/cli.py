@@ -186,6 +186,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--control-allow-remote", action="store_true",
                        help="let non-loopback clients use the control API, with any Host or "
                             "Origin header (default: loopback only)")
+    serve.add_argument("--control-read-only", action="store_true",
+                       help="serve the control API and its dashboard read-only: every "
+                            "request that would change something gets HTTP 403 (default: "
+                            "read-write)")
     serve.add_argument("--fault", action="append", default=[], metavar="SPEC",
                        help="inject a fault from the start, e.g. "
                             "'exception:code=2,table=input,address=5031-5032' or a JSON object "
@@ -310,7 +314,7 @@ def serve(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.
             server = MockSungrowServer(
                 host=args.host, installation=args.installation, clock=clock,
                 control_port=control_port, control_allow_remote=args.control_allow_remote,
-                faults=args.fault)
+                control_read_only=args.control_read_only, faults=args.fault)
         else:
             device: dict[str, Any] = _replay_arguments(args) or {
                 "model": args.model, "unit_id": args.unit_id,
@@ -346,6 +350,7 @@ def serve(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.
                 clock=clock,
                 control_port=control_port,
                 control_allow_remote=args.control_allow_remote,
+                control_read_only=args.control_read_only,
                 faults=args.fault,
                 battery_kwh=args.battery_kwh,
                 meter=args.meter,

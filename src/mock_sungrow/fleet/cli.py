@@ -52,6 +52,8 @@ def add_parser(sub: Any) -> None:
     control.add_argument("--no-control", action="store_true", help="do not serve the control API")
     fleet.add_argument("--control-allow-remote", action="store_true",
                        help="let non-loopback clients use the control API")
+    fleet.add_argument("--control-read-only", action="store_true",
+                       help="refuse every control request that would change something (403)")
     fleet.add_argument("--manual-clock", nargs="?", const="", default=None, metavar="START",
                        help="run every site on one manual clock starting at START (ISO 8601)")
 
@@ -105,7 +107,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
                 datetime.fromisoformat(args.manual_clock) if args.manual_clock else None)
         fleet = Fleet(args.file, host=args.host, shard=shard, clock=clock,
                       control_port=None if args.no_control else args.control_port,
-                      control_allow_remote=args.control_allow_remote)
+                      control_allow_remote=args.control_allow_remote,
+                      control_read_only=args.control_read_only)
     except ValueError as exc:
         print(f"mock-sungrow: error: {exc}", file=err)
         return 2
