@@ -72,10 +72,11 @@ def page(browser: Browser) -> Iterator[Page]:
     assert not errors, errors  # an exception in the page's script fails the test
 
 
-def shot(page: Page, name: str) -> None:
+def shot(page: Page, name: str, *, full_page: bool = False) -> None:
     if SCREENSHOTS:
         Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SCREENSHOTS) / f"dashboard-{name}.png"))
+        page.screenshot(path=str(Path(SCREENSHOTS) / f"dashboard-{name}.png"),
+                        full_page=full_page)
 
 
 def watts(value: float) -> str:
@@ -131,8 +132,9 @@ def test_the_page_follows_the_plant_and_steers_a_fault(hybrid: MockSungrowServer
     expect(plant_field(page, "dc_power_w")).to_have_text(watts(noon["dc_power_w"]))
     expect(plant_field(page, "load_power_w")).to_have_text(watts(noon["load_power_w"]))
     expect(page.locator("#flow-pv")).to_have_text(watts(noon["dc_power_w"]))
-    expect(page.locator('#curves polyline[data-kind="pv"]')).to_have_count(1)
-    shot(page, "plant")
+    expect(page.locator("#curves polyline")).to_have_count(4)  # PV, load, battery, grid
+    expect(page.locator("#curves-legend")).to_contain_text("house load")
+    shot(page, "plant", full_page=True)
 
     with ModbusTcpClient("127.0.0.1", port=modbus, timeout=10, retries=0) as client:
         # The register view's decoded value is what a pymodbus client reads.

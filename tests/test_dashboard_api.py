@@ -186,11 +186,21 @@ def test_history_periods(hybrid: MockSungrowServer) -> None:
     base = base_of(hybrid)
     status, today = control_call(base, "GET", "/history")
     assert status == 200 and today["period"] == "today"
-    assert set(today["kinds"]) == {"pv", "direct", "export", "charge"}
-    assert all(len(v) == 96 for v in today["kinds"].values())  # quarter hours
+    kinds = today["kinds"]
+    assert set(kinds) == {"pv", "direct", "export", "charge", "load", "grid", "battery"}
+    assert all(len(v) == 96 for v in kinds.values())  # quarter hours
+    # The power curves agree with the day's energy counters: a quarter hour at W watts is
+    # W / 4000 kWh; grid is + import, battery + charge.
+    status, state = control_call(base, "GET", "/state")
+    assert sum(kinds["grid"]) / 4000 == pytest.approx(
+        state["daily_import_kwh"] - state["daily_export_kwh"], abs=0.05)
+    assert sum(kinds["battery"]) / 4000 == pytest.approx(
+        state["daily_charge_kwh"] - state["daily_discharge_kwh"], abs=0.05)
+    assert max(kinds["load"]) > 0 and max(kinds["pv"]) > 1000  # noon: the morning is there
     for period, length in (("days", 31), ("months", 12), ("years", 20)):
         status, body = control_call(base, "GET", f"/history?period={period}")
         assert status == 200 and body["unit"] == "kWh"
+        assert set(body["kinds"]) == {"pv", "direct", "export", "charge"}
         assert all(len(v) == length for v in body["kinds"].values())
     status, error = control_call(base, "GET", "/history?period=week")
     assert status == 422 and "today" in error["error"]

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 
 #: The kinds of energy the history keeps.
 _KINDS = ("pv", "direct", "export", "charge")
+#: Today's power curves kept beside them (average W per slot, signed as the snapshot's:
+#: grid + importing, battery + charging). No register shows them; the dashboard plots them.
+POWER_KINDS = ("load", "grid", "battery")
 
 
 class History:
@@ -32,11 +35,18 @@ class History:
     def __init__(self, plant: PlantIntegrator) -> None:
         self.plant = plant
         self.today = {k: [0.0] * 96 for k in _KINDS}
+        #: Watt-seconds per slot of :data:`POWER_KINDS`.
+        self.powers = {k: [0.0] * 96 for k in POWER_KINDS}
         self.days: dict[str, dict[date, float]] = {k: {} for k in _KINDS}
         self._month_cache: dict[tuple[str, date, int], float] = {}
 
-    def add(self, t: float, pv: float, direct: float, export: float, charge: float) -> None:
-        """Add one step's energies (kWh) at host time ``t`` to its slot and its day."""
+    def add(self, t: float, pv: float, direct: float, export: float, charge: float, *,
+            dt: float = 0.0, powers: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> None:
+        """Add one step's energies (kWh) at host time ``t`` to its slot and its day.
+
+        ``powers`` are the step's average load, grid and battery powers (W) over its ``dt``
+        seconds (:data:`POWER_KINDS`).
+        """
         local = self.plant.local_time(t)
         slot = (local.hour * 60 + local.minute) // 15
         day = local.date()
@@ -44,6 +54,8 @@ class History:
             self.today[kind][slot] += kwh
             days = self.days[kind]
             days[day] = days.get(day, 0.0) + kwh
+        for kind, watts in zip(POWER_KINDS, powers, strict=True):
+            self.powers[kind][slot] += watts * dt
 
     def copy_day(self, source: date, targets: Iterable[date]) -> None:
         """Record each of ``targets`` with ``source``'s energies (a leap's copied days)."""
@@ -58,6 +70,8 @@ class History:
         if after != before:
             for kind in _KINDS:
                 self.today[kind] = [0.0] * 96
+            for kind in POWER_KINDS:
+                self.powers[kind] = [0.0] * 96
             self._month_cache.clear()
 
     def _synthetic_day(self, kind: str, day: date) -> float:
@@ -94,7 +108,14 @@ class History:
         return past + self._day(kind, today, today)
 
     def view(self, kind: str, period: str, now: datetime) -> list[float | int | None]:
-        """One array (``today``, ``days``, ``months`` or ``years``) of ``kind`` at ``now``."""
+        """One array (``today``, ``days``, ``months`` or ``years``) of ``kind`` at ``now``.
+
+        The power kinds (:data:`POWER_KINDS`) have ``today`` only.
+        """
+        if kind in POWER_KINDS:
+            if period != "today":
+                raise ValueError(f"the history keeps today's {kind} power only")
+            return [ws / 900.0 for ws in self.powers[kind]]  # W s per 15 min -> W
         today = now.date()
         if period == "today":
             return [kwh * 4000.0 for kwh in self.today[kind]]  # kWh per 15 min -> W

@@ -456,7 +456,9 @@ class PlantIntegrator:
         """Add the trapezoid integrals of one step's flows to every counter and the history."""
         out, pv, direct, exp_pv, charge_pv = self._counters.add(a, b, dt)
         pv_hist = pv if self.model.is_hybrid else out
-        self._history.add(t, pv_hist, direct, exp_pv, charge_pv)
+        self._history.add(t, pv_hist, direct, exp_pv, charge_pv, dt=dt, powers=(
+            (a.load_w + b.load_w) / 2, (a.grid_w + b.grid_w) / 2,
+            (a.battery_w + b.battery_w) / 2))
 
     def _seed_history(self, now: float) -> None:
         """Give a fresh plant a plausible past: lifetime totals and today's energy so far."""

@@ -402,9 +402,11 @@ class PlantState(PlantMeasurements):
             self._invalidate()
 
     def history(self, kind: str, period: str) -> list[float | int | None]:
-        """The inverter's energy history arrays (inputs 6100-6806).
+        """The inverter's energy history arrays (inputs 6100-6806), and today's power curves.
 
-        See :class:`~mock_sungrow.plant.history.History`.
+        Today's load, grid and battery powers are kept beside the energies for the
+        dashboard. It reads the plant as it stands: take a snapshot first to bring it up
+        to the clock. See :class:`~mock_sungrow.plant.history.History`.
         """
         with self._lock:
             return self._history.view(kind, period, self.local_time(self._t))

@@ -41,9 +41,13 @@ if TYPE_CHECKING:
     from mock_sungrow.faults.requestlog import LoggedRequest
     from mock_sungrow.server import MockSungrowServer
 
-#: The kinds of energy the plant's history keeps (plant/history.py).
+#: The kinds of energy the plant's history keeps (plant/history.py), and the power curves
+#: it keeps for today only.
 HISTORY_KINDS = ("pv", "direct", "export", "charge")
+POWER_KINDS = ("load", "grid", "battery")
 HISTORY_PERIODS = ("today", "days", "months", "years")
+#: The curves the page plots: what the issue's picture shows, PV, load, battery and grid.
+CURVES = ("pv", "load", "battery", "grid")
 #: Seconds between the stream's looks for changes, and between its checks of ``stopping``.
 EVENT_INTERVAL = 0.5
 STOP_CHECK = 0.1
@@ -83,8 +87,9 @@ def active_faults(server: MockSungrowServer) -> list[dict[str, Any]]:
 
 
 def today_curves(device: Device) -> dict[str, list[float | int | None]]:
-    """Today's quarter-hour average powers (W) of every history kind."""
-    return {kind: device.plant.history(kind, "today") for kind in HISTORY_KINDS}
+    """Today's quarter-hour average powers (W): PV, load, battery and grid."""
+    device.snapshot()  # brings the plant up to the clock: history() alone does not
+    return {kind: device.plant.history(kind, "today") for kind in CURVES}
 
 
 class ClientCounters:
@@ -241,16 +246,21 @@ class LiveHandlers:
         return response
 
     async def history(self, request: web.Request) -> web.Response:
-        """The plant's energy history: one ``period``, every kind (``?period=today``)."""
+        """The plant's energy history: one ``period``, every kind (``?period=today``).
+
+        Today's also has the load, grid and battery power curves (signed as the snapshot).
+        """
         period = request.query.get("period", "today")
         if period not in HISTORY_PERIODS:
             raise ApiError(422, f"period must be one of {', '.join(HISTORY_PERIODS)}; "
                                 f"got {period[:40]!r}")
         device = device_of(self.server, request)
-        unit = "W (quarter-hour average)" if period == "today" else "kWh"
+        device.snapshot()  # brings the plant up to the clock: history() alone does not
+        today = period == "today"
+        kinds = HISTORY_KINDS + POWER_KINDS if today else HISTORY_KINDS
         return json_response({
-            "period": period, "unit": unit,
-            "kinds": {kind: device.plant.history(kind, period) for kind in HISTORY_KINDS}})
+            "period": period, "unit": "W (quarter-hour average)" if today else "kWh",
+            "kinds": {kind: device.plant.history(kind, period) for kind in kinds}})
 
     async def register_map(self, request: web.Request) -> web.Response:
         """The registers a device serves, decoded and raw (``?table=&search=&limit=``).

@@ -17,8 +17,9 @@ const app = {
   clock: null,
 };
 const MAX_ROWS = 500;
-const KIND_COLOURS = {pv: "#e8a300", direct: "#3a7d44", export: "#2a6fdb", charge: "#9b3fb5"};
-const KIND_NAMES = {pv: "PV", direct: "direct use", export: "export", charge: "battery charge (PV)"};
+const KIND_COLOURS = {pv: "#e8a300", load: "#3a7d44", grid: "#2a6fdb", battery: "#9b3fb5"};
+const KIND_NAMES = {pv: "PV", load: "house load", grid: "grid (+ import)",
+                    battery: "battery (+ charge)"};
 // Fields of a fault spec that every kind shares (the kind's own parameters come first).
 const COMMON = ["front_end", "unit", "device", "table", "address", "function", "service",
                 "client", "times", "ordered", "duration"];
@@ -94,40 +95,39 @@ function showState(state) {
   }
 }
 
+function svgNode(tag, attrs, text) {
+  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
 function showCurves(history) {
   const svg = $("#curves");
-  const width = 700, height = 200, left = 40;
+  const width = 700, bottom = 200, top = 10, left = 44;
   const kinds = Object.keys(history);
-  const peak = Math.max(100, ...kinds.flatMap((k) => history[k].map((v) => v || 0)));
-  const ns = "http://www.w3.org/2000/svg";
+  // The current quarter hour is not over (its average would read low), and the ones after it
+  // have not happened: the curves end before it.
+  const local = app.state ? /T(\d\d):(\d\d)/.exec(app.state.local) : null;
+  const now = local ? Math.floor((Number(local[1]) * 60 + Number(local[2])) / 15) : 96;
+  const values = kinds.flatMap((k) => history[k].slice(0, now).map((v) => v || 0));
+  const high = Math.max(100, ...values), low = Math.min(0, ...values);
+  const y = (v) => bottom - (bottom - top) * ((v || 0) - low) / (high - low);
+  const x = (slot) => left + (width - left) * (slot + 0.5) / 96;
   svg.replaceChildren();
   for (let hour = 0; hour <= 24; hour += 3) {
-    const x = left + (width - left) * hour / 24;
-    const tick = document.createElementNS(ns, "text");
-    tick.setAttribute("x", x); tick.setAttribute("y", 215); tick.setAttribute("class", "axis");
-    tick.textContent = `${hour}h`;
-    svg.append(tick);
+    svg.append(svgNode("text", {x: Math.min(width - 22, left + (width - left) * hour / 24 - 6),
+                                y: 215, class: "axis"},
+                       `${hour}h`));
   }
-  const top = document.createElementNS(ns, "text");
-  top.setAttribute("x", 0); top.setAttribute("y", 12); top.setAttribute("class", "axis");
-  top.textContent = `${Math.round(peak)} W`;
-  svg.append(top);
-  // Slots after the plant's current quarter-hour have not happened yet: the curves end there.
-  const local = app.state ? /T(\d\d):(\d\d)/.exec(app.state.local) : null;
-  const now = local ? Math.floor((Number(local[1]) * 60 + Number(local[2])) / 15) : 95;
+  svg.append(svgNode("text", {x: 0, y: top + 4, class: "axis"}, `${Math.round(high)} W`));
+  svg.append(svgNode("text", {x: 0, y: bottom, class: "axis"}, `${Math.round(low)} W`));
+  svg.append(svgNode("line", {x1: left, x2: width, y1: y(0), y2: y(0), class: "zero"}));
   for (const kind of kinds) {
-    const points = history[kind].slice(0, now + 1).map((v, slot) => {
-      const x = left + (width - left) * (slot + 0.5) / 96;
-      const y = height - (height - 20) * (v || 0) / peak;
-      return `${x.toFixed(1)},${y.toFixed(1)}`;
-    });
-    const line = document.createElementNS(ns, "polyline");
-    line.setAttribute("points", points.join(" "));
-    line.setAttribute("fill", "none");
-    line.setAttribute("stroke", KIND_COLOURS[kind] || "#444");
-    line.setAttribute("stroke-width", "2");
-    line.setAttribute("data-kind", kind);
-    svg.append(line);
+    const points = history[kind].slice(0, now)
+      .map((v, slot) => `${x(slot).toFixed(1)},${y(v).toFixed(1)}`);
+    svg.append(svgNode("polyline", {points: points.join(" "), fill: "none",
+      stroke: KIND_COLOURS[kind] || "#444", "stroke-width": 2, "data-kind": kind}));
   }
   $("#curves-legend").replaceChildren(...kinds.map((k) => el("span", {class: `key key-${k}`,
     text: KIND_NAMES[k] || k})));
