@@ -178,8 +178,55 @@ def test_the_page_follows_the_plant_and_steers_a_fault(hybrid: MockSungrowServer
         again = client.read_input_registers(5016, count=2, device_id=1)
         assert not again.isError(), again
         open_tab(page, "traffic")
-        expect(page.locator("#requests tr")).to_have_count(3)
-        expect(page.locator("#requests tr").first).to_have_attribute("data-outcome", "ok")
+        rows = page.locator("#requests tr")
+        expect(rows).to_have_count(3)
+        expect(rows.first).to_have_attribute("data-outcome", "ok")
+        # Filtered to the failures; then paused: a new request waits until it is unticked.
+        filters = page.locator("#traffic-filters")
+        filters.locator('select[name="outcome"]').select_option("error")
+        expect(rows).to_have_count(1)
+        filters.locator('select[name="outcome"]').select_option("")
+        page.locator("#pause").check()
+        assert not client.read_input_registers(5016, count=2, device_id=1).isError()
+        expect(page.locator("#paused-count")).to_have_text("1 new while paused")
+        expect(rows).to_have_count(3)
+        page.locator("#pause").uncheck()
+        expect(rows).to_have_count(4)
+
+        # A pin from the register view is what the client reads; unpinned, it is gone.
+        open_tab(page, "registers")
+        row = page.locator('#registers tr[data-register="total_dc_power"]')
+        row.locator("td.control input").fill("4321, 0")
+        row.locator("td.control button").click()
+        expect(row.locator("td").nth(4)).to_have_text("pinned")
+        expect(row.locator("td.value")).to_have_text("4321 W")
+        assert client.read_input_registers(5016, count=2, device_id=1).registers == [4321, 0]
+        page.locator("#unpin-all").click()
+        expect(row.locator("td").nth(4)).to_have_text("")
+        assert client.read_input_registers(5016, count=2, device_id=1).registers != [4321, 0]
+
+    # The inverter's own clock, set from the page, is what /clock reports.
+    open_tab(page, "clock")
+    page.locator('#inverter-clock input[name="when"]').fill("2026-01-10T15:30:00")
+    page.locator("#inverter-clock button").click()
+    expect(page.locator("#clock-inverter")).to_have_text("2026-01-10T15:30:00+11:00")
+    status, clock = control_call(base.rstrip("/"), "GET", "/clock")
+    assert clock["inverter_time"] == "2026-01-10T15:30:00+11:00"
+
+    # Every device of the installation; the battery's view is the battery's.
+    status, devices = control_call(base.rstrip("/"), "GET", "/devices")
+    open_tab(page, "devices")
+    listed = page.locator("#devices tr")
+    expect(listed).to_have_count(len(devices))
+    for device in devices:
+        expect(page.locator(f'#devices tr[data-device="{device["id"]}"] td').nth(5)).to_have_text(
+            device["serial"])
+    page.locator('#devices tr[data-device="battery[1]"] button').click()
+    expect(page.locator("#device-badge")).to_have_text("battery[1]")
+    status, battery = control_call(base.rstrip("/"), "GET", "/state?device=battery[1]")
+    assert status == 200
+    expect(plant_field(page, "battery_soc_pct")).to_have_text(
+        f"{battery['battery_soc_pct']:.1f} %")
 
 
 def test_a_read_only_dashboard_shows_no_controls(mock_sungrow_factory: Any,

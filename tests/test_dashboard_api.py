@@ -83,7 +83,8 @@ def test_the_page_and_its_assets_are_served_from_this_origin_only(
     assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
     # Every script and style sheet the page names is this server's, and is served.
     assert "http://" not in html and "https://" not in html
-    for asset, media in (("app.js", "text/javascript"), ("style.css", "text/css")):
+    for asset, media in (("util.js", "text/javascript"), ("views.js", "text/javascript"),
+                         ("app.js", "text/javascript"), ("style.css", "text/css")):
         assert f"/dashboard/{asset}" in html
         with urllib.request.urlopen(f"{base}/dashboard/{asset}") as response:  # noqa: S310
             assert response.headers["Content-Type"] == f"{media}; charset=utf-8"

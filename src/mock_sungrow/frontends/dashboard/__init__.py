@@ -22,7 +22,8 @@ from importlib import resources
 from aiohttp import web
 
 #: The files the page loads, with their media types.
-ASSETS = {"app.js": "text/javascript", "style.css": "text/css"}
+ASSETS = {"util.js": "text/javascript", "views.js": "text/javascript",
+          "app.js": "text/javascript", "style.css": "text/css"}
 #: Nothing but this origin: no CDN, no inline script, no framing by another page (a control
 #: page in a frame could be clicked through by that page).
 HEADERS = {
