@@ -146,6 +146,29 @@ def test_the_stream_carries_state_requests_and_faults(hybrid: MockSungrowServer)
         events.close()
 
 
+def test_the_stream_follows_a_reset_and_names_missing_devices(
+        hybrid: MockSungrowServer) -> None:
+    base = base_of(hybrid)
+    info = hybrid.get_connection_info("control")
+    events = Events(info["host"], info["port"])
+    try:
+        assert events.next() is not None
+        status, _ = control_call(base, "POST", "/plant", {"battery_soc": 37.5})
+        assert status == 200
+        events.until(lambda m: m.get("state", {}).get("battery_soc_pct") == 37.5)
+        status, _ = control_call(base, "POST", "/reset")
+        assert status == 200
+        status, fresh = control_call(base, "GET", "/state")
+        assert fresh["battery_soc_pct"] != 37.5
+        # The rebuilt device, not the one the stream started with.
+        events.until(lambda m: m.get("state", {}).get("battery_soc_pct")
+                     == fresh["battery_soc_pct"])
+    finally:
+        events.close()
+    status, error = control_call(base, "GET", "/events?device=inverter[9]")
+    assert status == 404 and "inverter[9]" in error["error"]
+
+
 def test_a_new_stream_starts_with_the_recent_log(hybrid: MockSungrowServer) -> None:
     before = len(hybrid.requests._listeners)
     port = hybrid.get_connection_info("modbus")["port"]

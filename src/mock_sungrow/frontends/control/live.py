@@ -133,8 +133,9 @@ class ClientCounters:
 class EventStream:
     """What one ``/events`` connection has sent, so that each message carries only changes."""
 
-    def __init__(self, server: MockSungrowServer, device: Device) -> None:
+    def __init__(self, server: MockSungrowServer, device: Callable[[], Device]) -> None:
         self.server = server
+        #: The device shown, found again for every message: ``POST /reset`` rebuilds them.
         self.device = device
         self.queue: collections.deque[LoggedRequest] = collections.deque(maxlen=QUEUE)
         self.counters = ClientCounters()
@@ -177,11 +178,12 @@ class EventStream:
             self.counters.add(entry)
             new.append(entry)
         now = self.server.clock.time()
+        device = self.device()
         current = {
-            "state": snapshot_dict(self.device),
+            "state": snapshot_dict(device),
             "clock": clock_dict(self.server),
             "faults": active_faults(self.server),
-            "history": today_curves(self.device),
+            "history": today_curves(device),
             "clients": self.counters.summary(now),
         }
         out = {key: value for key, value in current.items() if self.sent.get(key) != value}
@@ -214,8 +216,8 @@ class LiveHandlers:
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         """Server-sent events: the page's state, changes only (see the module docstring)."""
-        device = device_of(self.server, request)
-        stream = EventStream(self.server, device)
+        device_of(self.server, request)  # a device that does not exist: 404 before the stream
+        stream = EventStream(self.server, lambda: device_of(self.server, request))
         response = web.StreamResponse(headers={
             "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
             "X-Accel-Buffering": "no"})
