@@ -109,6 +109,8 @@ def test_the_page_follows_the_plant_and_steers_a_fault(hybrid: MockSungrowServer
                                                        page: Page) -> None:
     base = hybrid.get_connection_info("control")["url"]
     modbus = hybrid.get_connection_info("modbus")["port"]
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url))
     page.goto(base)
     expect(page.locator("body")).to_have_attribute("data-ready", "true")
     expect(page.locator("#link")).to_have_text("live")
@@ -145,6 +147,8 @@ def test_the_page_follows_the_plant_and_steers_a_fault(hybrid: MockSungrowServer
         page.locator('#register-search button[type="submit"]').click()
         row = page.locator('#registers tr[data-register="total_dc_power"]')
         expect(row.locator("td.value")).to_have_text(f"{u32(words.registers)} W")
+        expect(row.locator("td.raw")).to_have_text(" ".join(f"0x{w:04x}"
+                                                            for w in words.registers))
 
         # A fault from the generated form: exception 4 on input 5017.
         open_tab(page, "faults")
@@ -175,6 +179,12 @@ def test_the_page_follows_the_plant_and_steers_a_fault(hybrid: MockSungrowServer
         open_tab(page, "faults")
         page.locator("#clear-faults").click()
         expect(page.locator("#active-faults tr")).to_have_count(0)
+        form.locator("#inject").click()  # the form keeps its values: one more, removed alone
+        expect(page.locator("#active-faults tr")).to_have_count(1)
+        page.locator("#active-faults tr button").click()
+        expect(page.locator("#active-faults tr")).to_have_count(0)
+        status, faults = control_call(base.rstrip("/"), "GET", "/faults")
+        assert (status, faults) == (200, [])
         again = client.read_input_registers(5016, count=2, device_id=1)
         assert not again.isError(), again
         open_tab(page, "traffic")
@@ -205,8 +215,11 @@ def test_the_page_follows_the_plant_and_steers_a_fault(hybrid: MockSungrowServer
         expect(row.locator("td").nth(4)).to_have_text("")
         assert client.read_input_registers(5016, count=2, device_id=1).registers != [4321, 0]
 
-    # The inverter's own clock, set from the page, is what /clock reports.
+    # The manual clock set, and the inverter's own clock, from the page: what /clock reports.
     open_tab(page, "clock")
+    page.locator('#clock-set input[name="when"]').fill("2026-01-10T02:00:00+00:00")
+    page.locator("#clock-set button").click()
+    expect(page.locator("#clock-utc")).to_have_text("2026-01-10T02:00:00+00:00")
     page.locator('#inverter-clock input[name="when"]').fill("2026-01-10T15:30:00")
     page.locator("#inverter-clock button").click()
     expect(page.locator("#clock-inverter")).to_have_text("2026-01-10T15:30:00+11:00")
@@ -227,6 +240,8 @@ def test_the_page_follows_the_plant_and_steers_a_fault(hybrid: MockSungrowServer
     assert status == 200
     expect(plant_field(page, "battery_soc_pct")).to_have_text(
         f"{battery['battery_soc_pct']:.1f} %")
+    # Everything the page loaded came from the server itself: nothing from another origin.
+    assert fetched and all(url.startswith(base) for url in fetched), fetched
 
 
 def test_a_read_only_dashboard_shows_no_controls(mock_sungrow_factory: Any,
