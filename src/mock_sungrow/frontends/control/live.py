@@ -95,8 +95,9 @@ def today_curves(device: Device) -> dict[str, list[float | int | None]]:
 class ClientCounters:
     """Requests and errors per client (host and front end), and requests in the last minute.
 
-    Fed from the request log as the stream hears it; "last minute" is on the server clock,
-    so a manual clock that stands still keeps its requests in the window.
+    Fed from the request log as the stream hears it (a flood of more than :data:`QUEUE`
+    requests between two messages is counted by its newest ones); "last minute" is on the
+    server clock, so a manual clock that stands still keeps its requests in the window.
     """
 
     def __init__(self) -> None:

@@ -187,7 +187,8 @@ function renderSites() {
   $("#sites").replaceChildren(...shown.map((s) => el("tr", {"data-site": s.id},
     el("td", {text: s.id}), el("td", {text: s.group}), el("td", {text: s.model}),
     el("td", {text: s.serial}), el("td", {text: s.faults}),
-    el("td", {}, el("button", {text: "open", onclick: () => chooseSite(s.id)})))));
+    el("td", {}, el("button", {text: "open",
+      onclick: () => chooseSite(s.id).catch((e) => showError(e.message))})))));
 }
 
 async function chooseSite(id) {
