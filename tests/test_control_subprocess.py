@@ -127,3 +127,23 @@ def test_cli_scenario_file(tmp_path: Any) -> None:
     r = subprocess.run([sys.executable, "-m", "mock_sungrow", "serve", "--scenario", str(bad)],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 2 and "step 1: 'at' must be a number" in r.stderr
+
+
+def test_control_read_only_from_the_command_line() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mock_sungrow", "serve", "--server-type", "modbus",
+         "--modbus-port", "0", "--control-port", "0", "--control-read-only",
+         "--status-interval", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None
+    try:
+        base = json.loads(proc.stdout.readline())["control"]["url"].rstrip("/")
+        status, error = call(base, "POST", "/faults", {"kind": "silence"})
+        assert status == 403 and "read-only" in error["error"]
+        status, info = call(base, "GET", "/info")
+        assert status == 200 and info["read_only"] is True
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
