@@ -20,7 +20,10 @@ from pymodbus.client import ModbusTcpClient
 
 from mock_sungrow import MockSungrowServer
 from mock_sungrow.clock import ManualClock
+from mock_sungrow.faults.requestlog import LoggedRequest
 from mock_sungrow.fleet import Fleet
+from mock_sungrow.frontends.control import live
+from mock_sungrow.frontends.control.live import EventStream
 from tests.helpers import control_call, wait_until
 
 #: 12:00 at the default site (UTC+11 in January).
@@ -142,6 +145,10 @@ def test_the_stream_carries_state_requests_and_faults(hybrid: MockSungrowServer)
             assert status == 200
             later = events.until(lambda m: "faults" in m and m["faults"][0]["remaining_s"] != 30)
             assert later["faults"][0]["remaining_s"] == 20.0
+            # A cleared log starts the counters again.
+            status, _ = control_call(base, "DELETE", "/requests")
+            assert status == 200
+            events.until(lambda m: m.get("clients") == [])
     finally:
         events.close()
 
@@ -206,6 +213,37 @@ def test_an_open_stream_ends_when_the_server_stops() -> None:
         server.stop()
 
 
+def test_the_first_message_leaves_out_what_the_listener_heard_twice(
+        hybrid: MockSungrowServer) -> None:
+    # The stream's listener is added before the log is read: a request logged in between
+    # is in both, and is sent once (from the queue, with the rest of the new ones).
+    entries = [LoggedRequest(time=1.0, front_end="modbus", peer="127.0.0.1:1", unit=1,
+                             function=4, table="input", address=a, count=1, outcome="ok")
+               for a in (5001, 5002, 5003)]
+    stream = EventStream(hybrid, lambda: hybrid.device)
+    hybrid.requests.append(entries[0])
+    for entry in entries[1:]:
+        hybrid.requests.append(entry)
+        stream.heard(entry)
+    first = stream.message(stream.backlog())
+    assert first is not None
+    assert [r["address"] for r in first["requests"]] == [5001, 5002, 5003]
+    assert first["clients"][0]["requests"] == 3
+
+
+def test_a_quiet_stream_says_it_is_still_there(hybrid: MockSungrowServer,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(live, "HEARTBEAT", 0.0)
+    info = hybrid.get_connection_info("control")
+    events = Events(info["host"], info["port"])
+    try:
+        assert events.next() is not None  # the first message; then nothing changes
+        while (line := events.response.readline()) != b": still here\n":
+            assert line, "the stream ended"
+    finally:
+        events.close()
+
+
 def test_history_periods(hybrid: MockSungrowServer) -> None:
     base = base_of(hybrid)
     status, today = control_call(base, "GET", "/history")
@@ -228,6 +266,8 @@ def test_history_periods(hybrid: MockSungrowServer) -> None:
         assert all(len(v) == length for v in body["kinds"].values())
     status, error = control_call(base, "GET", "/history?period=week")
     assert status == 422 and "today" in error["error"]
+    with pytest.raises(ValueError, match="today's load power only"):
+        hybrid.device.plant.history("load", "days")
 
 
 def test_the_register_map_agrees_with_a_modbus_client(hybrid: MockSungrowServer) -> None:

@@ -311,8 +311,7 @@ def openapi_document() -> dict[str, Any]:
                     "type": "array", "items": _object({
                         "address": _INTEGER, "name": _STRING, "kind": _STRING,
                         "words": _INTEGER, "unit": _STRING, "pinned": {"type": "boolean"},
-                        "raw": {"type": ["array", "null"], "items": _WORD}, "value": {},
-                        "error": _STRING},
+                        "raw": {"type": "array", "items": _WORD}, "value": {}},
                         ("address", "name", "kind", "words", "unit", "pinned", "raw",
                          "value"))}}, ("table", "total", "rows")),
                 params=[_q("table", {"type": "string", "enum": ["input", "holding"]}),

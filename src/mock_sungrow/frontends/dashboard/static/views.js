@@ -134,7 +134,7 @@ async function searchRegisters(event) {
 
 function registerRow(table, r) {
   const words = el("input", {type: "text", placeholder: "words, comma-separated",
-                             value: r.raw ? r.raw.join(",") : ""});
+                             value: r.raw.join(",")});
   const pin = el("button", {text: "pin", onclick: async () => {
     try {
       await call("PUT", `/registers/${table}`, {address: r.address,
@@ -142,11 +142,12 @@ function registerRow(table, r) {
       await searchRegisters();
     } catch (error) { showError(error.message); }
   }});
-  const value = r.error ? r.error : `${typeof r.value === "object" ? JSON.stringify(r.value) : r.value}${r.unit ? " " + r.unit : ""}`;
+  const shown = typeof r.value === "object" ? JSON.stringify(r.value) : r.value;
+  const value = `${shown}${r.unit ? " " + r.unit : ""}`;
   return el("tr", {"data-register": r.name, "data-address": r.address},
     el("td", {text: r.address}), el("td", {text: r.name}),
     el("td", {class: "value", text: value}),
-    el("td", {class: "raw", text: r.raw ? r.raw.map((w) => "0x" + w.toString(16).padStart(4, "0")).join(" ") : ""}),
+    el("td", {class: "raw", text: r.raw.map((w) => "0x" + w.toString(16).padStart(4, "0")).join(" ")}),
     el("td", {text: r.pinned ? "pinned" : ""}),
     el("td", {class: "control"}, words, pin));
 }
