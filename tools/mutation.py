@@ -72,10 +72,10 @@ GROUPS: dict[str, tuple[str, ...]] = {
 TESTS: dict[str, tuple[str, ...]] = {
     "device.catalog": ("catalog_rules", "register_map_rules", "registers"),
     "device.codec": ("register_map_rules", "registers", "catalog_rules", "out_of_range"),
-    "device.registermap": ("register_map_rules", "catalog_rules", "modbus_tcp", "hybrid",
+    "device.registermap": ("block_read_rules", "register_map_rules", "catalog_rules", "modbus_tcp", "hybrid",
                            "registers"),
-    "device.bank": ("registers", "datablock", "devices", "register_map_rules", "modbus_tcp"),
-    "device.datablock": ("register_map_rules", "datablock", "modbus_tcp", "registers"),
+    "device.bank": ("block_read_rules", "registers", "datablock", "devices", "register_map_rules", "modbus_tcp"),
+    "device.datablock": ("register_map_rules", "block_read_rules", "datablock", "modbus_tcp", "registers"),
     "device.reads": ("register_reads_rules", "registers", "hybrid", "plant",
                      "register_map_rules", "ems"),
     "device.writes": ("register_writes_rules", "registers", "ems", "devices", "out_of_range",
