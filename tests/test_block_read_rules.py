@@ -59,7 +59,7 @@ def _extents(table: str) -> list[tuple[int, int]]:
 
 
 EXTENTS = {table: _extents(table) for table in ("input", "holding")}
-ANCHORS = {table: sorted({a for a, _ in EXTENTS[table]}) + [1, 65536 - 124]
+ANCHORS = {table: [*sorted({a for a, _ in EXTENTS[table]}), 1, 65536 - 124]
            for table in EXTENTS}
 
 
