@@ -61,9 +61,13 @@ def leak_check(request: pytest.FixtureRequest) -> Iterator[None]:
     if request.node.get_closest_marker("no_leak_check"):
         yield
         return
+    from mock_sungrow.runtime import live_loop_ids, live_loops
+
     gc.collect()
     threads_before = set(threading.enumerate())
     fds_before = _open_fds()
+    # The session's shared server (mock_sungrow_shared) runs before and after the test.
+    loops_before = live_loop_ids()
     yield
     gc.collect()
     new_threads = [t for t in threading.enumerate() if t not in threads_before and t.is_alive()]
@@ -73,9 +77,7 @@ def leak_check(request: pytest.FixtureRequest) -> Iterator[None]:
         problems.append(f"threads left running: {[t.name for t in new_threads]}")
     if new_fds:
         problems.append(f"file descriptors left open: {_describe(new_fds)}")
-    from mock_sungrow.runtime import live_loops
-
-    loops = live_loops()
+    loops = live_loops(ignore=loops_before)
     if loops:
         problems.append(f"event loops (and their tasks) left running: {loops}")
     if problems:

@@ -101,6 +101,22 @@ def test_manual_clock_errors_speak_cli() -> None:
     assert r.returncode == 2 and "not an ISO 8601 date and time: 'tomorrow'" in r.stderr
 
 
+@pytest.mark.parametrize(("start", "message"), [
+    ("tomorrow", "not an ISO 8601 date and time: 'tomorrow'; for example "
+                 "2026-06-21T12:00+10:00 or 2026-06-21T02:00Z"),
+    ("2026-01-01T10:00", "'2026-01-01T10:00' has no time zone; add one, for example "
+                         "2026-01-01T10:00+10:00 or 2026-01-01T10:00Z"),
+])
+def test_the_fleet_reads_its_manual_clock_as_serve_does(tmp_path: Path, start: str,
+                                                        message: str) -> None:
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text('[[group]]\nmodel = "SG5K-D"\ncount = 1\n')
+    r = _run("fleet", str(fleet), "--manual-clock", start)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.splitlines()[-1] == (
+        f"mock-sungrow fleet: error: argument --manual-clock: {message}")
+
+
 def test_a_clock_step_without_a_manual_clock_is_refused_at_start(tmp_path: Path) -> None:
     scenario = tmp_path / "steps.toml"
     scenario.write_text('[[step]]\nat = 0\nclear = true\n\n'

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from pymodbus.client import ModbusTcpClient
 
-from mock_sungrow import ExceptionCode, ModbusError, SungrowModbusDataBlock
+from mock_sungrow import ExceptionCode, MockSungrowServer, ModbusError, SungrowModbusDataBlock
 from tests.helpers import RawModbus
 
 
@@ -142,8 +142,8 @@ def test_a_broken_override_answers_device_failure_and_is_reported(
     assert "bug in a user's override" in server.problems[0].message
 
 
-def test_block_knows_its_table_and_plant(mock_sungrow_factory: Any) -> None:
-    server = mock_sungrow_factory()
+def test_block_knows_its_table_and_plant(mock_sungrow_shared: MockSungrowServer) -> None:
+    server = mock_sungrow_shared
     assert server.device.input.table == "input"
     assert server.device.holding.table == "holding"
     assert server.device.input.plant is server.plant
@@ -154,8 +154,8 @@ def test_block_knows_its_table_and_plant(mock_sungrow_factory: Any) -> None:
     assert e.value.code == ExceptionCode.ILLEGAL_ADDRESS
 
 
-def test_slow_connect_close_cycles_leave_nothing(mock_sungrow_factory: Any) -> None:
-    server = mock_sungrow_factory()
+def test_slow_connect_close_cycles_leave_nothing(mock_sungrow_shared: MockSungrowServer) -> None:
+    server = mock_sungrow_shared
     for _ in range(50):
         socket.create_connection(("127.0.0.1", server.get_connection_info()["port"])).close()
     with RawModbus("127.0.0.1", server.get_connection_info()["port"]) as r:

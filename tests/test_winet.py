@@ -265,8 +265,8 @@ def test_state_fault_statistics_runtime_local(mock_sungrow_factory: Factory) -> 
     assert fault["count"] == 1 and fault["list"][0]["fault_code"] == "208"
 
 
-def test_ping_logout_and_trailing_junk(mock_sungrow_factory: Factory) -> None:
-    server = mock_sungrow_factory()
+def test_ping_logout_and_trailing_junk(mock_sungrow_shared: MockSungrowServer) -> None:
+    server = mock_sungrow_shared
 
     async def go() -> list[dict[str, Any]]:
         async with Winet(server) as w:
@@ -339,8 +339,8 @@ def test_wifi_scan_then_stalist(mock_sungrow_factory: Factory) -> None:
 
 
 @pytest.mark.mock_sungrow_expect_errors
-def test_bad_frames_get_errors_and_disturb_nobody(mock_sungrow_factory: Factory) -> None:
-    server = mock_sungrow_factory()
+def test_bad_frames_get_errors_and_disturb_nobody(mock_sungrow_shared: MockSungrowServer) -> None:
+    server = mock_sungrow_shared
 
     async def go() -> tuple[list[dict[str, Any]], Any, dict[str, Any]]:
         async with Winet(server) as w:
@@ -388,8 +388,8 @@ def test_bad_frames_get_errors_and_disturb_nobody(mock_sungrow_factory: Factory)
     assert kinds == {"bad-request", "bad-frame", "unknown-service"}
 
 
-def test_no_frame_is_pushed_unless_asked(mock_sungrow_factory: Factory) -> None:
-    server = mock_sungrow_factory()
+def test_no_frame_is_pushed_unless_asked(mock_sungrow_shared: MockSungrowServer) -> None:
+    server = mock_sungrow_shared
 
     async def go() -> tuple[dict[str, Any], int, dict[str, Any]]:
         async with Winet(server) as w:
@@ -477,8 +477,8 @@ def test_single_session_evicts_the_older_login(mock_sungrow_factory: Factory) ->
     assert winner["result_code"] == 1
 
 
-def test_legacy_keeps_several_sessions(mock_sungrow_factory: Factory) -> None:
-    server = mock_sungrow_factory()
+def test_legacy_keeps_several_sessions(mock_sungrow_shared: MockSungrowServer) -> None:
+    server = mock_sungrow_shared
 
     async def go() -> list[int]:
         async with Winet(server) as w:
@@ -601,8 +601,8 @@ def test_async_override_is_honoured(mock_sungrow_factory: Factory) -> None:
 
 
 @pytest.mark.mock_sungrow_expect_errors
-def test_get_param_bad_queries(mock_sungrow_factory: Factory) -> None:
-    server = mock_sungrow_factory()
+def test_get_param_bad_queries(mock_sungrow_shared: MockSungrowServer) -> None:
+    server = mock_sungrow_shared
 
     async def go() -> list[dict[str, Any]]:
         async with Winet(server) as w:
@@ -733,8 +733,8 @@ def test_web_ui_endpoints(mock_sungrow_factory: Factory) -> None:
 
 
 @pytest.mark.mock_sungrow_expect_errors
-def test_unknown_paths_and_methods_get_json(mock_sungrow_factory: Factory) -> None:
-    server = mock_sungrow_factory()
+def test_unknown_paths_and_methods_get_json(mock_sungrow_shared: MockSungrowServer) -> None:
+    server = mock_sungrow_shared
 
     async def go() -> list[tuple[int, str, str]]:
         async with Winet(server) as w:
@@ -871,8 +871,8 @@ def test_bind_failure_names_the_winet_listener() -> None:
         blocker.close()
 
 
-def test_missing_or_foreign_tokens_answer_106(mock_sungrow_factory: Factory) -> None:
-    server = mock_sungrow_factory()
+def test_missing_or_foreign_tokens_answer_106(mock_sungrow_shared: MockSungrowServer) -> None:
+    server = mock_sungrow_shared
 
     async def go() -> list[dict[str, Any]]:
         async with Winet(server) as w:

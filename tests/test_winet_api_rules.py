@@ -76,9 +76,9 @@ def test_runtime_reply_has_every_field_and_unit(mock_sungrow_factory: Factory) -
     ],
 )
 def test_an_injected_result_code_carries_the_dongles_message(
-    mock_sungrow_factory: Factory, code: int, message: str
+    mock_sungrow_shared: MockSungrowServer, code: int, message: str
 ) -> None:
-    server = mock_sungrow_factory()
+    server = mock_sungrow_shared
     server.inject("winet-result", code=code, times=1, service="devicelist")
     busy, fine = _calls(server, "devicelist", "devicelist")
     assert (busy["result_code"], busy["result_msg"]) == (code, message)
@@ -190,8 +190,10 @@ def test_a_passthrough_handler_error_names_the_http_client(mock_sungrow_factory:
     assert host == "127.0.0.1" and port.isdigit()
 
 
-def test_an_injected_result_code_can_carry_its_own_message(mock_sungrow_factory: Factory) -> None:
-    server = mock_sungrow_factory()
+def test_an_injected_result_code_can_carry_its_own_message(
+    mock_sungrow_shared: MockSungrowServer,
+) -> None:
+    server = mock_sungrow_shared
     server.inject("winet-result", code=301, message="dongle busy", times=1,
                   service="devicelist")
     busy, _fine = _calls(server, "devicelist", "devicelist")

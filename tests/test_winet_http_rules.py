@@ -62,9 +62,9 @@ def holding_words(server: MockSungrowServer, address: int, count: int) -> list[i
      ("POST", "/device/list"), ("POST", "/upgrade/upgradeStatus")],
 )
 def test_an_unknown_token_is_106_on_every_endpoint_that_needs_one(
-    mock_sungrow_factory: Factory, method: str, path: str
+    mock_sungrow_shared: MockSungrowServer, method: str, path: str
 ) -> None:
-    server = mock_sungrow_factory()
+    server = mock_sungrow_shared
     (reply,) = http(server, (method, path, {"token": "a-token-nobody-issued", "type": "3"}))
     assert reply == {"result_code": 106, "result_msg": "token invalid or expired",
                      "result_data": {}}
@@ -116,9 +116,9 @@ def test_the_https_device_list_takes_a_connect_token(mock_sungrow_factory: Facto
         ({"param_type": ""}, "bad request: 'param_type' is missing"),
     ],
 )
-def test_bad_register_reads_say_what_is_wrong(mock_sungrow_factory: Factory,
+def test_bad_register_reads_say_what_is_wrong(mock_sungrow_shared: MockSungrowServer,
                                               fields: dict[str, Any], message: str) -> None:
-    server = mock_sungrow_factory()
+    server = mock_sungrow_shared
     good = {"dev_id": "1", "type": "3", "param_addr": "5000", "param_num": "1",
             "param_type": "0", "token": TOKEN}
     (reply,) = http(server, ("GET", "/device/getParam", {**good, **fields}))
@@ -128,10 +128,10 @@ def test_bad_register_reads_say_what_is_wrong(mock_sungrow_factory: Factory,
 
 
 def test_register_reads_reach_the_ends_of_the_address_space(
-    mock_sungrow_factory: Factory,
+    mock_sungrow_shared: MockSungrowServer,
 ) -> None:
     """1 and 65535 are documented addresses; 125 registers is the longest read (§4.1)."""
-    server = mock_sungrow_factory()
+    server = mock_sungrow_shared
     base = {"dev_id": "1", "type": "3", "param_type": "1", "token": TOKEN}
     first, last, longest = http(
         server, ("GET", "/device/getParam", {**base, "param_addr": "1", "param_num": "1"}),
@@ -216,8 +216,8 @@ def test_a_block_answering_values_that_are_no_words_is_a_handler_error(
             "or values outside 0..65535") in problem.message
 
 
-def test_the_largest_and_smallest_words_are_words(mock_sungrow_factory: Factory) -> None:
-    server = mock_sungrow_factory()
+def test_the_largest_and_smallest_words_are_words(mock_sungrow_shared: MockSungrowServer) -> None:
+    server = mock_sungrow_shared
     server.set_register("holding", 5000, [0xFFFF, 0x0000])
     (reply,) = http(server, ("GET", "/device/getParam", {
         "dev_id": "1", "type": "3", "param_addr": "5000", "param_num": "2", "param_type": "1",
@@ -228,9 +228,11 @@ def test_the_largest_and_smallest_words_are_words(mock_sungrow_factory: Factory)
 # ----------------------------------------------------------------------------- getParam 2, 9
 
 
-def test_grid_parameters_are_listed_with_their_addresses(mock_sungrow_factory: Factory) -> None:
+def test_grid_parameters_are_listed_with_their_addresses(
+    mock_sungrow_shared: MockSungrowServer,
+) -> None:
     """§4.2 type 2: ``param_addr`` (int), ``param_name``, ``param_value`` (string), ``unit``."""
-    server = mock_sungrow_factory()
+    server = mock_sungrow_shared
     (reply,) = http(server, ("GET", "/device/getParam", {"type": "2", "dev_id": "1",
                                                          "token": TOKEN}))
     data = reply["result_data"]
@@ -242,8 +244,10 @@ def test_grid_parameters_are_listed_with_their_addresses(mock_sungrow_factory: F
 
 
 @pytest.mark.mock_sungrow_expect_errors
-def test_get_param_types_2_and_9_need_a_known_device(mock_sungrow_factory: Factory) -> None:
-    server = mock_sungrow_factory()
+def test_get_param_types_2_and_9_need_a_known_device(
+    mock_sungrow_shared: MockSungrowServer,
+) -> None:
+    server = mock_sungrow_shared
     grid, energy = http(server, ("GET", "/device/getParam", {"type": "2", "dev_id": "5",
                                                              "token": TOKEN}),
                         ("GET", "/device/getParam", {"type": "9", "dev_id": "5",
@@ -439,9 +443,9 @@ def test_time_get_shows_the_inverter_clock_to_the_minute(mock_sungrow_factory: F
         "ntp_server": "pool.ntp.org"}}
 
 
-def test_get_type_lists_the_device_types(mock_sungrow_factory: Factory) -> None:
+def test_get_type_lists_the_device_types(mock_sungrow_shared: MockSungrowServer) -> None:
     """§3.3: 1 string inverter, 21 PV inverter, 35 hybrid, 18 meter, 46 charging pile."""
-    server = mock_sungrow_factory()
+    server = mock_sungrow_shared
     (reply,) = http(server, ("GET", "/device/getType", {}))
     assert reply["result_data"] == {"count": 5, "list": [
         {"name": "I18N_COMMON_STRING_INVERTER", "value": 1},
@@ -536,9 +540,9 @@ def test_a_ten_digit_integer_is_still_an_integer(mock_sungrow_factory: Factory) 
 
 @pytest.mark.mock_sungrow_expect_errors
 @pytest.mark.parametrize("lang", ["en_US", "de_de", "zh-Hans-CN", "x", "ABCDEFGH_12345678"])
-def test_any_locale_gets_the_properties(mock_sungrow_factory: Factory, lang: str) -> None:
+def test_any_locale_gets_the_properties(mock_sungrow_shared: MockSungrowServer, lang: str) -> None:
     """§4.3: ``/i18n/<lang>.properties`` for any locale-shaped name."""
-    server = mock_sungrow_factory()
+    server = mock_sungrow_shared
 
     async def go() -> tuple[int, str, str]:
         async with Winet(server) as w:
@@ -552,8 +556,8 @@ def test_any_locale_gets_the_properties(mock_sungrow_factory: Factory, lang: str
 @pytest.mark.mock_sungrow_expect_errors
 @pytest.mark.parametrize("name", ["en_US.txt", "en_US", "ABCDEFGHI.properties", "1en.properties",
                                   "en__US.properties", "en_US_.properties", ".properties"])
-def test_other_names_are_not_found(mock_sungrow_factory: Factory, name: str) -> None:
-    server = mock_sungrow_factory()
+def test_other_names_are_not_found(mock_sungrow_shared: MockSungrowServer, name: str) -> None:
+    server = mock_sungrow_shared
 
     async def go() -> tuple[int, str, str]:
         async with Winet(server) as w:
@@ -606,9 +610,9 @@ def test_the_shortest_rtu_frame_is_answered(mock_sungrow_factory: Factory) -> No
 
 @pytest.mark.mock_sungrow_expect_errors
 def test_a_long_message_that_is_not_hex_is_quoted_by_its_first_40_characters(
-    mock_sungrow_factory: Factory,
+    mock_sungrow_shared: MockSungrowServer,
 ) -> None:
-    server = mock_sungrow_factory()
+    server = mock_sungrow_shared
     text = "0104" + "zz" * 30
     (reply,) = http(server, ("POST", "/device/passthroughway", {
         "dev_id": 1, "msgType": "0", "token": TOKEN, "msgValue": text}))

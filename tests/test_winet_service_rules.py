@@ -467,9 +467,9 @@ def test_bad_param_requests_say_what_is_wrong(
          ("unknown-service", "WebSocket service 'frobnicate'")),
     ],
 )
-def test_a_bad_frame_is_answered_and_recorded(mock_sungrow_factory: Factory, frame: str,
+def test_a_bad_frame_is_answered_and_recorded(mock_sungrow_shared: MockSungrowServer, frame: str,
                                               message: str, problem: tuple[str, str]) -> None:
-    server = mock_sungrow_factory()
+    server = mock_sungrow_shared
 
     async def go() -> dict[str, Any]:
         async with Winet(server) as w:
@@ -489,9 +489,9 @@ def test_a_bad_frame_is_answered_and_recorded(mock_sungrow_factory: Factory, fra
 
 @pytest.mark.mock_sungrow_expect_errors
 def test_a_long_bad_frame_is_recorded_by_its_first_80_characters(
-    mock_sungrow_factory: Factory,
+    mock_sungrow_shared: MockSungrowServer,
 ) -> None:
-    server = mock_sungrow_factory()
+    server = mock_sungrow_shared
     frame = '{"token": "' + "x" * 200 + '"}'
 
     async def go() -> dict[str, Any]:

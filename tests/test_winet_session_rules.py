@@ -63,8 +63,8 @@ def test_expired_tokens_leave_the_list_of_live_ones(mock_sungrow_factory: Factor
     assert live is not None and live.user is None and not live.authenticated
 
 
-def test_expiring_one_token_or_all_counts_them(mock_sungrow_factory: Factory) -> None:
-    server = mock_sungrow_factory()
+def test_expiring_one_token_or_all_counts_them(mock_sungrow_shared: MockSungrowServer) -> None:
+    server = mock_sungrow_shared
     first, second, third = token(server), token(server), token(server)
     assert server.expire_winet_tokens(first) == 1
     assert server.expire_winet_tokens(first) == 0  # already gone
@@ -147,9 +147,11 @@ def test_unlock_also_forgets_the_failures_counted_so_far(mock_sungrow_factory: F
     assert _login_codes(server, ("admin", "x")) == [115]
 
 
-def test_a_token_of_the_wrong_type_is_an_invalid_token(mock_sungrow_factory: Factory) -> None:
+def test_a_token_of_the_wrong_type_is_an_invalid_token(
+    mock_sungrow_shared: MockSungrowServer,
+) -> None:
     """A list, an object or a number as ``token`` is no token: 106, the session carries on."""
-    server = mock_sungrow_factory()
+    server = mock_sungrow_shared
 
     async def go() -> list[dict[str, Any]]:
         async with Winet(server) as w:

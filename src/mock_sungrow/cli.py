@@ -219,8 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "measurements (identity and settings stay recorded; default: off)")
     rec = sub.add_parser("record", help="read an inverter (or a simulator) into a dump that "
                                         "--replay serves")
-    rec.add_argument("host")
-    rec.add_argument("port", type=_port)
+    rec.add_argument("host", help="the inverter's (or WiNet-S dongle's) address")
+    rec.add_argument("port", type=_port, help="its Modbus TCP port (502 on a real inverter)")
     rec.add_argument("--unit", type=int, default=1, help="Modbus unit to read (default 1)")
     rec.add_argument("--out", required=True, metavar="FILE", help="the dump to write (JSON)")
     rec.add_argument("--gap", type=float, default=0.05, metavar="S",

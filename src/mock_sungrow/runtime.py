@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Collection, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -27,18 +27,27 @@ DRAIN_TIMEOUT_S = 0.5
 _LIVE: weakref.WeakSet[LoopThread] = weakref.WeakSet()
 
 
-def live_loops() -> list[str]:
+def live_loops(ignore: Collection[object] = ()) -> list[str]:
     """Names of loop threads started and not yet stopped, with their pending task counts.
 
-    The test suite's leak check asserts this is empty after every test.
+    The test suite's leak check asserts this is empty after every test, ``ignore`` being
+    the loops that ran before it began (a session-scoped server's: :func:`live_loop_ids`).
     """
     out = []
     for runtime in list(_LIVE):
+        if id(runtime) in ignore:
+            continue
         loop = runtime.loop
         if loop is not None and not loop.is_closed():
             pending = len(asyncio.all_tasks(loop)) if runtime.running else 0
             out.append(f"{runtime.name} ({pending} pending tasks)")
     return out
+
+
+def live_loop_ids() -> set[int]:
+    """Identities of the loop threads running now (for :func:`live_loops`'s ``ignore``)."""
+    return {id(runtime) for runtime in list(_LIVE)
+            if runtime.loop is not None and not runtime.loop.is_closed()}
 
 
 class LoopThread:

@@ -28,7 +28,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
-from mock_sungrow.cli_types import port
+from mock_sungrow.cli_types import instant, port
 
 _ORDINAL = re.compile(r"(\d+)$")
 
@@ -55,7 +55,10 @@ def add_parser(sub: Any) -> None:
     fleet.add_argument("--control-read-only", action="store_true",
                        help="refuse every control request that would change something (403)")
     fleet.add_argument("--manual-clock", nargs="?", const="", default=None, metavar="START",
-                       help="run every site on one manual clock starting at START (ISO 8601)")
+                       type=instant,
+                       help="run every site on one manual clock starting at START, ISO 8601 "
+                            "with a zone such as 2026-06-21T12:00+10:00 (default: the wall "
+                            "clock; START defaults to 2026-06-21T00:00Z)")
 
 
 def parse_shard(args: argparse.Namespace) -> tuple[int, int]:
