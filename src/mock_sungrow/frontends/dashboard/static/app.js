@@ -72,6 +72,7 @@ async function loadDevices() {
     el("td", {text: Object.keys(d.endpoints || {}).join(", ")}),
     el("td", {}, el("button", {text: "show", onclick: () => chooseDevice(d.id)})))));
   $("#device-badge").textContent = app.device || (devices[0] && devices[0].id) || "";
+  $("#device-badge").hidden = false;
 }
 
 function chooseDevice(id) {
@@ -249,6 +250,7 @@ async function start() {
   app.fleet = typeof info.sites === "number";
   if (app.fleet) {
     $("#model").textContent = `fleet of ${info.sites} site(s)`;
+    $("#link").textContent = "choose a site";
     $('#tabs button[data-tab="fleet"]').hidden = false;
     for (const button of $$("#tabs button")) button.disabled = button.dataset.tab !== "fleet";
     await loadFleet();
