@@ -125,7 +125,8 @@ def raw_decode(text: str) -> tuple[Any, int]:
     :class:`JsonLimitError` for JSON outside the limits (the message names where, as a path
     such as ``list[0].param_value``); nothing else.
     """
-    depth = nesting_depth(text)
+    # Fewer opening brackets than the limit cannot nest deeper (the common case: no scan).
+    depth = (nesting_depth(text) if text.count("[") + text.count("{") > MAX_DEPTH else 0)
     if depth > MAX_DEPTH:
         raise JsonLimitError(f"nesting {depth} deep (at most {MAX_DEPTH})")
     refused: list[_Refused] = []

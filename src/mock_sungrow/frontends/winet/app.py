@@ -40,8 +40,8 @@ from mock_sungrow.frontends.winet import auth, i18n, protocol
 from mock_sungrow.frontends.winet.api import WinetApi
 from mock_sungrow.frontends.winet.listeners import Admission, Listener, WsConnection, bind_socket
 from mock_sungrow.frontends.winet.messages import (
+    describe_frame,
     describe_http,
-    describe_ws,
     json_reply,
     params_of,
     peer_of,
@@ -52,6 +52,7 @@ from mock_sungrow.frontends.winet.protocol import (
     BadRequest,
     Reply,
     envelope,
+    parse_frame,
 )
 from mock_sungrow.frontends.winet.view import WinetView
 
@@ -348,7 +349,13 @@ class WinetFrontEnd:
         the connection (``DROP``); an ``ERROR`` is answered with its result code.
         """
         traffic = self.view.traffic
-        req = describe_ws(text, conn.peer, self.view.locate, self.view.endpoint.name)
+        frame: dict[str, Any] | BadRequest
+        try:  # decoded once, for the fault layer and the services
+            frame = parse_frame(text)
+        except BadRequest as exc:
+            frame = exc
+        req = describe_frame(frame if isinstance(frame, dict) else None, conn.peer,
+                             self.view.locate, self.view.endpoint.name)
         d = traffic.before(req) if traffic.faults else NO_FAULT
         if d is not NO_FAULT:
             if d.delay > 0 and await self._pause(d.delay):
@@ -367,7 +374,7 @@ class WinetFrontEnd:
                                 str(req.function or ""))
         token = CURRENT_DECISION.set(d)
         try:
-            reply = await self.api.ws_message(text, conn, conn.peer)
+            reply = await self.api.ws_message(text, conn, conn.peer, frame)
         finally:
             CURRENT_DECISION.reset(token)
         code = reply.get("result_code")

@@ -13,7 +13,6 @@ from typing import Any
 from aiohttp import web
 
 from mock_sungrow.faults.spec import Request
-from mock_sungrow.frontends import jsonlimits
 from mock_sungrow.frontends.winet.listeners import dumps
 from mock_sungrow.frontends.winet.protocol import BadRequest, Reply, parse_frame
 
@@ -67,22 +66,25 @@ def _describe_http(request: web.Request, locate: Locate) -> Request:
 def describe_ws(text: str, peer: str, locate: Locate = _no_device,
                 endpoint: str | None = None) -> Request:
     """The fault layer's view of a WebSocket frame: its service is its function."""
-    req = _describe_ws(text, peer, locate)
+    try:
+        frame = parse_frame(text)
+    except BadRequest:  # not JSON, or outside the limits: the services answer it
+        return describe_frame(None, peer, locate, endpoint)
+    return describe_frame(frame, peer, locate, endpoint)
+
+
+def describe_frame(frame: dict[str, Any] | None, peer: str, locate: Locate = _no_device,
+                   endpoint: str | None = None) -> Request:
+    """:func:`describe_ws` of a frame decoded already (``None``: it was not a JSON object)."""
+    if frame is None:
+        req = Request("http", peer)
+    else:
+        service = frame.get("service")
+        unit, device = locate(_maybe_int(frame.get("dev_id")))
+        req = Request("http", peer, unit, service if isinstance(service, str) else None,
+                      device=device)
     req.endpoint = endpoint
     return req
-
-
-def _describe_ws(text: str, peer: str, locate: Locate) -> Request:
-    try:
-        frame, _end = jsonlimits.raw_decode(text.lstrip())
-    except ValueError:  # not JSON, or outside the limits: the services answer it
-        return Request("http", peer)
-    if not isinstance(frame, dict):
-        return Request("http", peer)
-    service = frame.get("service")
-    unit, device = locate(_maybe_int(frame.get("dev_id")))
-    return Request("http", peer, unit, service if isinstance(service, str) else None,
-                   device=device)
 
 
 def peer_of(request: web.Request) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -37,6 +38,13 @@ def envelope(
     if data:
         result.update(data)
     return {"result_code": code, "result_msg": message, "result_data": result}
+
+
+class Encoded(dict[str, Any]):
+    """A reply whose JSON text is known already (a kept one: :mod:`.memo`); never mutated."""
+
+    __slots__ = ("text",)
+    text: str
 
 
 def notice(code: int = auth.NOTICE, message: str = auth.MSG_NOTICE) -> Reply:
@@ -94,7 +102,7 @@ def text_field(params: Mapping[str, Any], key: str) -> str:
 
 def hex_bytes(words: list[int]) -> str:
     """Register words as the dongle prints them: ``"0E 03 00 01 "`` (note the last space)."""
-    return "".join(f"{w >> 8:02X} {w & 0xFF:02X} " for w in words)
+    return struct.pack(f">{len(words)}H", *words).hex(" ").upper() + " " if words else ""
 
 
 def ip_literal(host: str) -> str:
