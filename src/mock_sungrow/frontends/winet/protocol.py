@@ -27,6 +27,7 @@ MAX_MESSAGE = 64 * 1024
 MAX_FRAME = 1024 * 1024
 #: Services that work without a (logged-in) token.
 OPEN_SERVICES = frozenset({"connect", "login", "ping"})
+_DECIMAL = re.compile(r"\s*[+-]?\d{1,10}\s*")
 _LANG = re.compile(r"^[A-Za-z]{1,8}(?:[_-][A-Za-z0-9]{1,8})*$")
 
 
@@ -87,7 +88,7 @@ def integer(params: Mapping[str, Any], key: str, *, default: int | None = None) 
         raise BadRequest(f"{key!r} must be an integer; got {value!r}")
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d{1,10}\s*", value):
+    if isinstance(value, str) and _DECIMAL.fullmatch(value):
         return int(value)
     raise BadRequest(f"{key!r} must be an integer; got {value!r}")
 
