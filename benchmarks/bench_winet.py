@@ -333,9 +333,9 @@ def main() -> int:
                         if m.errors:
                             raise RuntimeError(f"{request} {name} {n}: {'; '.join(m.errors)}")
                         rounds.setdefault((request, name, n), []).append(m)
-                        bad = f"  {m.bad} BAD REPLIES" if m.bad else ""
+                        flag = f"  {m.bad} BAD REPLIES" if m.bad else ""
                         print(f"round {r + 1} {n:>2} conn  {request:<9}{name:<14}{describe(m)}"
-                              f"{bad}", flush=True)
+                              f"{flag}", flush=True)
     report(rounds, args.connections)
     bad = sum(m.bad for ms in rounds.values() for m in ms)
     if bad:

@@ -209,6 +209,8 @@ class WinetServices:
     def _check_device(self, params: Mapping[str, Any], *, battery_ok: bool = False) -> int:
         """The ``dev_id`` of a request (the inverter's unit is accepted for dev_id 1)."""
         dev_id = integer(params, "dev_id")
+        if dev_id == INVERTER_ID:  # the usual answer, without looking any device up
+            return INVERTER_ID
         if battery_ok and dev_id == self._battery_id():
             return dev_id
         if dev_id in (INVERTER_ID, self.inverter.unit):

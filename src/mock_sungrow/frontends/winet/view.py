@@ -89,8 +89,11 @@ class WinetView:
         By its device-list id, else the inverter by its Modbus unit (some clients put the
         unit there, winet-protocol.md §4.1).
         """
+        found = self.device(dev_id)
+        if found is not None:
+            return found
         inverter = self.inverter
-        return self.device(dev_id) or (inverter if dev_id == inverter.unit else None)
+        return inverter if dev_id == inverter.unit else None
 
     def locate(self, dev_id: int | None) -> tuple[int | None, str | None]:
         """The Modbus unit and serial of the device a request's ``dev_id`` names.
