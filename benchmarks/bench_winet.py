@@ -27,6 +27,11 @@ content type and whole body with those bytes, and the WebSocket generator every 
 
     python benchmarks/bench_winet.py [--seconds 2] [--repeats 5] [--connections 1 8]
                                      [--seed N] [--per-process 4] [--model SH10RT]
+                                     [--before-src DIR]
+
+``--before-src DIR`` adds a third server to every round, mock-sungrow imported from ``DIR``
+(the ``src`` of another checkout: ``git archive <commit> src | tar -x -C /tmp/base``), so a
+change is measured before and after in the same rounds, each against the same bare server.
 
 **Ratio** (as bench_modbus.py): ratio(A, B) is the median, over rounds, of A's requests per
 second divided by B's in the same round; the two servers run in a random order in every round
@@ -79,7 +84,7 @@ from winet_servers import BARE_SERVER, MOCK_WINET_SERVER, WRK_CHECK
 ADDRESS, COUNT = 5001, 38  # input registers, documented numbers (spec §4.1's example)
 SERIAL = "BENCH00001"
 AT = "2026-06-21T03:00:00+00:00"  # a fixed instant with sun on the default site
-MOCK, BARE = "mock-sungrow", "bare aiohttp"
+MOCK, BARE, BEFORE = "mock-sungrow", "bare aiohttp", "mock (before)"
 GET_PARAM, REAL = "getParam", "real"
 TARGET = 0.70
 WS_KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455's sample key: the server may not care
@@ -93,7 +98,17 @@ class Server:
     name: str
     pid: int
     port: int
-    path: str  # the getParam path and query
+    token: str  # from its /user/connect
+
+    @property
+    def path(self) -> str:
+        """The getParam path and query."""
+        return get_param_path(self.token)
+
+    @property
+    def real_frame(self) -> bytes:
+        """The WebSocket frame asking for ``real``."""
+        return ws_frame(real_request(self.token))
 
 
 def ws_frame(text: str) -> bytes:
@@ -172,38 +187,54 @@ def check_real(frame: bytes) -> bytes:
     return payload
 
 
-def start_servers(stack: ExitStack, model: str, workdir: Path) -> tuple[dict[str, Server],
-                                                                         bytes, bytes]:
-    """Both servers, their replies checked; returns them, ``real``'s request and its reply."""
+def get_param_path(token: str) -> str:
+    return (f"/device/getParam?dev_id=1&dev_type=35&dev_code=3587&type=3&param_addr={ADDRESS}"
+            f"&param_num={COUNT}&param_type=0&token={token}&lang=en_us&time123456=1795605762")
+
+
+def start_mock(stack: ExitStack, name: str, model: str, src: str | None = None
+               ) -> tuple[Server, list[int]]:
+    """A mock-sungrow process (imported from ``src`` if given) and the words it serves."""
     argv = [sys.executable, "-c", MOCK_WINET_SERVER, model, SERIAL, AT, str(ADDRESS), str(COUNT)]
+    if src is not None:
+        argv = ["env", f"PYTHONPATH={src}", *argv]  # env execs python: the pid stays
     pid, line = stack.enter_context(run_server(argv))
     ready = json.loads(line)
     port = ready["port"]
-    status, _ctype, body = http_get(port, "/user/connect")
-    token = json.loads(body)["result_data"]["token"]
-    path = (f"/device/getParam?dev_id=1&dev_type=35&dev_code=3587&type=3&param_addr={ADDRESS}"
-            f"&param_num={COUNT}&param_type=0&token={token}&lang=en_us&time123456=1795605762")
-    status, ctype, get_body = http_get(port, path)
-    check_get_param(status, ctype, get_body, ready["words"])
-    real = ws_frame(real_request(token))
-    real_reply = ws_probe(port, real)
+    token = json.loads(http_get(port, "/user/connect")[2])["result_data"]["token"]
+    return Server(name, pid, port, token), ready["words"]
+
+
+def start_servers(stack: ExitStack, model: str, workdir: Path, before: str | None
+                  ) -> tuple[dict[str, Server], bytes]:
+    """The servers, their replies checked; returns them and ``real``'s reply frame."""
+    mock, words = start_mock(stack, MOCK, model)
+    status, ctype, get_body = http_get(mock.port, mock.path)
+    check_get_param(status, ctype, get_body, words)
+    real_reply = ws_probe(mock.port, mock.real_frame)
     real_payload = check_real(real_reply)
-    if http_get(port, path)[2] != get_body or ws_probe(port, real) != real_reply:
+    if (http_get(mock.port, mock.path)[2] != get_body
+            or ws_probe(mock.port, mock.real_frame) != real_reply):
         raise RuntimeError("mock-sungrow's replies changed between two requests")
     (workdir / "getparam.json").write_bytes(get_body)
     (workdir / "real.json").write_bytes(real_payload)
-    servers = {MOCK: Server(MOCK, pid, port, path)}
+    servers = {MOCK: mock}
     argv = [sys.executable, "-c", BARE_SERVER, str(workdir / "getparam.json"),
             str(workdir / "real.json")]
     bare_pid, line = stack.enter_context(run_server(argv))
-    bare = Server(BARE, bare_pid, int(line), path)
-    status, ctype, body = http_get(bare.port, path)
-    if (status, ctype, body) != (200, "application/json; charset=utf-8", get_body):
-        raise RuntimeError(f"the bare server answers getParam {status} {ctype!r} {body[:80]!r}")
-    if ws_probe(bare.port, real) != real_reply:
-        raise RuntimeError("the bare server answers real with other bytes")
-    servers[BARE] = bare
-    return servers, real, real_reply
+    servers[BARE] = Server(BARE, bare_pid, int(line), mock.token)  # it ignores the token
+    if before is not None:
+        old, old_words = start_mock(stack, BEFORE, model, before)
+        if old_words != words:
+            raise RuntimeError(f"{BEFORE} serves {old_words}, mock-sungrow {words}")
+        servers[BEFORE] = old
+    for s in servers.values():
+        status, ctype, body = http_get(s.port, s.path)
+        if (status, ctype, body) != (200, "application/json; charset=utf-8", get_body):
+            raise RuntimeError(f"{s.name} answers getParam {status} {ctype!r} {body[:80]!r}")
+        if ws_probe(s.port, s.real_frame) != real_reply:
+            raise RuntimeError(f"{s.name} answers real with other bytes")
+    return servers, real_reply
 
 
 def _pin_client() -> None:
@@ -243,35 +274,51 @@ def wrk_measure(wrk: str, lua: Path, body: Path, server: Server, *, connections:
 Rounds = dict[tuple[str, str, int], list[Measurement]]
 
 
-def ratio(rounds: Rounds, request: str, n: int) -> float:
-    """THE ratio: median over rounds of mock-sungrow's req/s / the bare server's, same round."""
+def ratio(rounds: Rounds, request: str, n: int, name: str = MOCK) -> float:
+    """THE ratio: median over rounds of ``name``'s req/s / the bare server's, same round."""
     return statistics.median(a.rate / b.rate for a, b in zip(
-        rounds[request, MOCK, n], rounds[request, BARE, n], strict=True))
+        rounds[request, name, n], rounds[request, BARE, n], strict=True))
 
 
-def report(rounds: Rounds, connections: list[int]) -> None:
+def cost_ratio(rounds: Rounds, request: str, n: int, name: str = MOCK) -> float:
+    """Median over rounds of the bare server's CPU per reply / ``name``'s, same round.
+
+    What the throughput ratio would be if the server's CPU were the only limit: a shared
+    machine that starves both servers (column "other") moves it much less than req/s.
+    """
+    return statistics.median(b.server_us_per_request / a.server_us_per_request
+                             for a, b in zip(rounds[request, name, n], rounds[request, BARE, n],
+                                             strict=True))
+
+
+def report(rounds: Rounds, names: list[str], connections: list[int]) -> None:
     med = statistics.median
     print("\nmedians over rounds; ratio = median over rounds of (mock-sungrow req/s / bare "
-          "aiohttp req/s in the same round); CPU in cores; srv us/req = server CPU per reply")
+          "aiohttp req/s in the same round); CPU in cores; srv us/req = server CPU per reply; "
+          "cpu/bare = median of (bare's srv us/req / this one's), same round")
     print(f"{'request':<10}{'server':<14}{'conn':>5}{'req/s':>10}{'/bare':>7}{'generator':>11}"
-          f"{'busiest':>9}{'server':>8}{'other':>7}{'srv us/req':>11}")
+          f"{'busiest':>9}{'server':>8}{'other':>7}{'srv us/req':>11}{'cpu/bare':>9}")
     for request in (GET_PARAM, REAL):
         for n in connections:
-            for name in (BARE, MOCK):
+            for name in names:
                 ms = rounds[request, name, n]
                 print(f"{request:<10}{name:<14}{n:>5}{med(m.rate for m in ms):>10,.0f}"
-                      f"{ratio(rounds, request, n) if name == MOCK else 1.0:>7.2f}"
+                      f"{ratio(rounds, request, n, name):>7.2f}"
                       f"{med(m.generator_cpu for m in ms):>11.2f}"
                       f"{med(m.generator_cpu_max for m in ms):>9.2f}"
                       f"{med(m.server_cpu for m in ms):>8.2f}{med(m.other_cpu for m in ms):>7.2f}"
-                      f"{med(m.server_us_per_request for m in ms):>11.1f}")
+                      f"{med(m.server_us_per_request for m in ms):>11.1f}"
+                      f"{cost_ratio(rounds, request, n, name):>9.2f}")
     print()
     for request in (GET_PARAM, REAL):
         for n in connections:
             value = ratio(rounds, request, n)
             verdict = "meets" if value >= TARGET else "MISSES"
+            old = (f"; before: {ratio(rounds, request, n, BEFORE):.2f}" if BEFORE in names
+                   else "")
             print(f"{request} on {n} connection(s): {value:.2f} of the bare aiohttp server "
-                  f"({verdict} the {TARGET:.2f} target)")
+                  f"({verdict} the {TARGET:.2f} target){old}; CPU per reply "
+                  f"{cost_ratio(rounds, request, n):.2f} of the bare server's")
     for (request, name, n), ms in rounds.items():
         if sum(map(generator_bound, ms)) * 2 > len(ms):
             print(f"WARNING: {request} {name} on {n} connection(s) was GENERATOR-BOUND in most "
@@ -292,6 +339,8 @@ def main() -> int:
                         help="WebSocket connections per load process (default %(default)s)")
     parser.add_argument("--model", default="SH10RT", help="inverter model (default %(default)s)")
     parser.add_argument("--wrk", default=shutil.which("wrk") or "/usr/bin/wrk")
+    parser.add_argument("--before-src", metavar="DIR",
+                        help="also measure mock-sungrow imported from DIR (another checkout)")
     args = parser.parse_args()
     if min(args.connections) < 1 or args.repeats < 1 or args.seconds <= 0 or args.per_process < 1:
         parser.error("--connections, --repeats, --seconds and --per-process must be positive")
@@ -313,7 +362,7 @@ def main() -> int:
         workdir = Path(tmp)
         lua = workdir / "check.lua"
         lua.write_text(WRK_CHECK)
-        servers, real_frame, real_reply = start_servers(stack, args.model, workdir)
+        servers, real_reply = start_servers(stack, args.model, workdir, args.before_src)
         rounds: Rounds = {}
         print()
         for r in range(args.repeats):
@@ -327,7 +376,8 @@ def main() -> int:
                             m = wrk_measure(args.wrk, lua, workdir / "getparam.json", s,
                                             connections=n, seconds=args.seconds)
                         else:
-                            exchange = Exchange("ws", real_frame, real_reply, handshake(s.port))
+                            exchange = Exchange("ws", s.real_frame, real_reply,
+                                                handshake(s.port))
                             m = generator.measure(s.port, exchange, n, args.seconds,
                                                   server_pid=s.pid)
                         if m.errors:
@@ -336,7 +386,7 @@ def main() -> int:
                         flag = f"  {m.bad} BAD REPLIES" if m.bad else ""
                         print(f"round {r + 1} {n:>2} conn  {request:<9}{name:<14}{describe(m)}"
                               f"{flag}", flush=True)
-    report(rounds, args.connections)
+    report(rounds, [n for n in (BARE, MOCK, BEFORE) if n in servers], args.connections)
     bad = sum(m.bad for ms in rounds.values() for m in ms)
     if bad:
         firsts = [d for ms in rounds.values() for m in ms for w in m.workers for d in w.first_bad]
