@@ -89,11 +89,11 @@ class CountingBlock(SungrowModbusDataBlock):
 
     counter = itertools.count(100)
 
-    def getValues(self, address: int, count: int = 1) -> list[int]:  # noqa: N802 - the idiom
+    def getValues(self, address: int, count: int = 1) -> list[int]:
         words = super().getValues(address, count)
         if self.table == "input" and address <= 5031 < address + count:
             words[5031 - address] = next(self.counter)
-            if 5032 < address + count:
+            if address + count > 5032:
                 words[5032 - address] = 0
         return words
 
