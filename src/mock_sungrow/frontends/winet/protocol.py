@@ -80,6 +80,8 @@ def parse_frame(text: str) -> dict[str, Any]:
 def integer(params: Mapping[str, Any], key: str, *, default: int | None = None) -> int:
     """An integer parameter sent as a number or a decimal string (``"1"`` or ``1``)."""
     value = params.get(key)
+    if type(value) is str and 0 < len(value) <= 10 and value.isascii() and value.isdigit():
+        return int(value)  # the usual "1" / "5001", without the pattern below
     if value is None or value == "":
         if default is not None:
             return default
