@@ -32,19 +32,17 @@ from aiohttp import WSMsgType, web
 
 from mock_sungrow.faults.decision import CURRENT_DECISION, DROP, ERROR, NO_FAULT, SILENCE
 from mock_sungrow.frontends import web as web_glue
-from mock_sungrow.frontends.base import (
-    close_connections,
-    stop_listening,
-)
+from mock_sungrow.frontends.base import close_connections, stop_listening
 from mock_sungrow.frontends.winet import auth, i18n, protocol
 from mock_sungrow.frontends.winet.api import WinetApi
 from mock_sungrow.frontends.winet.listeners import Admission, Listener, WsConnection, bind_socket
 from mock_sungrow.frontends.winet.messages import (
-    describe_frame,
+    decode_ws,
     describe_http,
     json_reply,
     params_of,
     peer_of,
+    too_long,
 )
 from mock_sungrow.frontends.winet.protocol import (
     MAX_FRAME,
@@ -52,7 +50,6 @@ from mock_sungrow.frontends.winet.protocol import (
     BadRequest,
     Reply,
     envelope,
-    parse_frame,
 )
 from mock_sungrow.frontends.winet.view import WinetView
 
@@ -303,7 +300,7 @@ class WinetFrontEnd:
             async for message in ws:
                 # Compared by value, not identity: aiohttp's C reader may hand out enum members
                 # of an earlier import of aiohttp (pytester's in-process runs re-import it).
-                if message.type == WSMsgType.TEXT and _too_long(message.data):
+                if message.type == WSMsgType.TEXT and too_long(message.data):
                     self.api.report(conn.peer, "bad-frame",
                                     f"WebSocket frame over {MAX_MESSAGE} bytes")
                     await conn.send(envelope(auth.BAD_REQUEST, f"bad request: a frame over "
@@ -349,13 +346,8 @@ class WinetFrontEnd:
         the connection (``DROP``); an ``ERROR`` is answered with its result code.
         """
         traffic = self.view.traffic
-        frame: dict[str, Any] | BadRequest
-        try:  # decoded once, for the fault layer and the services
-            frame = parse_frame(text)
-        except BadRequest as exc:
-            frame = exc
-        req = describe_frame(frame if isinstance(frame, dict) else None, conn.peer,
-                             self.view.locate, self.view.endpoint.name)
+        # Decoded once, for the fault layer and the services.
+        req, frame = decode_ws(text, conn.peer, self.view.locate, self.view.endpoint.name)
         d = traffic.before(req) if traffic.faults else NO_FAULT
         if d is not NO_FAULT:
             if d.delay > 0 and await self._pause(d.delay):
@@ -500,12 +492,6 @@ class WinetFrontEnd:
             self.api.report(peer, "handler-error", f"{request.method} {request.path}: {exc!r}",
                             exc)
             return json_reply(envelope(auth.READ_FAILED, auth.MSG_READ_FAILED))
-
-
-def _too_long(text: str) -> bool:
-    """Whether a text frame is over :data:`MAX_MESSAGE` bytes of UTF-8."""
-    return len(text) > MAX_MESSAGE // 4 and len(
-        text.encode("utf-8", "surrogatepass")) > MAX_MESSAGE
 
 
 def build_front_end(binding: Binding) -> WinetFrontEnd:

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from mock_sungrow.faults.spec import Request
 from mock_sungrow.frontends.winet.listeners import dumps
-from mock_sungrow.frontends.winet.protocol import BadRequest, Reply, parse_frame
+from mock_sungrow.frontends.winet.protocol import MAX_MESSAGE, BadRequest, Reply, parse_frame
 
 
 def _maybe_int(value: Any) -> int | None:
@@ -71,6 +71,24 @@ def describe_ws(text: str, peer: str, locate: Locate = _no_device,
     except BadRequest:  # not JSON, or outside the limits: the services answer it
         return describe_frame(None, peer, locate, endpoint)
     return describe_frame(frame, peer, locate, endpoint)
+
+
+def decode_ws(text: str, peer: str, locate: Locate = _no_device, endpoint: str | None = None
+              ) -> tuple[Request, dict[str, Any] | BadRequest]:
+    """:func:`describe_ws`, and the decoded frame (or why it is not one) for the services."""
+    frame: dict[str, Any] | BadRequest
+    try:
+        frame = parse_frame(text)
+    except BadRequest as exc:
+        frame = exc
+    return describe_frame(frame if isinstance(frame, dict) else None, peer, locate,
+                          endpoint), frame
+
+
+def too_long(text: str) -> bool:
+    """Whether a text frame is over :data:`MAX_MESSAGE` bytes of UTF-8."""
+    return len(text) > MAX_MESSAGE // 4 and len(
+        text.encode("utf-8", "surrogatepass")) > MAX_MESSAGE
 
 
 def describe_frame(frame: dict[str, Any] | None, peer: str, locate: Locate = _no_device,
