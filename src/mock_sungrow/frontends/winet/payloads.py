@@ -79,7 +79,6 @@ class Registers:
     def device(self) -> Device:
         """The device read (as it is now)."""
         return self._device()
-
     async def words(self, table: Table, address: int, count: int) -> list[int]:
         """``count`` words at documented ``address``; a block's ``ModbusError`` propagates.
 
