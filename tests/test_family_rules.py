@@ -53,7 +53,6 @@ def test_sh10rt_lan_bands_answer_as_recorded(mock_sungrow_factory: Any) -> None:
         assert r.read(4, 10751, 5) == [0] * 5                # input 10752-10756
         assert r.read(4, 13207, 42) == [0xFFFF] * 42         # input 13208-13249
         assert r.read(4, 33000, 100) == [0xFFFF] * 100       # input 33001-33100
-        assert r.read(4, 13029, 1) == [0xFFFF]               # input 13030 (reserved)
         assert r.read(4, 13294, 3) == [0xFFFF] * 3           # reserved firmware strings
         assert r.read(3, 5005, 3) == [0x00CF, 0x00AA, 0x03E8]  # holding 5006-5008
         assert r.read(3, 5039, 20) == [0xFFFF] * 20          # holding 5040-5059

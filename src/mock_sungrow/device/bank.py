@@ -58,6 +58,11 @@ class RegisterBank:
         }
         self._pins: dict[Table, dict[int, int]] = {"input": {}, "holding": {}}
 
+    def share_memory(self, other: RegisterBank) -> None:
+        """Read and write ``other``'s holding memory and pins (another view of one device)."""
+        self.holding = other.holding
+        self._pins = other._pins
+
     def read(self, table: Table, address: int, count: int) -> list[int]:
         """Words ``address .. address + count - 1`` (documented numbers) of ``table``.
 

@@ -18,6 +18,9 @@ and ``source``. Rules, in the order the map applies them:
   end, or one word fills the band): identity words, settings and recorded constants. They
   replace any row there.
 * ``refuse``: the band is refused (exception 2) even where documented rows lie.
+* ``retry``: a connection's first read starting in the band fails with exception 4 and the
+  next succeeds (the SH8.0RT-20's WiNet-S at holding 33047 and 33500); the front end keeps
+  the per-connection state.
 
 ``view`` is ``any`` (every port), ``lan`` (the inverter's own port) or ``winet`` (the WiNet-S
 dongle's Modbus port, :mod:`mock_sungrow.frontends.modbus`' "sungrow" front end). Later rows
@@ -37,9 +40,9 @@ from typing import Literal, cast
 
 from mock_sungrow.device.catalog import TABLES, CatalogError, Table, read_data
 
-Rule = Literal["answer", "live", "words", "refuse"]
+Rule = Literal["answer", "live", "words", "refuse", "retry"]
 View = Literal["any", "lan", "winet"]
-RULES: tuple[Rule, ...] = ("answer", "live", "words", "refuse")
+RULES: tuple[Rule, ...] = ("answer", "live", "words", "refuse", "retry")
 VIEWS: tuple[View, ...] = ("any", "lan", "winet")
 FILE = "family_rules.csv"
 
@@ -75,6 +78,8 @@ class TableRules:
     refused: set[int] = field(default_factory=set)
     #: Addresses in a ``live`` band: catalogue rows starting there are served live.
     live: set[int] = field(default_factory=set)
+    #: Start addresses whose first read on a connection fails once (``retry``).
+    first_try: set[int] = field(default_factory=set)
 
 
 def _parse(text: str) -> tuple[FamilyRule, ...]:
@@ -114,6 +119,12 @@ def family_rules() -> tuple[FamilyRule, ...]:
 
 
 @functools.lru_cache(maxsize=256)
+def has_view_rules(model: str, view: View) -> bool:
+    """Whether any rule of ``view`` itself (not ``any``) reaches ``model``."""
+    return any(r.view == view and r.matches(model) for r in family_rules())
+
+
+@functools.lru_cache(maxsize=256)
 def rules_for(model: str, table: Table, view: View = "lan") -> TableRules:
     """What the rules say for ``model``'s ``table`` as ``view`` serves it.
 
@@ -125,6 +136,9 @@ def rules_for(model: str, table: Table, view: View = "lan") -> TableRules:
         if rule.table != table or rule.view not in ("any", view) or not rule.matches(model):
             continue
         span = range(rule.start, rule.end + 1)
+        if rule.rule == "retry":
+            out.first_try.update(span)
+            continue
         if rule.rule == "refuse":
             out.refused.update(span)
             for a in span:

@@ -92,6 +92,9 @@ class RegisterMap:
         self._ends: dict[Table, list[int]] = {}
         self._input_projectors: tuple[Projector, ...] = ()
         self._refused: dict[Table, array[int]] = {}
+        #: Per table, start addresses whose first read on a connection fails once (the
+        #: dongle view's ``retry`` rules; the front end keeps the per-connection state).
+        self.first_try: dict[Table, frozenset[int]] = {}
         self.by_name: dict[tuple[Table, str], RegisterDef] = {}
         for table in TABLES:
             rules = TableRules()
@@ -121,6 +124,7 @@ class RegisterMap:
                 if s.live:
                     self.by_name.setdefault((table, s.row.name), s.row)
             _apply_rules(rules, served, defined, template)
+            self.first_try[table] = frozenset(rules.first_try)
             if rules.refused:
                 refused = bytearray(IMAGE_SIZE)
                 for a in rules.refused:

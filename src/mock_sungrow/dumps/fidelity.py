@@ -121,13 +121,15 @@ def compare(dump: Dump, model: str | None = None) -> Report:
     spec = InstallationSpec.from_kwargs({"model": name, "unit_id": dump.unit}, ("modbus",),
                                         Site())
     device = Installation(spec, ManualClock(), SungrowModbusDataBlock).inverters[0]
+    # A dump recorded through a WiNet-S is set beside the dongle's view (the "sungrow" port).
+    inp, hold = device.view_blocks("winet" if dump.transport == "winet" else "lan")
+    blocks: dict[Table, SungrowModbusDataBlock] = {"input": inp, "holding": hold}
     report = Report(dump.source, name)
-    pairs = {table: _pairs(device.block(table).bank.map.rows[table]) for table in ("input",
-                                                                           "holding")}
+    pairs = {table: _pairs(blocks[table].bank.map.rows[table]) for table in blocks}
     for (table, address), recorded in sorted(dump.words.items()):
         if (table, address) in NOT_COMPARED:
             continue
-        block = device.block(table)
+        block = blocks[table]
         ours: int | None
         try:
             ours = block.getValues(address, 1)[0] if block.validate(address, 1) else None
