@@ -21,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from mock_sungrow import config
+from mock_sungrow import checks, config
 from mock_sungrow.clock import Clock, ManualClock, RealClock
 from mock_sungrow.device.datablock import SungrowModbusDataBlock
 from mock_sungrow.device.device import DEFAULT_BATTERY_UNIT_ID, Device
@@ -159,15 +159,15 @@ class MockSungrowServer(ServerInfo):
         rtu_link: str | None = None,
     ) -> None:
         kwargs = {k: v for k, v in locals().items() if k in _DEFAULTS}
-        self.host = config.check_host(host)
-        self.datablock_class = config.check_datablock_class(datablock_class)
+        self.host = checks.check_host(host)
+        self.datablock_class = checks.check_datablock_class(datablock_class)
         #: The control API's settings (its port ``None``: not served).
         self.control = config.from_kwargs(config.ControlConfig, kwargs)
         if installation is None:
-            self._kinds = config.check_server_type(server_type)
+            self._kinds = checks.check_server_type(server_type)
             self.server_type = server_type
             spec = InstallationSpec.from_kwargs(
-                kwargs, self._kinds, config.resolve_site(site, latitude, longitude, timezone))
+                kwargs, self._kinds, checks.resolve_site(site, latitude, longitude, timezone))
         else:
             given = [name for name, value in kwargs.items() if name not in _SERVER_WIDE
                      and _differs(name, value)]

@@ -32,7 +32,7 @@ from mock_sungrow.frontends.control.app import Api, ControlFrontEnd, Owner
 from mock_sungrow.frontends.control.parse import ApiError, json_response, read_body
 
 if TYPE_CHECKING:
-    from mock_sungrow.config import Network
+    from mock_sungrow.checks import Network
     from mock_sungrow.fleet.fleet import Fleet
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -25,7 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from mock_sungrow import config
+from mock_sungrow import checks, config
 from mock_sungrow.clock import Clock, RealClock
 from mock_sungrow.device.datablock import SungrowModbusDataBlock
 from mock_sungrow.fleet.spec import FleetError, FleetSpec, SiteSpec
@@ -175,7 +175,7 @@ class Fleet:
             raise FleetError(f"a fleet is a FleetSpec, a dict or the path of a TOML/YAML file; "
                              f"got {spec!r}")
         self.spec = spec
-        self.host = config.check_host(host)
+        self.host = checks.check_host(host)
         self.shard = shard
         self.site_specs: list[SiteSpec] = spec.shard(*shard)
         self.clock: Clock = clock if clock is not None else RealClock()

@@ -36,7 +36,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mock_sungrow import config
+from mock_sungrow import checks
 from mock_sungrow.installation.files import load_document
 from mock_sungrow.installation.spec import (
     InstallationError,
@@ -148,7 +148,7 @@ class FleetSpec:
         log = _int(f"{source}: request_log_size", data.get("request_log_size",
                                                           DEFAULT_SITE_LOG), 1, 1_000_000)
         try:
-            site = config.resolve_site(None, data.get("latitude"), data.get("longitude"),
+            site = checks.resolve_site(None, data.get("latitude"), data.get("longitude"),
                                        data.get("timezone"))
         except ValueError as exc:
             raise FleetError(f"{source}: {exc}") from None
@@ -271,7 +271,7 @@ def _group(where: str, data: object, n: int, fleet_site: Site) -> GroupSpec:
     site = fleet_site
     if any(k in data for k in ("latitude", "longitude", "timezone")):
         try:
-            site = config.resolve_site(
+            site = checks.resolve_site(
                 None, data.get("latitude", fleet_site.latitude),
                 data.get("longitude", fleet_site.longitude),
                 data.get("timezone", fleet_site.timezone))

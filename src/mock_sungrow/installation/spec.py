@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from mock_sungrow import config
+from mock_sungrow import checks, config
 from mock_sungrow.config import (
     EncryptedConfig,
     ModbusConfig,
@@ -164,7 +164,7 @@ def _ports(where: str, value: object) -> dict[str, int]:
     table = _table(f"{where}.ports", value)
     _unknown(f"{where}.ports", list(table), PORT_KEYS)
     try:
-        ports = {key: config.check_port(f"{where}.ports.{key}", port)
+        ports = {key: checks.check_port(f"{where}.ports.{key}", port)
                  for key, port in table.items()}
     except ValueError as exc:
         raise InstallationError(str(exc)) from None
@@ -199,7 +199,7 @@ class InstallationSpec:
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise InstallationError(f"{source}: seed must be an integer; got {seed!r}")
         try:
-            site = config.resolve_site(None, table.get("latitude"), table.get("longitude"),
+            site = checks.resolve_site(None, table.get("latitude"), table.get("longitude"),
                                        table.get("timezone"))
         except ValueError as exc:
             raise InstallationError(f"{source}: {exc}") from None
@@ -333,18 +333,18 @@ class InstallationSpec:
         plant = config.from_kwargs(PlantConfig, kwargs)
         # Every port argument is checked, served or not (a typo should not wait for the day
         # the front end is switched on).
-        asked = {kind: config.check_port(port_argument(kind),
+        asked = {kind: checks.check_port(port_argument(kind),
                                          kwargs.get(port_argument(kind), default))
                  for kind, default in _DEFAULT_PORTS.items()}
-        extra = {key: config.check_optional_port(f"{key}_port", kwargs.get(f"{key}_port"))
+        extra = {key: checks.check_optional_port(f"{key}_port", kwargs.get(f"{key}_port"))
                  for key in WINET_EXTRA_PORTS}
         ports = {kind: asked[kind] for kind in kinds}
         if "http" in kinds:
             ports.update((key, port) for key, port in extra.items() if port is not None)
-        unit = config.check_unit_id("unit_id", kwargs.get("unit_id", 1))
+        unit = checks.check_unit_id("unit_id", kwargs.get("unit_id", 1))
         battery_unit = kwargs.get("battery_unit_id", DEFAULT_BATTERY_UNIT_ID)
         if battery_unit is not None:
-            config.check_unit_id("battery_unit_id", battery_unit, or_none=True)
+            checks.check_unit_id("battery_unit_id", battery_unit, or_none=True)
         spec = InverterSpec(
             plant=plant, unit=unit, battery_unit=battery_unit, ports=ports,
             modbus=config.from_kwargs(ModbusConfig, kwargs),

@@ -37,7 +37,7 @@ from mock_sungrow.frontends.base import bound_port
 from mock_sungrow.frontends.control.api import ApiError, ControlApi, json_response
 
 if TYPE_CHECKING:
-    from mock_sungrow.config import Network
+    from mock_sungrow.checks import Network
     from mock_sungrow.diagnostics import Diagnostics
     from mock_sungrow.frontends.base import Binding
     from mock_sungrow.server import MockSungrowServer
