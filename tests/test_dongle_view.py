@@ -109,3 +109,16 @@ def test_the_encrypted_dongle_port_has_the_same_view(mock_sungrow_factory: Any) 
         c.fetch_key()
         assert c.eread(4, 5014, 2) == [0, 0]
         assert c.eread(4, 4949, 4) == [0x3000, 0x4142, 0x1100, 0x0100]
+
+
+def test_unit_2_reads_are_the_batterys_for_faults_and_the_log(mock_sungrow_factory: Any) -> None:
+    server, lan, dongle = _both(mock_sungrow_factory, "SH10RT-20", battery_kwh=9.6)
+    battery = server.battery
+    assert battery is not None
+    server.inject("exception", code=4, front_end="sungrow", device=battery.serial, times=1)
+    with lan, dongle:
+        assert dongle.read(4, 10709, 1, unit=2) == 4      # the fault named the battery
+        assert isinstance(dongle.read(4, 10709, 1, unit=2), list)
+    logged = [r for r in server.requests.all() if r.front_end == "sungrow" and r.unit == 2]
+    assert [r.device for r in logged] == [battery.serial] * 2
+    assert logged[0].fault == "exception"

@@ -91,10 +91,21 @@ class ModbusApplication:
         behind it: it reaches the port's own inverter, the endpoint's lowest unit (never its
         battery at 200), so a ``key-silent`` fault naming that inverter silences it.
         """
-        device = self.devices.get(unit)
+        device = self.device_at(unit)
         if device is None and unit == KEY_UNIT and pdu == KEY_REQUEST_PDU and self.devices:
             device = self.devices[min(self.devices)]
         return None if device is None else device.serial
+
+    def device_at(self, unit: int) -> Device | None:
+        """The device answering ``unit`` here (``None``: nobody).
+
+        The endpoint's device, or on a dongle's port unit 2 for the inverter's battery, so
+        faults, the request log and word distortions see the battery there too.
+        """
+        device = self.devices.get(unit)
+        if device is None and unit == DONGLE_BATTERY_UNIT and self.view == "winet":
+            device = self._dongle_battery()
+        return device
 
     def handle(self, unit: int, pdu: bytes, peer: str = "-", front_end: str = "modbus") -> Handled:
         """Answer one request PDU addressed to ``unit``.
@@ -106,9 +117,7 @@ class ModbusApplication:
             return exception_pdu(0, ExceptionCode.ILLEGAL_FUNCTION)
         if unit == KEY_UNIT and pdu == KEY_REQUEST_PDU and self.key_reply is not None:
             return b"\x04\x10" + self.key_reply
-        device = self.devices.get(unit)
-        if device is None and unit == DONGLE_BATTERY_UNIT and self.view == "winet":
-            device = self._dongle_battery()
+        device = self.device_at(unit)
         if device is None:
             if unit == 0:  # broadcast: apply writes on every device, never answer
                 if pdu[0] in (6, 16):
