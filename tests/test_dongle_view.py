@@ -122,3 +122,18 @@ def test_unit_2_reads_are_the_batterys_for_faults_and_the_log(mock_sungrow_facto
     logged = [r for r in server.requests.all() if r.front_end == "sungrow" and r.unit == 2]
     assert [r.device for r in logged] == [battery.serial] * 2
     assert logged[0].fault == "exception"
+
+
+def test_a_replayed_winet_trace_fails_its_first_tries_once(mock_sungrow_factory: Any) -> None:
+    """Replay serves the recording's own first tries; the map's retry rule does not add one."""
+    from mock_sungrow.dumps.formats import Dump
+    from mock_sungrow.dumps.replay import replay_arguments
+
+    dump = Dump("made-up", "winet", 1, 0x0E12, words={("holding", 33047): 0x0424,
+                                                     ("holding", 33048): 0x0424},
+                first_try={("holding", 33047): 4, ("holding", 33048): 4})
+    server = mock_sungrow_factory(server_type="sungrow", encryption="none",
+                                  **replay_arguments(dump))
+    with RawModbus("127.0.0.1", server.get_connection_info("sungrow")["port"]) as c:
+        assert c.read(3, 33046, 2) == 4
+        assert c.read(3, 33046, 2) == [0x0424, 0x0424]

@@ -124,9 +124,9 @@ def has_view_rules(model: str, view: View) -> bool:
     return any(r.view == view and r.matches(model) for r in family_rules())
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=1024)
 def rules_for(model: str, table: Table, view: View = "lan") -> TableRules:
-    """What the rules say for ``model``'s ``table`` as ``view`` serves it.
+    """What the rules say for ``model``'s ``table`` as ``view`` serves it (shared: read only).
 
     The dongle's view (``winet``) applies the ``any`` rules, then its own; the LAN port
     (``lan``) the ``any`` rules and the ``lan`` ones.

@@ -170,8 +170,7 @@ class ModbusApplication:
         client's retry (alexanderlanin-sh8rt20-master-winet-wire.json). Connections are told
         apart by their peer address (the last :data:`FIRST_TRY_PEERS` are remembered).
         """
-        starts = block.bank.map.first_try[block.table]
-        if address not in starts:
+        if not block.follows_retry_rules or address not in block.bank.map.first_try[block.table]:
             return
         key = (block.table, address)
         tried = self._tried.get(peer)
