@@ -169,3 +169,15 @@ def test_intelbras_solar_local_reads_an_sh10rt(mock_sungrow_factory: Any) -> Non
     assert out["grid_frequency"] == pytest.approx(snap.frequency_hz, abs=0.01)
     assert out["model_code"] == 0x0E03 and 100 < out["insulation"] < 5000
     assert server.problems == []
+
+
+def test_battery_firmware_string_as_recorded(mock_sungrow_factory: Any) -> None:
+    """Input 13280: "SBRBCU-S_22011.01.27" on the recorded SH10RT-20 with its SBR096 (through
+    its WiNet-S), zeros on the SH10RT with a third-party battery (its LAN port)."""
+    _server, r = _modbus(mock_sungrow_factory, "SH10RT-20", battery_kwh=9.6)
+    with r:
+        assert r.read(4, 13279, 10) == [0x5342, 0x5242, 0x4355, 0x2D53, 0x5F32, 0x3230,
+                                        0x3131, 0x2E30, 0x312E, 0x3237]
+    _server, r = _modbus(mock_sungrow_factory, "SH10RT-20", battery_kwh=0)
+    with r:
+        assert r.read(4, 13279, 15) == [0] * 15

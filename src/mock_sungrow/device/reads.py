@@ -494,7 +494,9 @@ INPUT: dict[str, Projector] = {
     # input 13250 as the recorded SH10RT and SH10RT-20 (firmware P020) report it
     "inverter_firmware_version": const("SAPPHIRE-H_B001.V000.P020"),
     "communication_module_firmware_version": const("WINET-SV200.001.00.P029"),
-    "battery_firmware_version": const("SBR_V15_V01_A"),
+    # input 13280: the SH10RT-20's SBR096 reports its BCU firmware (mkaiser fingerprint); the
+    # SH10RT with a third-party battery reads zeros there, as a model without a battery does
+    "battery_firmware_version": _battery(lambda s, p: "SBRBCU-S_22011.01.27"),
     "firmware_version_reserved_1": const(""),
     "firmware_version_reserved_2": const(""),
     "firmware_version_reserved_3": const(""),
