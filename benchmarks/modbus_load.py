@@ -40,7 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-Kind = Literal["plain", "encrypted"]
+Kind = Literal["plain", "encrypted", "ws"]
 
 #: How long a reply may take before the measurement fails (a stuck server, not a slow one).
 REPLY_TIMEOUT_S = 10.0
@@ -58,6 +58,10 @@ class Exchange:
     kind: Kind
     request_tail: bytes
     reply_tail: bytes
+    #: Sent once per connection before the loop, answered by an HTTP head that must say 101
+    #: (``ws``: the WebSocket upgrade; bench_winet.py). The loop then sends ``request_tail``
+    #: (a masked text frame) and expects exactly ``reply_tail`` (the server's frame).
+    handshake: bytes = b""
 
     @property
     def reply_size(self) -> int:
@@ -88,11 +92,38 @@ def frame_size(kind: Kind, data: bytes) -> int | None:
     """The size of the frame ``data`` starts with, once its header is in (else None)."""
     if kind == "plain":
         return 6 + int.from_bytes(data[4:6], "big") if len(data) >= 6 else None
+    if kind == "ws":  # a server's frame: unmasked, 7-bit, 16-bit or 64-bit length
+        if len(data) < 2:
+            return None
+        n = data[1] & 0x7F
+        extra = {126: 2, 127: 8}.get(n, 0)
+        if len(data) < 2 + extra:
+            return None
+        return 2 + extra + (int.from_bytes(data[2:2 + extra], "big") if extra else n)
     return 4 + data[2] + data[3] if len(data) >= 4 else None
+
+
+def upgrade(sock: socket.socket, handshake: bytes) -> None:
+    """Send ``handshake`` and read the HTTP head that answers it, which must be a 101."""
+    if not handshake:
+        return
+    sock.sendall(handshake)
+    head = b""
+    while b"\r\n\r\n" not in head:
+        more = sock.recv(4096)
+        if not more:
+            raise ConnectionError(f"the server closed the connection during the upgrade: {head!r}")
+        head += more
+    if not head.startswith(b"HTTP/1.1 101") or not head.endswith(b"\r\n\r\n"):
+        raise ConnectionError(f"upgrade refused or followed by data: {head[:200]!r}")
 
 
 def describe_bad(exchange: Exchange, tid: bytes, reply: bytes) -> str:
     """Say which part of a wrong reply is wrong (the slow path; right replies never get here)."""
+    if exchange.kind == "ws":
+        if reply[:4] != exchange.reply_tail[:4]:
+            return f"frame header {reply[:4].hex(' ')} != {exchange.reply_tail[:4].hex(' ')}"
+        return f"frame payload differs: {reply[4:200]!r}"
     if exchange.kind == "encrypted":
         if reply[:4] != exchange.reply_tail[:4]:
             return f"encrypted header {reply[:4].hex(' ')} != {exchange.reply_tail[:4].hex(' ')}"
@@ -125,6 +156,7 @@ def run_connection(port: int, exchange: Exchange, warm_until: float, end_at: flo
     head = b""
     with socket.create_connection(("127.0.0.1", port), timeout=REPLY_TIMEOUT_S) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        upgrade(sock, exchange.handshake)
         send, recv = sock.sendall, sock.recv
         while True:
             if plain:
@@ -188,6 +220,7 @@ def run_connections(port: int, exchange: Exchange, count: int, warm_until: float
         for _ in range(count):
             sock = socket.create_connection(("127.0.0.1", port), timeout=REPLY_TIMEOUT_S)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            upgrade(sock, exchange.handshake)
             sock.setblocking(False)
             conns[sock.fileno()] = _Conn(sock)
             poller.register(sock.fileno(), select.EPOLLIN)

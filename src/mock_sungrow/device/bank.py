@@ -57,6 +57,10 @@ class RegisterBank:
             "input": _TableState(regmap, "input"), "holding": _TableState(regmap, "holding"),
         }
         self._pins: dict[Table, dict[int, int]] = {"input": {}, "holding": {}}
+        #: Counts changes the plant's snapshot does not show (holding memory, pins): what a
+        #: read returns is a function of (snapshot, version), which lets a front end keep a
+        #: reply it built from this bank's words (WiNet-S ``real``) for as long as both last.
+        self.version = 0
 
     def share_memory(self, other: RegisterBank) -> None:
         """Read and write ``other``'s holding memory and pins (another view of one device)."""
@@ -119,6 +123,7 @@ class RegisterBank:
             except ValueError as exc:
                 raise ModbusError(ExceptionCode.DEVICE_FAILURE, str(exc)) from None
             self.holding.update((a, w) for a, w in checked.items() if a not in CLOCK)
+            self.version += 1
 
     def pin(self, table: Table, address: int, words: Sequence[int]) -> None:
         """Force words into a table, whatever the plant says, until :meth:`unpin`."""
@@ -130,10 +135,12 @@ class RegisterBank:
         with self.plant.lock:
             for offset, word in enumerate(words):
                 self._pins[table][address + offset] = word
+            self.version += 1
 
     def unpin(self) -> None:
         """Drop every pinned word, in both tables."""
         with self.plant.lock:
             for pins in self._pins.values():
                 pins.clear()
+            self.version += 1
 

@@ -158,6 +158,13 @@ class Device(DeviceApi):
             or type(b).async_setValues is not SungrowModbusDataBlock.async_setValues
             for b in (self.input, self.holding)
         )
+        #: Whether both blocks are the stock class (no read method overridden): their words
+        #: are then the bank's, a function of the plant's snapshot and the bank's version.
+        self.stock_blocks = all(
+            type(b).getValues is SungrowModbusDataBlock.getValues
+            and type(b).async_getValues is SungrowModbusDataBlock.async_getValues
+            for b in (self.input, self.holding)
+        )
 
     @property
     def id(self) -> str:

@@ -118,6 +118,33 @@ def _first_refusal(value: Any, path: str) -> str | None:
     return None
 
 
+class _Outside(Exception):  # noqa: N818 - internal: the slow path below names the problem
+    """A number or constant outside the limits, met by the quick decoder."""
+
+
+def _quick_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise _Outside
+    return int(text)
+
+
+def _quick_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise _Outside
+    return value
+
+
+def _quick_constant(text: str) -> float:
+    raise _Outside
+
+
+#: One decoder for every call (as :func:`json.loads` has): it refuses what the limits refuse
+#: by raising, and :func:`raw_decode` then decodes again the slow way to say what and where.
+_QUICK = json.JSONDecoder(parse_int=_quick_int, parse_float=_quick_float,
+                          parse_constant=_quick_constant)
+
+
 def raw_decode(text: str) -> tuple[Any, int]:
     """The first JSON value of ``text`` and where it ends, within the limits.
 
@@ -125,9 +152,20 @@ def raw_decode(text: str) -> tuple[Any, int]:
     :class:`JsonLimitError` for JSON outside the limits (the message names where, as a path
     such as ``list[0].param_value``); nothing else.
     """
-    depth = nesting_depth(text)
+    # Fewer opening brackets than the limit cannot nest deeper (the common case: no scan).
+    depth = (nesting_depth(text) if text.count("[") + text.count("{") > MAX_DEPTH else 0)
     if depth > MAX_DEPTH:
         raise JsonLimitError(f"nesting {depth} deep (at most {MAX_DEPTH})")
+    try:
+        value, end = _QUICK.raw_decode(text)
+    except _Outside:
+        pass  # decoded again below, noting every refusal
+    else:
+        if _SURROGATE_ESCAPE.search(text, 0, end):
+            problem = _first_refusal(value, "")
+            if problem is not None:
+                raise JsonLimitError(problem)
+        return value, end
     refused: list[_Refused] = []
 
     def note(result: Any) -> Any:

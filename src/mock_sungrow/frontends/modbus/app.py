@@ -83,6 +83,9 @@ class ModbusApplication:
         self.view: View = view
         #: Per peer (connection), the ``(table, address)`` reads a ``retry`` rule has failed.
         self._tried: dict[str, set[tuple[str, int]]] = {}
+        #: Input-register replies of stock devices, with the state each was read in: a
+        #: request PDU -> (device, plant snapshot, bank version, reply PDU). See _read_input.
+        self._inputs: dict[bytes, tuple[Device, object, int, bytes]] = {}
 
     def serial_of(self, unit: int, pdu: bytes = b"") -> str | None:
         """The serial of the device a request reaches (``None``: nobody answers there).
@@ -133,6 +136,32 @@ class ModbusApplication:
 
     def _dispatch(self, device: Device, pdu: bytes, peer: str, front_end: str) -> Reply:
         """The synchronous path: no awaits, so a request costs a few function calls."""
+        if pdu[0] == 4 and device.stock_blocks:
+            return self._read_input(device, pdu, peer, front_end)
+        return self._operate(device, pdu, peer, front_end)
+
+    def _read_input(self, device: Device, pdu: bytes, peer: str, front_end: str) -> Reply:
+        """An FC4 read of stock blocks, answered again while the words cannot have changed.
+
+        Stock blocks return the bank's words, a function of the plant's snapshot and the
+        bank's version (holding memory, pins): the same request in the same state gets the
+        same reply, so it is kept and sent again. The state is taken before the read, so a
+        change meanwhile makes the kept reply older than its state, never newer. Word
+        faults apply later, to the reply (the request path's ``distort_pdu``); a data-block
+        override never gets here (``stock_blocks``).
+        """
+        snap, version = device.plant.snapshot(), device.bank.version
+        kept = self._inputs.get(pdu)
+        if kept is not None and kept[0] is device and kept[1] is snap and kept[2] == version:
+            return kept[3]
+        reply = self._operate(device, pdu, peer, front_end)
+        if reply is not None and reply[0] == 4:  # not an exception: keep it
+            if len(self._inputs) >= 256:
+                self._inputs.clear()  # replies of earlier instants, mostly
+            self._inputs[pdu] = (device, snap, version, reply)
+        return reply
+
+    def _operate(self, device: Device, pdu: bytes, peer: str, front_end: str) -> Reply:
         try:
             block, address, count, values, reply = self._parse(device, pdu)
             if values is None:

@@ -41,6 +41,7 @@ from mock_sungrow.frontends.winet.auth import (
     SUCCESS,
     TOKEN_INVALID,
 )
+from mock_sungrow.frontends.winet.memo import state_of
 from mock_sungrow.frontends.winet.protocol import (
     BadRequest,
     Reply,
@@ -103,6 +104,12 @@ class WinetApi(WinetServices):
             return envelope(READ_FAILED, MSG_READ_FAILED)  # no device answers that address
         regs = self.registers_of(device.logical_id)
         table: Table = "input" if param_type == 0 else "holding"
+        # Input words are the snapshot's; holding 5000-5005 is the clock, read live.
+        state = state_of(device) if table == "input" else None
+        name = ("getParam", device.logical_id, address, count)
+        kept = self.memo.get(name, state)
+        if kept is not None:
+            return kept
         try:
             words = await regs.words(table, address, count)
         except ModbusError:
@@ -114,7 +121,8 @@ class WinetApi(WinetServices):
                 f"the data block returned {len(words)} values for {count} {table} registers "
                 f"at {address}, or values outside 0..65535"
             )
-        return envelope(SUCCESS, MSG_SUCCESS, data={"param_value": hex_bytes(words)})
+        return self.memo.put(name, state, envelope(SUCCESS, MSG_SUCCESS,
+                                                  data={"param_value": hex_bytes(words)}))
 
     async def http_set_param(self, params: Mapping[str, Any]) -> Reply:
         """``/device/setParam``: write holding registers (documented address, decimal words)."""

@@ -32,19 +32,17 @@ from aiohttp import WSMsgType, web
 
 from mock_sungrow.faults.decision import CURRENT_DECISION, DROP, ERROR, NO_FAULT, SILENCE
 from mock_sungrow.frontends import web as web_glue
-from mock_sungrow.frontends.base import (
-    close_connections,
-    stop_listening,
-)
+from mock_sungrow.frontends.base import close_connections, stop_listening
 from mock_sungrow.frontends.winet import auth, i18n, protocol
 from mock_sungrow.frontends.winet.api import WinetApi
 from mock_sungrow.frontends.winet.listeners import Admission, Listener, WsConnection, bind_socket
 from mock_sungrow.frontends.winet.messages import (
+    decode_ws,
     describe_http,
-    describe_ws,
     json_reply,
     params_of,
     peer_of,
+    too_long,
 )
 from mock_sungrow.frontends.winet.protocol import (
     MAX_FRAME,
@@ -302,7 +300,7 @@ class WinetFrontEnd:
             async for message in ws:
                 # Compared by value, not identity: aiohttp's C reader may hand out enum members
                 # of an earlier import of aiohttp (pytester's in-process runs re-import it).
-                if message.type == WSMsgType.TEXT and _too_long(message.data):
+                if message.type == WSMsgType.TEXT and too_long(message.data):
                     self.api.report(conn.peer, "bad-frame",
                                     f"WebSocket frame over {MAX_MESSAGE} bytes")
                     await conn.send(envelope(auth.BAD_REQUEST, f"bad request: a frame over "
@@ -348,7 +346,8 @@ class WinetFrontEnd:
         the connection (``DROP``); an ``ERROR`` is answered with its result code.
         """
         traffic = self.view.traffic
-        req = describe_ws(text, conn.peer, self.view.locate, self.view.endpoint.name)
+        # Decoded once, for the fault layer and the services.
+        req, frame = decode_ws(text, conn.peer, self.view.locate, self.view.endpoint.name)
         d = traffic.before(req) if traffic.faults else NO_FAULT
         if d is not NO_FAULT:
             if d.delay > 0 and await self._pause(d.delay):
@@ -367,7 +366,7 @@ class WinetFrontEnd:
                                 str(req.function or ""))
         token = CURRENT_DECISION.set(d)
         try:
-            reply = await self.api.ws_message(text, conn, conn.peer)
+            reply = await self.api.ws_message(text, conn, conn.peer, frame)
         finally:
             CURRENT_DECISION.reset(token)
         code = reply.get("result_code")
@@ -493,12 +492,6 @@ class WinetFrontEnd:
             self.api.report(peer, "handler-error", f"{request.method} {request.path}: {exc!r}",
                             exc)
             return json_reply(envelope(auth.READ_FAILED, auth.MSG_READ_FAILED))
-
-
-def _too_long(text: str) -> bool:
-    """Whether a text frame is over :data:`MAX_MESSAGE` bytes of UTF-8."""
-    return len(text) > MAX_MESSAGE // 4 and len(
-        text.encode("utf-8", "surrogatepass")) > MAX_MESSAGE
 
 
 def build_front_end(binding: Binding) -> WinetFrontEnd:

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from mock_sungrow.frontends import jsonlimits
 from mock_sungrow.frontends.base import IdleTimer, reach_of, reset_transport
+from mock_sungrow.frontends.winet.protocol import Encoded
 
 if TYPE_CHECKING:
     from mock_sungrow.frontends.winet.app import WinetFrontEnd
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 
 def dumps(payload: Any) -> str:
     """A reply as JSON text."""
+    if type(payload) is Encoded:
+        return payload.text
     # Real dongles send UTF-8 (the units are U+2103 and U+03A9), not \u escapes; a lone
     # surrogate a client managed to send is escaped rather than failing the send.
     return jsonlimits.dumps_text(payload)

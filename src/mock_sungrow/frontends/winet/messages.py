@@ -13,9 +13,8 @@ from typing import Any
 from aiohttp import web
 
 from mock_sungrow.faults.spec import Request
-from mock_sungrow.frontends import jsonlimits
 from mock_sungrow.frontends.winet.listeners import dumps
-from mock_sungrow.frontends.winet.protocol import BadRequest, Reply, parse_frame
+from mock_sungrow.frontends.winet.protocol import MAX_MESSAGE, BadRequest, Reply, parse_frame
 
 
 def _maybe_int(value: Any) -> int | None:
@@ -67,22 +66,43 @@ def _describe_http(request: web.Request, locate: Locate) -> Request:
 def describe_ws(text: str, peer: str, locate: Locate = _no_device,
                 endpoint: str | None = None) -> Request:
     """The fault layer's view of a WebSocket frame: its service is its function."""
-    req = _describe_ws(text, peer, locate)
+    try:
+        frame = parse_frame(text)
+    except BadRequest:  # not JSON, or outside the limits: the services answer it
+        return describe_frame(None, peer, locate, endpoint)
+    return describe_frame(frame, peer, locate, endpoint)
+
+
+def decode_ws(text: str, peer: str, locate: Locate = _no_device, endpoint: str | None = None
+              ) -> tuple[Request, dict[str, Any] | BadRequest]:
+    """:func:`describe_ws`, and the decoded frame (or why it is not one) for the services."""
+    frame: dict[str, Any] | BadRequest
+    try:
+        frame = parse_frame(text)
+    except BadRequest as exc:
+        frame = exc
+    return describe_frame(frame if isinstance(frame, dict) else None, peer, locate,
+                          endpoint), frame
+
+
+def too_long(text: str) -> bool:
+    """Whether a text frame is over :data:`MAX_MESSAGE` bytes of UTF-8."""
+    return len(text) > MAX_MESSAGE // 4 and len(
+        text.encode("utf-8", "surrogatepass")) > MAX_MESSAGE
+
+
+def describe_frame(frame: dict[str, Any] | None, peer: str, locate: Locate = _no_device,
+                   endpoint: str | None = None) -> Request:
+    """:func:`describe_ws` of a frame decoded already (``None``: it was not a JSON object)."""
+    if frame is None:
+        req = Request("http", peer)
+    else:
+        service = frame.get("service")
+        unit, device = locate(_maybe_int(frame.get("dev_id")))
+        req = Request("http", peer, unit, service if isinstance(service, str) else None,
+                      device=device)
     req.endpoint = endpoint
     return req
-
-
-def _describe_ws(text: str, peer: str, locate: Locate) -> Request:
-    try:
-        frame, _end = jsonlimits.raw_decode(text.lstrip())
-    except ValueError:  # not JSON, or outside the limits: the services answer it
-        return Request("http", peer)
-    if not isinstance(frame, dict):
-        return Request("http", peer)
-    service = frame.get("service")
-    unit, device = locate(_maybe_int(frame.get("dev_id")))
-    return Request("http", peer, unit, service if isinstance(service, str) else None,
-                   device=device)
 
 
 def peer_of(request: web.Request) -> str:

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from mock_sungrow.device.catalog import RegisterDef, Table
 from mock_sungrow.device.codec import decode_words
-from mock_sungrow.device.family import View
 from mock_sungrow.device.registermap import FILLER, RegisterMap
 from mock_sungrow.errors import ModbusError
 from mock_sungrow.faults.decision import CURRENT_DECISION
@@ -80,19 +79,16 @@ class Registers:
     def device(self) -> Device:
         """The device read (as it is now)."""
         return self._device()
-
-    async def words(self, table: Table, address: int, count: int, view: View = "lan"
-                    ) -> list[int]:
+    async def words(self, table: Table, address: int, count: int) -> list[int]:
         """``count`` words at documented ``address``; a block's ``ModbusError`` propagates.
 
         Word faults (``scale``, ``zeros``, ``stale``...) of the request being answered apply
         here, to the registers of this read their table and range cover (a service such as
         ``real`` names no registers itself), so ``getParam``, the values ``real`` shows and a
-        Modbus read of the same words are distorted alike. ``view="winet"`` reads as the
-        dongle's Modbus port does.
+        Modbus read of the same words are distorted alike.
         """
         device = self.device
-        words = await self._read(device, table, address, count, view)
+        words = await self._read(device, table, address, count)
         decision = CURRENT_DECISION.get()
         if decision.words:
             sentinels = sentinel_table(device.map, table)
@@ -102,9 +98,8 @@ class Registers:
         return words
 
     @staticmethod
-    async def _read(device: Device, table: Table, address: int, count: int,
-                    view: View = "lan") -> list[int]:
-        block = device.view_blocks(view)[0 if table == "input" else 1]
+    async def _read(device: Device, table: Table, address: int, count: int) -> list[int]:
+        block = device.block(table)
         if device.is_async:
             return list(await block.async_getValues(address, count))
         return list(block.getValues(address, count))

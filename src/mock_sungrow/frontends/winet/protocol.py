@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -26,6 +27,7 @@ MAX_MESSAGE = 64 * 1024
 MAX_FRAME = 1024 * 1024
 #: Services that work without a (logged-in) token.
 OPEN_SERVICES = frozenset({"connect", "login", "ping"})
+_DECIMAL = re.compile(r"\s*[+-]?\d{1,10}\s*")
 _LANG = re.compile(r"^[A-Za-z]{1,8}(?:[_-][A-Za-z0-9]{1,8})*$")
 
 
@@ -37,6 +39,13 @@ def envelope(
     if data:
         result.update(data)
     return {"result_code": code, "result_msg": message, "result_data": result}
+
+
+class Encoded(dict[str, Any]):
+    """A reply whose JSON text is known already (a kept one: :mod:`.memo`); never mutated."""
+
+    __slots__ = ("text",)
+    text: str
 
 
 def notice(code: int = auth.NOTICE, message: str = auth.MSG_NOTICE) -> Reply:
@@ -71,6 +80,8 @@ def parse_frame(text: str) -> dict[str, Any]:
 def integer(params: Mapping[str, Any], key: str, *, default: int | None = None) -> int:
     """An integer parameter sent as a number or a decimal string (``"1"`` or ``1``)."""
     value = params.get(key)
+    if type(value) is str and 0 < len(value) <= 10 and value.isascii() and value.isdigit():
+        return int(value)  # the usual "1" / "5001", without the pattern below
     if value is None or value == "":
         if default is not None:
             return default
@@ -79,7 +90,7 @@ def integer(params: Mapping[str, Any], key: str, *, default: int | None = None) 
         raise BadRequest(f"{key!r} must be an integer; got {value!r}")
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d{1,10}\s*", value):
+    if isinstance(value, str) and _DECIMAL.fullmatch(value):
         return int(value)
     raise BadRequest(f"{key!r} must be an integer; got {value!r}")
 
@@ -94,7 +105,7 @@ def text_field(params: Mapping[str, Any], key: str) -> str:
 
 def hex_bytes(words: list[int]) -> str:
     """Register words as the dongle prints them: ``"0E 03 00 01 "`` (note the last space)."""
-    return "".join(f"{w >> 8:02X} {w & 0xFF:02X} " for w in words)
+    return struct.pack(f">{len(words)}H", *words).hex(" ").upper() + " " if words else ""
 
 
 def ip_literal(host: str) -> str:

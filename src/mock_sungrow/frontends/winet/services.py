@@ -33,6 +33,7 @@ from mock_sungrow.frontends.winet.auth import (
     SUCCESS,
     TOKEN_INVALID,
 )
+from mock_sungrow.frontends.winet.memo import ReplyMemo, state_of
 from mock_sungrow.frontends.winet.protocol import (
     OPEN_SERVICES,
     BadRequest,
@@ -61,6 +62,9 @@ class WinetServices:
         self.notify = notify
         #: The inverter's registers, as the dongle polls them.
         self.regs = payloads.Registers(lambda: view.inverter, view.traffic)
+        self._regs: dict[int, payloads.Registers] = {INVERTER_ID: self.regs}
+        #: Encoded replies of a stock device at one plant instant (see :mod:`.memo`).
+        self.memo = ReplyMemo()
         self._scan_started: float | None = None
         self._services: dict[str, Handler] = {
             "connect": self._connect,
@@ -96,9 +100,11 @@ class WinetServices:
 
     def registers_of(self, dev_id: int) -> payloads.Registers:
         """The registers of the device listed as ``dev_id``, as the dongle reads them."""
-        if dev_id == INVERTER_ID:
-            return self.regs
-        return payloads.Registers(lambda: self._device(dev_id), self.view.traffic)
+        regs = self._regs.get(dev_id)
+        if regs is None:  # each looks its device up on every read: reset() replaces them
+            regs = payloads.Registers(lambda: self._device(dev_id), self.view.traffic)
+            self._regs[dev_id] = regs
+        return regs
 
     def _device(self, dev_id: int) -> Device:
         device = self.view.device(dev_id)
@@ -113,10 +119,17 @@ class WinetServices:
 
     # ------------------------------------------------------------------------------ WebSocket
 
-    async def ws_message(self, text: str, conn: Any, peer: str = "-") -> Reply:
-        """The reply to one WebSocket text frame (every frame gets exactly one)."""
+    async def ws_message(self, text: str, conn: Any, peer: str = "-",
+                         frame: dict[str, Any] | BadRequest | None = None) -> Reply:
+        """The reply to one WebSocket text frame (every frame gets exactly one).
+
+        ``frame`` is ``text`` decoded already by :func:`.protocol.parse_frame` (or the
+        ``BadRequest`` it raised), if the caller has it.
+        """
         try:
-            request = parse_frame(text)
+            if isinstance(frame, BadRequest):
+                raise frame
+            request = parse_frame(text) if frame is None else frame
         except BadRequest as exc:
             self.report(peer, "bad-request", f"WebSocket frame {text[:80]!r}: {exc}")
             return envelope(BAD_REQUEST, f"bad request: {exc}", "")
@@ -196,6 +209,8 @@ class WinetServices:
     def _check_device(self, params: Mapping[str, Any], *, battery_ok: bool = False) -> int:
         """The ``dev_id`` of a request (the inverter's unit is accepted for dev_id 1)."""
         dev_id = integer(params, "dev_id")
+        if dev_id == INVERTER_ID:  # the usual answer, without looking any device up
+            return INVERTER_ID
         if battery_ok and dev_id == self._battery_id():
             return dev_id
         if dev_id in (INVERTER_ID, self.inverter.unit):
@@ -208,8 +223,16 @@ class WinetServices:
     async def _real(self, request: Mapping[str, Any], conn: Any) -> Reply:
         dev_id = self._check_device(request, battery_ok=True)
         regs = self.registers_of(dev_id)
-        values = await payloads.real_list(regs, payloads.real_items(regs.device))
-        return envelope(SUCCESS, MSG_SUCCESS, "real", {"list": values, "count": len(values)})
+        device = regs.device
+        state = state_of(device)
+        kept = self.memo.get(("real", dev_id), state)
+        if kept is not None:
+            return kept
+        # One request's reads of the device looked up once (each lookup walks the devices).
+        once = payloads.Registers(lambda: device, regs.traffic)
+        values = await payloads.real_list(once, payloads.real_items(device))
+        return self.memo.put(("real", dev_id), state, envelope(
+            SUCCESS, MSG_SUCCESS, "real", {"list": values, "count": len(values)}))
 
     async def _real_battery(self, request: Mapping[str, Any], conn: Any) -> Reply:
         self._check_device(request)

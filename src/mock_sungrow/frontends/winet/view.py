@@ -41,6 +41,8 @@ class WinetView:
         self.app = ModbusApplication(
             self.endpoint.devices, binding.diagnostics,
             unknown_unit=self.endpoint.inverter_spec.modbus.unknown_unit)
+        #: The device last found for each ``dev_id`` (every request looks one up, some often).
+        self._found: dict[int, Device] = {}
 
     @property
     def settings(self) -> WinetSettings:
@@ -54,8 +56,15 @@ class WinetView:
 
     def device(self, dev_id: int) -> Device | None:
         """The device the dongle lists as ``dev_id``."""
-        return next((d for d in self.endpoint.devices.values() if d.logical_id == dev_id),
-                    None)
+        devices = self.endpoint.devices
+        found = self._found.get(dev_id)
+        if found is not None and devices.get(found.unit) is found:
+            return found  # still the endpoint's (a reset rebuilds the map with new devices)
+        for device in devices.values():
+            if device.logical_id == dev_id:
+                self._found[dev_id] = device
+                return device
+        return None
 
     @property
     def inverter(self) -> Device:
@@ -80,8 +89,11 @@ class WinetView:
         By its device-list id, else the inverter by its Modbus unit (some clients put the
         unit there, winet-protocol.md §4.1).
         """
+        found = self.device(dev_id)
+        if found is not None:
+            return found
         inverter = self.inverter
-        return self.device(dev_id) or (inverter if dev_id == inverter.unit else None)
+        return inverter if dev_id == inverter.unit else None
 
     def locate(self, dev_id: int | None) -> tuple[int | None, str | None]:
         """The Modbus unit and serial of the device a request's ``dev_id`` names.
