@@ -26,7 +26,7 @@ FLOORS = {
     "alexanderlanin-sh8rt20-master-direct-wire.json": (1.0, 0.882, 0.775),
     "alexanderlanin-sh8rt20-master-direct.yaml": (1.0, 0.892, 0.797),
     "alexanderlanin-sh8rt20-master-winet-wire.json": (1.0, 0.866, 0.0),
-    "mkaiser-sh10rt-direct-lan-fingerprint.json": (1.0, 0.974, 0.998),
+    "mkaiser-sh10rt-direct-lan-fingerprint.json": (1.0, 0.976, 0.998),
     "mkaiser-sh10rt20-bar12-winet-178023-fingerprint.json": (1.0, 0.979, 1.0),
 }
 
