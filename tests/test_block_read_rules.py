@@ -8,8 +8,11 @@ when read alone; a read touching no block is refused with exception 2. So, for a
 * the window is refused with exception 2 exactly when every register of it, read alone, is;
 * otherwise each word equals that register's own single read, or 0xFFFF where the single read
   is refused (a reserved address between blocks);
-* a window more than 32 registers from every row any model has (the package's register CSVs)
-  touches no block: it is refused.
+* a window more than 32 registers from every row any model has (the package's register CSVs
+  and the bands of data/family_rules.csv) touches no block: it is refused;
+* a window touching an address a family rule refuses (input 2612-2660 on an SH10RT, refused
+  one address at a time by the recorded unit, whose recorder saw its 32-register blocks there
+  refused whole) is refused, whatever its other registers answer alone.
 
 The oracle is the server's own single-register answers, compared with its block answers, on a
 manual clock (the plant does not move between reads), plus the row extents read from the CSVs.
@@ -29,6 +32,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mock_sungrow import ManualClock, MockSungrowServer
+from mock_sungrow.device.family import rules_for
 from tests.helpers import RawModbus
 
 DATA = Path(__file__).resolve().parents[1] / "src" / "mock_sungrow" / "data"
@@ -55,6 +59,9 @@ def _extents(table: str) -> list[tuple[int, int]]:
     if table == "holding":
         with (DATA / "holding.csv").open() as f:
             out += [(int(r["address"]), int(r["address"]) + 1) for r in csv.DictReader(f)]
+    with (DATA / "family_rules.csv").open() as f:
+        out += [(int(r["start"]), int(r["end"]) + 1) for r in csv.DictReader(f)
+                if r["table"] == table and r["rule"] != "refuse"]
     return sorted(set(out))
 
 
@@ -72,6 +79,7 @@ class Wire:
     """Single and block reads of one server, single reads remembered (the plant stands still)."""
 
     def __init__(self, server: MockSungrowServer) -> None:
+        self.model = server.model.name
         self.client = RawModbus("127.0.0.1", server.get_connection_info("modbus")["port"])
         self.singles: dict[tuple[int, int], list[int] | int] = {}
 
@@ -118,6 +126,9 @@ def test_a_block_read_is_its_single_reads(wire: Wire, table: str, fc: int,
     lo, count = data.draw(_window(table))
     block = wire.read(fc, lo, count)
     singles = [wire.single(fc, a) for a in range(lo, lo + count)]
+    if rules_for(wire.model, table).refused.intersection(range(lo, lo + count)):
+        assert block == ILLEGAL_ADDRESS, (table, lo, count, block)
+        return
     if _far_from_every_row(table, lo, lo + count):
         assert block == ILLEGAL_ADDRESS, (table, lo, count, block)
     if all(s == ILLEGAL_ADDRESS for s in singles):

@@ -66,10 +66,10 @@ def test_frame_faults_inside_the_encryption(
 def test_wrong_count_inside_the_encryption(mock_sungrow_factory: Any) -> None:
     server: MockSungrowServer = mock_sungrow_factory(server_type="sungrow", model="SH10RT",
                                                      encryption="aes")
-    server.inject("wrong-count", count=15, front_end="sungrow", table="input", address=2613)
+    server.inject("wrong-count", count=15, front_end="sungrow", table="input", address=13250)
     with EncryptedModbus("127.0.0.1", server.get_connection_info("sungrow")["port"]) as c:
         c.fetch_key()
-        c.send(c.eframe(1, _read(4, 2612, 11)))  # firmware string: 11 registers asked
+        c.send(c.eframe(1, _read(4, 13249, 11)))  # firmware string: 11 registers asked
         plain = _plaintext(c)
     tid, pid, length, unit, fc, byte_count = struct.unpack_from(">HHHBBB", plain)
     assert (tid, pid, unit, fc) == (0x6868, 0, 1, 4)

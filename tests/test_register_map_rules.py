@@ -296,7 +296,9 @@ def test_rows_other_models_have_read_as_their_sentinel(mock_sungrow_factory: Any
 def test_a_hybrid_without_cell_temperatures_reads_the_s16_sentinel(
     mock_sungrow_factory: Any,
 ) -> None:
-    server = mock_sungrow_factory(server_type="modbus", model="SH10RT")
+    # A documents-only family (SH*RS): an SH*RT answers these with the recorded 0xFFFF
+    # (data/family_rules.csv; tests/test_family_rules.py).
+    server = mock_sungrow_factory(server_type="modbus", model="SH5.0RS")
     c = _client(server)
     try:  # 13116-13118 are named for other SH models only: S16 unavailable is 0x7FFF
         assert c.read_input_registers(13115, count=3).registers == [0x7FFF] * 3
@@ -408,10 +410,11 @@ def test_block_methods_default_to_one_register(mock_sungrow_factory: Any) -> Non
 
 
 def test_holding_rows_of_other_models_read_their_sentinel(mock_sungrow_factory: Any) -> None:
-    server = mock_sungrow_factory(server_type="modbus", model="SH10RT")
+    # A documents-only family (SH*RS): an SH*RT answers 0xFFFF throughout, as recorded.
+    server = mock_sungrow_factory(server_type="modbus", model="SH5.0RS")
     c = _client(server)
     try:  # 13055-13057 and 13060-13063 are SH*K battery settings: U16 0xFFFF, S16 0x7FFF;
-        # 13058/13059 are the SH10RT's own max/min SoC (holding.csv defaults 100.0 %, 5.0 %)
+        # 13058/13059 are the SH5.0RS's own max/min SoC (holding.csv defaults 100.0 %, 5.0 %)
         assert c.read_holding_registers(13054, count=9).registers == [
             0xFFFF, 0xFFFF, 0xFFFF, 1000, 50, 0xFFFF, 0xFFFF, 0x7FFF, 0x7FFF]
     finally:

@@ -62,6 +62,11 @@ class RegisterBank:
         #: reply it built from this bank's words (WiNet-S ``real``) for as long as both last.
         self.version = 0
 
+    def share_memory(self, other: RegisterBank) -> None:
+        """Read and write ``other``'s holding memory and pins (another view of one device)."""
+        self.holding = other.holding
+        self._pins = other._pins
+
     def read(self, table: Table, address: int, count: int) -> list[int]:
         """Words ``address .. address + count - 1`` (documented numbers) of ``table``.
 

@@ -23,6 +23,7 @@ this project owns the idiom instead of borrowing it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 from mock_sungrow.device.bank import RegisterBank
 from mock_sungrow.device.catalog import Table
@@ -37,6 +38,10 @@ class SungrowModbusDataBlock:
     variants, to add latency) to change what every front end answers. The server builds one
     instance per table with the class you pass as ``datablock_class``.
     """
+
+    #: Whether the map's ``retry`` rules (a dongle failing a connection's first read once)
+    #: apply to reads of this block; a replayed recording carries its own first tries.
+    follows_retry_rules: ClassVar[bool] = True
 
     def __init__(self, table: Table, bank: RegisterBank) -> None:
         self.table: Table = table

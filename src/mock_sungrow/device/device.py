@@ -24,6 +24,7 @@ from mock_sungrow.device.api import DeviceApi
 from mock_sungrow.device.bank import RegisterBank
 from mock_sungrow.device.catalog import Table
 from mock_sungrow.device.datablock import SungrowModbusDataBlock
+from mock_sungrow.device.family import View, has_view_rules
 from mock_sungrow.device.registermap import RegisterMap
 from mock_sungrow.device.sbr import battery_map
 from mock_sungrow.device.writes import SWITCH_OFF, SWITCH_ON
@@ -139,6 +140,9 @@ class Device(DeviceApi):
         self.plant: PlantState = bank.plant
         self.input = datablock_class("input", bank)
         self.holding = datablock_class("holding", bank)
+        self._datablock_class = datablock_class
+        self._views: dict[View, tuple[SungrowModbusDataBlock, SungrowModbusDataBlock]] = {
+            "lan": (self.input, self.holding)}
         self.unit = unit
         self.serial = serial
         self.logical_id = logical_id
@@ -195,6 +199,26 @@ class Device(DeviceApi):
     def block(self, table: Table) -> SungrowModbusDataBlock:
         """The data block serving ``table``."""
         return self.input if table == "input" else self.holding
+
+    def view_blocks(self, view: View) -> tuple[SungrowModbusDataBlock, SungrowModbusDataBlock]:
+        """The (input, holding) blocks as the ``view`` port serves them.
+
+        The WiNet-S dongle's Modbus port (``winet``) answers with its own refusals and zeros
+        (``data/family_rules.csv``'s ``winet`` rules): its blocks read a map of that view over
+        the same plant, holding memory and pins, so a write or a pin shows on both ports. A
+        model no ``winet`` rule reaches is served by its LAN blocks.
+        """
+        found = self._views.get(view)
+        if found is None:
+            found = self._views["lan"]
+            if self.kind == "inverter" and has_view_rules(self.map.name, view):
+                bank = RegisterBank(self.plant, RegisterMap.for_model(self.map.name, view),
+                                    self.bank.holding)
+                bank.share_memory(self.bank)
+                found = (self._datablock_class("input", bank),
+                         self._datablock_class("holding", bank))
+            self._views[view] = found
+        return found
 
     def readings(self) -> BatteryReadings:
         """The battery's readings now (a battery's own, or an inverter's battery's)."""

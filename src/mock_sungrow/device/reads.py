@@ -33,14 +33,19 @@ if TYPE_CHECKING:
 
 Projector = Callable[["PlantSnapshot", "PlantState"], Value]
 
-# Firmware identification strings. Their shape follows the ARM/DSP version strings SunGather
-# and the HA YAML print ("<platform>_<version>"); the exact texts are invented.
+# Firmware identification strings. The hybrids' are what every recorded SH*RT* unit reports
+# (../shared/dumps: SH10RT, SH10RT-20, SH8.0RT-20, input 4954 and 4969); the string
+# inverters' follow the shape SunGather and the HA YAML print, their exact texts invented.
 _FW_STRING = {
     "string": ("SAPPHIRE-S_01011.01.21", "MCU_SAPPHIRE-S_01011.01.19"),
-    "hybrid": ("SAPPHIRE-H_03011.95.26", "MCU_SAPPHIRE-H_03011.95.21"),
+    "hybrid": ("ARM_SAPPHIRE-H_V11_V01_B", "MDSP_SAPPHIRE-H_V11_V01_B"),
 }
-#: input 4952: 0x01010700 means V1.1.7 (major, minor, patch bytes).
-_PROTOCOL_VERSION = {"string": 0x01013500, "hybrid": 0x01010900}
+#: input 4952: 0x01010700 means V1.1.7 (major, minor, patch bytes). The hybrids' protocol
+#: number and version are the recorded units' own (input 4950-4953 = 0x3000 0x4142 0x1100
+#: 0x0100 in every SH*RT* dump, LAN port and WiNet-S alike); the string inverters' are
+#: SGproto's.
+_PROTOCOL_NUMBER = {"string": 0x00000001, "hybrid": 0x41423000}
+_PROTOCOL_VERSION = {"string": 0x01013500, "hybrid": 0x01001100}
 #: input 5114 country code by the site's time-zone region (SGproto B.5); 16 = other 50 Hz.
 _COUNTRY_BY_TZ = {
     "Australia/Perth": 20,
@@ -303,12 +308,13 @@ def fault_time_field(plant: PlantState, index: int) -> int:
 
 
 INPUT: dict[str, Projector] = {
-    "firmware_version_1": const("SAPPHIRE-H_03011.95.26"),
-    "firmware_version_2": const("MCU_SAPPHIRE-H_03011.95.21"),
+    # input 2582 and 2597 as the recorded SH10RT and SH10RT-20 report them (../shared/dumps)
+    "firmware_version_1": const("SAPPHIRE-H_01011.95.12"),
+    "firmware_version_2": const("SAPPHIRE-H_03011.95.12"),
     "firmware_version_3_subcontroller": const("SLAVE_SAPPHIRE-H_03011.10.02"),
     "firmware_version_4_battery": const("SBR_V15_V01_A"),
     # Not documented beyond "protocol number"; hybrids mark it reserved since V1.1.7.
-    "protocol_number": lambda s, p: 0x00000001 if _family(p) == "string" else None,
+    "protocol_number": lambda s, p: _PROTOCOL_NUMBER[_family(p)],
     "protocol_version": lambda s, p: _PROTOCOL_VERSION[_family(p)],
     "arm_software_version": lambda s, p: _FW_STRING[_family(p)][0],
     "dsp_software_version": lambda s, p: _FW_STRING[_family(p)][1],
@@ -485,9 +491,12 @@ INPUT: dict[str, Projector] = {
     "meter_channel_2_phase_a_active_power": const(None),
     "meter_channel_2_phase_b_active_power": const(None),
     "meter_channel_2_phase_c_active_power": const(None),
-    "inverter_firmware_version": const("SAPPHIRE-H_03011.95.26"),
+    # input 13250 as the recorded SH10RT and SH10RT-20 (firmware P020) report it
+    "inverter_firmware_version": const("SAPPHIRE-H_B001.V000.P020"),
     "communication_module_firmware_version": const("WINET-SV200.001.00.P029"),
-    "battery_firmware_version": const("SBR_V15_V01_A"),
+    # input 13280: the SH10RT-20's SBR096 reports its BCU firmware (mkaiser fingerprint); the
+    # SH10RT with a third-party battery reads zeros there, as a model without a battery does
+    "battery_firmware_version": _battery(lambda s, p: "SBRBCU-S_22011.01.27"),
     "firmware_version_reserved_1": const(""),
     "firmware_version_reserved_2": const(""),
     "firmware_version_reserved_3": const(""),

@@ -35,6 +35,7 @@ from mock_sungrow.device.catalog import (
     load_catalog,
 )
 from mock_sungrow.device.codec import encode_value, sentinel_words
+from mock_sungrow.device.family import TableRules, View, rules_for
 from mock_sungrow.device.limits import holding_limits
 from mock_sungrow.device.reads import INPUT, INPUT_BY_ADDRESS, Projector, clock_word
 
@@ -76,8 +77,10 @@ class RegisterMap:
         rows: Sequence[RegisterDef] | None = None,
         projectors: Mapping[str, Projector] | None = None,
         address_projectors: Mapping[int, Projector] | None = None,
+        view: View = "lan",
     ) -> None:
         self.model = model
+        self.view = view
         self.projectors: Mapping[str, Projector] = INPUT if projectors is None else projectors
         by_address = INPUT_BY_ADDRESS if address_projectors is None else address_projectors
         self.rows: dict[Table, tuple[ServedRow, ...]] = {}
@@ -88,10 +91,16 @@ class RegisterMap:
         self._live: dict[Table, tuple[RegisterDef, ...]] = {}
         self._ends: dict[Table, list[int]] = {}
         self._input_projectors: tuple[Projector, ...] = ()
+        self._refused: dict[Table, array[int]] = {}
+        #: Per table, start addresses whose first read on a connection fails once (the
+        #: dongle view's ``retry`` rules; the front end keeps the per-connection state).
+        self.first_try: dict[Table, frozenset[int]] = {}
         self.by_name: dict[tuple[Table, str], RegisterDef] = {}
         for table in TABLES:
+            rules = TableRules()
             if rows is None:
-                served = self._catalogue_rows(model, table)
+                rules = rules_for(model.name, table, view)
+                served = self._catalogue_rows(model, table, rules)
             else:
                 served = sorted(
                     (ServedRow(r, True) for r in rows if r.table == table),
@@ -109,8 +118,18 @@ class RegisterMap:
                 previous_end = max(previous_end or 0, s.row.end)
                 if not s.live:
                     template[s.row.address : s.row.end] = array("H", sentinel_words(s.row))
+                if s.live and s.row.matches(model.name):
+                    self.by_name.setdefault((table, s.row.name), s.row)
+            for s in served:  # rows a family rule serves name a value after the model's own
                 if s.live:
                     self.by_name.setdefault((table, s.row.name), s.row)
+            _apply_rules(rules, served, defined, template)
+            self.first_try[table] = frozenset(rules.first_try)
+            if rules.refused:
+                refused = bytearray(IMAGE_SIZE)
+                for a in rules.refused:
+                    refused[a] = 1
+                self._refused[table] = array("I", itertools.accumulate(refused, initial=0))
             self._prefix[table] = array("I", itertools.accumulate(defined, initial=0))
             segments = _Segments(defined)
             self._segments[table] = segments
@@ -136,31 +155,40 @@ class RegisterMap:
         }
 
     @staticmethod
-    def _catalogue_rows(model: InverterModel, table: Table) -> list[ServedRow]:
+    def _catalogue_rows(model: InverterModel, table: Table, rules: TableRules
+                        ) -> list[ServedRow]:
         catalog = load_catalog()
-        served = [
-            ServedRow(r, r.matches(model.name))
-            for r in catalog.registers
-            if r.table == table
-            and (r.matches(model.name) or model.family in catalog.row_families(r))
-        ]
+        own = [r for r in catalog.registers if r.table == table and r.matches(model.name)]
         # Where two rows share an address (5004 is kWh on SG, 0.1 kWh on SH) the model's
         # own row wins; a row for the other family never shadows it.
         occupied: set[int] = set()
-        for s in served:
-            if s.live:
-                occupied.update(range(s.row.address, s.row.end))
-        served = [
-            s for s in served
-            if s.live or not occupied.intersection(range(s.row.address, s.row.end))
-        ]
+        for r in own:
+            occupied.update(range(r.address, r.end))
+        # A family rule serves a catalogue row live where the model's own rows leave room.
+        promoted = [r for r in catalog.registers
+                    if r.table == table and r.address in rules.live and not r.matches(model.name)
+                    and not occupied.intersection(range(r.address, r.end))]
+        for r in promoted:
+            occupied.update(range(r.address, r.end))
+        others = [r for r in catalog.registers
+                  if r.table == table and not r.matches(model.name) and r not in promoted
+                  and model.family in catalog.row_families(r)
+                  and not occupied.intersection(range(r.address, r.end))]
+        served = [ServedRow(r, True) for r in own + promoted] + [
+            # a sentinel row gives way to an answer band's recorded fill
+            ServedRow(r, False) for r in others
+            if not any(a in rules.fill for a in range(r.address, r.end))]
+        # Words and refusals of a family rule replace whatever rows lie there.
+        served = [s for s in served
+                  if not any(a in rules.refused or a in rules.constant
+                             for a in range(s.row.address, s.row.end))]
         served.sort(key=lambda s: s.row.address)
         return served
 
     @staticmethod
-    def for_model(name: str) -> RegisterMap:
-        """The (cached, shared) map of the named model."""
-        return _map_for(name)
+    def for_model(name: str, view: View = "lan") -> RegisterMap:
+        """The (cached, shared) map of the named model, as ``view`` serves it."""
+        return _map_for(name, view)
 
     @property
     def name(self) -> str:
@@ -179,13 +207,19 @@ class RegisterMap:
         }
 
     def touches_defined(self, table: Table, address: int, count: int) -> bool:
-        """Whether ``[address, address + count)`` touches a documented block of the model."""
+        """Whether ``[address, address + count)`` touches a documented block of the model.
+
+        A read touching an address a family rule refuses is refused whole, as real units
+        refuse a block read that covers one (the recorders fell back to single addresses).
+        """
         prefix = self._prefix[table]
-        hi = address + count
+        lo, hi = address, address + count
         if address < 0 or hi > IMAGE_SIZE:
             lo, hi = max(0, min(address, IMAGE_SIZE)), max(0, min(hi, IMAGE_SIZE))
-            return prefix[hi] > prefix[lo]
-        return prefix[hi] > prefix[address]
+        refused = self._refused.get(table)
+        if refused is not None and refused[hi] > refused[lo]:
+            return False
+        return prefix[hi] > prefix[lo]
 
     def new_image(self, table: Table) -> array[int]:
         """A device's image of ``table``: the constant words (fillers and sentinels) at first.
@@ -315,6 +349,20 @@ class _Segments:
         return out
 
 
+def _apply_rules(rules: TableRules, served: Sequence[ServedRow], defined: bytearray,
+                 template: array[int]) -> None:
+    """Answer bands and constant words where no live row is; refused addresses undefined."""
+    if not (rules.fill or rules.refused):
+        return
+    live = {a for s in served if s.live for a in range(s.row.address, s.row.end)}
+    for address, word in rules.fill.items():
+        if address not in live:
+            defined[address] = 1
+            template[address] = word
+    for address in rules.refused:
+        defined[address] = 0
+
+
 @functools.lru_cache(maxsize=64)
-def _map_for(name: str) -> RegisterMap:
-    return RegisterMap(load_catalog().model(name))
+def _map_for(name: str, view: View = "lan") -> RegisterMap:
+    return RegisterMap(load_catalog().model(name), view=view)

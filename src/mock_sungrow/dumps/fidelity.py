@@ -8,7 +8,9 @@ dump's model and unit, a manual clock) is set beside the recording:
   5000) and every recorded holding word the model answers must be equal (the serial number
   and the clock, a unit's own and the recording's moment, are left out);
 * **sentinels**: where the unit sent an "unavailable" sentinel (0xFFFF, 0x7FFF, 0x8000), the
-  model must send the same word.
+  model must send the same word. A word of a 32-bit value counts only when the recorded pair
+  is that type's sentinel: 0xFFFF as the high word of a small negative S32 (-5 var of reactive
+  power: 0xFFFB 0xFFFF) is a value, not "unavailable".
 
 The report names the disagreeing ranges, so a reader sees which bands a family rule misses.
 ``python -m mock_sungrow.dumps.fidelity DUMP ...`` prints it; the suite checks that no change
@@ -21,6 +23,7 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from mock_sungrow.device.registermap import ServedRow
 from mock_sungrow.dumps.formats import Dump, Table, load_dump
 from mock_sungrow.dumps.replay import model_of
 from mock_sungrow.errors import ModbusError
@@ -118,11 +121,15 @@ def compare(dump: Dump, model: str | None = None) -> Report:
     spec = InstallationSpec.from_kwargs({"model": name, "unit_id": dump.unit}, ("modbus",),
                                         Site())
     device = Installation(spec, ManualClock(), SungrowModbusDataBlock).inverters[0]
+    # A dump recorded through a WiNet-S is set beside the dongle's view (the "sungrow" port).
+    inp, hold = device.view_blocks("winet" if dump.transport == "winet" else "lan")
+    blocks: dict[Table, SungrowModbusDataBlock] = {"input": inp, "holding": hold}
     report = Report(dump.source, name)
+    pairs = {table: _pairs(blocks[table].bank.map.rows[table]) for table in blocks}
     for (table, address), recorded in sorted(dump.words.items()):
         if (table, address) in NOT_COMPARED:
             continue
-        block = device.block(table)
+        block = blocks[table]
         ours: int | None
         try:
             ours = block.getValues(address, 1)[0] if block.validate(address, 1) else None
@@ -141,11 +148,32 @@ def compare(dump: Dump, model: str | None = None) -> Report:
             report.identity_total += 1
             if ours != recorded:
                 report.identity_wrong.append((table, address, recorded, ours))
-        elif recorded in SENTINELS:
+        elif recorded in SENTINELS and _unavailable(dump, table, address, pairs[table]):
             report.sentinel_total += 1
             if ours != recorded:
                 report.sentinel_wrong.append((table, address, recorded, ours))
     return report
+
+
+def _pairs(rows: Iterable[ServedRow]) -> dict[int, tuple[int, tuple[int, int]]]:
+    """Address -> (low word's address, the sentinel pair) for the model's 32-bit rows."""
+    out: dict[int, tuple[int, tuple[int, int]]] = {}
+    for served in rows:
+        row = served.row
+        if row.kind in ("U32", "S32"):
+            pair = (0xFFFF, 0xFFFF) if row.kind == "U32" else (0xFFFF, 0x7FFF)
+            for low in range(row.address, row.end, 2):
+                out[low] = out[low + 1] = (low, pair)
+    return out
+
+
+def _unavailable(dump: Dump, table: Table, address: int,
+                 pairs: dict[int, tuple[int, tuple[int, int]]]) -> bool:
+    """Whether a recorded sentinel-looking word means "no value" (not half of a value)."""
+    if address not in pairs:
+        return True
+    low, sentinel = pairs[address]
+    return (dump.words.get((table, low)), dump.words.get((table, low + 1))) == sentinel
 
 
 def main(argv: Sequence[str] | None = None) -> int:

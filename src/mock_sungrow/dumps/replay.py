@@ -48,6 +48,7 @@ class ReplayDataBlock(SungrowModbusDataBlock):
 
     dump: ClassVar[Dump]
     live: ClassVar[bool] = False
+    follows_retry_rules: ClassVar[bool] = False  # the recording's own first tries apply
 
     def __init__(self, table: Table, bank: RegisterBank) -> None:
         super().__init__(table, bank)

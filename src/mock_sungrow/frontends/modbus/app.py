@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from mock_sungrow.device.datablock import SungrowModbusDataBlock
 from mock_sungrow.device.device import Device
+from mock_sungrow.device.family import View
 from mock_sungrow.diagnostics import Diagnostics
 from mock_sungrow.errors import ExceptionCode, ModbusError
 from mock_sungrow.frontends.modbus.pdu import (
@@ -30,6 +31,13 @@ from mock_sungrow.frontends.modbus.pdu import (
 #: A decoded request: block, documented address, count, words to write (None for a read),
 #: and a write's response PDU. A plain tuple: this is built once per request.
 _Operation = tuple[SungrowModbusDataBlock, int, int, list[int] | None, bytes]
+
+
+#: The unit a WiNet-S dongle's Modbus port serves its inverter's battery on (the inverter's
+#: LAN port serves it on its own unit, 200 by default): unit 1 is the inverter, 2 its battery.
+DONGLE_BATTERY_UNIT = 2
+#: How many connections' first-try state the dongle view remembers (oldest dropped first).
+FIRST_TRY_PEERS = 1024
 
 
 class ModbusApplication:
@@ -58,6 +66,7 @@ class ModbusApplication:
         key_reply: bytes | None = bytes(16),
         max_read: int = MAX_READ,
         max_write: int = MAX_WRITE,
+        view: View = "lan",
     ) -> None:
         if unknown_unit not in ("exception", "silence"):
             raise ValueError("unknown_unit must be 'exception' or 'silence'")
@@ -69,6 +78,11 @@ class ModbusApplication:
         self.max_read = max_read
         self.max_write = max_write
         self.devices = devices
+        #: Which port's view of each device this application serves: ``"lan"`` (the
+        #: inverter's own port) or ``"winet"`` (its WiNet-S dongle's Modbus port).
+        self.view: View = view
+        #: Per peer (connection), the ``(table, address)`` reads a ``retry`` rule has failed.
+        self._tried: dict[str, set[tuple[str, int]]] = {}
         #: Input-register replies of stock devices, with the state each was read in: a
         #: request PDU -> (device, plant snapshot, bank version, reply PDU). See _read_input.
         self._inputs: dict[bytes, tuple[Device, object, int, bytes]] = {}
@@ -80,10 +94,21 @@ class ModbusApplication:
         behind it: it reaches the port's own inverter, the endpoint's lowest unit (never its
         battery at 200), so a ``key-silent`` fault naming that inverter silences it.
         """
-        device = self.devices.get(unit)
+        device = self.device_at(unit)
         if device is None and unit == KEY_UNIT and pdu == KEY_REQUEST_PDU and self.devices:
             device = self.devices[min(self.devices)]
         return None if device is None else device.serial
+
+    def device_at(self, unit: int) -> Device | None:
+        """The device answering ``unit`` here (``None``: nobody).
+
+        The endpoint's device, or on a dongle's port unit 2 for the inverter's battery, so
+        faults, the request log and word distortions see the battery there too.
+        """
+        device = self.devices.get(unit)
+        if device is None and unit == DONGLE_BATTERY_UNIT and self.view == "winet":
+            device = self._dongle_battery()
+        return device
 
     def handle(self, unit: int, pdu: bytes, peer: str = "-", front_end: str = "modbus") -> Handled:
         """Answer one request PDU addressed to ``unit``.
@@ -95,7 +120,7 @@ class ModbusApplication:
             return exception_pdu(0, ExceptionCode.ILLEGAL_FUNCTION)
         if unit == KEY_UNIT and pdu == KEY_REQUEST_PDU and self.key_reply is not None:
             return b"\x04\x10" + self.key_reply
-        device = self.devices.get(unit)
+        device = self.device_at(unit)
         if device is None:
             if unit == 0:  # broadcast: apply writes on every device, never answer
                 if pdu[0] in (6, 16):
@@ -140,6 +165,8 @@ class ModbusApplication:
         try:
             block, address, count, values, reply = self._parse(device, pdu)
             if values is None:
+                if self.view != "lan":
+                    self._first_try(block, address, peer)
                 return read_reply(pdu[0], block.getValues(address, count))
             block.setValues(address, values)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an answer
@@ -152,11 +179,38 @@ class ModbusApplication:
         try:
             block, address, count, values, reply = self._parse(device, pdu)
             if values is None:
+                if self.view != "lan":
+                    self._first_try(block, address, peer)
                 return read_reply(pdu[0], await block.async_getValues(address, count))
             await block.async_setValues(address, values)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an answer
             return self._failure(pdu, peer, front_end, exc)
         return reply
+
+    def _dongle_battery(self) -> Device | None:
+        """The battery of the port's inverter (the lowest unit's), as the dongle serves it."""
+        units = [u for u, d in self.devices.items() if d.kind == "inverter"]
+        return self.devices[min(units)].battery if units else None
+
+    def _first_try(self, block: SungrowModbusDataBlock, address: int, peer: str) -> None:
+        """Exception 4 on a connection's first read starting where a ``retry`` rule says.
+
+        The SH8.0RT-20's WiNet-S answered holding 33047+ and 33500+ so, then the words on the
+        client's retry (alexanderlanin-sh8rt20-master-winet-wire.json). Connections are told
+        apart by their peer address (the last :data:`FIRST_TRY_PEERS` are remembered).
+        """
+        if not block.follows_retry_rules or address not in block.bank.map.first_try[block.table]:
+            return
+        key = (block.table, address)
+        tried = self._tried.get(peer)
+        if tried is None:
+            tried = self._tried[peer] = set()
+            while len(self._tried) > FIRST_TRY_PEERS:
+                del self._tried[next(iter(self._tried))]
+        if key not in tried:
+            tried.add(key)
+            raise ModbusError(ExceptionCode.DEVICE_FAILURE, "the dongle fails a connection's "
+                                                            "first read here (retry rule)")
 
     def _failure(self, pdu: bytes, peer: str, front_end: str, exc: Exception) -> bytes:
         fc = pdu[0]
@@ -178,8 +232,9 @@ class ModbusApplication:
                 raise ModbusError(
                     ExceptionCode.ILLEGAL_ADDRESS, f"count {count} outside 1..{self.max_read}"
                 )
-            block = device.holding if fc == 3 else device.input
-            return (block, address + 1, count, None, b"")
+            blocks = device.view_blocks(self.view) if self.view != "lan" else (
+                device.input, device.holding)
+            return (blocks[1] if fc == 3 else blocks[0], address + 1, count, None, b"")
         if fc == 6:
             if len(pdu) != 5:
                 raise ModbusError(ExceptionCode.ILLEGAL_ADDRESS, "a single write PDU is 5 bytes")

@@ -327,7 +327,7 @@ class RequestPath:
             writer(tid, unit, result, d)
         else:
             if result is not None and (d.words or d.frame):
-                result = distort_pdu(traffic, d, req, result, self.app.devices.get(unit))
+                result = distort_pdu(traffic, d, req, result, self.app.device_at(unit))
             # Log before sending: a client may look at the log as soon as it has its answer.
             traffic.done(req, outcome_of(result), d, written_words(pdu) if req.write else None)
             writer(tid, unit, result, d)

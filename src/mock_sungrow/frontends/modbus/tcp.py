@@ -127,7 +127,7 @@ class SungrowFrontEnd(ModbusTcpFrontEnd):
         dongle = binding.require_dongle()
         encryption = dongle.encrypted.encryption
         super().__init__(
-            application(binding),
+            application(binding, view="winet"),  # the dongle's own view of its devices
             binding.diagnostics,
             binding.host,
             binding.port,
