@@ -53,14 +53,20 @@ def test_text_form_and_json_form_are_equivalent() -> None:
                            "address": [5000, 5019], "fired": 0, "times": 2}
 
 
+#: What a kind needs beyond its required parameters: a rule across its parameters
+#: (``FaultKind.validate``; a latency fault must delay something).
+_EXTRA: dict[str, dict[str, object]] = {"latency": {"delay": 0.01}}
+
+
 def test_every_kind_parses_with_its_defaults() -> None:
     for name, kind in KINDS.items():
-        spec: dict[str, object] = {"kind": name}
+        spec: dict[str, object] = {"kind": name, **_EXTRA.get(name, {})}
         for p in kind.params:
             if p.required:
                 spec[p.name] = [1] if p.name == "words" else p.default
         fault = parse_fault(spec)
         assert fault.name == name and fault.kind.summary
+    assert {name for name, kind in KINDS.items() if kind.validate is not None} == set(_EXTRA)
 
 
 def test_matching_by_front_end_table_range_unit_and_client() -> None:
