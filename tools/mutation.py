@@ -51,7 +51,7 @@ PACKAGE = "mock_sungrow"
 #: set; ``_check_groups`` keeps them equal).
 GROUPS: dict[str, tuple[str, ...]] = {
     "registers": ("device.catalog", "device.codec", "device.registermap", "device.bank",
-                  "device.datablock", "device.reads", "device.writes"),
+                  "device.datablock", "device.reads", "device.writes", "device.family"),
     "winet": ("frontends.winet.api", "frontends.winet.services", "frontends.winet.protocol",
               "frontends.winet.auth", "frontends.winet.payloads", "frontends.winet.devicelist",
               "frontends.winet.status"),
@@ -80,6 +80,7 @@ TESTS: dict[str, tuple[str, ...]] = {
                          "registers"),
     "device.reads": ("register_reads_rules", "registers", "hybrid", "plant",
                      "register_map_rules", "ems"),
+    "device.family": ("family_rules", "dongle_view", "block_read_rules", "fidelity"),
     "device.writes": ("register_writes_rules", "registers", "ems", "devices", "out_of_range",
                       "hybrid"),
     "frontends.winet.api": ("winet_http_rules", "winet_api_rules", "winet", "winet_bad_input",
