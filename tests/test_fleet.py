@@ -266,11 +266,25 @@ def test_a_bad_fleet_file_exits_2_before_anything_binds(tmp_path: Path) -> None:
     assert proc.stdout == "" and not out.exists()
 
 
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def test_a_port_in_use_fails_start_naming_the_site_and_leaves_nothing(tmp_path: Path) -> None:
-    with socket.socket() as taken:
+    for _ in range(50):  # a taken port whose two lower neighbours are free (other processes
+        taken = socket.socket()  # on a shared machine hold ports too)
         taken.bind(("127.0.0.1", 0))
-        taken.listen()
         port = taken.getsockname()[1]
+        if port > 1026 and _free(port - 2) and _free(port - 1):
+            break
+        taken.close()
+    with taken:
+        taken.listen()
         path = write(tmp_path, f"[[group]]\ncount = 3\nports = {{ modbus = {port - 2} }}\n")
         fleet = Fleet(path)
         try:
