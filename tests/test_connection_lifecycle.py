@@ -77,6 +77,12 @@ def test_night_shutdown_drops_a_connection_opened_by_day(mock_sungrow_factory: A
         assert closed_by_peer(client.sock, timeout=5)  # dropped, not answered
     assert server.requests.all()[-1].outcome == "dropped"
     assert server.requests.all()[-1].fault == "night-shutdown"
+    port = server.get_connection_info("modbus")["port"]
+    with RawModbus("127.0.0.1", port) as client:  # at night a new connection is refused
+        assert closed_by_peer(client.sock, timeout=5)
+    clock.advance(13 * 3600)  # noon next day: the inverter is on again
+    with RawModbus("127.0.0.1", port) as client:
+        assert client.read(4, 4999, 1) == [0x0126]
 
 
 def test_a_delayed_answer_keeps_its_place_in_the_pipeline(mock_sungrow_factory: Any) -> None:

@@ -157,6 +157,17 @@ def test_write_scale_multiplies_written_words_before_the_range_check(
         (16, "ok"), (6, "ok"), (16, "exception 4"), (16, "exception 4"), (16, "exception 4")]
 
 
+def test_write_scale_keeps_a_product_of_exactly_0xffff(mock_sungrow_factory: Any) -> None:
+    """holding 13080 (EMS heartbeat, 0..65535 s): 13107 x 5 = 65535 is the largest word."""
+    server = mock_sungrow_factory(model="SH10RT", server_type="modbus", clock=ManualClock())
+    server.inject("write-scale", factor=5, table="holding", address=13080)
+    with RawModbus("127.0.0.1", _port(server)) as c:
+        assert c.write(13079, [13107]) is None
+        assert c.read(3, 13079, 1) == [0xFFFF]
+        assert c.write(13079, [13108]) == 4  # 65540: no word at all
+        assert c.read(3, 13079, 1) == [0xFFFF]
+
+
 # ----------------------------------------------------------------------------- freezing
 
 
