@@ -213,15 +213,21 @@ def _row(name: str, c: Counter[str], columns: Sequence[str]) -> str:
             + f"{sum(c.values()):>12}{share:>12}")
 
 
-def full(groups: Sequence[str], max_tests: int | None, *, again: bool = False) -> int:
-    """Run mutmut group by group (one worker each, in a child process), then the report."""
+def full(groups: Sequence[str], max_tests: int | None, *, again: bool = False,
+         jobs: int = 1) -> int:
+    """Run mutmut group by group (``jobs`` workers each, in a child process), then the report.
+
+    One worker by default (the machine is shared). A mutant's run mostly waits on sockets
+    (a test's round trips), so on an otherwise idle machine a few more workers than cores
+    finish sooner.
+    """
     for name in groups or GROUPS:
         print(f"== mutmut run: {name} ({', '.join(_modules_of(name))})", flush=True)
         # A child per group: mutmut's state is per process, and a group's run must not
         # inherit the previous group's forked-from process.
         subprocess.run([sys.executable, str(Path(__file__).resolve()), "_mutmut", name,
                         *(["--max-tests", str(max_tests)] if max_tests else []),
-                        *(["--again"] if again else [])],
+                        *(["--again"] if again else []), "--jobs", str(jobs)],
                        cwd=ROOT, check=False)
     report()
     return 0
@@ -241,7 +247,8 @@ def _survivors(module: str) -> list[str]:
     return sorted(k for k, c in codes.items() if _status(c) in ("survived", "no tests"))
 
 
-def _mutmut_group(name: str, max_tests: int | None, *, again: bool = False) -> None:
+def _mutmut_group(name: str, max_tests: int | None, *, again: bool = False,
+                  jobs: int = 1) -> None:
     """``mutmut run`` for one group, in this process, optionally with fewer tests per mutant.
 
     With ``max_tests`` a mutant runs at most that many of the tests that call its function:
@@ -289,7 +296,7 @@ def _mutmut_group(name: str, max_tests: int | None, *, again: bool = False) -> N
             return
     else:
         targets = [f"{PACKAGE}.{m}.*" for m in _modules_of(name)]
-    mm.cli(["run", "--max-children", "1", *targets])
+    mm.cli(["run", "--max-children", str(jobs), *targets])
 
 
 # ----------------------------------------------------------------------------- sample
@@ -457,10 +464,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="run each mutant against at most this many of its tests (triage)")
     p_full.add_argument("--again", action="store_true",
                         help="re-run only the survivors of the last run (after new tests)")
+    p_full.add_argument("--jobs", type=int, default=1,
+                        help="mutants run at once (default 1: the machine is shared)")
     p_group = sub.add_parser("_mutmut")  # internal: one group's mutmut run, in this process
     p_group.add_argument("group", choices=[*GROUPS, *TESTS])
     p_group.add_argument("--max-tests", type=int, default=None)
     p_group.add_argument("--again", action="store_true")
+    p_group.add_argument("--jobs", type=int, default=1)
     sub.add_parser("report", help="killed / survived / timed out per module")
     p_describe = sub.add_parser("describe", help="print equivalents entries for mutants")
     p_describe.add_argument("names", nargs="+")
@@ -479,11 +489,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if unknown:
             parser.error(f"unknown group(s) {sorted(unknown)}; choose from {list(GROUPS)} "
                          "or a core module")
-        return full(args.groups, args.max_tests, again=args.again)
+        return full(args.groups, args.max_tests, again=args.again, jobs=args.jobs)
     if args.command == "describe":
         return describe(args.names)
     if args.command == "_mutmut":
-        _mutmut_group(args.group, args.max_tests, again=args.again)
+        _mutmut_group(args.group, args.max_tests, again=args.again, jobs=args.jobs)
         return 0
     if args.command == "report":
         report()
