@@ -71,7 +71,7 @@ def fault_kind_schema(kind: FaultKind) -> Schema:
         "device": {"type": "string", "minLength": 1, "description": "a device's serial"},
         "function": {"type": ["integer", "string"],
                      "description": "a Modbus function code or a WiNet-S service / path"},
-        "service": {"type": "string", "description": "the same as function"},
+        "service": {"type": ["integer", "string"], "description": "the same as function"},
         "client": {"type": "string", "description": "a client's IP address"},
         "duration": {"type": "number", "exclusiveMinimum": 0,
                      "description": "seconds on the server clock"},
@@ -97,7 +97,10 @@ def fault_kind_schema(kind: FaultKind) -> Schema:
                                          {"type": "null"}]}  # null: permanent
         properties["ordered"] = {"type": "boolean",
                                  "description": "fire in injection order (needs times)"}
-        schema["dependentRequired"] = {"ordered": ["times"]}
+        # ordered: true needs a finite times (a number; null is "permanent").
+        schema["if"] = {"properties": {"ordered": {"const": True}}, "required": ["ordered"]}
+        schema["then"] = {"required": ["times"],
+                          "properties": {"times": {"type": "integer", "minimum": 1}}}
     schema.update(getattr(kind.validate, "schema", {}))  # a rule across the parameters
     schema["description"] = kind.summary
     schema["title"] = kind.name
