@@ -72,8 +72,9 @@ GROUPS: dict[str, tuple[str, ...]] = {
 TESTS: dict[str, tuple[str, ...]] = {
     "device.catalog": ("catalog_rules", "register_map_rules", "registers"),
     "device.codec": ("register_map_rules", "registers", "catalog_rules", "out_of_range"),
-    "device.registermap": ("block_read_rules", "register_map_rules", "catalog_rules",
-                           "modbus_tcp", "hybrid", "registers"),
+    "device.registermap": ("block_read_rules", "register_map_rules", "family_rules",
+                           "dongle_view", "catalog_rules", "modbus_tcp", "hybrid",
+                           "registers"),
     "device.bank": ("block_read_rules", "registers", "datablock", "devices",
                     "register_map_rules", "modbus_tcp"),
     "device.datablock": ("register_map_rules", "block_read_rules", "datablock", "modbus_tcp",
