@@ -191,7 +191,11 @@ def report(out: Iterable[str] | None = None) -> dict[str, Counter[str]]:
             meta = ROOT / "mutants" / (str(module_path(module)) + ".meta")
             if not meta.exists():
                 continue
-            codes = json.loads(meta.read_text())["exit_code_by_key"]
+            try:
+                codes = json.loads(meta.read_text())["exit_code_by_key"]
+            except (ValueError, KeyError):  # a run stopped while mutmut wrote it
+                print(f"{meta}: unreadable (an interrupted run?); module left out")
+                continue
             counts[module] = Counter(_status(c) for c in codes.values())
     columns = ("killed", "timeout", "survived", "no tests", "not checked")
     header = f"{'module':<28}" + "".join(f"{c:>12}" for c in (*columns, "total", "surv%"))
