@@ -10,12 +10,18 @@ a refused set-up changes nothing.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mock_sungrow.plant.commands import Command, SetExportLimit, SetPowerFactor, SetPowerLimit
+from mock_sungrow.plant.commands import (
+    Command,
+    SetExportLimit,
+    SetPowerFactor,
+    SetPowerLimit,
+    finite_number,
+)
+from mock_sungrow.plant.weather import MAX_CLOUD_FACTOR
 
 if TYPE_CHECKING:
     from mock_sungrow.device.device import Device
@@ -24,7 +30,7 @@ if TYPE_CHECKING:
 FIELDS = ("action", "cloud_factor", "battery_soc", "grid", "power_limit_w", "export_limit_w",
           "power_factor")
 #: The clear-sky share a number may set (``"random"`` and walks are start-up options only).
-CLOUD_RANGE = (0.0, 1.5)
+CLOUD_RANGE = (0.0, MAX_CLOUD_FACTOR)
 
 
 class SetupError(ValueError):
@@ -33,12 +39,6 @@ class SetupError(ValueError):
 
 class NoBatteryError(SetupError):
     """A set-up asks for a battery state on a device without a battery."""
-
-
-def _is_number(value: Any) -> bool:
-    """A finite number (``true`` is none here, although Python counts it as 1)."""
-    return (isinstance(value, int | float) and not isinstance(value, bool)
-            and math.isfinite(value))
 
 
 @dataclass(frozen=True)
@@ -72,10 +72,10 @@ class PlantSetup:
             raise SetupError(f"grid must be 'up' or 'down'; got {grid!r}")
         cloud: Any = data.get("cloud_factor")
         low, high = CLOUD_RANGE
-        if "cloud_factor" in data and not (_is_number(cloud) and low <= cloud <= high):
+        if "cloud_factor" in data and not (finite_number(cloud) and low <= cloud <= high):
             raise SetupError(f"cloud_factor must be a number {low:g}..{high:g}; got {cloud!r}")
         soc: Any = data.get("battery_soc")
-        if "battery_soc" in data and not (_is_number(soc) and 0 <= soc <= 100):
+        if "battery_soc" in data and not (finite_number(soc) and 0 <= soc <= 100):
             raise SetupError(f"battery_soc must be a percentage 0..100; got {soc!r}")
         return cls(action=action, grid=grid,
                    cloud_factor=None if cloud is None else float(cloud),
@@ -119,13 +119,13 @@ def _setting_commands(data: Mapping[str, Any]) -> tuple[Command, ...]:
     for name, command in (("power_limit_w", SetPowerLimit), ("export_limit_w", SetExportLimit)):
         if name in data:
             watts = data[name]
-            if watts is not None and not _is_number(watts):
+            if watts is not None and not finite_number(watts):
                 raise SetupError(f"{name} must be a power in W (>= 0), or null for no limit; "
                                  f"got {watts!r}")
             commands.append(command(None if watts is None else float(watts)))
     if "power_factor" in data:
         pf = data["power_factor"]
-        if not _is_number(pf):
+        if not finite_number(pf):
             raise SetupError(f"power_factor must be a number with 0.8 <= |PF| <= 1; got {pf!r}")
         commands.append(SetPowerFactor(float(pf)))
     return tuple(commands)

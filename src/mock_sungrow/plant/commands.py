@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from mock_sungrow.plant.state import PlantState
 
 
-def _number(value: object) -> bool:
+def finite_number(value: object) -> bool:
+    """A finite int or float, not a bool (JSON's ``true`` is no number here)."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -51,10 +52,10 @@ class PlantSettings:
         out = []
         for name in ("power_limit_w", "export_limit_w"):
             value = getattr(self, name)
-            if value is not None and not (_number(value) and value >= 0):
+            if value is not None and not (finite_number(value) and value >= 0):
                 out.append(f"{name} must be a power >= 0 W or None; got {value!r}")
         pf = self.power_factor
-        if not (_number(pf) and 0.8 <= abs(pf) <= 1.0):
+        if not (finite_number(pf) and 0.8 <= abs(pf) <= 1.0):
             out.append(f"power_factor must satisfy 0.8 <= |PF| <= 1; got {pf!r}")
         out.extend(self.ems.problems())
         return out

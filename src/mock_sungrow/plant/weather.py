@@ -138,6 +138,10 @@ def make_load_function(
     return hourly
 
 
+#: The largest clear-sky share a constant cloud factor may set (a bright, cold day's edge).
+MAX_CLOUD_FACTOR = 1.5
+
+
 def make_cloud_function(
     setting: CloudSetting, wobble: Wobble, seed: int
 ) -> Callable[[float], float]:
@@ -158,7 +162,7 @@ def make_cloud_function(
         walk = CloudWalk(seed=seed)
         return lambda ts: walk.factor(ts) * wobble.irradiance_factor(ts)
     if isinstance(setting, bool) or not isinstance(setting, (int, float)) \
-            or not 0.0 <= setting <= 1.5:
+            or not 0.0 <= setting <= MAX_CLOUD_FACTOR:
         raise ValueError(f"cloud_factor must be within 0..1.5, 'random' or a CloudWalk; "
                          f"got {setting!r}")
     constant = float(setting)
