@@ -301,6 +301,23 @@ def test_replies_leave_at_the_line_rate(mock_sungrow_factory: Any) -> None:
     assert took >= (8 + 3.5 + 255) * 10 / 9600 * 0.99
 
 
+def test_a_request_heard_while_a_reply_is_on_the_line_is_answered_after_it(
+        mock_sungrow_factory: Any) -> None:
+    """One line, one talker: a second request that arrives while the first reply is still
+    leaving (255 bytes at 9600 8N1 take 266 ms) is answered once that reply has left whole,
+    never with its bytes interleaved."""
+    server = mock_sungrow_factory(model="SH10RT", server_type="rtu")
+    with Line(device_of(server)) as line:
+        line.send(frame(1, read_pdu(4, 12999, 125)))
+        first = line.recv(1)  # the first reply has started to leave
+        line.send(frame(1, read_pdu(4, 4999, 1)))
+        rest = line.recv(254 + 7)
+    first += rest[:254]
+    second = rest[254:]
+    assert first[:3] == bytes([1, 4, 250]) and first[-2:] == crc(first[:-2])
+    assert second == frame(1, struct.pack(">BBH", 4, 2, SH10RT))
+
+
 def test_turnaround_and_settings_in_the_ready_line(tmp_path: Any) -> None:
     link = tmp_path / "ttySungrow"
     proc = subprocess.Popen(
