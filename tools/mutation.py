@@ -1,6 +1,6 @@
 """Mutation testing of mock-sungrow's core with mutmut (docs/testing.md).
 
-Three commands:
+Four commands (and ``describe``, which prints equivalents entries):
 
 ``full [GROUP ...]``
     The full run: ``mutmut run`` over the core modules, one module group after another, with
@@ -8,6 +8,9 @@ Three commands:
     ``mutants/`` (git-ignored), so an interrupted run continues where it stopped.
 ``report``
     Killed / survived / timed out / no tests per module and per group, from ``mutants/``.
+``check NAME... [--tests FILE...]``
+    Run the named mutants against the given tests (default: their modules' tests) and say
+    which live: how the author of a new test checks that it kills its survivor.
 ``sample [--count N] [--seed S] [--jobs J]``
     What CI runs: a fixed, seeded sample of N mutants across the core modules, each against
     the tests of its module in a fresh pytest process. Fails if a sampled mutant survives that
@@ -363,9 +366,11 @@ def load_equivalents() -> dict[tuple[str, str, tuple[str, ...]], str]:
     return out
 
 
-def _run_mutant(m: Mutant, src: Path, timeout: float) -> tuple[Mutant, str, float]:
-    tests = [f"tests/test_{t}.py" for t in TESTS[m.module]]
-    tests = [t for t in tests if (ROOT / t).exists()]
+def _run_mutant(m: Mutant, src: Path, timeout: float,
+                tests: Sequence[str] = ()) -> tuple[Mutant, str, float]:
+    if not tests:
+        tests = [f"tests/test_{t}.py" for t in TESTS[m.module]]
+        tests = [t for t in tests if (ROOT / t).exists()]
     env = dict(os.environ, MUTANT_UNDER_TEST=m.name, PYTHONPATH=str(src),
                PY_IGNORE_IMPORTMISMATCH="1")
     start = time.monotonic()
@@ -439,6 +444,31 @@ def sample(count: int, seed: int, jobs: int, timeout: float, *, list_only: bool 
     return 1 if bad else 0
 
 
+def check(names: Sequence[str], tests: Sequence[str], jobs: int, timeout: float) -> int:
+    """Run the named mutants against ``tests`` (default: their modules' tests); 1 if one lives.
+
+    For the author of a new test: does it kill the survivor it was written for?
+    """
+    wanted = set(names)
+    modules = sorted({n.removeprefix(f"{PACKAGE}.").partition(".x")[0] for n in names})
+    with tempfile.TemporaryDirectory(prefix="mutation-check-") as tmp:
+        src = Path(tmp) / "src"
+        shutil.copytree(ROOT / "src", src, ignore=shutil.ignore_patterns("__pycache__"))
+        chosen = [m for module in modules for m in generate(module, Path(tmp))
+                  if m.name in wanted]
+        for name in sorted(wanted - {m.name for m in chosen}):
+            print(f"no such mutant: {name}")
+        with ThreadPoolExecutor(jobs) as pool:
+            statuses = list(pool.map(lambda m: _run_mutant(m, src, timeout, tests), chosen))
+    lives = 0
+    for m, status, took in statuses:
+        print(f"  {status.split(':')[0]:<10} {took:6.1f} s  {m.name}")
+        if status not in ("killed", "timeout"):
+            lives += 1
+            print("\n".join("      " + line for line in m.diff))
+    return 1 if lives or len(chosen) < len(wanted) else 0
+
+
 def describe(names: Sequence[str]) -> int:
     """Print an equivalents entry (reason left to write) for each named mutant."""
     wanted = set(names)
@@ -479,6 +509,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("report", help="killed / survived / timed out per module")
     p_describe = sub.add_parser("describe", help="print equivalents entries for mutants")
     p_describe.add_argument("names", nargs="+")
+    p_check = sub.add_parser("check", help="run named mutants against chosen tests")
+    p_check.add_argument("names", nargs="+")
+    p_check.add_argument("--tests", nargs="*", default=[],
+                         help="test files or node ids (default: the modules' tests)")
+    p_check.add_argument("--jobs", type=int, default=2)
+    p_check.add_argument("--timeout", type=float, default=120.0)
     p_sample = sub.add_parser("sample", help="the bounded, seeded sample CI runs")
     p_sample.add_argument("--count", type=int, default=40)
     p_sample.add_argument("--seed", type=int, default=16)
@@ -497,6 +533,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return full(args.groups, args.max_tests, again=args.again, jobs=args.jobs)
     if args.command == "describe":
         return describe(args.names)
+    if args.command == "check":
+        return check(args.names, args.tests, args.jobs, args.timeout)
     if args.command == "_mutmut":
         _mutmut_group(args.group, args.max_tests, again=args.again, jobs=args.jobs)
         return 0
