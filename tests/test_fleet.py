@@ -458,3 +458,16 @@ def test_a_fault_some_chosen_site_cannot_carry_out_reaches_none(tmp_path: Path) 
     assert all(not site.faults.describe() for site in fleet.sites)
     faults = fleet.inject("key-rotate", sites=["web-1", "web-2"])
     assert list(faults) == ["web-1", "web-2"]
+
+
+def test_a_start_that_overruns_its_deadline_says_so_and_leaves_nothing(tmp_path: Path) -> None:
+    """A fleet that cannot start in time (a loaded machine) fails with a message, not an empty
+    ``TimeoutError``, after stopping what had started; the leak check sees no thread, task or
+    socket left (it used to leave the start running and its tasks pending)."""
+    path = write(tmp_path, "[[group]]\ncount = 300\nports = { modbus = 0 }\n")
+    fleet = Fleet(path)
+    with pytest.raises(TimeoutError, match=r"300 endpoints did not all start within 0\.001 s"):
+        fleet.start(timeout=0.001)
+    assert not fleet.running
+    with fleet:  # and it can still start properly afterwards
+        assert fleet.running
