@@ -6,7 +6,11 @@ its own process; **ready** is the time from spawning it to its ready line (inter
 imports, building and binding every site), **RSS** the process's resident memory once ready
 and its peak (VmHWM) after the poll. Then every inverter is polled every ``--interval``
 seconds (default 10, phases spread evenly) by a load generator of ``--workers`` processes on
-loopback: one FC4 read of input 5004-5043 (40 registers, both families serve them) per poll;
+loopback: one FC4 read of input 5004-5043 (40 registers, both families serve them) per poll.
+Before the poll every site is read once, two at a time (**1st ms**, the median read, and
+**1st CPU**, the server's CPU per site): that read seeds the site's plant (today's energy so
+far, integrated from midnight), a one-off cost of milliseconds that 10,000 sites would
+otherwise all pay inside the poll's first round. Then,
 **latency** is from writing the request to having the whole reply, p50 and p99 over every
 poll of ``--rounds`` rounds after one warm-up round; **CPU us/poll** the server process's CPU
 time over the poll (warm-up included) per poll, which a busy shared machine inflates less
@@ -221,6 +225,47 @@ def poll(ports: list[int], load: Load) -> tuple[list[float], list[str], int]:
     return latencies, samples, errors
 
 
+async def _first_reads(ports: list[int], concurrency: int) -> tuple[list[float], list[str]]:
+    """Read every site once, ``concurrency`` at a time: each read's time, and the errors."""
+    gate = asyncio.Semaphore(concurrency)
+    times: list[float] = []
+    errors: list[str] = []
+
+    async def one(port: int) -> None:
+        async with gate:
+            t0 = time.perf_counter()
+            try:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection("127.0.0.1", port), TIMEOUT_S)
+                writer.write(request(1))
+                reply = await asyncio.wait_for(reader.readexactly(9 + 2 * COUNT), TIMEOUT_S)
+                writer.get_extra_info("socket").setsockopt(  # RST: no TIME_WAIT pile-up
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                writer.close()
+                if reply[:2] != b"\x00\x01" or reply[7] != 4:
+                    errors.append(f"port {port}: bad first reply {reply[:9].hex()}")
+                times.append(time.perf_counter() - t0)
+            except (OSError, asyncio.IncompleteReadError, TimeoutError) as exc:
+                errors.append(f"port {port}: first read {exc!r}")
+
+    await asyncio.gather(*(one(port) for port in ports))
+    return times, errors
+
+
+def first_reads(ports: list[int], cpu: int | None) -> tuple[list[float], list[str]]:
+    """The first read of every site, before the poll: it seeds the site's plant (today's
+    energy so far, integrated from midnight), a one-off cost the poll would otherwise pay in
+    its warm-up round, 10,000 of them at once (tens of seconds of CPU), and that no later
+    poll pays again. Two at a time, so the figure is the read's cost, not a queue's."""
+    before = os.sched_getaffinity(0)
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+    try:
+        return asyncio.run(_first_reads(ports, 2))
+    finally:
+        os.sched_setaffinity(0, before)
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
@@ -238,15 +283,26 @@ def run_case(label: str, command: list[str], endpoints: Path, load: Load,
                         if line.startswith("Max open files")))
         persistent = 2 * len(ports) + 200 <= soft
         cpu0 = cpu_seconds(proc.pid)
+        t0 = time.perf_counter()
+        first, first_errors = first_reads(ports, load.cpu)
+        first_cpu = cpu_seconds(proc.pid) - cpu0
+        print(f"  {label} of {len(ports)}: ready in {ready:.1f} s, first reads in "
+              f"{time.perf_counter() - t0:.1f} s ({len(first_errors)} errors)", flush=True)
+        cpu0 = cpu_seconds(proc.pid)
         latencies, samples, errors = poll(ports, replace(load, persistent=persistent))
         cpu = cpu_seconds(proc.pid) - cpu0
         _, peak = rss_mb(proc.pid)
     finally:
+        t0 = time.perf_counter()
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=120)
-    for line in samples[:5]:
+        print(f"  stopped in {time.perf_counter() - t0:.1f} s", flush=True)
+    for line in (first_errors + samples)[:5]:
         print(f"  error: {line}", file=sys.stderr)
+    errors += len(first_errors)
     row = {"label": label, "inverters": len(ports), "ready_s": ready, "rss_mb": rss,
+           "first_ms": percentile(first, 0.5) * 1000,
+           "first_cpu_ms": first_cpu / max(1, len(ports)) * 1000,
            "peak_mb": peak, "p50_ms": percentile(latencies, 0.5) * 1000,
            "p99_ms": percentile(latencies, 0.99) * 1000, "polls": len(latencies),
            # Server CPU over the whole poll (warm-up round included) per poll made.
@@ -309,11 +365,13 @@ def main() -> int:
             row, errors = run_case("fleet", command, endpoints, load, server_cpu)
             rows.append(row)
             failures += errors
-    print(f"\n{'':<20}{'inverters':>10}{'ready s':>9}{'RSS MB':>8}{'peak MB':>9}{'p50 ms':>8}"
+    print(f"\n{'':<20}{'inverters':>10}{'ready s':>9}{'RSS MB':>8}{'peak MB':>9}"
+          f"{'1st ms':>8}{'1st CPU':>8}{'p50 ms':>8}"
           f"{'p99 ms':>8}{'polls':>8}{'CPU us/poll':>12}  connections  errors  verdict")
     for r in rows:
         print(f"{r['label']:<20}{r['inverters']:>10}{r['ready_s']:>9.2f}{r['rss_mb']:>8.1f}"
-              f"{r['peak_mb']:>9.1f}{r['p50_ms']:>8.2f}{r['p99_ms']:>8.2f}{r['polls']:>8}"
+              f"{r['peak_mb']:>9.1f}{r['first_ms']:>8.2f}{r['first_cpu_ms']:>8.2f}"
+              f"{r['p50_ms']:>8.2f}{r['p99_ms']:>8.2f}{r['polls']:>8}"
               f"{r['cpu_us']:>12.0f}  "
               f"{r['connections']:<11}  {r['errors']:>6}  "
               f"{verdict(r) if r['label'] == 'fleet' else ''}")
