@@ -8,6 +8,7 @@ catalogue's CSV (the protocol's appendix), serials decoded from the registers as
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import gc
 import json
@@ -471,3 +472,43 @@ def test_a_start_that_overruns_its_deadline_says_so_and_leaves_nothing(tmp_path:
     assert not fleet.running
     with fleet:  # and it can still start properly afterwards
         assert fleet.running
+
+
+def test_quiesce_takes_no_more_work_until_stop_releases_everything(
+        mock_sungrow_factory: Any) -> None:
+    """What a fleet's stop does to every site at once before stopping them in turns: the
+    connections are cut (queued requests go unanswered) and new ones are not served, so an
+    overloaded fleet stops in seconds instead of answering its backlog first (55 s measured
+    after 6,000 first reads in 10 s)."""
+    from mock_sungrow.frontends.base import quiesce_all
+    from mock_sungrow.frontends.modbus.app import ModbusApplication
+    from mock_sungrow.frontends.modbus.tcp import ModbusTcpFrontEnd
+
+    server = mock_sungrow_factory(server_type="modbus")
+    lan = next(e for e in server.installation.endpoints if e.kind == "modbus")
+    front_end = ModbusTcpFrontEnd(ModbusApplication(lan.devices, server.diagnostics),
+                                  server.diagnostics, "127.0.0.1", 0, traffic=server.traffic)
+    runtime = server._running.runtime
+    runtime.run(front_end.start(), 5)
+    assert front_end.port is not None
+    port = front_end.port
+    request = bytes.fromhex("000100000006010413870001")  # read input 5000 (device type)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as early:
+            early.sendall(request)
+            assert early.recv(64)[:9] == bytes.fromhex("000100000005010402")
+
+            async def quiesce() -> None:
+                quiesce_all([front_end, object()])  # front ends without quiesce are left
+
+            runtime.run(quiesce(), 5)
+            early.sendall(request)
+            with contextlib.suppress(ConnectionResetError):
+                assert early.recv(64) == b""  # cut: the request is never answered
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as late:
+            late.sendall(request)  # the kernel still queues the connection; nobody reads it
+            with pytest.raises(TimeoutError):
+                late.recv(64)
+    finally:
+        runtime.run(front_end.stop(), 5)
+    assert front_end.connections == set()

@@ -29,6 +29,7 @@ from mock_sungrow import checks, config
 from mock_sungrow.clock import Clock, RealClock
 from mock_sungrow.device.datablock import SungrowModbusDataBlock
 from mock_sungrow.fleet.spec import FleetError, FleetSpec, SiteSpec
+from mock_sungrow.frontends.base import quiesce_all
 from mock_sungrow.runtime import STOP_BUDGET_S, FrontEndGroup, LoopThread, stop_all
 from mock_sungrow.server import MockSungrowServer
 
@@ -151,11 +152,17 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+async def _stop_all(front_ends: Sequence[FrontEnd]) -> None:
+    """Quiesce every front end at once, then stop them a batch at a time."""
+    quiesce_all(front_ends)
+    await _each("stop", front_ends)
+
+
 def _shutdown(runtime: LoopThread, front_ends: list[FrontEnd]) -> None:
     """Stop every front end, then the loop (also a forgotten fleet's finalizer)."""
     try:
         if runtime.running:
-            runtime.run(_each("stop", list(reversed(front_ends))), 60)
+            runtime.run(_stop_all(list(reversed(front_ends))), 60)
     finally:
         runtime.stop()
 

@@ -20,7 +20,13 @@ from mock_sungrow.diagnostics import Diagnostics
 from mock_sungrow.faults.faultset import FaultSet
 from mock_sungrow.faults.requestlog import RequestLog
 from mock_sungrow.faults.traffic import Traffic
-from mock_sungrow.frontends.base import bind_server, bound_port, close_connections, stop_listening
+from mock_sungrow.frontends.base import (
+    bind_server,
+    bound_port,
+    close_connections,
+    stop_listening,
+    stop_reading,
+)
 from mock_sungrow.frontends.modbus.aes import SungrowAesCodec, SungrowKeys, refuse
 from mock_sungrow.frontends.modbus.app import ModbusApplication
 from mock_sungrow.frontends.modbus.codec import Codec, MbapCodec
@@ -83,6 +89,19 @@ class ModbusTcpFrontEnd:
         await stop_listening(server)
         await close_connections(self.connections)
         await server.wait_closed()
+
+    def quiesce(self) -> None:
+        """Take no more work, now: accept nothing, abort every connection and its queue.
+
+        A fleet's stop calls it on every front end before their stops take turns (see
+        :func:`~mock_sungrow.frontends.base.quiesce_all`); :meth:`stop` still releases all.
+        """
+        self.closing = True
+        if self._server is not None:
+            stop_reading(self._server)
+        for conn in list(self.connections):
+            if conn.transport is not None:
+                conn.transport.abort()
 
     def abort(self) -> None:
         """Close the listener and every connection at once (a stop that ran out of time)."""
