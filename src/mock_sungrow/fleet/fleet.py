@@ -29,7 +29,7 @@ from mock_sungrow import checks, config
 from mock_sungrow.clock import Clock, RealClock
 from mock_sungrow.device.datablock import SungrowModbusDataBlock
 from mock_sungrow.fleet.spec import FleetError, FleetSpec, SiteSpec
-from mock_sungrow.frontends.base import quiesce_all
+from mock_sungrow.frontends.base import mark_closing, quiesce_all
 from mock_sungrow.runtime import STOP_BUDGET_S, FrontEndGroup, LoopThread, stop_all
 from mock_sungrow.server import MockSungrowServer
 
@@ -160,6 +160,7 @@ async def _stop_all(front_ends: Sequence[FrontEnd]) -> None:
 
 def _shutdown(runtime: LoopThread, front_ends: list[FrontEnd]) -> None:
     """Stop every front end, then the loop (also a forgotten fleet's finalizer)."""
+    mark_closing(front_ends)  # now, not when the busy loop gets to the stop
     try:
         if runtime.running:
             runtime.run(_stop_all(list(reversed(front_ends))), 60)

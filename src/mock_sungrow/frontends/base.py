@@ -114,6 +114,18 @@ async def stop_listening(server: asyncio.Server) -> None:
     server.close()
 
 
+def mark_closing(front_ends: Iterable[object]) -> None:
+    """Set ``closing`` on every front end that has one, from any thread.
+
+    The loop only reads the flag, and the front ends check it as work arrives (a Modbus
+    request is then not answered), so a stop requested while the loop is busy (one turn of an
+    overloaded fleet's loop runs thousands of queued requests) takes effect in that turn.
+    """
+    for fe in front_ends:
+        if hasattr(fe, "closing"):
+            fe.closing = True
+
+
 def quiesce_all(front_ends: Iterable[object]) -> None:
     """Make every front end that can (one with ``quiesce()``) stop taking work, at once.
 

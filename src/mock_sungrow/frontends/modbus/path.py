@@ -99,6 +99,9 @@ class Endpoint(Protocol):
     app: ModbusApplication
     traffic: Traffic
     diagnostics: Diagnostics
+    #: Set once the front end stops (possibly from another thread: a fleet's stop marks all
+    #: its front ends at once): requests still arriving are not answered.
+    closing: bool
 
 
 def _rewritten(handler: Handler, written: bytes) -> Handler:
@@ -268,6 +271,8 @@ class RequestPath:
         once, the writer sends. Once an answer has to wait (a latency fault, an ``async_``
         data block), later requests queue behind it and an ordered worker answers them.
         """
+        if self.endpoint.closing:  # stopping: the backlog of an overload is not worked off
+            return
         self._slice -= 1
         if self._slice <= 0:
             self._yield_turn()  # this one is answered; the next ones after the others
