@@ -165,3 +165,80 @@ def test_a_token_of_the_wrong_type_is_an_invalid_token(
                     "result_data": {"service": "state"}}] * 5
     assert good["result_code"] == 1
     assert server.problems == []
+
+
+def test_logout_ends_a_token_and_an_unknown_one_is_no_error(
+        mock_sungrow_factory: Factory) -> None:
+    """§5 ``logout``: the token answers 106 afterwards, to ``logout`` as well (a service like
+    any other: an unknown token is 106 before the service runs). The Python API says whether
+    the token existed."""
+    server = mock_sungrow_factory()
+
+    async def go() -> tuple[int, int, int]:
+        async with Winet(server) as w:
+            s = await w.session()
+            first = int((await s.call("logout"))["result_code"])
+            again = int((await s.call("logout"))["result_code"])
+            never = int((await s.call("logout", token="not-a-token"))["result_code"])
+            return first, again, never
+
+    assert run(go()) == (1, 106, 106)
+    tok = token(server)
+    assert server.winet_sessions.logout(tok) is True
+    assert server.winet_sessions.logout(tok) is False
+    assert state_code(server, tok) == 106
+
+
+def test_unlocking_an_account_that_never_failed_is_no_error(
+        mock_sungrow_factory: Factory) -> None:
+    server = mock_sungrow_factory(winet_profile="login", winet_lockout_after=2)
+    server.winet_sessions.unlock("admin")  # nothing counted, nothing locked
+    server.winet_sessions.unlock("nobody")
+    assert _login_codes(server, ("admin", "x"), ("admin", "pw8888")) == [115, 1]
+
+
+def test_a_closed_websocket_forgets_only_its_own_tokens(mock_sungrow_factory: Factory) -> None:
+    """The notice of an evicting login reaches the older session's WebSocket even after some
+    other WebSocket closed, and a session whose WebSocket closed can still be evicted (its
+    token answers 106 then) without the login failing."""
+    server = mock_sungrow_factory(winet_profile="login")
+
+    async def go() -> tuple[dict[str, Any], int, int, int]:
+        async with Winet(server) as w:
+            gone = await w.session()
+            await gone.login("user", "pw1111")
+            gone_token = gone.token
+            await gone.ws.close()  # its token stays; no notice can reach it any more
+            first = await w.session()
+            login = int((await first.login())["result_code"])  # evicts the closed one's
+            bystander = await w.session()
+            await bystander.ws.close()
+            second = await w.session()
+            await second.login("user", "pw1111")
+            notice = await first.receive()  # pushed to the older login's socket
+            return notice, login, state_code_of(gone_token), int(
+                (await second.call("real", dev_id="1"))["result_code"])
+
+    def state_code_of(tok: str) -> int:
+        return server.winet_sessions.check(tok, need_login=False)
+
+    notice, login, gone_code, winner = run(go())
+    assert notice == {"result_code": 100, "result_msg": "normal user limit",
+                      "result_data": {"service": "notice"}}
+    assert (login, gone_code, winner) == (1, 106, 1)
+
+
+def test_an_upgraded_token_is_not_logged_in_on_the_websocket_either(
+        mock_sungrow_factory: Factory) -> None:
+    """``/upgrade/upgradeStatus`` opens the RTU passthrough only: the WebSocket services
+    answer 401 on login firmware as before."""
+    server = mock_sungrow_factory(winet_profile="login")
+
+    async def go() -> tuple[int, int]:
+        async with Winet(server) as w:
+            s = await w.session()
+            before = int((await s.call("real", dev_id="1"))["result_code"])
+            await w.post("/upgrade/upgradeStatus", {"lang": "_en_US", "token": s.token})
+            return before, int((await s.call("real", dev_id="1"))["result_code"])
+
+    assert run(go()) == (401, 401)
