@@ -10,6 +10,7 @@ through the product's decoder.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -465,6 +466,9 @@ def test_bad_param_requests_say_what_is_wrong(
          ("bad-request", "WebSocket request without a service: '{\"service\": \"\"}'")),
         ('{"service": "frobnicate"}', "I18N_COMMON_INTER_ABNORMAL",
          ("unknown-service", "WebSocket service 'frobnicate'")),
+        ("x" * 100, "bad request: not JSON (Expecting value at character 0)",
+         ("bad-request", f"WebSocket frame '{'x' * 80}': not JSON (Expecting value at "
+                         "character 0)")),  # a long frame is quoted by its first 80
     ],
 )
 def test_a_bad_frame_is_answered_and_recorded(mock_sungrow_shared: MockSungrowServer, frame: str,
@@ -483,6 +487,7 @@ def test_a_bad_frame_is_answered_and_recorded(mock_sungrow_shared: MockSungrowSe
                      "result_data": {"service": service}}
     (seen,) = server.problems
     assert (seen.front_end, seen.kind, seen.message) == ("http", *problem)
+    assert re.fullmatch(r"127\.0\.0\.1:\d+", seen.peer), seen.peer  # who sent it
     host, _, port = seen.peer.rpartition(":")
     assert host == "127.0.0.1" and port.isdigit()  # the client that sent it
 
@@ -708,6 +713,7 @@ def test_a_broken_override_is_logged_with_its_traceback(
     (problem,) = server.problems
     assert (problem.kind, problem.message) == (
         "handler-error", "WebSocket fault: RuntimeError('bug in the clock override')")
+    assert re.fullmatch(r"127\.0\.0\.1:\d+", problem.peer), problem.peer
     (record,) = [r for r in caplog.records if "handler-error" in r.getMessage()]
     assert record.levelname == "ERROR" and record.exc_info is not None
     assert record.exc_info[1] is not None and "bug in the clock override" in str(
