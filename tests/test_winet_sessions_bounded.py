@@ -83,6 +83,27 @@ def test_tokens_are_capped_and_the_oldest_bare_token_goes_first(
     assert out["newest"]["result_code"] == 1
 
 
+def test_when_every_token_is_logged_in_the_oldest_goes(mock_sungrow_factory: Any) -> None:
+    """The cap holds when no bare token is left to evict: legacy firmware keeps several
+    logged-in sessions, and the next login evicts the oldest of them all."""
+    server: MockSungrowServer = mock_sungrow_factory(model="SG5.0RS", server_type="http")
+
+    async def go() -> dict[str, Any]:
+        async with Winet(server) as w:
+            s = await w.session(connect=False)
+            tokens = [(await s.login())["result_data"]["token"] for _ in range(MAX_TOKENS)]
+            newest = (await s.login())["result_data"]["token"]
+            return {name: await s.call("real", token=token, dev_id="1")
+                    for name, token in [("oldest", tokens[0]), ("second", tokens[1]),
+                                        ("newest", newest)]}
+
+    out = run(go())
+    assert len(server.winet_sessions.tokens()) == MAX_TOKENS
+    assert all(t.authenticated for t in server.winet_sessions.tokens())
+    assert out["oldest"]["result_code"] == 106
+    assert out["second"]["result_code"] == out["newest"]["result_code"] == 1
+
+
 def test_invented_user_names_are_not_counted_and_lockout_is_per_account(
         mock_sungrow_factory: Any) -> None:
     server: MockSungrowServer = mock_sungrow_factory(model="SG5.0RS", server_type="http",
