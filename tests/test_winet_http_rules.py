@@ -89,7 +89,8 @@ def test_the_https_device_list_takes_a_connect_token(mock_sungrow_factory: Facto
     """sungrow-http-config never logs in: ``/device/list`` works with the connect token."""
     server = mock_sungrow_factory(model="SG5.0RS", winet_profile="login")
     (reply,) = http(server, ("POST", "/device/list", {"token": TOKEN, "type": "0"}))
-    assert reply["result_code"] == 1 and reply["result_data"]["service"] == "devicelist"
+    assert (reply["result_code"], reply["result_msg"]) == (1, "success")
+    assert reply["result_data"]["service"] == "devicelist"
     (entry,) = reply["result_data"]["list"]
     assert entry["dev_code"] == 9734 and entry["list"] == []
 
@@ -381,6 +382,7 @@ def test_overview_names_the_module_its_clock_and_country(mock_sungrow_factory: F
     server.set_register("input", 5114, [42])  # present_country
     overview, about = http(server, ("GET", "/device/overview", {"token": TOKEN}),
                            ("GET", "/about/list", {}))
+    assert (overview["result_code"], overview["result_msg"]) == (1, "success")
     data = overview["result_data"]
     serial = data["module_info"]["module_sn"]
     assert re.fullmatch(r"B\d{8}22", serial)
@@ -516,6 +518,7 @@ def test_integers_may_be_numbers_or_decimal_text(mock_sungrow_factory: Factory,
 @pytest.mark.parametrize(
     ("value", "shown"),
     [("12345678901", "'12345678901'"), ("5 000", "'5 000'"), ("0x1388", "'0x1388'"),
+     ("\uff15\uff10\uff10\uff18", "'\uff15\uff10\uff10\uff18'"),  # full-width digits
      (5000.0, "5000.0"), (True, "True"), ([5000], "[5000]")],
 )
 def test_anything_else_is_not_an_integer(mock_sungrow_factory: Factory, value: Any,
@@ -619,3 +622,41 @@ def test_a_long_message_that_is_not_hex_is_quoted_by_its_first_40_characters(
     assert reply == {"result_code": 400, "result_data": {},
                      "result_msg": f"bad request: 'msgValue' must be hexadecimal; got "
                                    f"{text[:40]!r}"}
+
+
+@pytest.mark.mock_sungrow_expect_errors
+def test_an_upgraded_token_opens_no_other_https_endpoint(mock_sungrow_factory: Factory) -> None:
+    """§4.5: ``/upgrade/upgradeStatus`` lets a connect token use the RTU passthrough only;
+    the register reads and settings of the HTTPS API still answer 401 on login firmware."""
+    server = mock_sungrow_factory(model="SG5.0RS", winet_profile="login")
+
+    async def go() -> list[int]:
+        async with Winet(server) as w:
+            connect = await w.post("/user/connect", {"lang": "_en_US", "service": "connect",
+                                                     "token": ""})
+            tok = connect["result_data"]["token"]
+            await w.post("/upgrade/upgradeStatus", {"lang": "_en_US", "token": tok})
+            read = await w.get("/device/getParam", token=tok, dev_id="1", type="3",
+                               param_type="0", param_addr="5000", param_num="1")
+            overview = await w.get("/device/overview", token=tok)
+            return [int(read["result_code"]), int(overview["result_code"])]
+
+    assert run(go()) == [401, 401]
+
+
+@pytest.mark.mock_sungrow_expect_errors
+def test_json_nested_too_deep_is_a_bad_request_that_says_so(
+        mock_sungrow_shared: MockSungrowServer) -> None:
+    """A WebSocket frame nested 40 deep (real requests nest 3) is refused, and the reply says
+    which limit it broke."""
+    server = mock_sungrow_shared
+
+    async def go() -> dict[str, Any]:
+        async with Winet(server) as w:
+            s = await w.session(connect=False)
+            await s.ws.send_str('{"service": "connect", "x": ' + "[" * 40 + "]" * 40 + "}")
+            return await s.receive()
+
+    reply = run(go())
+    assert reply["result_code"] == 400
+    assert reply["result_msg"].startswith("bad request: JSON outside the limits: "), reply

@@ -27,7 +27,9 @@ MAX_MESSAGE = 64 * 1024
 MAX_FRAME = 1024 * 1024
 #: Services that work without a (logged-in) token.
 OPEN_SERVICES = frozenset({"connect", "login", "ping"})
-_DECIMAL = re.compile(r"\s*[+-]?\d{1,10}\s*")
+#: ASCII digits only: Python's \d also matches other scripts' digits (full-width ones), which
+#: the firmware's C parser does not read as a number.
+_DECIMAL = re.compile(r"\s*[+-]?\d{1,10}\s*", re.ASCII)
 _LANG = re.compile(r"^[A-Za-z]{1,8}(?:[_-][A-Za-z0-9]{1,8})*$")
 
 
