@@ -86,8 +86,8 @@ def _nothing(server: MockSungrowServer) -> None:
     pass
 
 
-# Each case: the clock, the plant's options and set-up, the flow it leads to (engineering units, checked on the
-# snapshot first so the case cannot silently drift) and the bits a client reads.
+# Each case: the clock, the plant's options and set-up, the flow it leads to (engineering
+# units, checked on the snapshot first so the case cannot drift unseen) and the bits read.
 FLOW_CASES: dict[str, tuple[datetime, dict[str, float], Callable[[MockSungrowServer], None],
                            dict[str, float], int]] = {
     # a forced 10 W charge is not above the 10 W threshold: no "charging" bit
