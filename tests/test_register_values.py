@@ -447,3 +447,16 @@ def test_an_absurd_export_saturates_at_the_most_negative_s32(mock_sungrow_factor
     server = mock_sungrow_factory(model="SH10RT", server_type="modbus", house_load=5e12,
                                   clock=ManualClock(NOON))
     assert _read(server, 13010, 2) == [0x0000, 0x8000]
+
+
+@pytest.mark.parametrize("code", [0x10000, 10**400])
+def test_a_fault_code_beyond_u16_reads_the_largest_word(mock_sungrow_factory: Any,
+                                                        code: int) -> None:
+    # inverter-fault takes any positive code; 5045 (U16, scale 1) saturates at 0xFFFE, the
+    # largest word that is not "unavailable", however large the integer
+    clock = ManualClock(NOON)
+    server = mock_sungrow_factory(model="SG10RT", server_type="modbus", clock=clock)
+    server.inject("inverter-fault", code=code)
+    clock.advance(10)
+    assert _read(server, 5038) == [0x5500]  # Fault
+    assert _read(server, 5045) == [0xFFFE]
