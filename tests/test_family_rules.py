@@ -131,10 +131,38 @@ def test_every_rule_names_its_source_and_parses() -> None:
     ("SH*RT*,input,5,6,answer,0001 0002,any,x", "one fill word"),
     ("SH*RT*,input,5,6,words,1FFFF,any,x", "16-bit"),
     ("SH*RT*,input,5,6,answer,,any,", "source"),
+    # each of table, rule and view is checked on its own
+    ("SH*RT*,input,5,6,answers,,any,x", "table, rule or view"),
+    ("SH*RT*,input,5,6,answer,,wifi,x", "table, rule or view"),
+    ("SH*RT*,input,0,6,answer,,any,x", "start <= end"),
+    ("SH*RT*,input,5,65536,answer,,any,x", "end <= 65535"),
+    ("SH*RT*,input,5,6,words,10000,any,x", "16-bit"),
 ])
 def test_a_bad_rule_is_refused_at_load(row: str, message: str) -> None:
     with pytest.raises(CatalogError, match=message):
         _parse("models,table,start,end,rule,words,view,source\n" + row + "\n")
+
+
+
+def test_a_bad_rule_is_named_by_its_line() -> None:
+    header = "models,table,start,end,rule,words,view,source\n"
+    good = "SH*RT*,input,5,6,answer,,any,x\n"
+    with pytest.raises(CatalogError, match=r"^family_rules\.csv line 2: "):
+        _parse(header + "SH*RT*,input,5,4,answer,,any,x\n")
+    with pytest.raises(CatalogError, match=r"^family_rules\.csv line 4: .*16-bit"):
+        _parse(header + good + good + "SH*RT*,input,5,6,words,FFFFF,any,x\n")
+
+
+def test_the_whole_address_range_is_allowed() -> None:
+    """Documented addresses run 1..65535 (wire 0..65534): both ends are valid band limits."""
+    rules = _parse("models,table,start,end,rule,words,view,source\n"
+                   "SH*RT*,input,1,1,words,FFFF,any,x\n"
+                   "SH*RT*,holding,65535,65535,words,0000,lan,x\n"
+                   "SH*RT*,input,1,65535,answer,,winet,x\n")
+    assert [(r.start, r.end, r.words, r.view) for r in rules] == [
+        (1, 1, (0xFFFF,), "any"), (65535, 65535, (0,), "lan"), (1, 65535, (), "winet")]
+    assert [r.rule for r in rules] == ["words", "words", "answer"]
+    assert [r.table for r in rules] == ["input", "holding", "input"]
 
 
 INTELBRAS_SH10RT = """

@@ -74,7 +74,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
 #: (mutmut's stats phase gives the exact callers: ``full`` uses those).
 TESTS: dict[str, tuple[str, ...]] = {
     "device.catalog": ("catalog_rules", "register_map_rules", "registers"),
-    "device.codec": ("register_map_rules", "registers", "catalog_rules", "out_of_range"),
+    "device.codec": ("register_values", "register_map_rules", "registers", "catalog_rules",
+                     "out_of_range"),
     "device.registermap": ("block_read_rules", "register_map_rules", "family_rules",
                            "dongle_view", "catalog_rules", "modbus_tcp", "hybrid",
                            "registers"),
@@ -82,8 +83,8 @@ TESTS: dict[str, tuple[str, ...]] = {
                     "register_map_rules", "modbus_tcp"),
     "device.datablock": ("register_map_rules", "block_read_rules", "datablock", "modbus_tcp",
                          "registers"),
-    "device.reads": ("register_reads_rules", "registers", "hybrid", "plant",
-                     "register_map_rules", "ems"),
+    "device.reads": ("register_values", "register_reads_rules", "registers", "hybrid",
+                     "plant", "register_map_rules", "ems"),
     "device.family": ("family_rules", "dongle_view", "block_read_rules", "fidelity"),
     "device.writes": ("register_writes_rules", "registers", "ems", "devices", "out_of_range",
                       "hybrid"),
