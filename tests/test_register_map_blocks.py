@@ -176,3 +176,18 @@ def test_a_hybrid_reads_its_own_row_where_a_family_rule_serves_a_namesake(
     server.set_register("input", 5071, [703])
     assert server.read("nominal_reactive_power") == pytest.approx(6.0)
     assert server.read("array_insulation_resistance") == 703
+
+
+# ----------------------------------------------------------------------------- memory
+
+
+@pytest.mark.parametrize("model", ["SG5K-D", "SH10RT"])
+def test_a_devices_image_holds_its_blocks_only(model: str) -> None:
+    """Each device keeps an image of each table (``RegisterMap.new_image``): only the documented
+    blocks, end to end, so that ten thousand devices of a model fit in memory. The SH10RT's
+    input blocks hold about 1 700 addresses; a whole table would be 65 536."""
+    from mock_sungrow.device.registermap import RegisterMap
+
+    regmap = RegisterMap.for_model(model)
+    for table in ("input", "holding"):
+        assert 0 < len(regmap.new_image(table)) < 2048, (model, table)
