@@ -355,3 +355,17 @@ def test_an_enabled_schedule_without_its_windows_reads_the_defaults() -> None:
     assert ems.schedule == (ChargeWindow(62, 184, 50.0), ChargeWindow(0, 0, 100.0))
     ems = ems_settings({33208: 0xAA, 33215: 5, 33216: 6, 33217: 7, 33218: 8, 33219: 60})
     assert ems.schedule == (ChargeWindow(0, 0, 100.0), ChargeWindow(306, 428, 60.0))
+
+
+def test_a_default_in_watts_beyond_one_word_reads_the_largest_word(client: Any) -> None:
+    # SH100CX (models.csv: 100 kW). Holding 13074, export_power_limitation_value, is a U16 in W
+    # (registers.csv) whose default is the rating (holding.csv): 100 000 W does not fit 16 bits.
+    # The register holds the largest value a U16 says below its "unavailable" word 0xFFFF
+    # (spec B.2), 65 534 W, and the plant limits to what the register says, never to the
+    # low 16 bits of 100 000 (34 464).
+    c = client("SH100CX")
+    assert c.read(3, 13074) == [0xFFFE]
+    assert c.write(13087, 0xAA) is None  # feed-in limitation on: 13074 W, 13088 absent
+    assert c.settings().export_limit_w == 65_534.0
+    assert c.write(13074, 50_000) is None
+    assert (c.read(3, 13074), c.settings().export_limit_w) == ([50_000], 50_000.0)
