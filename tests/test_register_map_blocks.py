@@ -125,6 +125,19 @@ def test_recorded_words_of_a_later_block_read_where_they_are(sh10rt: Wire) -> No
     assert sh10rt.read(4, 5088, 2) == [942, 0]
 
 
+def test_sentinels_keep_their_place_among_the_rows_read_around_them(sg5k: Wire) -> None:
+    # SG5K-D has no meter: meter_power (S32, input 5083) and load_power (S32, 5091) read the
+    # S32 "unavailable" words 0xFFFF 0x7FFF (low word first), amid live rows read with them
+    for _ in range(2):
+        wide = sg5k.read(4, 5000, 100)
+        assert isinstance(wide, list)
+        assert wide[83:85] == [0xFFFF, 0x7FFF] and wide[91:93] == [0xFFFF, 0x7FFF]
+        assert sg5k.read(4, 5083, 2) == sg5k.read(4, 5091, 2) == [0xFFFF, 0x7FFF]
+        clock = sg5k.server.plant.clock
+        assert isinstance(clock, ManualClock)
+        clock.advance(60)  # the next instant: every live row is encoded afresh
+
+
 # ----------------------------------------------------------------------------- refused addresses
 
 
