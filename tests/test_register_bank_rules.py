@@ -36,6 +36,9 @@ def test_each_pin_shows_on_the_next_read_of_the_same_span(mock_sungrow_factory: 
         assert c.read(4, 5019, 3) == plant
         server.set_register("input", 5022, [0x4444])
         assert c.read(4, 5019, 3) == [plant[0], plant[1], 0x4444]
+        server.clear_registers()                       # a clear and a pin, no read between
+        server.set_register("input", 5020, [0x5555])
+        assert c.read(4, 5019, 3) == [0x5555, plant[1], plant[2]]
 
 
 def test_a_clock_write_the_plant_refuses_is_exception_4_with_its_reason(
