@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from mock_sungrow import ManualClock, MockSungrowServer, ModbusError
+from mock_sungrow.device.catalog import Table
 from tests.helpers import RawModbus
 
 FILLER = 0xFFFF
@@ -154,9 +155,9 @@ def test_a_read_touching_a_refused_address_is_refused_whole(sh10rt: Wire) -> Non
 
 
 @pytest.mark.parametrize(("fc", "table"), [(4, "input"), (3, "holding")])
-def test_reads_running_past_65536_are_refused(sh10rt: Wire, fc: int, table: str) -> None:
+def test_reads_running_past_65536_are_refused(sh10rt: Wire, fc: int, table: Table) -> None:
     server = sh10rt.server
-    block = server.device.block(table)  # type: ignore[attr-defined]
+    block = server.device.block(table)
     for doc, count in ((65536, 2), (65500, 100), (65412, 125)):
         assert sh10rt.read(fc, doc, count) == ILLEGAL_ADDRESS, (doc, count)
         with pytest.raises(ModbusError) as info:
