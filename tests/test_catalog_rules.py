@@ -99,6 +99,41 @@ def test_a_model_name_in_another_case_is_that_model_when_unambiguous() -> None:
         catalog.model("sga")  # SGA and SGa: which one is for the user to say
     assert str(info.value) == ("unknown model 'sga'. Did you mean 'SGA' or 'SGa'? Accepted "
                                "models (3): SGA, SGB, SGa")
+    # a name written exactly is that model, even where another differs from it only in case
+    assert catalog.model("SGa").device_type_code == 3
+    assert catalog.model("SGA").device_type_code == 2
+
+
+def test_a_typo_close_to_several_models_suggests_the_closest_one() -> None:
+    # SGA10 is one edit from SGA1; SGA2 and SGB1, also close, are a substitution away
+    catalog = Catalog(models=_parse_models(_models("SGA2,0x01,1000,3,2,false,d",
+                                                   "SGB1,0x02,1000,3,2,false,d",
+                                                   "SGA10,0x03,1000,3,2,false,d")),
+                      registers=())
+    with pytest.raises(ValueError) as info:
+        catalog.model("SGA1")
+    assert str(info.value) == ("unknown model 'SGA1'. Did you mean 'SGA10'? Accepted models "
+                               "(3): SGA10, SGA2, SGB1")
+
+
+def test_the_catalogue_reads_as_utf_8_whatever_the_locale() -> None:
+    """registers.csv writes the unit of internal temperature (input 5008) as "°C"; a Python
+    in the plain C locale (no UTF-8 mode, no coercion) must read it so too."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, LC_ALL="C", LANG="C", PYTHONUTF8="0", PYTHONCOERCECLOCALE="0")
+    code = ("import locale; from mock_sungrow.device.catalog import load_catalog; "
+            "print(locale.getpreferredencoding(False)); "
+            "print(ascii([r.unit for r in load_catalog().registers "
+            "if r.name == 'internal_temperature']))")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, timeout=60, check=False)
+    assert out.returncode == 0, out.stderr
+    encoding, units = out.stdout.splitlines()
+    assert "utf" not in encoding.lower().replace("-", "")  # the test means a non-UTF-8 locale
+    assert units == ascii(["\u00b0C"])
 
 
 def test_model_names_keep_the_file_order() -> None:

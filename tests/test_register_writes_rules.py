@@ -283,3 +283,89 @@ def test_external_ems_lives_on_heartbeats(client: Any) -> None:
         assert c.read(4, 13000) == [0x4000]
     clock.advance(60)                  # none for a minute: back to self-consumption
     assert c.read(4, 13000) == [0x0040]
+
+
+# ----------------------------------------------------------------------------- edges
+
+
+def test_an_odd_power_factor_word_keeps_its_sign(client: Any) -> None:
+    c = client("SG10RT")
+    assert c.write(5019, 801) is None            # +0.801 (0x0321: the low bit set, no sign)
+    assert c.settings().power_factor == pytest.approx(0.801)
+    assert c.write(5019, 0x10000 - 801) is None  # -0.801 (0xFCDF)
+    assert c.settings().power_factor == pytest.approx(-0.801)
+
+
+def test_a_model_without_holding_registers_runs_at_the_protocol_defaults(client: Any) -> None:
+    # LP_P34KSG (models.csv: 34 kW) documents no holding register: its plant runs as
+    # holding.csv's defaults say a fresh unit does: 5007 on at 5008 100.0 %, 5019 PF 1.000,
+    # 5010 export limitation off
+    c = client("LP_P34KSG")
+    assert c.write(5007, 0xAA) == 2  # not writable: there is no such register
+    settings = c.settings()
+    assert settings.power_limit_w == 34_000.0
+    assert settings.power_factor == 1.0
+    assert settings.export_limit_w is None
+
+
+def test_a_holding_row_without_limits_is_read_only(client: Any) -> None:
+    c = client("SH10RT")  # 33500 cluster_mode: recorded, no writable range (holding.csv)
+    before = c.read(3, 33500, 3)
+    assert c.write(33500, 0xAA) == 2
+    assert c.write(33499, 1, 2) == 2
+    assert c.read(3, 33500, 3) == before
+
+
+def test_an_out_of_range_write_says_which_limit(client: Any) -> None:
+    c = client("SH10RT", control_port=0)
+    base = c.server.get_connection_info("control")["url"].rstrip("/")
+    cases = [  # holding.csv: 13058 max_soc 500..1000, 13090 active_power_limit_ratio ..1000
+        (13058, 400, "max_soc must be >= 500; got 400"),
+        (13090, 1001, "active_power_limit_ratio must be <= 1000; got 1001"),
+    ]
+    for address, word, message in cases:
+        status, err = control_call(base, "POST", "/registers/holding/write",
+                                   {"address": address, "values": [word]})
+        assert (status, err["modbus_exception"]) == (409, 4), err
+        assert err["error"] == message
+        assert c.write(address, word) == 4
+
+
+def test_a_10_kw_discharge_start_power_reads_as_100_w(client: Any) -> None:
+    c = client("SH10RT", battery_kwh=9.6)
+    assert c.write(33150, 999) is None   # 9990 W
+    assert c.settings().ems.start_discharge_w == 9990.0
+    assert c.write(33150, 1000) is None  # 10 kW is no start power: 100 W, as for charging
+    assert c.settings().ems.start_discharge_w == 100.0
+
+
+def test_a_hybrid_without_a_schedule_register_charges_on_every_day(client: Any) -> None:
+    c = client("SH5K-20", battery_kwh=9.6)  # no 33208/33209
+    assert c.settings().ems.schedule_weekdays == frozenset(range(7))
+
+
+def test_an_enabled_schedule_without_its_windows_reads_the_defaults() -> None:
+    from mock_sungrow.device.writes import ems_settings
+
+    # holding.csv's defaults of 33210-33219: 00:00-00:00 to 100 %, twice; 33209 0: every day
+    ems = ems_settings({33208: 0xAA})
+    assert ems.schedule == (ChargeWindow(0, 0, 100.0), ChargeWindow(0, 0, 100.0))
+    assert ems.schedule_weekdays == frozenset(range(7))
+    ems = ems_settings({33208: 0xAA, 33210: 1, 33211: 2, 33212: 3, 33213: 4, 33214: 50})
+    assert ems.schedule == (ChargeWindow(62, 184, 50.0), ChargeWindow(0, 0, 100.0))
+    ems = ems_settings({33208: 0xAA, 33215: 5, 33216: 6, 33217: 7, 33218: 8, 33219: 60})
+    assert ems.schedule == (ChargeWindow(0, 0, 100.0), ChargeWindow(306, 428, 60.0))
+
+
+def test_a_default_in_watts_beyond_one_word_reads_the_largest_word(client: Any) -> None:
+    # SH100CX (models.csv: 100 kW). Holding 13074, export_power_limitation_value, is a U16 in W
+    # (registers.csv) whose default is the rating (holding.csv): 100 000 W does not fit 16 bits.
+    # The register holds the largest value a U16 says below its "unavailable" word 0xFFFF
+    # (spec B.2), 65 534 W, and the plant limits to what the register says, never to the
+    # low 16 bits of 100 000 (34 464).
+    c = client("SH100CX")
+    assert c.read(3, 13074) == [0xFFFE]
+    assert c.write(13087, 0xAA) is None  # feed-in limitation on: 13074 W, 13088 absent
+    assert c.settings().export_limit_w == 65_534.0
+    assert c.write(13074, 50_000) is None
+    assert (c.read(3, 13074), c.settings().export_limit_w) == ([50_000], 50_000.0)

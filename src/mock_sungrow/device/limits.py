@@ -64,6 +64,11 @@ def _resolve(expr: str, names: Mapping[str, int]) -> int | None:
     return -value if sign else value
 
 
+#: The largest value one holding word says, unsigned and signed: one below the "unavailable"
+#: sentinels 0xFFFF and 0x7FFF.
+_WORD_TOP = {False: 0xFFFE, True: 0x7FFE}
+
+
 @functools.cache
 def _holding_rows() -> tuple[dict[str, str], ...]:
     return tuple(csv.DictReader(io.StringIO(read_data("holding.csv"))))
@@ -80,14 +85,22 @@ def holding_limits(model: InverterModel, rows: Sequence[RegisterDef]) -> dict[in
         if row is None:
             continue
         allowed = spec["allowed"].split()
+        signed = row.kind in ("S16", "S32")
+        default = _resolve(spec["default"], names)
+        if default is not None:
+            # A default relative to the rating can outgrow the word (13074, the export limit
+            # in W, is the rating: 100 000 on an SH100CX): the register then holds the largest
+            # value it can say, below the type's "unavailable" word, as the codec clamps
+            # values (spec B.2), never the low 16 bits of the number.
+            default = min(default, _WORD_TOP[signed])
         limits[addr] = HoldingLimit(
             address=addr,
             name=spec["name"],
-            default=_resolve(spec["default"], names),
+            default=default,
             minimum=_resolve(spec["min"], names),
             maximum=_resolve(spec["max"], names),
             allowed=frozenset(int(a, 0) for a in allowed) if allowed else None,
-            signed=row.kind in ("S16", "S32"),
+            signed=signed,
         )
     return limits
 
