@@ -11,6 +11,7 @@ on top of it.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Mapping, Sequence
 
 from mock_sungrow.device.catalog import Table
@@ -27,7 +28,10 @@ class _TableState:
 
     def __init__(self, regmap: RegisterMap, table: Table) -> None:
         self.image = regmap.new_image(table)
-        self.stamps = [0] * regmap.row_count(table)
+        #: An array, not a list: the cyclic collector walks every element of a list, and ten
+        #: thousand sites' lists of a few hundred stamps made each full collection of a fleet
+        #: take 100-150 ms (a latency spike for every request waiting behind it).
+        self.stamps = array("Q", [0]) * regmap.row_count(table)
         self.serial = 0
         self.snap: object = None
         #: Spans already brought up to date for the current snapshot: a client polling the

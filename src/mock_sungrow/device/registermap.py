@@ -246,7 +246,7 @@ class RegisterMap:
         self,
         table: Table,
         image: array[int],
-        stamps: list[int],
+        stamps: array[int],
         serial: int,
         lo: int,
         hi: int,
