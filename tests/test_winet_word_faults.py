@@ -306,3 +306,16 @@ def test_state_flags_of_a_hybrid_come_from_its_fault_and_alarm_words(
         assert _flags(server) == ("1", "0")  # grid-side fault, bit 8
     server.set_register("input", 13050, [1, 0])  # inverter alarm bit 0: fan
     assert _flags(server) == ("0", "1")
+
+
+def test_a_sentinel_fault_on_undocumented_registers_reads_the_filler(
+        mock_sungrow_factory: Any) -> None:
+    """``sentinel`` over reserved registers inside a documented block (input 5025-5030 on
+    an SG5K-D: no row of registers.csv, so no type): they read the filler every undocumented
+    register reads, 0xFFFF, on getParam as on Modbus, even where a test pinned words."""
+    server = _server(mock_sungrow_factory)
+    server.set_register("input", 5025, [1234, 5678])  # pinned: the fault still hides them
+    assert _modbus(server, "input", 5025, 2) == [1234, 5678]
+    server.inject("sentinel", table="input", address="5025-5030")
+    assert run(_http_registers(server, "input", 5025, 6)) == [0xFFFF] * 6
+    assert _modbus(server, "input", 5025, 6) == [0xFFFF] * 6
