@@ -154,16 +154,23 @@ def test_a_fraction_of_a_watt_of_pv_sets_the_pv_bit(mock_sungrow_factory: Any) -
 # ----------------------------------------------------------------------------- meter
 
 
-def test_a_three_phase_meter_reads_each_phase(mock_sungrow_factory: Any) -> None:
-    server = mock_sungrow_factory(model="SH10RT", battery_kwh=9.6, server_type="modbus",
-                                  clock=ManualClock(NOON))
+def _meter_powers_match_the_plant(server: Any, address: int) -> tuple[int, list[int]]:
+    """The meter's total and phase powers (four S32 words, W) at ``address``, each checked
+    against the plant's own figures to the watt."""
     snap = server.snapshot()
-    # 5601 meter active power, 5603-5607 phases A-C (S32, W, + importing)
-    words = _read(server, 5601, 8)
+    words = _read(server, address, 8)
     total, *phases = (_s32(words[i:i + 2]) for i in range(0, 8, 2))
     assert total == pytest.approx(snap.grid_power_w, abs=1)
     for word, watts in zip(phases, snap.meter_phase_power_w, strict=True):
         assert word == pytest.approx(watts, abs=1)
+    return total, phases
+
+
+def test_a_three_phase_meter_reads_each_phase(mock_sungrow_factory: Any) -> None:
+    server = mock_sungrow_factory(model="SH10RT", battery_kwh=9.6, server_type="modbus",
+                                  clock=ManualClock(NOON))
+    # 5601 meter active power, 5603-5607 phases A-C (S32, W, + importing)
+    total, phases = _meter_powers_match_the_plant(server, 5601)
     assert all(abs(p) > 10 for p in phases), phases  # every phase carries current
     assert sum(phases) == pytest.approx(total, abs=3)
     # 5741-5743 meter phase voltages (S16, 0.1 V), 5744-5746 currents (U16, 0.01 A): at
@@ -199,13 +206,8 @@ def test_without_a_meter_every_meter_reading_is_unavailable(mock_sungrow_factory
 def test_a_string_inverter_with_a_meter(mock_sungrow_factory: Any) -> None:
     server = mock_sungrow_factory(model="SG10KTL-M", meter=True, server_type="modbus",
                                   clock=ManualClock(NOON))
-    snap = server.snapshot()
     # 5083 meter power, 5085-5089 phases A-C (S32, W)
-    words = _read(server, 5083, 8)
-    total, *phases = (_s32(words[i:i + 2]) for i in range(0, 8, 2))
-    assert total == pytest.approx(snap.grid_power_w, abs=1)
-    for word, watts in zip(phases, snap.meter_phase_power_w, strict=True):
-        assert word == pytest.approx(watts, abs=1)
+    _meter_powers_match_the_plant(server, 5083)
     without = mock_sungrow_factory(model="SG10KTL-M", meter=False, server_type="modbus",
                                    clock=ManualClock(NOON))
     assert _read(without, 5083, 8) == S32_NA * 4
