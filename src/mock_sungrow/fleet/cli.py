@@ -51,6 +51,7 @@ def _freeze_survivors(phase: str, info: dict[str, int]) -> None:
     if phase == "stop" and info["generation"] == 2:
         gc.freeze()
 
+
 def add_parser(sub: Any) -> None:
     """Add the ``fleet`` subcommand to the CLI's subparsers."""
     fleet = sub.add_parser("fleet", help="serve many simulated sites from a fleet file")
