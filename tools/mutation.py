@@ -446,20 +446,31 @@ def sample(count: int, seed: int, jobs: int, timeout: float, *, list_only: bool 
     return 1 if bad else 0
 
 
+def _named(names: Sequence[str], target: Path, prefix: str = "") -> tuple[list[Mutant], list[str]]:
+    """The named mutants, generated into ``target``, and the names no module has (printed)."""
+    wanted = set(names)
+    modules = sorted({n.removeprefix(f"{PACKAGE}.").partition(".x")[0] for n in names})
+    chosen = []
+    for module in modules:
+        if not (ROOT / module_path(module)).exists():
+            continue  # a typo in the name: reported below with the other missing ones
+        (target / module_path(module)).parent.mkdir(parents=True, exist_ok=True)
+        chosen += [m for m in generate(module, target) if m.name in wanted]
+    missing = sorted(wanted - {m.name for m in chosen})
+    for name in missing:
+        print(f"{prefix}no such mutant: {name}")
+    return chosen, missing
+
+
 def check(names: Sequence[str], tests: Sequence[str], jobs: int, timeout: float) -> int:
     """Run the named mutants against ``tests`` (default: their modules' tests); 1 if one lives.
 
     For the author of a new test: does it kill the survivor it was written for?
     """
-    wanted = set(names)
-    modules = sorted({n.removeprefix(f"{PACKAGE}.").partition(".x")[0] for n in names})
     with tempfile.TemporaryDirectory(prefix="mutation-check-") as tmp:
         src = Path(tmp) / "src"
         shutil.copytree(ROOT / "src", src, ignore=shutil.ignore_patterns("__pycache__"))
-        chosen = [m for module in modules for m in generate(module, Path(tmp))
-                  if m.name in wanted]
-        for name in sorted(wanted - {m.name for m in chosen}):
-            print(f"no such mutant: {name}")
+        chosen, missing = _named(names, Path(tmp))
         with ThreadPoolExecutor(jobs) as pool:
             statuses = list(pool.map(lambda m: _run_mutant(m, src, timeout, tests), chosen))
     lives = 0
@@ -468,26 +479,19 @@ def check(names: Sequence[str], tests: Sequence[str], jobs: int, timeout: float)
         if status not in ("killed", "timeout"):
             lives += 1
             print("\n".join("      " + line for line in m.diff))
-    return 1 if lives or len(chosen) < len(wanted) else 0
+    return 1 if lives or missing else 0
 
 
 def describe(names: Sequence[str]) -> int:
     """Print an equivalents entry (reason left to write) for each named mutant."""
-    wanted = set(names)
-    modules = {n.removeprefix(f"{PACKAGE}.").partition(".x")[0] for n in names}
     with tempfile.TemporaryDirectory(prefix="mutation-describe-") as tmp:
-        for module in sorted(modules):
-            (Path(tmp) / module_path(module)).parent.mkdir(parents=True, exist_ok=True)
-            for m in generate(module, Path(tmp)):
-                if m.name in wanted:
-                    wanted.discard(m.name)
-                    diff = ",\n    ".join(json.dumps(line, ensure_ascii=False) for line in m.diff)
-                    print(f'[[equivalent]]  # {m.name}\nmodule = "{m.module}"\n'
-                          f'function = "{m.function}"\ndiff = [\n    {diff},\n]\n'
-                          'reason = "TODO"\n')
-    for name in sorted(wanted):
-        print(f"# no such mutant: {name}")
-    return 1 if wanted else 0
+        chosen, missing = _named(names, Path(tmp), prefix="# ")
+    for m in chosen:
+        diff = ",\n    ".join(json.dumps(line, ensure_ascii=False) for line in m.diff)
+        print(f'[[equivalent]]  # {m.name}\nmodule = "{m.module}"\n'
+              f'function = "{m.function}"\ndiff = [\n    {diff},\n]\n'
+              'reason = "TODO"\n')
+    return 1 if missing else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
