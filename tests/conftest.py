@@ -36,18 +36,40 @@ def product_imported() -> None:
             importlib.import_module(info.name)
 
 
-def _open_fds() -> set[int]:
-    return {int(fd) for fd in os.listdir("/proc/self/fd")}
+def _open_fds() -> dict[int, str]:
+    """The process's open file descriptors, each with what it points at.
 
-
-def _describe(fds: set[int]) -> list[str]:
-    out = []
-    for fd in sorted(fds):
+    Listing ``/proc/self/fd`` opens a descriptor of its own, which is in the listing and
+    closed by the time it returns; so only those whose link can still be read afterwards
+    count. Taking the listing's one too once made a leaked socket that later got its number
+    look old, and once failed a CI run on a descriptor that was gone ("21 (closed
+    meanwhile)").
+    """
+    out = {}
+    for name in os.listdir("/proc/self/fd"):
         try:
-            out.append(f"{fd} -> {os.readlink(f'/proc/self/fd/{fd}')}")
+            out[int(name)] = os.readlink(f"/proc/self/fd/{name}")
         except OSError:
-            out.append(f"{fd} (closed meanwhile)")
+            continue
     return out
+
+
+def _left_open(before: dict[int, str], looks: int = 4) -> list[str]:
+    """The descriptors open now that were not open, to the same thing, in ``before``.
+
+    By number and target: a leaked socket may take the number of a file the test closed.
+    A descriptor has to be there in each of a few looks, a collection apart: another thread
+    (the session's shared server, a transport closing) may open and close one just as the
+    first look is taken, and that is not something the test left behind.
+    """
+    new: dict[int, str] | None = None
+    for _ in range(looks):
+        now = {fd: to for fd, to in _open_fds().items() if before.get(fd) != to}
+        new = now if new is None else {fd: to for fd, to in now.items() if new.get(fd) == to}
+        if not new:
+            return []
+        gc.collect()
+    return [f"{fd} -> {to}" for fd, to in sorted((new or {}).items())]
 
 
 @pytest.fixture(autouse=True)
@@ -71,12 +93,12 @@ def leak_check(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     gc.collect()
     new_threads = [t for t in threading.enumerate() if t not in threads_before and t.is_alive()]
-    new_fds = _open_fds() - fds_before
+    new_fds = _left_open(fds_before)
     problems = []
     if new_threads:
         problems.append(f"threads left running: {[t.name for t in new_threads]}")
     if new_fds:
-        problems.append(f"file descriptors left open: {_describe(new_fds)}")
+        problems.append(f"file descriptors left open: {new_fds}")
     loops = live_loops(ignore=loops_before)
     if loops:
         problems.append(f"event loops (and their tasks) left running: {loops}")
