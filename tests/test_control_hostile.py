@@ -91,6 +91,20 @@ def test_deep_nesting_on_every_post_and_put_is_a_400(server: MockSungrowServer, 
     assert _state(server) == before
 
 
+@pytest.mark.parametrize(("method", "path"), [
+    ("POST", "/faults"), ("POST", "/faults/wait"), ("POST", "/clock"), ("POST", "/plant"),
+])
+def test_a_body_of_blanks_is_not_json_but_an_empty_body_is_no_body(
+        server: MockSungrowServer, method: str, path: str) -> None:
+    """Schemathesis found ``POST /faults/wait`` with the body "\\n\\n" answered 200."""
+    before = _state(server)
+    status, _headers, reply = call(server, method, path, b"\n\n", JSON)
+    assert (status, "not valid JSON" in reply["error"]) == (400, True), reply
+    assert _state(server) == before
+    status, _headers, reply = call(server, "POST", "/faults/wait", b"", JSON)
+    assert (status, reply) == (200, {"done": True})
+
+
 def test_cross_site_writes_are_refused(server: MockSungrowServer) -> None:
     spec = b'{"kind": "silence"}'
     refused = [

@@ -50,7 +50,7 @@ async def read_body(request: web.Request, fields: tuple[str, ...] | None = None
     if not request.body_exists:  # read already (frontends/web.py): still there
         return {}
     raw = await request.read()
-    if not raw.strip():
+    if not raw:  # an empty body is no body; one of blanks only is not JSON (400)
         return {}
     try:
         data = jsonlimits.loads(raw.decode("utf-8"))
