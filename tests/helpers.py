@@ -146,6 +146,29 @@ def closed_by_peer(sock: socket.socket, timeout: float = 5.0) -> bool:
             return False
 
 
+def turned_away(port: int, host: str = "127.0.0.1", timeout: float = 5.0) -> bool:
+    """Whether a new connection is ended by the server (reset or EOF) without an answer.
+
+    It asks for one register (input 5000) first. A server that resets a connection as it
+    accepts it may do so before ``connect`` returns here (with a timeout, Python connects
+    without blocking and then reads the socket's error, which a quick RST has set), in the
+    send, or in the first read: all three are the connection being turned away. A reply, or
+    the connection still open after ``timeout``, is not.
+    """
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except ConnectionResetError:
+        return True
+    with sock:
+        try:
+            sock.sendall(bytes.fromhex("0001 0000 0006 01 04 1387 0001"))
+            return sock.recv(1) == b""
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+        except TimeoutError:
+            return False
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.005,
                what: str = "the condition") -> Any:
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds.

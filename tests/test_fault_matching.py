@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from pymodbus.client import ModbusTcpClient
 
 from mock_sungrow import ManualClock
-from tests.helpers import RawModbus, control_call
+from tests.helpers import RawModbus, control_call, turned_away
 
 SYDNEY = ZoneInfo("Australia/Sydney")
 
@@ -34,25 +34,6 @@ def _closed_without_answer(raw: RawModbus) -> bool:
         return False
 
 
-def _refused_at_once(port: int) -> bool:
-    """Whether a new connection is reset without an answer to its request.
-
-    The reset may already show in ``connect()`` (with a socket timeout, Python connects
-    without blocking and then reads the socket's error, which a quick RST has set), in the
-    send, or in the first read: all three are the refusal the docs describe.
-    """
-    try:
-        late = RawModbus("127.0.0.1", port)
-    except ConnectionResetError:
-        return True
-    with late:
-        try:
-            late.send(late.frame(1, bytes.fromhex("04 13 87 00 01")))
-        except (ConnectionResetError, BrokenPipeError):
-            return True
-        return _closed_without_answer(late)
-
-
 def test_night_shutdown_drops_a_connection_opened_by_day(mock_sungrow_factory: Any) -> None:
     clock = ManualClock(datetime(2026, 1, 10, 12, 0, tzinfo=SYDNEY))
     server = mock_sungrow_factory(server_type="modbus", clock=clock)
@@ -71,7 +52,7 @@ def test_refuse_resets_new_connections_and_logs_them(mock_sungrow_factory: Any) 
     with RawModbus("127.0.0.1", _port(server)) as early:  # opened before the fault
         assert early.read(4, 4999, 1) == [0x0126]  # (and admitted: it has been answered)
         with server.inject("refuse", front_end="modbus"):
-            assert _refused_at_once(_port(server))  # reset at once (TCP RST), no answer
+            assert turned_away(_port(server))  # reset at once (TCP RST), no answer
             assert early.read(4, 4999, 1) == [0x0126]  # connections already open stay
         refused = server.requests.find(outcome="refused")
         assert [(r.front_end, r.fault, r.function) for r in refused] == [

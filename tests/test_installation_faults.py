@@ -10,7 +10,6 @@ documented behaviour (docs/faults.md) and the WiNet-S captures (winet-protocol.m
 
 from __future__ import annotations
 
-import socket
 import struct
 from collections.abc import Iterator
 from typing import Any
@@ -18,7 +17,14 @@ from typing import Any
 import pytest
 
 from mock_sungrow import ManualClock, MockSungrowServer
-from tests.helpers import GET_KEY, EncryptedModbus, RawModbus, closed_by_peer, wait_until
+from tests.helpers import (
+    GET_KEY,
+    EncryptedModbus,
+    RawModbus,
+    closed_by_peer,
+    turned_away,
+    wait_until,
+)
 from tests.winet_client import Winet, run
 
 #: issue 9's cluster: a master with a battery and a slave, each with its LAN port.
@@ -49,20 +55,6 @@ def dongles() -> Iterator[MockSungrowServer]:
         yield server
 
 
-def refused_at_once(port: int) -> bool:
-    """Whether a new connection to ``port`` is reset without an answer.
-
-    The reset may already show in ``connect()``: with a timeout, Python connects without
-    blocking and then reads the socket's error, which a quick RST has set.
-    """
-    try:
-        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    except ConnectionResetError:
-        return True
-    with sock:
-        return closed_by_peer(sock)
-
-
 def lan_port(server: MockSungrowServer, device: str) -> int:
     port: int = server.get_connection_info("modbus", device=device)["port"]
     return port
@@ -76,7 +68,7 @@ def test_max_clients_counts_each_lan_port_on_its_own(cluster: MockSungrowServer)
     with RawModbus("127.0.0.1", master) as first, RawModbus("127.0.0.1", slave) as other:
         assert first.read(4, 4999, 1, unit=1) == [SH10RT]
         assert other.read(4, 4999, 1, unit=2) == [SH10RT]  # not refused: its own port
-        assert refused_at_once(master)  # the master's port has its one client already
+        assert turned_away(master)  # the master's port has its one client already
         assert first.read(4, 4999, 1, unit=1) == [SH10RT]
     refused = cluster.requests.find(outcome="refused")
     assert [(r.front_end, r.fault) for r in refused] == [("modbus", "max-clients")]
@@ -214,7 +206,7 @@ def test_connection_faults_naming_a_device_act_on_its_ports(cluster: MockSungrow
     master, slave = cluster.inverters
     assert master.battery is not None
     refusal = slave.inject("refuse")
-    assert refused_at_once(lan_port(cluster, "inverter[2]"))
+    assert turned_away(lan_port(cluster, "inverter[2]"))
     with RawModbus("127.0.0.1", lan_port(cluster, "inverter[1]")) as m:
         assert m.read(4, 4999, 1, unit=1) == [SH10RT]
     refusal.remove()
@@ -224,7 +216,7 @@ def test_connection_faults_naming_a_device_act_on_its_ports(cluster: MockSungrow
             RawModbus("127.0.0.1", lan_port(cluster, "inverter[2]")) as s2:
         assert s1.read(4, 4999, 1, unit=2) == s2.read(4, 4999, 1, unit=2) == [SH10RT]
         assert first.read(4, 4999, 1, unit=1) == [SH10RT]
-        assert refused_at_once(lan_port(cluster, "inverter[1]"))
+        assert turned_away(lan_port(cluster, "inverter[1]"))
     refused_by = [(r.fault, r.front_end) for r in cluster.requests.find(outcome="refused")]
     assert refused_by == [("refuse", "modbus"), ("max-clients", "modbus")]
 

@@ -11,25 +11,11 @@ import time
 from typing import Any
 
 from mock_sungrow import ManualClock, MockSungrowServer
-from tests.helpers import RawModbus, closed_by_peer, wait_until
+from tests.helpers import RawModbus, closed_by_peer, turned_away, wait_until
 
 #: The endpoint a single inverter's LAN port is (docs/faults.md: ``inverter[2].modbus``).
 LAN_PORT = "inverter[1].modbus"
 DEVICE_TYPE = 0x0126
-
-
-def _refused_at_once(port: int) -> bool:
-    """Whether a new connection is reset (in connect, send or the first read) unanswered."""
-    try:
-        c = RawModbus("127.0.0.1", port)
-    except ConnectionResetError:
-        return True
-    with c:
-        try:
-            c.send(c.frame(1, bytes.fromhex("04 13 87 00 01")))
-        except (ConnectionResetError, BrokenPipeError):
-            return True
-        return closed_by_peer(c.sock)
 
 
 def _port(server: MockSungrowServer) -> int:
@@ -91,7 +77,7 @@ def test_without_a_reset_the_last_close_and_request_count(mock_sungrow_factory: 
     wait_until(lambda: not server.traffic.open_connections(LAN_PORT), what="the close")
     server.clear_faults()
     server.inject("reconnect-cooldown", seconds=600)
-    assert _refused_at_once(port)  # its last connection closed just now
+    assert turned_away(port)  # its last connection closed just now
     assert [r.outcome for r in server.requests.all()] == ["ok", "dropped", "refused"]
 
 
@@ -109,7 +95,7 @@ def test_every_connection_fault_is_asked_until_one_refuses(mock_sungrow_factory:
     server = mock_sungrow_factory(server_type="modbus")
     limit = server.inject("max-clients", limit=5)  # not full: it lets the connection pass
     refuse = server.inject("refuse")
-    assert _refused_at_once(_port(server))
+    assert turned_away(_port(server))
     assert (limit.fired, refuse.fired) == (0, 1)
     assert [(r.outcome, r.fault) for r in server.requests.all()] == [("refused", "refuse")]
 
