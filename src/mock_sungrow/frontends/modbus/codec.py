@@ -68,6 +68,13 @@ class Codec:
         """The link is gone: forget what was buffered (and stop any timer the codec runs)."""
         self.buffer.clear()
 
+    def release(self) -> None:
+        """The link is gone for good (a closed TCP connection): drop what refers back here.
+
+        See :meth:`RequestPath.release`. Nothing to drop in a codec that keeps no bound
+        method of its own.
+        """
+
     def reject(self, why: str) -> None:
         """The bytes cannot be framed: forget them and close this connection (only this one)."""
         self.buffer.clear()
@@ -92,6 +99,10 @@ def take_mbap(buf: bytearray) -> tuple[int, int, bytes] | None:
     pdu = bytes(buf[7:end])
     del buf[:end]
     return tid, unit, pdu
+
+
+def _not_sent(tid: int, unit: int, pdu: bytes | None, d: Decision = NO_FAULT) -> None:
+    """A released codec's writer: its connection is closed, so nothing is sent."""
 
 
 class MbapCodec(Codec):
@@ -132,6 +143,10 @@ class MbapCodec(Codec):
                 return
             tid, unit, pdu = frame
             submit(handle, write, tid, unit, pdu)
+
+    def release(self) -> None:
+        """Drop ``write``: a bound method of this codec, kept on it, is a cycle."""
+        self.write = _not_sent
 
     def _write(self, tid: int, unit: int, pdu: bytes | None, d: Decision = NO_FAULT) -> None:
         """Send ``pdu`` as a plain Modbus TCP frame (nothing for "no reply")."""

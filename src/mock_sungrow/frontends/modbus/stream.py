@@ -86,6 +86,7 @@ class StreamConnection(asyncio.Protocol):
             self.front_end.traffic.closed(self.front_end.name, self.peer, self,
                                           self.front_end.endpoint_name)
             path.lost()
+            path.release()
 
     @property
     def worker(self) -> asyncio.Task[None] | None:
