@@ -34,6 +34,11 @@ def product_imported() -> None:
     for info in pkgutil.walk_packages(mock_sungrow.__path__, "mock_sungrow."):
         if not info.name.endswith("__main__"):
             importlib.import_module(info.name)
+    # And what the product imports lazily (off the fixture's import path). cryptography's
+    # compiled core keeps the classes of its first import: a second copy's ``modes.ECB``
+    # is "not supported" (Python 3.10 failed a fleet test so after a docs block's run).
+    for name in ("cryptography.hazmat.primitives.ciphers", "trustme"):
+        importlib.import_module(name)
 
 
 def _open_fds() -> dict[int, str]:
