@@ -162,11 +162,23 @@ def turned_away(port: int, host: str = "127.0.0.1", timeout: float = 5.0) -> boo
     with sock:
         try:
             sock.sendall(bytes.fromhex("0001 0000 0006 01 04 1387 0001"))
-            return sock.recv(1) == b""
         except (ConnectionResetError, BrokenPipeError):
             return True
-        except TimeoutError:
-            return False
+        return closed_without_answer(sock)
+
+
+def closed_without_answer(sock: socket.socket) -> bool:
+    """Whether the server ends ``sock`` (EOF or reset) before sending a single byte.
+
+    Unlike :func:`closed_by_peer`, an answer counts against it. The socket's own timeout
+    bounds the wait; still open then is ``False``.
+    """
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.005,

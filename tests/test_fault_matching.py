@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from pymodbus.client import ModbusTcpClient
 
 from mock_sungrow import ManualClock
-from tests.helpers import RawModbus, control_call, turned_away
+from tests.helpers import RawModbus, closed_without_answer, control_call, turned_away
 
 SYDNEY = ZoneInfo("Australia/Sydney")
 
@@ -24,16 +24,6 @@ def _port(server: Any, kind: str = "modbus") -> int:
     return port
 
 
-def _closed_without_answer(raw: RawModbus) -> bool:
-    """Whether the server closed the connection (EOF or reset) instead of answering."""
-    try:
-        return raw.sock.recv(1) == b""
-    except ConnectionResetError:
-        return True
-    except TimeoutError:
-        return False
-
-
 def test_night_shutdown_drops_a_connection_opened_by_day(mock_sungrow_factory: Any) -> None:
     clock = ManualClock(datetime(2026, 1, 10, 12, 0, tzinfo=SYDNEY))
     server = mock_sungrow_factory(server_type="modbus", clock=clock)
@@ -42,7 +32,7 @@ def test_night_shutdown_drops_a_connection_opened_by_day(mock_sungrow_factory: A
         assert raw.read(4, 4999, 1) == [0x0126]  # noon: the inverter answers
         clock.advance(11 * 3600)                 # 23:00: the sun is down
         raw.send(raw.frame(1, bytes.fromhex("04 13 87 00 01")))
-        assert _closed_without_answer(raw)
+        assert closed_without_answer(raw.sock)
     dropped = server.requests.find(outcome="dropped")
     assert [(r.front_end, r.fault) for r in dropped] == [("modbus", "night-shutdown")]
 
