@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -95,6 +95,35 @@ def test_restart_is_timed_from_the_end_not_from_the_next_read(mock_sungrow_facto
         assert _state(client, False) == STARTING
         clock.advance(10)  # Starting is over 20 s after the end
         assert _state(client, False) == RUN
+
+
+
+def _fault_time(client: RawModbus) -> datetime:
+    """Input 5039-5044: the fault time as year, month, day, hour, minute, second."""
+    words = client.read(4, 5038, 6)
+    assert isinstance(words, list)
+    return datetime(*words)  # type: ignore[arg-type]
+
+
+def test_the_trip_left_by_an_ending_fault_is_dated_at_that_end(
+    mock_sungrow_factory: Any,
+) -> None:
+    """Two trips, the newer one for 60 s: at its end the older code shows, with that time.
+
+    The clock then moves on to 120 s with no request: the fault time says when the older
+    trip took over (60 s after the injection), not when someone next looked.
+    """
+    clock = ManualClock()
+    server: MockSungrowServer = mock_sungrow_factory(server_type="modbus", clock=clock)
+    with RawModbus("127.0.0.1", _port(server)) as client:
+        server.inject("inverter-fault", code=37)
+        server.inject("inverter-fault", code=39, duration=60)
+        assert client.read(4, 5044, 1) == [39]
+        tripped = _fault_time(client)
+        clock.advance(120)
+        assert client.read(4, 5044, 1) == [37]
+        assert _state(client, False) == FAULT
+        assert _fault_time(client) - tripped == timedelta(seconds=60)
 
 
 Move = Callable[[MockSungrowServer, ManualClock, float], None]

@@ -394,12 +394,10 @@ def parse_fault_text(text: str) -> dict[str, Any]:
         import json
 
         try:
-            value = json.loads(text)
+            spec_object: dict[str, Any] = json.loads(text)
         except ValueError as exc:
             raise FaultSpecError(f"fault spec is not valid JSON: {exc}") from None
-        if not isinstance(value, dict):
-            raise FaultSpecError("a JSON fault spec must be an object")
-        return value
+        return spec_object  # valid JSON that starts with "{" is an object
     kind, _, rest = text.partition(":")
     spec: dict[str, Any] = {"kind": kind.strip()}
     for item in filter(None, (part.strip() for part in rest.split(","))):

@@ -199,7 +199,7 @@ class Traffic:
     # ------------------------------------------------------------------------ distortions
 
     def distort_read(self, d: Decision, table: str, address: int, words: list[int],
-                     sentinel_of: Callable[[str, int], int]) -> list[int]:
+                     sentinel_of: Callable[[int], int]) -> list[int]:
         """Apply word distortions to ``words`` read from ``table`` at ``address``."""
         read = WordRead(table, address, self.clock(), sentinel_of)
         out = list(words)
@@ -229,11 +229,12 @@ class Traffic:
     @staticmethod
     def rewrite(d: Decision, words: list[int]) -> list[int] | None:
         """The words a write applies instead of ``words`` (None: they do not fit a register)."""
-        out: list[int] | None = words
+        out = words
         for f in d.rewrite:
-            if out is None:
-                break
-            out = f.kind.effect.rewrite(f, out)
+            rewritten = f.kind.effect.rewrite(f, out)
+            if rewritten is None:  # it does not fit a register: the later ones have nothing
+                return None
+            out = rewritten
         return out
 
     def distort_reply(self, d: Decision, shape: ReplyShape) -> None:

@@ -115,7 +115,7 @@ class WordRead:
     table: str
     address: int  # the documented address of the first word read
     now: float  # server clock
-    sentinel_of: Callable[[str, int], int]  # the "unavailable" word of a register
+    sentinel_of: Callable[[int], int]  # the "unavailable" word of a register of ``table``
 
 
 @dataclass(slots=True)

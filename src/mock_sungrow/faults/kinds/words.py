@@ -45,7 +45,7 @@ class Sentinel(Effect):
 
     def word(self, fault: Fault, read: WordRead, register: int, word: int) -> int | None:
         """The register's sentinel word."""
-        return read.sentinel_of(read.table, register)
+        return read.sentinel_of(register)
 
 
 class Value(Effect):

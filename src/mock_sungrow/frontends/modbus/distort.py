@@ -154,7 +154,7 @@ def distort_pdu(traffic: Traffic, d: Decision, req: Request, reply: bytes,
     if d.words:
         sentinels = sentinel_table(device.map, req.table)
         words = traffic.distort_read(
-            d, req.table, req.address, words, lambda _t, reg: sentinels.get(reg, FILLER)
+            d, req.table, req.address, words, lambda reg: sentinels.get(reg, FILLER)
         )
     if d.frame:
         live = _live(device.map, req.table)

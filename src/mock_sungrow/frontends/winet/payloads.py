@@ -93,7 +93,7 @@ class Registers:
         if decision.words:
             sentinels = sentinel_table(device.map, table)
             words = self.traffic.distort_read(
-                decision, table, address, words, lambda _t, reg: sentinels.get(reg, FILLER)
+                decision, table, address, words, lambda reg: sentinels.get(reg, FILLER)
             )
         return words
 
