@@ -1,0 +1,100 @@
+"""tools/mutation_results.py: the full mutation run's results survive a new checkout.
+
+A fake ``mutants/`` tree (the metas mutmut writes: exit code per mutant, hash per function) is
+saved, then restored into the fresh metas of a "new checkout": decided mutants of unchanged
+functions keep their verdict, a changed function's mutants run again, and a survivor of a
+capped run stays marked as not final.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+
+import mutation_results as results
+
+SOURCE = Path("src/mock_sungrow/faults/spec.py")
+KEY = "mock_sungrow.faults.spec.{}__mutmut_{}"
+
+
+def _write_meta(root: Path, codes: dict[str, int | None], hashes: dict[str, str]) -> Path:
+    meta = root / "mutants" / (str(SOURCE) + ".meta")
+    meta.parent.mkdir(parents=True, exist_ok=True)
+    meta.write_text(json.dumps({"exit_code_by_key": codes, "hash_by_function_name": hashes,
+                                "durations_by_key": {}}))
+    return meta
+
+
+def _codes(meta: Path) -> dict[str, int | None]:
+    codes: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
+    return codes
+
+
+@pytest.fixture
+def run_tree(tmp_path: Path) -> Path:
+    """A finished run: ``matches`` has 4 mutants (killed, survived, timed out, capped
+    survivor), ``covers`` 2 (no tests, not checked)."""
+    root = tmp_path / "old"
+    codes = {KEY.format("xǁMatchǁmatches", 1): 1, KEY.format("xǁMatchǁmatches", 2): 0,
+             KEY.format("xǁMatchǁmatches", 3): 36, KEY.format("xǁMatchǁmatches", 4): 0,
+             KEY.format("xǁMatchǁcovers", 1): 33, KEY.format("xǁMatchǁcovers", 2): None}
+    _write_meta(root, codes, {"xǁMatchǁmatches": "aaa", "xǁMatchǁcovers": "bbb"})
+    results.mark_capped(root, add=[KEY.format("xǁMatchǁmatches", 4)])
+    return root
+
+
+def test_saved_results_are_a_letter_per_mutant(run_tree: Path, tmp_path: Path) -> None:
+    saved = tmp_path / "results.json"
+    assert results.save(run_tree, {"faults.spec": SOURCE, "faults.traffic":
+                                   Path("src/mock_sungrow/faults/traffic.py")}, saved) == 1
+    data = json.loads(saved.read_text())
+    assert data == {"faults.spec": {
+        "xǁMatchǁcovers": {"hash": "bbb", "results": "n."},
+        "xǁMatchǁmatches": {"hash": "aaa", "results": "kstc"},
+    }}
+    assert results.counts(data["faults.spec"]) == {"k": 1, "s": 1, "t": 1, "c": 1, "n": 1,
+                                                   ".": 1}
+
+
+def test_a_new_checkout_keeps_the_verdicts_of_unchanged_functions(
+    run_tree: Path, tmp_path: Path,
+) -> None:
+    saved = tmp_path / "results.json"
+    results.save(run_tree, {"faults.spec": SOURCE}, saved)
+    new = tmp_path / "new"
+    # What mutmut generates in the new checkout: nothing decided; ``covers`` was edited
+    # (new hash) and gained a mutant.
+    fresh = dict.fromkeys([KEY.format("xǁMatchǁmatches", i) for i in (1, 2, 3, 4)]
+                          + [KEY.format("xǁMatchǁcovers", i) for i in (1, 2, 3)])
+    meta = _write_meta(new, fresh, {"xǁMatchǁmatches": "aaa", "xǁMatchǁcovers": "ccc"})
+    assert results.restore(new, {"faults.spec": SOURCE}, saved) == 1
+    codes = _codes(meta)
+    assert [codes[KEY.format("xǁMatchǁmatches", i)] for i in (1, 2, 3, 4)] == [1, 0, 36, 0]
+    assert [codes[KEY.format("xǁMatchǁcovers", i)] for i in (1, 2, 3)] == [None] * 3
+    # The capped survivor is still not final, and is reported as such.
+    assert results.capped(new) == {KEY.format("xǁMatchǁmatches", 4)}
+    letters = results.letters_of(new, SOURCE)
+    assert letters is not None and letters["xǁMatchǁmatches"] == ("aaa", "kstc")
+
+
+def test_a_tree_with_results_of_its_own_is_left_alone(run_tree: Path, tmp_path: Path) -> None:
+    saved = tmp_path / "results.json"
+    results.save(run_tree, {"faults.spec": SOURCE}, saved)
+    new = tmp_path / "new"
+    mine = {KEY.format("xǁMatchǁmatches", 1): 0, KEY.format("xǁMatchǁmatches", 2): None}
+    meta = _write_meta(new, mine, {"xǁMatchǁmatches": "aaa"})
+    assert results.restore(new, {"faults.spec": SOURCE}, saved) == 0
+    assert _codes(meta) == mine
+
+
+def test_an_uncapped_rerun_makes_a_capped_survivor_final(run_tree: Path) -> None:
+    name = KEY.format("xǁMatchǁmatches", 4)
+    results.mark_capped(run_tree, remove=[name])
+    assert results.capped(run_tree) == set()
+    letters = results.letters_of(run_tree, SOURCE)
+    assert letters is not None and letters["xǁMatchǁmatches"][1] == "ksts"

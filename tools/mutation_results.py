@@ -1,0 +1,140 @@
+"""The full mutation run's results, kept in the repository (tools/mutation_results.json).
+
+mutmut keeps its results in ``mutants/``, which is git-ignored and lives only as long as one
+checkout: the full run takes longer than one sitting, and a fresh clone would start it again
+from nothing. ``save`` copies each core module's results out of ``mutants/`` into
+``tools/mutation_results.json``; ``restore`` writes them back into a new ``mutants/`` tree
+before a run, so mutmut skips what was decided and runs the rest. A result is kept with the
+hash mutmut gives its function: when the function changes, mutmut sees a new hash and runs
+its mutants again, exactly as it does within one tree.
+
+A function's results are one letter per mutant, in mutmut's numbering (``__mutmut_1`` first):
+
+    k killed   t timed out   s survived   c survived a capped run (``--max-tests``: not final)
+    n no tests   y caught by the type checker   .  not checked (or nothing final)
+
+Only ``c`` and ``.`` are run again by a plain ``full``; ``c`` by ``full --again``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+#: mutmut's exit codes for each letter (the first is what ``restore`` writes back).
+CODES: dict[str, tuple[int, ...]] = {
+    "k": (1, 3), "t": (36, -24, 24, 152, 255), "s": (0,), "n": (33, 5), "y": (37,),
+}
+_LETTER = {code: letter for letter, codes in CODES.items() for code in codes}
+#: Names of the mutants whose "survived" came from a capped run (beside mutmut's own files).
+CAPPED = Path("mutants") / "capped.json"
+
+
+def _meta(root: Path, source: Path) -> Path:
+    return root / "mutants" / (str(source) + ".meta")
+
+
+def capped(root: Path) -> set[str]:
+    """The mutants whose last verdict is a capped run's "survived"."""
+    path = root / CAPPED
+    return set(json.loads(path.read_text())) if path.exists() else set()
+
+
+def mark_capped(root: Path, *, add: Iterable[str] = (), remove: Iterable[str] = ()) -> None:
+    """Record that ``add`` survived a capped run and ``remove`` were decided without a cap."""
+    names = (capped(root) | set(add)) - set(remove)
+    (root / CAPPED).write_text(json.dumps(sorted(names)))
+
+
+def _split(key: str) -> tuple[str, int]:
+    """``mock_sungrow.faults.spec.xǁMatchǁmatches__mutmut_3`` -> (``xǁMatchǁmatches``, 3)."""
+    name, _, number = key.rpartition("__mutmut_")
+    return name.rpartition(".")[2], int(number)
+
+
+def letters_of(root: Path, source: Path) -> dict[str, tuple[str, str]] | None:
+    """One module's results from ``mutants/``: function -> (hash, letters); None: no run."""
+    meta = _meta(root, source)
+    if not meta.exists():
+        return None
+    data = json.loads(meta.read_text())
+    hashes: dict[str, str] = data["hash_by_function_name"]
+    provisional = capped(root)
+    by_function: dict[str, dict[int, str]] = {}
+    for key, code in data["exit_code_by_key"].items():
+        function, number = _split(key)
+        letter = _LETTER.get(code, ".") if code is not None else "."
+        if letter == "s" and key in provisional:
+            letter = "c"
+        by_function.setdefault(function, {})[number] = letter
+    out = {}
+    for function, numbered in sorted(by_function.items()):
+        letters = "".join(numbered.get(n, ".") for n in range(1, max(numbered) + 1))
+        out[function] = (hashes.get(function, ""), letters)
+    return out
+
+
+def save(root: Path, sources: dict[str, Path], results: Path) -> int:
+    """Merge the modules that ``mutants/`` holds into ``results``; the number saved."""
+    kept = load(results)
+    saved = 0
+    for module, source in sources.items():
+        letters = letters_of(root, source)
+        if letters is not None:
+            kept[module] = {f: {"hash": h, "results": r} for f, (h, r) in letters.items()}
+            saved += 1
+    results.write_text(json.dumps(kept, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+    return saved
+
+
+def load(results: Path) -> dict[str, dict[str, dict[str, str]]]:
+    """The saved results: module -> function -> {"hash", "results"}."""
+    if not results.exists():
+        return {}
+    data: dict[str, dict[str, dict[str, str]]] = json.loads(results.read_text())
+    return data
+
+
+def restore(root: Path, sources: dict[str, Path], results: Path) -> int:
+    """Write the saved results into ``mutants/`` metas that have none yet; modules restored.
+
+    A module whose meta already holds a decided mutant is left alone (the tree is newer than
+    the saved file). Capped survivors go back as survived and are listed as capped again.
+    """
+    kept = load(results)
+    restored = 0
+    provisional = []
+    for module, source in sources.items():
+        saved = kept.get(module)
+        meta = _meta(root, source)
+        if not saved or not meta.exists():
+            continue
+        data = json.loads(meta.read_text())
+        codes: dict[str, int | None] = data["exit_code_by_key"]
+        if any(code is not None for code in codes.values()):
+            continue
+        for key in codes:
+            function, number = _split(key)
+            entry = saved.get(function)
+            if entry is None or entry["hash"] != data["hash_by_function_name"].get(function):
+                continue  # a new or changed function: mutmut runs it
+            letter = entry["results"][number - 1:number] or "."
+            if letter == "c":
+                provisional.append(key)
+                letter = "s"
+            if letter in CODES:
+                codes[key] = CODES[letter][0]
+        meta.write_text(json.dumps(data, indent=4))
+        restored += 1
+    mark_capped(root, add=provisional)
+    return restored
+
+
+def counts(saved: dict[str, dict[str, str]]) -> dict[str, int]:
+    """Letters counted over one module's saved functions."""
+    out: dict[str, int] = {}
+    for entry in saved.values():
+        for letter in entry["results"]:
+            out[letter] = out.get(letter, 0) + 1
+    return out
