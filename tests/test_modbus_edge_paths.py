@@ -91,8 +91,11 @@ def test_async_override_errors_become_exceptions(mock_sungrow_factory: Any) -> N
         assert c.read(4, 5000, 1) == 6  # ModbusError(6): "device busy", as raised
         assert c.read(4, 5001, 1) == 4  # a bug: "device failure", recorded, served on
         assert c.read(4, 4999, 1) == [0x0126]
+        host, port = c.sock.getsockname()[:2]
+        peer = f"{host}:{port}"
     [problem] = server.problems
     assert problem.kind == "handler-error" and "bug in a user's async override" in problem.message
+    assert (problem.front_end, problem.peer) == ("modbus", peer)  # where it happened
 
 
 def test_stop_with_an_answer_still_pending() -> None:
