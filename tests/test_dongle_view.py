@@ -137,3 +137,29 @@ def test_a_replayed_winet_trace_fails_its_first_tries_once(mock_sungrow_factory:
     with RawModbus("127.0.0.1", server.get_connection_info("sungrow")["port"]) as c:
         assert c.read(3, 33046, 2) == 4
         assert c.read(3, 33046, 2) == [0x0424, 0x0424]
+
+
+def test_the_dongle_remembers_the_last_1024_connections_first_tries(
+    mock_sungrow_factory: Any,
+) -> None:
+    """Each connection fails once; after 1,024 newer ones the oldest is forgotten.
+
+    The memory is bounded (a client that reconnects for every read would otherwise grow it
+    without end): a connection whose first try is among the last 1,024 peers' is answered on
+    its next read, one pushed out by a 1,025th newer peer fails once again.
+    """
+    server, lan, dongle = _both(mock_sungrow_factory, "SH8.0RT-20")
+    port = server.get_connection_info("sungrow")["port"]
+
+    def newcomer() -> None:
+        with RawModbus("127.0.0.1", port) as other:
+            assert other.read(3, 33046, 2) == 4
+
+    with lan, dongle:
+        assert dongle.read(3, 33046, 2) == 4
+        for _ in range(1023):  # with ``dongle``: 1,024 peers, all remembered
+            newcomer()
+        assert isinstance(dongle.read(3, 33046, 2), list)
+        newcomer()  # the 1,025th: the oldest, ``dongle``, is forgotten
+        assert dongle.read(3, 33046, 2) == 4
+        assert isinstance(dongle.read(3, 33046, 2), list)

@@ -209,8 +209,9 @@ class ModbusApplication:
                 del self._tried[next(iter(self._tried))]
         if key not in tried:
             tried.add(key)
-            raise ModbusError(ExceptionCode.DEVICE_FAILURE, "the dongle fails a connection's "
-                                                            "first read here (retry rule)")
+            # The dongle fails this connection's first read here (a retry rule). A Modbus
+            # client sees only the code, so the error carries no message of its own.
+            raise ModbusError(ExceptionCode.DEVICE_FAILURE)
 
     def _failure(self, pdu: bytes, peer: str, front_end: str, exc: Exception) -> bytes:
         fc = pdu[0]
