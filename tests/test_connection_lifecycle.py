@@ -17,7 +17,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from mock_sungrow import ManualClock, MockSungrowServer
-from tests.helpers import EncryptedModbus, RawModbus, closed_by_peer, turned_away, wait_until
+from tests.helpers import (
+    EncryptedModbus,
+    RawModbus,
+    closed_by_peer,
+    crc16,
+    turned_away,
+    wait_until,
+)
 
 
 def _read_http_response(sock: socket.socket) -> bytes:
@@ -101,28 +108,50 @@ def test_a_delayed_answer_keeps_its_place_in_the_pipeline(mock_sungrow_factory: 
     assert [(r.table, r.fault) for r in log] == [("input", "latency"), ("holding", None)]
 
 
+def _read_mbap(port: int) -> None:
+    with RawModbus("127.0.0.1", port) as client:
+        assert client.read(4, 4999, 1) == [0x0126]
+
+
+def _read_rtu(port: int) -> None:
+    """Input 5000 (device type code 0x0126) as one RTU frame over TCP (spec §A: CRC low byte
+    first)."""
+    request = bytes((1, 4)) + struct.pack(">HH", 4999, 1)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(request + crc16(request))
+        answer = b""
+        while len(answer) < 7:
+            chunk = sock.recv(7 - len(answer))
+            assert chunk, f"closed after {answer!r}"
+            answer += chunk
+    assert answer[:5] == bytes((1, 4, 2, 0x01, 0x26)) and answer[5:] == crc16(answer[:5])
+
+
+@pytest.mark.parametrize(("server_type", "read"), [("modbus", _read_mbap),
+                                                   ("rtu-tcp", _read_rtu)])
 def test_a_closed_connection_is_freed_without_the_cyclic_collector(
-        mock_sungrow_factory: Any) -> None:
+        mock_sungrow_factory: Any, server_type: str, read: Any) -> None:
     """A connection's request path and codec go as it closes, by reference counting.
 
-    They refer to each other; a fleet polled connect-read-close made a thousand such cycles
-    a second, and the collections they caused were most of its p99 (docs/fleet.md). With
-    the collector off, none of them may be left once the server has seen the closes.
+    They refer to each other (and the RTU codec's line to the codec); a fleet polled
+    connect-read-close made a thousand such cycles a second, and the collections they caused
+    were most of its p99 (docs/fleet.md). With the collector off, none of them may be left
+    once the server has seen the closes.
     """
-    from mock_sungrow.frontends.modbus.codec import MbapCodec
+    from mock_sungrow.frontends.modbus.codec import Codec
     from mock_sungrow.frontends.modbus.path import RequestPath
 
     def left() -> int:
-        return sum(isinstance(o, RequestPath | MbapCodec) for o in gc.get_objects())
+        return sum(isinstance(o, RequestPath | Codec) for o in gc.get_objects())
 
-    server: MockSungrowServer = mock_sungrow_factory(server_type="modbus")
-    port = server.get_connection_info("modbus")["port"]
+    server: MockSungrowServer = mock_sungrow_factory(server_type=server_type, modbus_port=0,
+                                                     rtu_tcp_port=0, rtu_baudrate=115200)
+    port = server.get_connection_info(server_type)["port"]
     gc.collect()
     gc.disable()
     try:
         for _ in range(10):
-            with RawModbus("127.0.0.1", port) as client:
-                assert client.read(4, 4999, 1) == [0x0126]
+            read(port)
         wait_until(lambda: left() == 0, what="every closed connection's path to be freed")
     finally:
         gc.enable()

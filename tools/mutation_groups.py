@@ -125,7 +125,7 @@ TESTS: dict[str, tuple[str, ...]] = {
     "frontends.modbus.distort": ("modbus_log_rules", "modbus_fault_shape_rules",
                                  "fault_catalogue", "fault_effects",
                                  "devices", "encrypted_faults", "modbus_tcp"),
-    "frontends.modbus.rtu": ("rtu_crc_rules", "rtu"),
+    "frontends.modbus.rtu": ("rtu_crc_rules", "rtu", "connection_lifecycle"),
 }
 
 EQUIVALENTS = ROOT / "tools" / "mutation_equivalents.toml"

@@ -71,8 +71,9 @@ class Codec:
     def release(self) -> None:
         """The link is gone for good (a closed TCP connection): drop what refers back here.
 
-        See :meth:`RequestPath.release`. Nothing to drop in a codec that keeps no bound
-        method of its own.
+        See :meth:`RequestPath.release`. A codec that keeps a bound method of its own (on
+        itself, or on a helper such as the RTU codec's line) drops it here; this one keeps
+        none.
         """
 
     def reject(self, why: str) -> None:

@@ -285,6 +285,16 @@ class RtuCodec(Codec):
         self._frame_end.clear()
         super().lost()
 
+    def release(self) -> None:
+        """The TCP connection closed (after :meth:`lost`): the line lets go of this codec.
+
+        The line keeps this codec's bound ``_to_link`` and ``_drained``; without this, every
+        closed RTU-over-TCP connection would wait for the cyclic collector (see
+        :meth:`RequestPath.release`). :meth:`lost` has stopped its timers: nothing uses it
+        again.
+        """
+        del self.line
+
     # ------------------------------------------------------------------------ answering
 
     def _reply(self, tid: int, unit: int, pdu: bytes | None, d: Decision = NO_FAULT) -> None:
