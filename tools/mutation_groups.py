@@ -22,7 +22,8 @@ PACKAGE = "mock_sungrow"
 #: set; ``_check_groups`` keeps them equal).
 GROUPS: dict[str, tuple[str, ...]] = {
     "registers": ("device.catalog", "device.codec", "device.registermap", "device.bank",
-                  "device.datablock", "device.reads", "device.writes", "device.family"),
+                  "device.datablock", "device.reads", "device.states", "device.writes",
+                  "device.family"),
     "winet": ("frontends.winet.api", "frontends.winet.services", "frontends.winet.protocol",
               "frontends.winet.auth", "frontends.winet.payloads", "frontends.winet.devicelist",
               "frontends.winet.status"),
@@ -53,6 +54,8 @@ TESTS: dict[str, tuple[str, ...]] = {
                          "registers"),
     "device.reads": ("register_values", "register_reads_rules", "registers", "hybrid",
                      "plant", "register_map_rules", "ems"),
+    "device.states": ("register_values", "hybrid", "winet_payload_rules", "register_reads_rules",
+                      "plant"),
     "device.family": ("family_rules", "dongle_view", "block_read_rules", "fidelity"),
     "device.writes": ("register_writes_rules", "register_bank_rules", "registers", "ems",
                       "devices", "out_of_range", "hybrid"),

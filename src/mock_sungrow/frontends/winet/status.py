@@ -16,7 +16,7 @@ on real units) and counts as nothing.
 
 from __future__ import annotations
 
-from mock_sungrow.device.reads import RUNNING_STATE, WORK_STATE_1
+from mock_sungrow.device.states import RUNNING_STATE, WORK_STATE_1
 from mock_sungrow.device.writes import SWITCH_ON
 from mock_sungrow.errors import ModbusError
 from mock_sungrow.frontends.winet.payloads import Registers, fmt
