@@ -141,15 +141,15 @@ def _mutmut_group(name: str, max_tests: int | None, *, again: bool = False,
                   jobs: int = 1, fresh: bool = False) -> None:
     """``mutmut run`` for one group, in this process, optionally with fewer tests per mutant.
 
-    With ``max_tests`` a mutant runs at most that many of the tests that call its function:
-    first those of its module's test files in ``TESTS`` order (the most pointed first),
-    fastest first within a file, then the fastest others; one case of each test function
-    before a second case of any.
-    A survivor of a heavily used function (the catalogue parser is called by 420 tests) then
-    costs seconds instead of minutes. The cut is made in memory, after the stats are loaded,
-    and never saved: a later run without it uses every test again. A mutant that survives a
-    capped run may still be killed by a test left out, so survivors are re-run uncapped
-    (``--again``) before they are counted: until then they are listed as capped.
+    With ``max_tests`` a mutant runs every test of its module's own test files (``TESTS``)
+    that calls its function, and at most ``max_tests`` of the other callers (the fastest; one
+    case of each test function before a second case of any). A survivor of a heavily used
+    function (``Traffic.admit`` runs on every connection of every test) then costs seconds
+    instead of the whole suite, and the tests written for the module still all run. The cut
+    is made in memory, after the stats are loaded, and never saved. A mutant that survives
+    where its function's callers were cut may still be killed by a test left out: it is
+    listed as capped (not final) until an uncapped ``--again`` decides it; a survivor whose
+    function lost no caller is final.
 
     Before the run the results saved in ``RESULTS`` are restored into a new ``mutants/`` tree
     (not with ``fresh``); after it, the group's results are saved there again.
@@ -160,6 +160,7 @@ def _mutmut_group(name: str, max_tests: int | None, *, again: bool = False,
     collect = mm.collect_or_load_stats
     sources = {m: module_path(m) for m in _modules_of(name)}
     undecided: set[str] = set()
+    cut: set[str] = set()
 
     def collect_then_restore(*args: object, **kwargs: object) -> None:
         collect(*args, **kwargs)  # type: ignore[arg-type]
@@ -168,7 +169,7 @@ def _mutmut_group(name: str, max_tests: int | None, *, again: bool = False,
             print(f"    results restored from {RESULTS.relative_to(ROOT)}", flush=True)
         undecided.update(n for m in sources for n in _names(m, decided=False))
         if max_tests:
-            _cap(state(), max_tests)
+            cut.update(_cap(state(), max_tests))
 
     mm.collect_or_load_stats = collect_then_restore
     if again:  # re-run only what survived, e.g. after new tests
@@ -180,12 +181,11 @@ def _mutmut_group(name: str, max_tests: int | None, *, again: bool = False,
     try:
         mm.cli(["run", "--max-children", str(jobs), *targets], standalone_mode=False)
     finally:
-        if max_tests:  # what this run left alive may still die against the tests left out
-            ran = set(targets) if again else undecided
-            results.mark_capped(ROOT, add=[n for m in sources for n in _survivors(m)
-                                           if n in ran])
-        elif again:
-            results.mark_capped(ROOT, remove=targets)
+        ran = set(targets) if again else undecided
+        alive = [n for m in sources for n in _survivors(m) if n in ran]
+        # What this run left alive may still die against the tests the cap left out.
+        provisional = [n for n in alive if n.rpartition("__mutmut_")[0] in cut]
+        results.mark_capped(ROOT, add=provisional, remove=set(ran) - set(provisional))
         results.save(ROOT, sources, RESULTS)
 
 
@@ -198,31 +198,33 @@ def _names(module: str, *, decided: bool) -> list[str]:
     return [k for k, c in codes.items() if (c is not None) == decided]
 
 
-def _cap(st: Any, max_tests: int) -> None:
-    """Keep at most ``max_tests`` tests per function (see ``_mutmut_group``), in memory."""
+def _cap(st: Any, max_tests: int) -> set[str]:
+    """Cut each function's callers to its module's tests and ``max_tests`` others (in memory).
+
+    Returns the functions that lost callers (see ``_mutmut_group``).
+    """
     duration = st.duration_by_test
     by_function = st.tests_by_mangled_function_name
+    cut = set()
     for function, tests in by_function.items():
         module = function.removeprefix(f"{PACKAGE}.").rpartition(".")[0]
-        own = [f"tests/test_{t}.py" for t in TESTS.get(module, ())]
-
-        def rank(test: str, own: list[str] = own) -> tuple[int, float]:
-            # The module's own test files in TESTS order (the most pointed first), then
-            # every other caller; fastest first within each.
-            file = test.partition("::")[0]
-            return (own.index(file) if file in own else len(own), duration.get(test, 0.0))
-
-        if len(tests) > max_tests:
-            # One case of each test function first: the fastest tests are often the cases
-            # of one parametrized test, which all exercise one path.
-            first: list[str] = []
-            later: list[str] = []
-            seen: set[str] = set()
-            for test in sorted(tests, key=rank):
-                base = test.partition("[")[0]
-                (later if base in seen else first).append(test)
-                seen.add(base)
-            by_function[function] = set((first + later)[:max_tests])
+        own = tuple(f"tests/test_{t}.py" for t in TESTS.get(module, ()))
+        mine = {t for t in tests if t.startswith(own)}
+        others = sorted(set(tests) - mine, key=lambda t: duration.get(t, 0.0))
+        if len(others) <= max_tests:
+            continue
+        # One case of each test function first: the fastest tests are often the cases of one
+        # parametrized test, which all exercise one path.
+        first: list[str] = []
+        later: list[str] = []
+        seen: set[str] = set()
+        for test in others:
+            base = test.partition("[")[0]
+            (later if base in seen else first).append(test)
+            seen.add(base)
+        by_function[function] = mine | set((first + later)[:max_tests])
+        cut.add(function)
+    return cut
 
 
 def main(argv: Sequence[str] | None = None) -> int:
