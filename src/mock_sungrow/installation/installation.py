@@ -27,6 +27,7 @@ from mock_sungrow.device.datablock import SungrowModbusDataBlock
 from mock_sungrow.device.device import Device, build_battery, build_inverter
 from mock_sungrow.device.registermap import RegisterMap
 from mock_sungrow.device.writes import initial_settings
+from mock_sungrow.dumps.settings import apply_settings
 from mock_sungrow.endpoints import DEVICE_FRONT_ENDS, WINET_EXTRA_PORTS
 from mock_sungrow.installation.spec import InstallationError, InstallationSpec, InverterSpec
 from mock_sungrow.plant.state import PlantState
@@ -126,6 +127,8 @@ class Installation:
                 self._on_plant(plant)
             inverter = build_inverter(plant, regmap, self.datablock_class, units[i],
                                       role=inv.role, index=i + 1, cluster=clusters[i])
+            if pc.settings_from is not None:
+                apply_settings(inverter.bank, pc.settings_from, f"inverter[{i + 1}]")
             if inv.battery_unit is not None:
                 build_battery(inverter, inv.battery_unit, self.datablock_class)
             inverters.append(inverter)
