@@ -110,6 +110,7 @@ class Installation:
         inverters: list[Device] = []
         units = self.spec.units()
         clusters = self.spec.cluster()
+        problems: list[str] = []
         for i, inv in enumerate(self.spec.inverters):
             pc = inv.plant
             model = catalog.model(pc.model)
@@ -128,12 +129,15 @@ class Installation:
             inverter = build_inverter(plant, regmap, self.datablock_class, units[i],
                                       role=inv.role, index=i + 1, cluster=clusters[i])
             if pc.settings_from is not None:
-                apply_settings(inverter.bank, pc.settings_from, f"inverter[{i + 1}]")
+                problems += apply_settings(inverter.bank, pc.settings_from, f"inverter[{i + 1}]")
             if inv.battery_unit is not None:
                 build_battery(inverter, inv.battery_unit, self.datablock_class)
             inverters.append(inverter)
         self._check_serials(inverters)
         self.inverters = inverters
+        #: Recorded settings (``settings_from``) the devices did not take, one line each
+        #: (each was also a :class:`~mock_sungrow.dumps.settings.RecordedSettingWarning`).
+        self.settings_problems = problems
         for endpoint in self.endpoints:
             if endpoint.inverter is None:
                 continue
