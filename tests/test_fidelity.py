@@ -24,17 +24,18 @@ from mock_sungrow.dumps.formats import load_dump
 from tests.test_dumps import DUMPS
 
 #: name -> (presence, identity, read-only holding, sentinels) floors, measured with the dump's
-#: own settings (2026-12-02, rounded down). Identity counts the firmware strings too: the
-#: SH10RT (no dongle) reads an empty communication-module string at input 13265, the
-#: SH10RT-20's WiNet-S reports P040 and the model P029 (docs/dumps.md); through the
-#: SH8.0RT-20's (older) WiNet-S input 4950-4952 are the dongle's own words.
+#: own settings (2026-12-02, rounded down). Identity counts the firmware strings too (ARM and
+#: DSP software 4954-4983, 2582+, 13250+): the SH10RT (no dongle) reads an empty
+#: communication-module string at input 13265, the SH10RT-20's WiNet-S reports P040 and the
+#: model P029; through the SH8.0RT-20's 2024 WiNet-S input 4950-4952 are the dongle's own
+#: words, where the 2026 dongle passes the inverter's through (docs/dumps.md).
 FLOORS = {
     "alexanderlanin-sh8rt20-master-direct-sungather-scan.yaml": (1.0, 1.0, 0.989, 0.914),
     "alexanderlanin-sh8rt20-master-direct-wire.json": (1.0, 1.0, 0.989, 0.775),
     "alexanderlanin-sh8rt20-master-direct.yaml": (1.0, 1.0, 1.0, 0.797),
-    "alexanderlanin-sh8rt20-master-winet-wire.json": (1.0, 0.4, 0.989, 0.0),
-    "mkaiser-sh10rt-direct-lan-fingerprint.json": (1.0, 0.694, 1.0, 0.998),
-    "mkaiser-sh10rt20-bar12-winet-178023-fingerprint.json": (1.0, 0.972, 1.0, 1.0),
+    "alexanderlanin-sh8rt20-master-winet-wire.json": (1.0, 0.914, 0.989, 0.0),
+    "mkaiser-sh10rt-direct-lan-fingerprint.json": (1.0, 0.784, 1.0, 0.998),
+    "mkaiser-sh10rt20-bar12-winet-178023-fingerprint.json": (1.0, 0.98, 1.0, 1.0),
 }
 
 

@@ -5,7 +5,8 @@ dump's model and unit, a manual clock) is set beside the recording:
 
 * **presence**: both answer, or both refuse;
 * **identity**: the protocol words (input 4950-4953), the device type code (input 5000) and
-  the firmware strings (the input rows named ``*firmware_version*``) must be equal;
+  the firmware strings (ARM and DSP software 4954-4983, the firmware versions 2582+ and
+  13250+) must be equal;
 * **settings**: the recorded holding words at the model's setting addresses (writable rows,
   not the clock and not commands: :func:`mock_sungrow.dumps.settings.setting_addresses`).
   They are an owner's choices, so with ``settings=True`` the model starts with the dump's
@@ -47,6 +48,9 @@ from mock_sungrow.errors import ModbusError
 SENTINELS = frozenset({0xFFFF, 0x7FFF, 0x8000})
 #: The recorded unit's identity words (documented input addresses).
 IDENTITY = frozenset({4950, 4951, 4952, 4953, 5000})
+#: Input rows whose words are identity too: the firmware strings (ARM and DSP software at
+#: 4954-4983, the hybrids' firmware versions at 2582+ and 13250+).
+_VERSION_ROWS = ("software_version", "firmware_version")
 #: Left out of every comparison: the serial number (input 4990-4999, a unit's own and blanked
 #: by some publishers) and the clock (holding 5000-5005, the time the recording was made).
 NOT_COMPARED = frozenset({("input", a) for a in range(4990, 5000)}
@@ -161,7 +165,7 @@ def compare(dump: Dump, model: str | None = None, *, settings: bool = False) -> 
     report = Report(dump.source, name, with_settings=settings)
     pairs = {table: _pairs(blocks[table].bank.map.rows[table]) for table in blocks}
     identity = IDENTITY | {a for served in inp.bank.map.rows["input"]
-                           if "firmware_version" in served.row.name
+                           if any(v in served.row.name for v in _VERSION_ROWS)
                            for a in range(served.row.address, served.row.end)}
     setting_rows = setting_addresses(hold.bank.map)
     for (table, address), recorded in sorted(dump.words.items()):
