@@ -49,7 +49,7 @@ TESTS: dict[str, tuple[str, ...]] = {
                            "family_rules", "dongle_view", "catalog_rules", "modbus_tcp",
                            "hybrid", "registers"),
     "device.bank": ("register_bank_rules", "block_read_rules", "register_map_rules",
-                    "registers", "datablock", "devices", "modbus_tcp"),
+                    "registers", "datablock", "devices", "modbus_tcp", "settings_from"),
     "device.datablock": ("register_map_rules", "block_read_rules", "datablock", "modbus_tcp",
                          "registers"),
     "device.reads": ("register_values", "register_reads_rules", "registers", "hybrid",

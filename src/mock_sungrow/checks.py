@@ -12,8 +12,9 @@ from __future__ import annotations
 import ipaddress
 import math
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mock_sungrow.device.datablock import SungrowModbusDataBlock
 from mock_sungrow.endpoints import parse_server_type
@@ -22,6 +23,9 @@ from mock_sungrow.frontends import IMPLEMENTED_FRONT_ENDS
 from mock_sungrow.frontends.winet.auth import DEFAULT_ACCOUNTS
 from mock_sungrow.plant.physics import Site, Wobble
 from mock_sungrow.plant.weather import make_cloud_function, make_load_function
+
+if TYPE_CHECKING:
+    from mock_sungrow.dumps.formats import Dump
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -192,6 +196,26 @@ def battery_kwh(name: str, value: object) -> float | None:
         raise ValueError(f"{name} must be a capacity 0..10000 kWh (0: no battery); got "
                          f"{value!r}")
     return float(value)  # type: ignore[arg-type]
+
+
+def settings_from(name: str, value: object) -> Dump | None:
+    """A recorded device whose settings a device starts with: a dump, its path, or None.
+
+    A path is read here (any of the three dump formats), so a missing or unreadable file is
+    refused with the setting's name before anything is built.
+    """
+    from mock_sungrow.dumps.formats import Dump, DumpError, load_dump
+
+    if value is None or isinstance(value, Dump):
+        return value
+    if not isinstance(value, str | Path):
+        raise ValueError(  # noqa: TRY004 - every bad argument is a ValueError here
+            f"{name} must be the path of a dump (YAML, wire trace or fingerprint) or a Dump; "
+            f"got {value!r}")
+    try:
+        return load_dump(value)
+    except DumpError as exc:
+        raise ValueError(f"{name}: {exc}") from None
 
 
 def house_load(name: str, value: object) -> Any:

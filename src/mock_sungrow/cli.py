@@ -33,6 +33,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from datetime import datetime
 from types import FrameType
@@ -51,7 +52,8 @@ _PER_DEVICE = ("model", "modbus_port", "http_port", "sungrow_port", "server_type
                "winet_profile", "winet_token_lifetime", "unit_id", "seed", "serial",
                "latitude", "longitude", "timezone", "cloud_factor", "battery_kwh", "meter",
                "house_load", "battery_unit_id", "unknown_unit", "rtu_tcp_port", "rtu_baudrate",
-               "rtu_bytesize", "rtu_parity", "rtu_stopbits", "rtu_turnaround", "rtu_link")
+               "rtu_bytesize", "rtu_parity", "rtu_stopbits", "rtu_turnaround", "rtu_link",
+               "settings_from")
 
 
 def _option(name: str) -> Any:
@@ -217,6 +219,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--replay-live", action="store_true",
                        help="with --replay: overlay the plant's live values on the recorded "
                             "measurements (identity and settings stay recorded; default: off)")
+    serve.add_argument("--settings-from", metavar="DUMP", default=None,
+                       help="start the simulated inverter with the settings a real unit was "
+                            "recorded holding (a dump, as --replay takes; docs/dumps.md); "
+                            "the model comes from it unless --model is given (default: the "
+                            "model's settings)")
     rec = sub.add_parser("record", help="read an inverter (or a simulator) into a dump that "
                                         "--replay serves")
     rec.add_argument("host", help="the inverter's (or WiNet-S dongle's) address")
@@ -280,10 +287,27 @@ def _replay_arguments(args: argparse.Namespace) -> dict[str, Any]:
     return replay_arguments(load_dump(args.replay), live=args.replay_live, model=model)
 
 
+def _settings_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """The server arguments of ``--settings-from DUMP`` (empty without it)."""
+    if args.settings_from is None:
+        return {}
+    if args.replay is not None:
+        raise ValueError("--settings-from cannot be given with --replay: a replay serves "
+                         "every recorded word already")
+    from mock_sungrow.dumps.formats import load_dump
+    from mock_sungrow.dumps.replay import model_of
+
+    dump = load_dump(args.settings_from)
+    defaults = build_parser().parse_args(["serve"])
+    model = args.model if args.model != defaults.model else model_of(dump)
+    return {"settings_from": dump, "model": model}
+
+
 def serve(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """Run the server until SIGINT/SIGTERM."""
     from mock_sungrow import console
     from mock_sungrow.clock import ManualClock
+    from mock_sungrow.dumps.settings import RecordedSettingWarning
     from mock_sungrow.faults.params import FaultSpecError
     from mock_sungrow.scenario import (
         ScenarioError,
@@ -294,6 +318,8 @@ def serve(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.
     )
     from mock_sungrow.server import MockSungrowServer
 
+    # Printed as lines for people below, not as Python warnings.
+    warnings.simplefilter("ignore", RecordedSettingWarning)
     http_port, plain_port, tls_port = args.http_port, args.plain_http_port, args.tls_port
     if args.real_ports:
         http_port = 8082
@@ -316,9 +342,10 @@ def serve(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.
                 control_port=control_port, control_allow_remote=args.control_allow_remote,
                 control_read_only=args.control_read_only, faults=args.fault)
         else:
+            recorded = _settings_arguments(args)
             device: dict[str, Any] = _replay_arguments(args) or {
                 "model": args.model, "unit_id": args.unit_id,
-                "battery_unit_id": args.battery_unit_id or None}
+                "battery_unit_id": args.battery_unit_id or None, **recorded}
             server = MockSungrowServer(
                 **device,
                 host=args.host,
@@ -356,6 +383,8 @@ def serve(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.
                 meter=args.meter,
                 house_load=args.house_load,
             )
+        for left in server.installation.settings_problems:
+            print(f"mock-sungrow: warning: {left} (left at the model's default)", file=err)
         refuse_impossible_plant_steps(args.scenario, steps, server)
         printer = None
         if args.log_requests is not None:

@@ -19,13 +19,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mock_sungrow import checks
 from mock_sungrow.checks import (  # the checks other modules call through this one
     Network,
 )
 from mock_sungrow.frontends.winet.auth import DEFAULT_ACCOUNTS, PROFILES
+
+if TYPE_CHECKING:
+    from mock_sungrow.dumps.formats import Dump
 
 #: What the "sungrow" port does (see ``mock_sungrow.frontends.modbus.aes``): the three port-502
 #: behaviours found in the field, what a plain port answers the key request, and how an encrypting
@@ -79,6 +82,9 @@ PLANT_OPTIONS = _options(
            "battery capacity of a hybrid (default by model; 0 = none)"),
     Option("house_load", "house_load", None, checks.house_load,
            "house load: constant W, 24 hourly values in W (default: a household curve)"),
+    Option("settings_from", "settings_from", None, checks.settings_from,
+           "a dump (YAML, wire trace or fingerprint) whose recorded settings the inverter "
+           "starts with (docs/dumps.md; default: the model's)"),
 )
 MODBUS_OPTIONS = _options(
     Option("unknown_unit", "unknown_unit", "exception", checks.choice(UNKNOWN_UNIT_POLICIES),
@@ -166,6 +172,9 @@ class PlantConfig:
     meter: bool | None = None
     battery_kwh: float | None = None
     house_load: Any = None
+    #: A recorded device (:class:`~mock_sungrow.dumps.formats.Dump`) whose settings the
+    #: inverter starts with (:mod:`mock_sungrow.dumps.settings`).
+    settings_from: Dump | None = None
 
 
 @dataclass(frozen=True)

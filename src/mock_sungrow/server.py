@@ -87,7 +87,9 @@ class MockSungrowServer(ServerInfo):
 
     Hybrid (SH/MG) models get a battery of ``battery_kwh`` (default by model, 0 for none), a
     smart meter (``meter``), and a house load (``house_load``: a constant in W, 24 hourly
-    values, or a function of local time; default a household curve). Where the battery is a
+    values, or a function of local time; default a household curve). ``settings_from`` (a
+    dump or its path) starts the inverter with the settings a real unit was recorded holding
+    (:mod:`mock_sungrow.dumps.settings`). Where the battery is a
     Sungrow SBR tower it also answers Modbus on its own unit, ``battery_unit_id`` (200, as on
     the inverter's LAN port; ``None`` to leave it out). ``cloud_factor`` scales PV: a number,
     ``"random"`` for a seeded random walk of passing clouds, or a
@@ -130,6 +132,7 @@ class MockSungrowServer(ServerInfo):
         meter: bool | None = None,
         battery_kwh: float | None = None,
         house_load: LoadProfile = None,
+        settings_from: str | Path | Dump | None = None,
         battery_unit_id: int | None = DEFAULT_BATTERY_UNIT_ID,
         unknown_unit: str = "exception",
         datablock_class: type[SungrowModbusDataBlock] = SungrowModbusDataBlock,

@@ -13,12 +13,16 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from mock_sungrow.device.catalog import Table
 from mock_sungrow.device.registermap import IMAGE_SIZE, RegisterMap
-from mock_sungrow.device.writes import CLOCK, decode_write, validate_write
+from mock_sungrow.device.writes import CLOCK, GROUPS, UNSET, decode_write, validate_write
 from mock_sungrow.errors import ExceptionCode, ModbusError
 from mock_sungrow.plant.state import PlantState
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 
 class _TableState:
@@ -128,6 +132,55 @@ class RegisterBank:
                 raise ModbusError(ExceptionCode.DEVICE_FAILURE, str(exc)) from None
             self.holding.update((a, w) for a, w in checked.items() if a not in CLOCK)
             self.version += 1
+
+    def load_settings(self, words: Mapping[int, int]) -> list[str]:
+        """Take ``words`` (documented address -> word) as the device's settings; the problems.
+
+        Each setting group (:data:`~mock_sungrow.device.writes.GROUPS`) is written as a client
+        would write it: validated against the map and ``holding.csv``, decoded, executed by
+        the plant, stored, so it reads back, stays writable and the plant follows it. A word
+        the limits refuse is left at its default, a group whose settings the plant refuses
+        is left whole at its defaults; each word left is named in the returned problems
+        (``holding 13059 = 5000 (0x1388): min_soc must be <= 500; got 5000``).
+        :data:`~mock_sungrow.device.writes.UNSET` (0xFFFF) is the exception to the limits:
+        a real unit reads it at a setting its firmware leaves unset, so it is kept as that
+        setting's word (a client can still write a real value) when the plant accepts what
+        the group then decodes to.
+        """
+        problems: list[str] = []
+        plant = self.plant
+        with plant.lock:
+            now = plant.local_time()
+            accepted: dict[int, int] = {}
+            for address, word in sorted(words.items()):
+                refused = self._refusal(address, word, now)
+                if refused is None or (word == UNSET and address in self.map.holding_limits):
+                    accepted[address] = word
+                else:
+                    problems.append(f"holding {address} = {word} (0x{word:04X}): {refused}")
+            groups = [g.addresses for g in GROUPS[self.map.model.family] if not g.event]
+            alone = frozenset(accepted).difference(*groups)
+            for members in [*groups, alone]:
+                mine = {a: w for a, w in accepted.items() if a in members}
+                if not mine:
+                    continue
+                try:
+                    plant.execute(*decode_write(self.map.model, self.holding, mine, now))
+                except ValueError as exc:
+                    problems.extend(f"holding {a} = {w} (0x{w:04X}): {exc}"
+                                    for a, w in sorted(mine.items()))
+                    continue
+                self.holding.update(mine)
+            self.version += 1
+        return problems
+
+    def _refusal(self, address: int, word: int, now: datetime) -> str | None:
+        """Why a client's write of ``word`` to ``address`` would be refused, or ``None``."""
+        try:
+            validate_write(self.map, address, [word], now)
+        except ModbusError as exc:
+            return exc.message
+        return None
 
     def pin(self, table: Table, address: int, words: Sequence[int]) -> None:
         """Force words into a table, whatever the plant says, until :meth:`unpin`."""

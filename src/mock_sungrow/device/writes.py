@@ -51,6 +51,10 @@ SWITCH_OFF = 0x55
 START_VALUE = 0xCF
 STOP_VALUE = 0xCE
 EMERGENCY_STOP_VALUE = 0xBB
+#: The word a real unit reads at a setting its firmware leaves unset (holding 13001 and
+#: 13017 on the recorded SH8.0RT-20): kept as recorded by
+#: :meth:`~mock_sungrow.device.bank.RegisterBank.load_settings`, though no client may write it.
+UNSET = 0xFFFF
 #: Documented addresses of the system clock (year, month, day, hour, minute, second).
 CLOCK = range(5000, 5006)
 #: EMS mode words (holding 13050, SHproto V1.1.9 appendix 6) and the battery command (13051).

@@ -27,6 +27,7 @@ from mock_sungrow.device.datablock import SungrowModbusDataBlock
 from mock_sungrow.device.device import Device, build_battery, build_inverter
 from mock_sungrow.device.registermap import RegisterMap
 from mock_sungrow.device.writes import initial_settings
+from mock_sungrow.dumps.settings import apply_settings
 from mock_sungrow.endpoints import DEVICE_FRONT_ENDS, WINET_EXTRA_PORTS
 from mock_sungrow.installation.spec import InstallationError, InstallationSpec, InverterSpec
 from mock_sungrow.plant.state import PlantState
@@ -109,6 +110,7 @@ class Installation:
         inverters: list[Device] = []
         units = self.spec.units()
         clusters = self.spec.cluster()
+        problems: list[str] = []
         for i, inv in enumerate(self.spec.inverters):
             pc = inv.plant
             model = catalog.model(pc.model)
@@ -126,11 +128,16 @@ class Installation:
                 self._on_plant(plant)
             inverter = build_inverter(plant, regmap, self.datablock_class, units[i],
                                       role=inv.role, index=i + 1, cluster=clusters[i])
+            if pc.settings_from is not None:
+                problems += apply_settings(inverter.bank, pc.settings_from, f"inverter[{i + 1}]")
             if inv.battery_unit is not None:
                 build_battery(inverter, inv.battery_unit, self.datablock_class)
             inverters.append(inverter)
         self._check_serials(inverters)
         self.inverters = inverters
+        #: Recorded settings (``settings_from``) the devices did not take, one line each
+        #: (each was also a :class:`~mock_sungrow.dumps.settings.RecordedSettingWarning`).
+        self.settings_problems = problems
         for endpoint in self.endpoints:
             if endpoint.inverter is None:
                 continue

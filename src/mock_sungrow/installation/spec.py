@@ -33,7 +33,7 @@ import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from mock_sungrow import checks, config
 from mock_sungrow.config import (
@@ -54,6 +54,10 @@ from mock_sungrow.endpoints import (
 from mock_sungrow.installation.files import load_document
 from mock_sungrow.plant.battery import battery_kind, default_battery_kwh
 from mock_sungrow.plant.physics import Site
+
+if TYPE_CHECKING:
+    from mock_sungrow.device.catalog import InverterModel
+    from mock_sungrow.dumps.formats import Dump
 
 #: Keys of an ``[inverter.ports]`` table: the inverter's endpoints and the WiNet-S's extra
 #: listeners (its plain HTTP port 80 and TLS port 443).
@@ -153,6 +157,19 @@ class InverterSpec:
                    ports=ports, **groups)
 
 
+def _check_settings_from(where: str, dump: Dump | None, model: InverterModel) -> None:
+    """Refuse settings recorded on another model: their rows and ranges are another's."""
+    code = None if dump is None else dump.device_type_code
+    if dump is None or code is None or code == model.device_type_code:
+        return
+    names = sorted(m.name for m in load_catalog().models.values() if m.device_type_code == code)
+    recorded = f"an {names[0]}" if names else "a device"
+    raise InstallationError(
+        f"{where}.settings_from: {dump.source} was recorded on {recorded} (device type code "
+        f"0x{code:04X}), not on the {model.name} (0x{model.device_type_code:04X}) it would "
+        f"configure; give model = {names[0] if names else 'the recorded model'!r}")
+
+
 def _unit(where: str, value: object, *, zero: bool = False) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 247:
         extra = " (0: not served on a unit of its own)" if zero else ""
@@ -213,9 +230,18 @@ class InstallationSpec:
 
     @classmethod
     def from_file(cls, path: str | Path) -> InstallationSpec:
-        """An installation from a TOML or YAML file."""
-        return cls.from_dict(load_document(path, InstallationError, "installation"),
-                             str(path))
+        """An installation from a TOML or YAML file.
+
+        A relative ``settings_from`` path is the file's neighbour (as an installation is
+        written next to its dumps), not the current directory's.
+        """
+        data = load_document(path, InstallationError, "installation")
+        inverters = data.get("inverter") if isinstance(data, Mapping) else None
+        for item in inverters if isinstance(inverters, list) else ():
+            dump = item.get("settings_from") if isinstance(item, dict) else None
+            if isinstance(dump, str) and not Path(dump).is_absolute():
+                item["settings_from"] = str(Path(path).parent / dump)
+        return cls.from_dict(data, str(path))
 
     @classmethod
     def coerce(cls, value: InstallationSpec | Mapping[str, Any] | str | Path
@@ -280,6 +306,7 @@ class InstallationSpec:
                 raise InstallationError(
                     f"inverter[{i}].battery_kwh: only hybrid (SH/MG) models take a battery, "
                     f"and {model.name} is a string inverter (give 0 or leave it out)")
+            _check_settings_from(f"inverter[{i}]", inv.plant.settings_from, model)
             if inv.has_sbr and inv.battery_unit == unit:
                 raise InstallationError(
                     f"inverter[{i}].battery_unit: the inverter and its battery would both "
