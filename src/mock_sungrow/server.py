@@ -56,7 +56,7 @@ _SERVER_WIDE = frozenset({"host", "clock", "datablock_class", "control_port",
                           "request_log_size"})
 
 
-class MockSungrowServer(ServerInfo, DeviceAccess):
+class MockSungrowServer(DeviceAccess, ServerInfo):
     """Simulated Sungrow devices reachable over the network: one inverter, or an installation.
 
     ``model`` is any name from the catalogue (``mock-sungrow models`` lists them). Ports of 0
