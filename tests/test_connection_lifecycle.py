@@ -86,7 +86,8 @@ def test_night_shutdown_drops_a_connection_opened_by_day(mock_sungrow_factory: A
     assert server.requests.all()[-1].outcome == "dropped"
     assert server.requests.all()[-1].fault == "night-shutdown"
     port = server.get_connection_info("modbus")["port"]
-    assert turned_away(port)  # at night a new connection is refused
+    assert turned_away(port)  # at night a new connection is refused as it arrives
+    assert server.requests.all()[-1].outcome == "refused"  # not admitted, then dropped
     clock.advance(13 * 3600)  # noon next day: the inverter is on again
     with RawModbus("127.0.0.1", port) as client:
         assert client.read(4, 4999, 1) == [0x0126]

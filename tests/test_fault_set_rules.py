@@ -126,3 +126,17 @@ def test_the_version_changes_with_every_change(mock_sungrow_factory: Any) -> Non
     server.clear_faults()
     seen.append(server.faults.version)
     assert len(set(seen)) == len(seen), seen
+
+
+def test_clearing_a_trip_lets_the_inverter_restart(mock_sungrow_factory: Any) -> None:
+    """``clear_faults`` ends an inverter fault as removing it does: fault code 0, no Fault.
+
+    Input 5038 (work state 1, spec B.5): 0x5500 Fault, 0x1600 Starting after it.
+    """
+    server: MockSungrowServer = mock_sungrow_factory(server_type="modbus", clock=ManualClock())
+    server.inject("inverter-fault", code=37)
+    with RawModbus("127.0.0.1", server.get_connection_info("modbus")["port"]) as c:
+        assert c.read(4, 5037, 1) == [0x5500] and c.read(4, 5044, 1) == [37]
+        server.clear_faults()
+        assert c.read(4, 5037, 1) == [0x1600] and c.read(4, 5044, 1) == [0]
+    assert not server.faults

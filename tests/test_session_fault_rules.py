@@ -55,3 +55,13 @@ def test_key_silent_leaves_other_requests_to_the_other_faults(mock_sungrow_facto
         with pytest.raises(TimeoutError):
             c.sock.recv(1)  # the key request: no answer at all
     assert (silent.fired, error.fired) == (1, 1)
+
+
+def test_key_rotate_counts_once_as_it_is_added(mock_sungrow_factory: Any) -> None:
+    """The rotation happens as the fault is added: fired once then, never on removal."""
+    server = mock_sungrow_factory(server_type="sungrow", encryption="aes")
+    before = server.sungrow_public_key()
+    fault = server.inject("key-rotate")
+    assert fault.fired == 1 and server.sungrow_public_key() != before
+    fault.remove()
+    assert fault.fired == 1

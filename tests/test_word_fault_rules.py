@@ -73,9 +73,10 @@ def test_stale_keeps_the_first_word_it_saw_per_register(mock_sungrow_factory: An
     with c:
         server.inject("stale", table="input", address=(5031, 5032))
         first = c.read(4, 5030, 1)  # 5031 is seen first; 5032 not yet
+        assert first == server.read_registers("input", 5031)  # the live word, then frozen
         clock.advance(3 * 3600)
-        now = c.read(4, 5031, 1)  # 5032's first word is the one seen now
-        assert isinstance(first, list) and isinstance(now, list)
+        now = c.read(4, 5031, 1)  # 5032's first word is the one seen now: its own
+        assert now == server.read_registers("input", 5032) and now != first
         clock.advance(3600)
         assert c.read(4, 5030, 2) == first + now
     assert _fired(server) == [3]

@@ -127,6 +127,10 @@ def sample(count: int, seed: int, jobs: int, timeout: float, *, list_only: bool 
         with ProcessPoolExecutor(jobs) as procs:  # libcst is pure Python: one process a core
             generated = list(procs.map(partial(generate, target=Path(tmp)), modules))
         everything = sorted((m for ms in generated for m in ms), key=lambda m: m.name)
+        generated_keys = {(m.module, m.function, m.diff) for m in everything}
+        stale = sorted(k for k in equivalents if k not in generated_keys)
+        for module, function, diff in stale:  # its function changed: review it again
+            print(f"stale equivalents entry (no such mutant now): {module} {function} {diff}")
         chosen = random.Random(seed).sample(everything, min(count, len(everything)))
         print(f"{len(everything)} mutants in the core; sample of {len(chosen)} (seed {seed}), "
               f"generated in {time.monotonic() - started:.0f} s", flush=True)

@@ -147,6 +147,11 @@ class Change:
 # ----------------------------------------------------------------------------- the effect
 
 
+#: What ``Effect.admit`` returns to refuse a connection. The client is reset and the request
+#: log records "refused" with the fault's name; no text goes anywhere, so a refusal has none.
+REFUSE = "refuse"
+
+
 class Effect:
     """What a fault kind does. Override the hooks the kind needs (see the module docstring)."""
 
@@ -158,7 +163,7 @@ class Effect:
         cls.hooks = frozenset(h for h in HOOKS if getattr(cls, h) is not getattr(Effect, h))
 
     def admit(self, fault: Fault, arrival: Arrival) -> str | list[Any] | None:
-        """A connection arrives: a reason to refuse it, older connections to close, or None."""
+        """A connection arrives: :data:`REFUSE`, older connections to close, or None."""
         return None
 
     def before(self, fault: Fault, turn: Turn) -> bool:

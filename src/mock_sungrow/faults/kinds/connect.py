@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from mock_sungrow.endpoints import CONNECTION_FRONT_ENDS
 from mock_sungrow.faults.decision import DROP
 from mock_sungrow.faults.kinds.base import (
+    REFUSE,
     Arrival,
     Change,
     Effect,
@@ -37,7 +38,7 @@ class MaxClients(Effect):
         if len(open_conns) < limit:
             return None
         if fault.params["policy"] == "refuse":
-            return "too many clients"
+            return REFUSE
         return open_conns[: len(open_conns) - limit + 1]
 
 
@@ -61,7 +62,7 @@ class ReconnectCooldown(Effect):
         """Refuse a client whose last connection closed less than ``seconds`` ago."""
         last = arrival.traffic.last_close(arrival.endpoint, arrival.client)
         if last is not None and time.monotonic() - last < fault.params["seconds"]:
-            return "reconnected too soon"
+            return REFUSE
         return None
 
 
@@ -70,7 +71,7 @@ class Refuse(Effect):
 
     def admit(self, fault: Fault, arrival: Arrival) -> str | list[Any] | None:
         """Refuse every connection."""
-        return "refused"
+        return REFUSE
 
 
 class NightShutdown(Effect):
@@ -78,7 +79,7 @@ class NightShutdown(Effect):
 
     def admit(self, fault: Fault, arrival: Arrival) -> str | list[Any] | None:
         """Refuse while the sun is down."""
-        return "night: the inverter is off" if arrival.traffic.is_night() else None
+        return REFUSE if arrival.traffic.is_night() else None
 
     def before(self, fault: Fault, turn: Turn) -> bool:
         """Drop a connection opened by day once the sun is down."""
@@ -96,7 +97,7 @@ class BlockAfterBadReads(Effect):
         """Refuse a client that is blocked."""
         blocked: dict[str, float] = fault.state.get("blocked", {})
         if blocked.get(arrival.client, -1.0) > arrival.now:
-            return "blocked after bad reads"
+            return REFUSE
         return None
 
     def settled(self, fault: Fault, settled: Settled) -> None:

@@ -64,10 +64,9 @@ class KeyRotate(_OnDongles):
 
     def changed(self, fault: Fault, change: Change) -> bool:
         """Rotate the key of the fault's dongles as the fault is added."""
-        if not change.added:
-            return False
-        change.host.rotate_key(self.dongles(fault, change.host))
-        return True
+        if change.added:
+            change.host.rotate_key(self.dongles(fault, change.host))
+        return change.added  # acted (fired) only as it is added
 
 
 class WinetKick(_OnDongles):
@@ -75,10 +74,9 @@ class WinetKick(_OnDongles):
 
     def changed(self, fault: Fault, change: Change) -> bool:
         """Kick every session of the fault's dongles as the fault is added."""
-        if not change.added:
-            return False
-        change.host.kick_sessions(self.dongles(fault, change.host))
-        return True
+        if change.added:
+            change.host.kick_sessions(self.dongles(fault, change.host))
+        return change.added  # acted (fired) only as it is added
 
 
 class WinetProfile(_OnDongles):
