@@ -50,31 +50,36 @@ def _sources() -> dict[str, Path]:
 
 #: The report's columns, and the saved letters (tools/mutation_results.py) each one counts.
 COLUMNS = {"killed": "ky", "timeout": "t", "survived": "s", "survived capped": "c",
-           "no tests": "n", "not checked": "."}
+           "no tests": "n", "equivalent": "e", "not checked": "."}
 
 
-def report(*, saved: bool = False) -> dict[str, Counter[str]]:
+def report(*, saved: bool = False, equivalents: bool = False) -> dict[str, Counter[str]]:
     """Print (and return) the status counts per module: from ``mutants/`` or the saved file.
 
-    Both go through the saved form (one letter per mutant), so the two reports agree.
+    Both go through the saved form (one letter per mutant), so the two reports agree. With
+    ``equivalents``, a survivor that ``tools/mutation_equivalents.toml`` lists (matched by its
+    diff in today's source, where its function's hash is the one the result was taken with)
+    is counted as *equivalent*, not as live.
     """
     counts: dict[str, Counter[str]] = {}
     kept = results.load(RESULTS) if saved else {}
     for module, source in _sources().items():
         if saved:
-            if module not in kept:
-                continue
-            letters = results.counts(kept[module])
+            found = {f: (e["hash"], e["results"]) for f, e in kept.get(module, {}).items()}
         else:
-            found = results.letters_of(ROOT, source)
-            if found is None:
-                continue
-            letters = Counter("".join(r for _h, r in found.values()))
+            found = results.letters_of(ROOT, source) or {}
+        if not found:
+            continue
+        listed = _listed_equivalents(module, found) if equivalents else set()
+        letters: Counter[str] = Counter()
+        for function, (_hash, marks) in found.items():
+            for number, mark in enumerate(marks, start=1):
+                live = mark in "scn" and (function, number) not in listed
+                letters[mark if live or mark not in "scn" else "e"] += 1
         counts[module] = Counter({column: sum(letters.get(x, 0) for x in chars)
                                   for column, chars in COLUMNS.items()})
-    header = f"{'module':<28}" + "".join(f"{c:>10}" for c in ("killed", "timeout", "surv",
-                                                               "capped", "no tests", "unrun",
-                                                               "total", "surv%"))
+    header = f"{'module':<28}" + "".join(f"{c:>10}" for c in (
+        "killed", "timeout", "surv", "capped", "no tests", "equiv", "unrun", "total", "live%"))
     print(header)
     for name, group in GROUPS.items():
         total: Counter[str] = Counter()
@@ -84,6 +89,26 @@ def report(*, saved: bool = False) -> dict[str, Counter[str]]:
                 print(_row(module, counts[module]))
         print(_row(f"[{name}]", total))
     return counts
+
+
+def _listed_equivalents(module: str, found: dict[str, tuple[str, str]]) -> set[tuple[str, int]]:
+    """(function, mutant number) of ``module``'s survivors that are reviewed equivalents."""
+    import tempfile
+
+    from mutation_sample import generate_with_hashes, load_equivalents
+
+    listed = load_equivalents()
+    with tempfile.TemporaryDirectory(prefix="mutation-report-") as tmp:
+        (Path(tmp) / module_path(module)).parent.mkdir(parents=True)
+        mutants, hashes = generate_with_hashes(module, Path(tmp))
+    out = set()
+    for m in mutants:
+        function, number = results.split_name(m.name)
+        saved = found.get(function)
+        if (saved is not None and saved[0] == hashes.get(function)
+                and (m.module, m.function, m.diff) in listed):
+            out.add((function, number))
+    return out
 
 
 def _row(name: str, c: Counter[str]) -> str:
@@ -251,6 +276,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_report = sub.add_parser("report", help="killed / survived / timed out per module")
     p_report.add_argument("--saved", action="store_true",
                           help=f"from the saved results ({RESULTS.name}), not from mutants/")
+    p_report.add_argument("--equivalents", action="store_true",
+                          help="count survivors listed in mutation_equivalents.toml apart")
     sub.add_parser("save", help=f"save the results in mutants/ to {RESULTS.name}")
     p_describe = sub.add_parser("describe", help="print equivalents entries for mutants")
     p_describe.add_argument("names", nargs="+")
@@ -286,7 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                       fresh=args.fresh)
         return 0
     if args.command == "report":
-        report(saved=args.saved)
+        report(saved=args.saved, equivalents=args.equivalents)
         return 0
     if args.command == "save":
         saved = results.save(ROOT, _sources(), RESULTS)

@@ -47,7 +47,7 @@ def mark_capped(root: Path, *, add: Iterable[str] = (), remove: Iterable[str] = 
     (root / CAPPED).write_text(json.dumps(sorted(names)))
 
 
-def _split(key: str) -> tuple[str, int]:
+def split_name(key: str) -> tuple[str, int]:
     """``mock_sungrow.faults.spec.xǁMatchǁmatches__mutmut_3`` -> (``xǁMatchǁmatches``, 3)."""
     name, _, number = key.rpartition("__mutmut_")
     return name.rpartition(".")[2], int(number)
@@ -63,7 +63,7 @@ def letters_of(root: Path, source: Path) -> dict[str, tuple[str, str]] | None:
     provisional = capped(root)
     by_function: dict[str, dict[int, str]] = {}
     for key, code in data["exit_code_by_key"].items():
-        function, number = _split(key)
+        function, number = split_name(key)
         letter = _LETTER.get(code, ".") if code is not None else "."
         if letter == "s" and key in provisional:
             letter = "c"
@@ -115,7 +115,7 @@ def restore(root: Path, sources: dict[str, Path], results: Path) -> int:
         if any(code is not None for code in codes.values()):
             continue
         for key in codes:
-            function, number = _split(key)
+            function, number = split_name(key)
             entry = saved.get(function)
             if entry is None or entry["hash"] != data["hash_by_function_name"].get(function):
                 continue  # a new or changed function: mutmut runs it

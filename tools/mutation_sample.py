@@ -54,6 +54,11 @@ def _function_key(mutant_name: str) -> str:
 
 def generate(module: str, target: Path) -> list[Mutant]:
     """Write the mutated copy of ``module`` under ``target`` and list its mutants."""
+    return generate_with_hashes(module, target)[0]
+
+
+def generate_with_hashes(module: str, target: Path) -> tuple[list[Mutant], dict[str, str]]:
+    """:func:`generate`, and mutmut's hash of each function (``xǁClassǁname`` -> hash)."""
     from mutmut.mutation.data import read_line_spans
     from mutmut.mutation.file_mutation import mutate_file_contents
 
@@ -77,7 +82,7 @@ def generate(module: str, target: Path) -> list[Mutant]:
         )
         name = f"{PACKAGE}.{module}.{short}"
         mutants.append(Mutant(name, module, _function_key(name), diff))
-    return mutants
+    return mutants, dict(mutated.hash_by_function_name)
 
 
 def load_equivalents() -> dict[tuple[str, str, tuple[str, ...]], str]:
