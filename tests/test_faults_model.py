@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime, timezone
 
 import pytest
@@ -118,6 +119,17 @@ def test_wait_returns_when_finite_faults_fired_and_names_the_rest() -> None:
     faults.wait(2)
     firing.join()
 
+
+
+def test_wait_gives_a_duration_fault_its_whole_timeout() -> None:
+    """A fault ending in 0.2 s is waited for, well inside a timeout of 1 s (not refused
+    at once because the timeout is short, nor measured from the wrong side)."""
+    faults = FaultSet()
+    faults.inject(parse_fault({"kind": "silence", "duration": 0.2}))
+    started = time.monotonic()
+    faults.wait(1.0)
+    assert time.monotonic() - started >= 0.2  # it waited for the end
+    assert len(faults) == 0
 
 def test_server_inject_forms_and_context_manager() -> None:
     server = MockSungrowServer(modbus_port=0, server_type="modbus")

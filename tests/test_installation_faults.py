@@ -210,7 +210,8 @@ def test_connection_faults_naming_a_device_act_on_its_ports(cluster: MockSungrow
     with RawModbus("127.0.0.1", lan_port(cluster, "inverter[1]")) as m:
         assert m.read(4, 4999, 1, unit=1) == [SH10RT]
     refusal.remove()
-    cluster.inject("max-clients", limit=1, unit=200)  # only the master's port serves unit 200
+    # Only the master's port serves unit 200; the front end is matched on that port too.
+    cluster.inject("max-clients", limit=1, unit=200, front_end="modbus")
     with RawModbus("127.0.0.1", lan_port(cluster, "inverter[1]")) as first, \
             RawModbus("127.0.0.1", lan_port(cluster, "inverter[2]")) as s1, \
             RawModbus("127.0.0.1", lan_port(cluster, "inverter[2]")) as s2:
@@ -228,3 +229,14 @@ def test_idle_timeout_naming_a_device_closes_its_connections_only(cluster: MockS
             RawModbus("127.0.0.1", lan_port(cluster, "inverter[2]")) as s:
         assert closed_by_peer(s.sock, timeout=10)  # idle on the slave's port: closed
         assert m.read(4, 4999, 1, unit=1) == [SH10RT]  # the master's stays open
+
+
+def test_an_inverter_fault_naming_a_unit_trips_that_inverter(cluster: MockSungrowServer) -> None:
+    """Unit 2 is the slave: it trips (input 13000, running state 0x0100: fault), the master
+    runs on."""
+    cluster.inject("inverter-fault", code=37, unit=2)
+    with RawModbus("127.0.0.1", lan_port(cluster, "inverter[1]")) as m, \
+            RawModbus("127.0.0.1", lan_port(cluster, "inverter[2]")) as s:
+        assert s.read(4, 12999, 1, unit=2) == [0x0100]
+        running = m.read(4, 12999, 1, unit=1)
+        assert isinstance(running, list) and running != [0x0100]

@@ -144,6 +144,7 @@ def test_assert_read_explains_what_was_read_instead(
     assert _spans(log.assert_read("input", 5038)) == [("input", 5001, 38)] * 2
     assert len(log.assert_read("input", 5031, times=3)) == 3
     assert len(log.assert_read("holding", 5000, front_end="modbus", device=serial)) == 1
+    assert len(log.assert_read("holding", 5008, times=1)) == 1  # the block read, no write
     seen = ("reads of input 5001-5038 (2x), 5031 and reads of holding 5000-5009 and "
             "writes of holding 5007-5008, 5008")
     with pytest.raises(AssertionError) as e:

@@ -29,6 +29,7 @@ def test_the_shortest_idle_timeout_closes_the_connection(mock_sungrow_factory: A
     server.inject("idle-timeout", seconds=120)
     server.inject("idle-timeout", seconds=0.3, front_end="modbus")
     with RawModbus("127.0.0.1", _port(server)) as c:
+        host, port = c.sock.getsockname()[:2]
         started = time.monotonic()
         assert c.read(4, 4999, 1) == [DEVICE_TYPE]
         assert closed_by_peer(c.sock, timeout=20)  # the 0.3 s one, not the 120 s one
@@ -36,6 +37,7 @@ def test_the_shortest_idle_timeout_closes_the_connection(mock_sungrow_factory: A
     closed = wait_until(lambda: server.requests.find(outcome="closed: idle"))
     assert [(r.front_end, r.function, r.fault, r.table, r.address) for r in closed] == [
         ("modbus", "connection", "idle-timeout", None, None)]
+    assert closed[0].peer == f"{host}:{port}"  # the connection it closed
 
 
 def test_an_idle_timeout_for_another_front_end_leaves_modbus_alone(
