@@ -185,3 +185,21 @@ def test_only_reads_and_fc16_have_a_count_to_refuse(mock_sungrow_factory: Any) -
         assert c.erequest(1, bytes.fromhex("06 13 8f 03 e8")) == bytes.fromhex("06 13 8f 03 e8")
         assert c.erequest(1, bytes.fromhex("04 13 87 00 7b"))[:2] == b"\x04\xf6"  # 123: fits
         assert c.erequest(1, bytes.fromhex("03 13 87 00 7c")) == b"\x83\x02"  # 124: refused
+
+
+def test_the_key_request_reaches_the_ports_inverter(mock_sungrow_factory: Any) -> None:
+    """Unit 247's key request is the port's own, and it counts as the inverter's: a
+    ``key-silent`` naming that inverter silences it, and the log names the inverter."""
+    from tests.helpers import GET_KEY, RawModbus
+
+    server: MockSungrowServer = mock_sungrow_factory(server_type="sungrow",
+                                                     clock=ManualClock(NOON))
+    serial = server.device.serial
+    server.inject("key-silent", device=serial)
+    with RawModbus("127.0.0.1", _port(server)) as c:
+        c.sock.settimeout(0.5)
+        c.send(GET_KEY)
+        with pytest.raises(TimeoutError):
+            c.sock.recv(1)  # silenced: the fault named the inverter behind the port
+    (logged,) = server.requests.all()
+    assert (logged.unit, logged.device, logged.outcome) == (247, serial, "silence")

@@ -408,6 +408,19 @@ def test_exception_and_word_faults_reach_the_bus(rtu_server: MockSungrowServer) 
         assert line.recv(7) == frame(1, struct.pack(">BBH", 4, 2, 0))
 
 
+
+def test_a_dropped_request_leaves_the_bus_serving(rtu_server: MockSungrowServer) -> None:
+    """On a bus a drop is the device falling silent (what was on its way out is gone); it
+    answers the next request as before, and its line has no stale backlog."""
+    rtu_server.inject("drop", times=1, front_end="rtu")
+    with Line(device_of(rtu_server)) as line:
+        line.send(frame(1, read_pdu(4, 4999, 1)))
+        assert line.recv(7, timeout=0.3) == b""  # silence
+        for _ in range(2):
+            line.send(frame(1, read_pdu(4, 4999, 1)))
+            assert line.recv(7) == frame(1, struct.pack(">BBH", 4, 2, SG5K_D))
+    assert [r.outcome for r in rtu_server.requests.all()] == ["dropped", "ok", "ok"]
+
 def test_connection_faults_do_not_name_the_serial_line(rtu_server: MockSungrowServer) -> None:
     from mock_sungrow.faults.params import FaultSpecError
 
