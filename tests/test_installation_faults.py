@@ -240,3 +240,16 @@ def test_an_inverter_fault_naming_a_unit_trips_that_inverter(cluster: MockSungro
         assert s.read(4, 12999, 1, unit=2) == [0x0100]
         running = m.read(4, 12999, 1, unit=1)
         assert isinstance(running, list) and running != [0x0100]
+
+
+def test_a_grid_outage_naming_a_unit_takes_that_inverter_off_grid(
+    cluster: MockSungrowServer,
+) -> None:
+    """A hybrid off the grid runs from its backup port: input 13000 reads 0x1000 on the
+    slave (unit 2) only."""
+    cluster.inject("grid-outage", unit=2)
+    with RawModbus("127.0.0.1", lan_port(cluster, "inverter[1]")) as m, \
+            RawModbus("127.0.0.1", lan_port(cluster, "inverter[2]")) as s:
+        assert s.read(4, 12999, 1, unit=2) == [0x1000]
+        running = m.read(4, 12999, 1, unit=1)
+        assert isinstance(running, list) and running != [0x1000]

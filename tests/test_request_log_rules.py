@@ -189,6 +189,8 @@ def test_assert_written_finds_the_latest_write_of_the_value(
     with pytest.raises(AssertionError) as e:
         log.assert_written(5009)
     assert str(e.value) == f"expected a write to holding 5009, saw {seen}"
+    with pytest.raises(AssertionError, match="expected a write to holding 5008"):
+        log.assert_written(5008, front_end="http")  # written over Modbus only
     with pytest.raises(AssertionError) as e:
         log.assert_written(5008, device="A0000000000")
     assert str(e.value) == (f"expected a write to holding 5008 on device A0000000000, saw "
