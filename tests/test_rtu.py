@@ -421,6 +421,26 @@ def test_a_dropped_request_leaves_the_bus_serving(rtu_server: MockSungrowServer)
             assert line.recv(7) == frame(1, struct.pack(">BBH", 4, 2, SG5K_D))
     assert [r.outcome for r in rtu_server.requests.all()] == ["dropped", "ok", "ok"]
 
+
+def test_mbap_length_faults_leave_rtu_frames_whole(rtu_server: MockSungrowServer,
+                                                   tcp_line: socket.socket) -> None:
+    """``bad-exception-frame`` and ``padded-frame`` lie in the MBAP length, which an RTU
+    frame has not: reads whose fifth data byte (where an MBAP reply has its function code)
+    looks like an exception's or a read's, and an exception, pass unchanged."""
+    rtu_server.inject("bad-exception-frame")
+    rtu_server.inject("padded-frame", extra=1)
+    words = rtu_server.read_registers("input", 5028, 3)
+    assert words[2] == 0xFFFF
+    tcp_line.sendall(frame(1, read_pdu(4, 5027, 3)))
+    assert _recv(tcp_line, 11) == frame(1, struct.pack(">BB3H", 4, 6, *words))
+    # Input 5035 (power factor 1.000 = 0x03E8): a fifth data byte of 3, a read's FC in MBAP.
+    words = rtu_server.read_registers("input", 5033, 3)
+    assert words[2] >> 8 == 3
+    tcp_line.sendall(frame(1, read_pdu(4, 5032, 3)))
+    assert _recv(tcp_line, 11) == frame(1, struct.pack(">BB3H", 4, 6, *words))
+    tcp_line.sendall(frame(1, read_pdu(4, 99, 1)))
+    assert _recv(tcp_line, 5) == frame(1, bytes([0x84, 2]))
+
 def test_connection_faults_do_not_name_the_serial_line(rtu_server: MockSungrowServer) -> None:
     from mock_sungrow.faults.params import FaultSpecError
 

@@ -101,7 +101,7 @@ TESTS: dict[str, tuple[str, ...]] = {
                              "fault_catalogue", "installation_faults", "connection_lifecycle",
                              "winet_faults"),
     "faults.kinds.frame": ("frame_fault_rules", "fault_catalogue", "fault_effects",
-                           "encrypted_faults"),
+                           "encrypted_faults", "rtu"),
     "faults.kinds.plant": ("state_fault_rules", "fault_effects", "fault_catalogue",
                            "fault_lifetimes"),
     "faults.kinds.request": ("request_fault_rules", "fault_catalogue", "fault_effects",

@@ -59,11 +59,11 @@ class PaddedFrame(Effect):
 
     def reply(self, fault: Fault, shape: ReplyShape) -> bool:
         """Count a read reply (it is padded in :meth:`adu`)."""
-        return not shape.exception and shape.fc in (3, 4)  # counted here, padded in adu()
+        return shape.fc in (3, 4)  # a read's reply (an exception's is 0x83/0x84); padded in adu()
 
     def adu(self, fault: Fault, framing: str, adu: bytes) -> bytes:
         """Append ``extra`` zero registers that the MBAP length counts."""
-        if framing != "mbap" or len(adu) < _MIN_ADU or adu[7] & 0x80 or not _is_read(adu):
+        if framing != "mbap" or len(adu) < _MIN_ADU or not _is_read(adu):  # not 0x83/0x84
             return adu
         extra = bytes(2 * fault.params["extra"])
         return adu[:4] + _LENGTH.pack(len(adu) - 6 + len(extra)) + adu[6:] + extra
