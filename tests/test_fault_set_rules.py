@@ -105,13 +105,29 @@ def test_phases_are_asked_in_order_whatever_the_injection_order(mock_sungrow_fac
         assert c.read(4, 4999, 1) == [DEVICE_TYPE]  # admitted before the faults
         server.inject("exception", code=4)
         server.inject("night-shutdown")
+        server.inject("latency", delay=0.01)  # settled before it: not counted either
         c.send(c.frame(1, bytes.fromhex("04 13 87 00 01")))
         assert closed_by_peer(c.sock)  # dropped, not answered with exception 4
     assert [(r.outcome, r.fault) for r in server.requests.all()] == [
         ("ok", None), ("dropped", "night-shutdown")]
     assert [(f["kind"], f["fired"]) for f in server.faults.describe()] == [
-        ("exception", 0), ("night-shutdown", 1)]
+        ("exception", 0), ("night-shutdown", 1), ("latency", 0)]
 
+
+
+def test_by_day_the_night_shutdown_leaves_requests_to_the_other_faults(
+    mock_sungrow_factory: Any,
+) -> None:
+    """At noon (Sydney) the night shutdown does nothing: an exception fault injected after it
+    still answers, and only that fault is counted."""
+    clock = ManualClock(datetime(2026, 1, 10, 2, 0, tzinfo=timezone.utc))  # 13:00 Sydney
+    server = mock_sungrow_factory(server_type="modbus", clock=clock)
+    server.inject("night-shutdown")
+    server.inject("exception", code=4)
+    with RawModbus("127.0.0.1", server.get_connection_info("modbus")["port"]) as c:
+        assert c.read(4, 4999, 1) == 4
+    assert [(f["kind"], f["fired"]) for f in server.faults.describe()] == [
+        ("night-shutdown", 0), ("exception", 1)]
 
 def test_the_version_changes_with_every_change(mock_sungrow_factory: Any) -> None:
     """``FaultSet.version`` lets a caller cache "no faults": every change gives a new one."""

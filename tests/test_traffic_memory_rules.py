@@ -74,8 +74,10 @@ def test_without_a_reset_the_last_close_and_request_count(mock_sungrow_factory: 
     with RawModbus("127.0.0.1", port) as c:
         assert c.read(4, 4999, 1) == [DEVICE_TYPE]
         server.inject("min-gap", gap=600)
+        late = server.inject("latency", delay=0.01)  # the drop settles it: never counted
         c.send(c.frame(1, bytes.fromhex("04 13 87 00 01")))
         assert closed_by_peer(c.sock)  # too soon after the request before the fault
+    assert late.fired == 0
     wait_until(lambda: not server.traffic.open_connections(LAN_PORT), what="the close")
     server.clear_faults()
     server.inject("reconnect-cooldown", seconds=600)
