@@ -253,3 +253,18 @@ def test_a_grid_outage_naming_a_unit_takes_that_inverter_off_grid(
         assert s.read(4, 12999, 1, unit=2) == [0x1000]
         running = m.read(4, 12999, 1, unit=1)
         assert isinstance(running, list) and running != [0x1000]
+
+
+def test_key_rotate_asks_the_named_dongle_for_a_key_to_rotate() -> None:
+    """Two dongles, only the first with an AES port: ``key-rotate`` naming the second is
+    refused (its port has no key), naming the first it rotates that one's key."""
+    site = {"inverter": [
+        {"model": "SH10RT", "ports": {"sungrow": 0}, "sungrow": {"encryption": "aes"}},
+        {"model": "SH10RT", "ports": {"sungrow": 0}, "sungrow": {"encryption": "none"}},
+    ]}
+    with MockSungrowServer(installation=site, clock=ManualClock()) as server:
+        first, second = server.inverters
+        with pytest.raises(ValueError, match="key-rotate needs the sungrow front end"):
+            second.inject("key-rotate")
+        assert not server.faults
+        assert first.inject("key-rotate").fired == 1

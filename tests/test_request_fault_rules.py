@@ -135,6 +135,19 @@ def test_jitter_adds_to_the_delay(mock_sungrow_factory: Any) -> None:
 # ----------------------------------------------------------------------------- write-scale
 
 
+
+def test_write_scale_leaves_the_answer_to_the_faults_after_it(mock_sungrow_factory: Any
+                                                              ) -> None:
+    """write-scale only rewrites words: an exception fault injected after it still answers
+    the write (and nothing is written)."""
+    server = mock_sungrow_factory(server_type="modbus", clock=ManualClock())
+    server.inject("write-scale", factor=10, table="holding", address=5008)
+    error = server.inject("exception", code=4, function=16)
+    with RawModbus("127.0.0.1", _port(server)) as c:
+        assert c.write(5007, [50]) == 4
+        assert c.read(3, 5007, 1) == [1000]  # unchanged
+    assert error.fired == 1
+
 def test_write_scale_multiplies_written_words_before_the_range_check(
     mock_sungrow_factory: Any,
 ) -> None:
