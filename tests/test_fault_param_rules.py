@@ -115,3 +115,15 @@ def test_ordered_reads_the_usual_words_for_true_and_false(
 ) -> None:
     fault = server.inject(f"exception:times=1,ordered={text}")
     assert fault.ordered is ordered
+
+
+def test_a_registered_kinds_flag_says_what_it_takes() -> None:
+    """A kind registered at run time may have a true/false parameter (no built-in one has):
+    a wrong value is refused with the words a user reads."""
+    from mock_sungrow.faults.params import Param
+
+    flag = Param("loud", bool, False)
+    assert flag.coerce("test-kind", "yes") is True
+    with pytest.raises(FaultSpecError) as e:
+        flag.coerce("test-kind", "maybe")
+    assert str(e.value) == "test-kind: loud must be true or false; got 'maybe'"
