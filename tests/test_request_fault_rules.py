@@ -136,6 +136,19 @@ def test_jitter_adds_to_the_delay(mock_sungrow_factory: Any) -> None:
 
 
 
+
+def test_latency_jitter_alone_delays_the_answers(mock_sungrow_factory: Any) -> None:
+    """``jitter`` without a ``delay``: each answer waits a random 0-0.2 s. Ten of them wait
+    about a second in all; a jitter that is ignored would wait nothing (a lower bound only:
+    how much longer a loaded machine takes is not this test's business)."""
+    server = mock_sungrow_factory(server_type="modbus")
+    server.inject("latency", jitter=0.2)
+    with RawModbus("127.0.0.1", _port(server)) as c:
+        started = time.monotonic()
+        for _ in range(10):
+            assert c.read(4, 4999, 1) == [0x0126]
+        assert time.monotonic() - started >= 0.3  # below 0.3 s: odds of 1.6 in 100,000
+
 def test_write_scale_leaves_the_answer_to_the_faults_after_it(mock_sungrow_factory: Any
                                                               ) -> None:
     """write-scale only rewrites words: an exception fault injected after it still answers
