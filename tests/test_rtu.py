@@ -441,6 +441,42 @@ def test_mbap_length_faults_leave_rtu_frames_whole(rtu_server: MockSungrowServer
     tcp_line.sendall(frame(1, read_pdu(4, 99, 1)))
     assert _recv(tcp_line, 5) == frame(1, bytes([0x84, 2]))
 
+
+@pytest.mark.mock_sungrow_expect_errors
+def test_the_rtu_gateway_listens_where_told_and_is_its_own_port(mock_sungrow_factory: Any
+                                                                ) -> None:
+    """The RS485-to-Ethernet gateway binds the host it is given (here 127.0.0.2 only), names
+    itself when its port is taken, has no Sungrow key to hand out (unit 247's key request is
+    a frame for a unit nobody on the bus is), and records a handler error as its own."""
+    from mock_sungrow import SungrowModbusDataBlock
+
+    class Broken(SungrowModbusDataBlock):
+        def getValues(self, address: int, count: int = 1) -> list[int]:
+            if address == 5001:
+                raise RuntimeError("broken override")
+            return super().getValues(address, count)
+
+    server: MockSungrowServer = mock_sungrow_factory(
+        server_type="rtu-tcp", host="127.0.0.2", rtu_tcp_port=0, rtu_baudrate=115200,
+        datablock_class=Broken)
+    info = server.get_connection_info("rtu-tcp")
+    assert info["host"] == "127.0.0.2"
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", info["port"]), timeout=2).close()
+    with socket.create_connection(("127.0.0.2", info["port"]), timeout=5) as sock:
+        sock.sendall(frame(247, read_pdu(4, 0x0AE7, 8)))  # the key request, on a bus
+        sock.settimeout(0.3)
+        with pytest.raises(TimeoutError):
+            sock.recv(1)
+        sock.settimeout(5)
+        sock.sendall(frame(1, read_pdu(4, 5000, 1)))  # input 5001: the broken override
+        assert _recv(sock, 5) == frame(1, bytes([0x84, 4]))
+    assert [(p.front_end, p.kind) for p in server.problems] == [("rtu-tcp", "handler-error")]
+    taken = MockSungrowServer(server_type="rtu-tcp", host="127.0.0.2",
+                              rtu_tcp_port=info["port"])
+    with pytest.raises(OSError, match="Modbus RTU over TCP front end cannot bind"):
+        taken.start()
+
 def test_connection_faults_do_not_name_the_serial_line(rtu_server: MockSungrowServer) -> None:
     from mock_sungrow.faults.params import FaultSpecError
 
