@@ -98,6 +98,38 @@ def test_async_override_errors_become_exceptions(mock_sungrow_factory: Any) -> N
     assert (problem.front_end, problem.peer) == ("modbus", peer)  # where it happened
 
 
+
+class BrokenBoth(SungrowModbusDataBlock):
+    """A read of input 5002 and a write of holding 5008 that break in a user's override."""
+
+    def getValues(self, address: int, count: int = 1) -> list[int]:
+        if address == 5002:
+            raise RuntimeError("broken read override")
+        return super().getValues(address, count)
+
+    def setValues(self, address: int, values: Any) -> None:
+        if address == 5008:
+            raise RuntimeError("broken write override")
+        super().setValues(address, values)
+
+
+@pytest.mark.mock_sungrow_expect_errors
+def test_handler_errors_on_the_delayed_and_rewritten_paths_name_where(
+    mock_sungrow_factory: Any,
+) -> None:
+    """A read that waits for a latency fault and a write that write-scale rewrote still
+    record a broken override with the port and the peer it came from."""
+    server: MockSungrowServer = mock_sungrow_factory(server_type="modbus",
+                                                     datablock_class=BrokenBoth)
+    server.inject("latency", delay=0.01, function=4)
+    server.inject("write-scale", factor=2, table="holding", address=5008)
+    with RawModbus("127.0.0.1", _port(server)) as c:
+        assert c.read(4, 5001, 1) == 4
+        assert c.write(5007, [50]) == 4
+        host, port = c.sock.getsockname()[:2]
+    assert [(p.front_end, p.peer, p.kind) for p in server.problems] == [
+        ("modbus", f"{host}:{port}", "handler-error")] * 2
+
 def test_stop_with_an_answer_still_pending() -> None:
     """A request delayed for a minute does not hold up stop(), and the client sees the end."""
     server = MockSungrowServer(server_type="modbus", modbus_port=0).start()
