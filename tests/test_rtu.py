@@ -477,6 +477,21 @@ def test_the_rtu_gateway_listens_where_told_and_is_its_own_port(mock_sungrow_fac
     with pytest.raises(OSError, match="Modbus RTU over TCP front end cannot bind"):
         taken.start()
 
+
+def test_back_to_back_requests_of_every_length_are_split_and_answered_in_order(
+    rtu_server: MockSungrowServer, tcp_line: socket.socket,
+) -> None:
+    """A gateway's TCP side may deliver several RTU requests in one read, with no silence
+    between them: each is found by its function code's length (FC3/4/6: 8 bytes; FC16: 9
+    plus the byte count in its seventh byte)."""
+    write_16 = bytes((0x10,)) + struct.pack(">HHB2H", 5006, 2, 4, 0xAA, 1000)
+    requests = [read_pdu(4, 4999, 1), struct.pack(">BHH", 6, 5007, 900), write_16,
+                read_pdu(3, 5006, 2)]
+    tcp_line.sendall(b"".join(frame(1, pdu) for pdu in requests))
+    answers = [frame(1, struct.pack(">BBH", 4, 2, SG5K_D)), frame(1, requests[1]),
+               frame(1, write_16[:5]), frame(1, struct.pack(">BB2H", 3, 4, 0xAA, 1000))]
+    assert _recv(tcp_line, sum(map(len, answers))) == b"".join(answers)
+
 def test_connection_faults_do_not_name_the_serial_line(rtu_server: MockSungrowServer) -> None:
     from mock_sungrow.faults.params import FaultSpecError
 
