@@ -30,7 +30,7 @@ from pymodbus import FramerType
 from pymodbus.client import ModbusSerialClient, ModbusTcpClient
 from pymodbus.exceptions import ModbusIOException
 
-from mock_sungrow import MockSungrowServer
+from mock_sungrow import ManualClock, MockSungrowServer
 from tests.helpers import crc16, rtu_frame, wait_until
 from tests.test_modbus_tcp import LEVEL1_BLOCKS
 
@@ -422,24 +422,27 @@ def test_a_dropped_request_leaves_the_bus_serving(rtu_server: MockSungrowServer)
     assert [r.outcome for r in rtu_server.requests.all()] == ["dropped", "ok", "ok"]
 
 
-def test_mbap_length_faults_leave_rtu_frames_whole(rtu_server: MockSungrowServer,
-                                                   tcp_line: socket.socket) -> None:
+def test_mbap_length_faults_leave_rtu_frames_whole(mock_sungrow_factory: Any) -> None:
     """``bad-exception-frame`` and ``padded-frame`` lie in the MBAP length, which an RTU
     frame has not: reads whose fifth data byte (where an MBAP reply has its function code)
     looks like an exception's or a read's, and an exception, pass unchanged."""
-    rtu_server.inject("bad-exception-frame")
-    rtu_server.inject("padded-frame", extra=1)
-    words = rtu_server.read_registers("input", 5028, 3)
-    assert words[2] == 0xFFFF
-    tcp_line.sendall(frame(1, read_pdu(4, 5027, 3)))
-    assert _recv(tcp_line, 11) == frame(1, struct.pack(">BB3H", 4, 6, *words))
-    # Input 5035 (power factor 1.000 = 0x03E8): a fifth data byte of 3, a read's FC in MBAP.
-    words = rtu_server.read_registers("input", 5033, 3)
-    assert words[2] >> 8 == 3
-    tcp_line.sendall(frame(1, read_pdu(4, 5032, 3)))
-    assert _recv(tcp_line, 11) == frame(1, struct.pack(">BB3H", 4, 6, *words))
-    tcp_line.sendall(frame(1, read_pdu(4, 99, 1)))
-    assert _recv(tcp_line, 5) == frame(1, bytes([0x84, 2]))
+    rtu_server: MockSungrowServer = mock_sungrow_factory(  # 10:00 in Sydney: it runs
+        server_type="rtu-tcp", rtu_tcp_port=0, rtu_baudrate=115200, clock=ManualClock())
+    info = rtu_server.get_connection_info("rtu-tcp")
+    with socket.create_connection((info["host"], info["port"]), timeout=5) as tcp_line:
+        rtu_server.inject("bad-exception-frame")
+        rtu_server.inject("padded-frame", extra=1)
+        words = rtu_server.read_registers("input", 5028, 3)
+        assert words[2] == 0xFFFF
+        tcp_line.sendall(frame(1, read_pdu(4, 5027, 3)))
+        assert _recv(tcp_line, 11) == frame(1, struct.pack(">BB3H", 4, 6, *words))
+        # Input 5035 (power factor 1.000 = 0x03E8): a fifth data byte of 3, a read's FC in MBAP.
+        words = rtu_server.read_registers("input", 5033, 3)
+        assert words[2] >> 8 == 3
+        tcp_line.sendall(frame(1, read_pdu(4, 5032, 3)))
+        assert _recv(tcp_line, 11) == frame(1, struct.pack(">BB3H", 4, 6, *words))
+        tcp_line.sendall(frame(1, read_pdu(4, 99, 1)))
+        assert _recv(tcp_line, 5) == frame(1, bytes([0x84, 2]))
 
 
 @pytest.mark.mock_sungrow_expect_errors
