@@ -209,3 +209,63 @@ def test_battery_firmware_string_as_recorded(mock_sungrow_factory: Any) -> None:
     _server, r = _modbus(mock_sungrow_factory, "SH10RT-20", battery_kwh=0)
     with r:
         assert r.read(4, 13279, 15) == [0] * 15
+
+
+#: Input 13265-13279 through the SH10RT-20's WiNet-S: "WINET-SV200.001.00.P040", zero-padded
+#: (mkaiser-sh10rt20-bar12-winet-178023-fingerprint.json, wire 13264).
+P040_WORDS = [0x5749, 0x4E45, 0x542D, 0x5356, 0x3230, 0x302E, 0x3030, 0x312E, 0x3030, 0x2E50,
+              0x3034, 0x3000, 0, 0, 0]
+
+
+def _ascii_words(text: str, count: int) -> list[int]:
+    raw = text.encode("ascii").ljust(2 * count, b"\0")
+    return [int.from_bytes(raw[i:i + 2], "big") for i in range(0, 2 * count, 2)]
+
+
+def test_the_module_firmware_string_names_the_dongle_plugged_in(mock_sungrow_factory: Any) -> None:
+    """Input 13265: empty on the SH10RT with no module fitted ("register 13265 names none", its
+    LAN recording), the WiNet-S's firmware where one is: the same on the LAN port and the
+    dongle's own Modbus port, and the profile's (the dongle's ``/about/list`` version)."""
+    _server, r = _modbus(mock_sungrow_factory, "SH10RT")
+    with r:
+        assert r.read(4, 13264, 15) == [0] * 15
+    for profile, words in (("login", P040_WORDS),
+                           ("legacy", _ascii_words("WINET-SV200.001.00.P020", 15)),
+                           ("tls-only", _ascii_words("WINET-SV300.001.03.P012", 15))):
+        server = mock_sungrow_factory(model="SH10RT-20", server_type="modbus+sungrow",
+                                      encryption="none", winet_profile=profile,
+                                      clock=ManualClock(NOON))
+        lan = RawModbus("127.0.0.1", server.get_connection_info("modbus")["port"])
+        dongle = RawModbus("127.0.0.1", server.get_connection_info("sungrow")["port"])
+        with lan, dongle:
+            assert lan.read(4, 13264, 15) == words, profile
+            assert dongle.read(4, 13264, 15) == words, profile
+    server = mock_sungrow_factory(model="SH10RT-20", server_type="modbus+http",
+                                  winet_profile="login", clock=ManualClock(NOON))
+    with RawModbus("127.0.0.1", server.get_connection_info("modbus")["port"]) as r:
+        assert r.read(4, 13264, 15) == P040_WORDS   # the WiNet-S API alone is a dongle too
+
+
+@pytest.mark.parametrize(("year", "entry"), [(2024, 9), (2026, 11)])
+def test_yearly_arrays_are_a_calendar_from_2015(mock_sungrow_factory: Any, year: int,
+                                                entry: int) -> None:
+    """The SH8.0RT-20 recorded in January 2024 (its three LAN dumps): 2024's PV yield in entry
+    9 of input 6250 (U32*20, low word first), 2025-2029 zero, entries 15-19 0xFFFF; the same
+    in the other yearly arrays (input 6429, 6608, 6787)."""
+    clock = ManualClock(datetime(year, 1, 20, 14, 0, tzinfo=ZoneInfo("Europe/Berlin")))
+    server = mock_sungrow_factory(model="SH8.0RT-20", server_type="modbus", clock=clock,
+                                  timezone="Europe/Berlin", latitude=52.5, longitude=13.4)
+    with RawModbus("127.0.0.1", server.get_connection_info("modbus")["port"]) as r:
+        for first in (6249, 6428, 6607, 6786):
+            words = r.read(4, first, 40)
+            assert isinstance(words, list)
+            assert words[30:] == [0xFFFF] * 10, first
+            assert words[2 * entry + 2:30] == [0] * (28 - 2 * entry), first
+        pv = r.read(4, 6249, 40)
+        monthly = r.read(4, 6226, 12)          # input 6227: this year's months (U16, 0.1 kWh)
+    assert isinstance(pv, list) and isinstance(monthly, list)
+    this_year = pv[2 * entry] + (pv[2 * entry + 1] << 16)
+    assert this_year == sum(monthly) > 0       # January's yield so far, in 0.1 kWh
+    last_year = pv[2 * entry - 2] + (pv[2 * entry - 1] << 16)
+    assert last_year > this_year               # a whole (synthetic) year before it
+    assert server.problems == []

@@ -414,7 +414,7 @@ def test_the_dongle_serial_is_its_own_per_inverter(mock_sungrow_factory: Factory
 @pytest.mark.parametrize(
     ("profile", "firmware", "hardware"),
     [("legacy", "WINET-SV200.001.00.P020", "M_WiNet-S_V01_V01_A"),
-     ("login", "WINET-SV200.001.00.P029", "M_WiNet-S_V01_V01_A"),
+     ("login", "WINET-SV200.001.00.P040", "M_WiNet-S_V01_V01_A"),  # the 2026 recording
      ("tls-only", "WINET-SV300.001.03.P012", "M_WiNet-S2_V01_V01_A")],
 )
 def test_about_and_product_name_the_firmware_of_the_profile(

@@ -218,6 +218,11 @@ class WinetConfig:
     lockout_seconds: float = 1800.0
     scan_seconds: float = 3.0
 
+    @property
+    def firmware(self) -> str:
+        """The dongle's software version: its profile's (input 13265 of its inverter too)."""
+        return PROFILES[self.profile].firmware
+
 
 @dataclass(frozen=True)
 class ControlConfig:

@@ -56,6 +56,9 @@ SERVER_TYPE_ALIASES: dict[str, tuple[str, ...]] = {
     "http+sungrow": ("http", "sungrow"),
     "all": ("modbus", "http", "sungrow"),
 }
+#: The front ends a WiNet-S dongle serves: an inverter with one of them has a dongle plugged in
+#: (its input 13265 names the dongle's firmware; without one it reads empty).
+DONGLE_FRONT_ENDS = frozenset({"http", "sungrow"})
 #: The WiNet-S front end's extra listeners (ports of an inverter's ``http`` endpoint).
 WINET_EXTRA_PORTS = ("plain_http", "tls")
 

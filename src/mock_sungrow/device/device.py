@@ -212,7 +212,8 @@ class Device(DeviceApi):
         if found is None:
             found = self._views["lan"]
             if self.kind == "inverter" and has_view_rules(self.map.name, view):
-                bank = RegisterBank(self.plant, RegisterMap.for_model(self.map.name, view),
+                bank = RegisterBank(self.plant, RegisterMap.for_model(self.map.name, view,
+                                                                 self.map.dongle),
                                     self.bank.holding)
                 bank.share_memory(self.bank)
                 found = (self._datablock_class("input", bank),

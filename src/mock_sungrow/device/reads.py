@@ -179,6 +179,33 @@ def _history(kind: str, period: str) -> Projector:
     return get
 
 
+#: The yearly arrays (U32*20 at input 6250, 6429, 6608, 6787) are a fixed calendar, not the
+#: last twenty years: the SH8.0RT-20 recorded in January 2024 holds 2023 at entry 8 and 2024
+#: at entry 9 (entry 0 is 2015), zeros in the later years' entries 10-14, and 0xFFFF in
+#: entries 15-19 (alexanderlanin's three LAN dumps agree). Its firmware keeps fifteen years.
+YEARLY_FIRST_YEAR = 2015
+YEARLY_KEPT = 15
+
+
+def _yearly(kind: str) -> Projector:
+    """A yearly array as the firmware lays it out, from the plant's last twenty years."""
+
+    def get(s: PlantSnapshot, p: PlantState) -> Value:
+        years = p.history(kind, "years")  # the last len(years) calendar years, this one last
+        first = s.local.year - len(years) + 1
+        kept: list[float | int | None] = []
+        for entry in range(YEARLY_KEPT):
+            k = YEARLY_FIRST_YEAR + entry - first
+            kept.append(years[k] if 0 <= k < len(years) else 0)
+        return kept + [None] * (len(years) - YEARLY_KEPT)  # None: the 0xFFFF entries
+
+    return get
+
+
+#: The catalogue name of input 13265, the communication module's firmware string.
+MODULE_FIRMWARE = "communication_module_firmware_version"
+
+
 def const(value: Value) -> Projector:
     """A register that always reads ``value``."""
 
@@ -336,19 +363,19 @@ INPUT: dict[str, Projector] = {
     "pv_power_of_today": _history("pv", "today"),
     "daily_pv_energy_yields": _history("pv", "days"),
     "monthly_pv_energy_yields": _history("pv", "months"),
-    "yearly_pv_energy_yields": _history("pv", "years"),
+    "yearly_pv_energy_yields": _yearly("pv"),
     "direct_power_consumption_today_pv": _history("direct", "today"),
     "daily_direct_energy_consumption_pv": _history("direct", "days"),
     "monthly_direct_energy_consumption_pv": _history("direct", "months"),
-    "yearly_direct_energy_consumption_pv": _history("direct", "years"),
+    "yearly_direct_energy_consumption_pv": _yearly("direct"),
     "export_power_from_pv_today": _history("export", "today"),
     "daily_export_energy_from_pv": _history("export", "days"),
     "monthly_export_energy_from_pv": _history("export", "months"),
-    "yearly_export_energy_from_pv": _history("export", "years"),
+    "yearly_export_energy_from_pv": _yearly("export"),
     "battery_charge_power_today": _history("charge", "today"),
     "daily_battery_charge_energy_from_pv": _history("charge", "days"),
     "monthly_battery_charge_energy_from_pv": _history("charge", "months"),
-    "yearly_battery_charge_energy_from_pv": _history("charge", "years"),
+    "yearly_battery_charge_energy_from_pv": _yearly("charge"),
     **{f"string_{i + 1}_current": _string_current(i) for i in range(32)},
     **{f"mppt_{i + 1}_voltage": _item(i, "mppt_voltage_v") for i in range(16)},
     **{f"mppt_{i + 1}_current": _item(i, "mppt_current_a") for i in range(16)},
@@ -414,7 +441,9 @@ INPUT: dict[str, Projector] = {
     "meter_channel_2_phase_c_active_power": const(None),
     # input 13250 as the recorded SH10RT and SH10RT-20 (firmware P020) report it
     "inverter_firmware_version": const("SAPPHIRE-H_B001.V000.P020"),
-    "communication_module_firmware_version": const("WINET-SV200.001.00.P029"),
+    # input 13265: empty with no dongle plugged in (the SH10RT LAN recording); a map built for
+    # an inverter with a WiNet-S reads its firmware (RegisterMap's ``dongle``)
+    MODULE_FIRMWARE: const(""),
     # input 13280: the SH10RT-20's SBR096 reports its BCU firmware (mkaiser fingerprint); the
     # SH10RT with a third-party battery reads zeros there, as a model without a battery does
     "battery_firmware_version": _battery(lambda s, p: "SBRBCU-S_22011.01.27"),

@@ -37,7 +37,14 @@ from mock_sungrow.device.catalog import (
 from mock_sungrow.device.codec import encode_value, sentinel_words
 from mock_sungrow.device.family import TableRules, View, rules_for
 from mock_sungrow.device.limits import holding_limits
-from mock_sungrow.device.reads import INPUT, INPUT_BY_ADDRESS, Projector, clock_word
+from mock_sungrow.device.reads import (
+    INPUT,
+    INPUT_BY_ADDRESS,
+    MODULE_FIRMWARE,
+    Projector,
+    clock_word,
+    const,
+)
 
 if TYPE_CHECKING:
     from mock_sungrow.plant.snapshot import PlantSnapshot
@@ -78,10 +85,17 @@ class RegisterMap:
         projectors: Mapping[str, Projector] | None = None,
         address_projectors: Mapping[int, Projector] | None = None,
         view: View = "lan",
+        dongle: str | None = None,
     ) -> None:
         self.model = model
         self.view = view
+        #: The firmware of the WiNet-S plugged into the inverter (``None``: none is), which
+        #: the inverter reports at input 13265: the SH10RT recorded without a dongle reads
+        #: the string empty, the SH10RT-20 its WiNet-S's WINET-SV200.001.00.P040.
+        self.dongle = dongle
         self.projectors: Mapping[str, Projector] = INPUT if projectors is None else projectors
+        if dongle is not None:
+            self.projectors = {**self.projectors, MODULE_FIRMWARE: const(dongle)}
         by_address = INPUT_BY_ADDRESS if address_projectors is None else address_projectors
         self.rows: dict[Table, tuple[ServedRow, ...]] = {}
         self._prefix: dict[Table, array[int]] = {}
@@ -186,9 +200,12 @@ class RegisterMap:
         return served
 
     @staticmethod
-    def for_model(name: str, view: View = "lan") -> RegisterMap:
-        """The (cached, shared) map of the named model, as ``view`` serves it."""
-        return _map_for(name, view)
+    def for_model(name: str, view: View = "lan", dongle: str | None = None) -> RegisterMap:
+        """The (cached, shared) map of the named model, as ``view`` serves it.
+
+        ``dongle`` is the firmware of the inverter's WiNet-S (``None``: it has none).
+        """
+        return _map_for(name, view, dongle)
 
     @property
     def name(self) -> str:
@@ -363,6 +380,6 @@ def _apply_rules(rules: TableRules, served: Sequence[ServedRow], defined: bytear
         defined[address] = 0
 
 
-@functools.lru_cache(maxsize=64)
-def _map_for(name: str, view: View = "lan") -> RegisterMap:
-    return RegisterMap(load_catalog().model(name), view=view)
+@functools.lru_cache(maxsize=256)
+def _map_for(name: str, view: View = "lan", dongle: str | None = None) -> RegisterMap:
+    return RegisterMap(load_catalog().model(name), view=view, dongle=dongle)

@@ -51,6 +51,8 @@ IDENTITY = frozenset({4950, 4951, 4952, 4953, 5000})
 #: Input rows whose words are identity too: the firmware strings (ARM and DSP software at
 #: 4954-4983, the hybrids' firmware versions at 2582+ and 13250+).
 _VERSION_ROWS = ("software_version", "firmware_version")
+#: Input 13265-13279: the communication module's firmware string.
+MODULE_FIRMWARE = 13265
 #: Left out of every comparison: the serial number (input 4990-4999, a unit's own and blanked
 #: by some publishers) and the clock (holding 5000-5005, the time the recording was made).
 NOT_COMPARED = frozenset({("input", a) for a in range(4990, 5000)}
@@ -207,9 +209,13 @@ def _device(dump: Dump, name: str, settings: bool) -> Device:
     from mock_sungrow.installation.spec import InstallationSpec
     from mock_sungrow.plant.physics import Site
 
+    # A unit recorded through its WiNet-S has that dongle plugged in (the dongle generation
+    # whose firmware it reported at input 13265); one recorded on its LAN port has none.
+    dongle = dump.transport == "winet"
     spec = InstallationSpec.from_kwargs(
-        {"model": name, "unit_id": dump.unit, "settings_from": dump if settings else None},
-        ("modbus",), Site())
+        {"model": name, "unit_id": dump.unit, "settings_from": dump if settings else None,
+         **({"winet_profile": _dongle_profile(dump)} if dongle else {})},
+        ("modbus", "sungrow") if dongle else ("modbus",), Site())
     member = _cluster_member(dump)
     if member is None:
         return Installation(spec, ManualClock(), SungrowModbusDataBlock).inverters[0]
@@ -224,6 +230,17 @@ def _device(dump: Dump, name: str, settings: bool) -> Device:
         for j in range(size))
     spec = dataclasses.replace(spec, inverters=members)
     return Installation(spec, ManualClock(), SungrowModbusDataBlock).inverters[position]
+
+
+def _dongle_profile(dump: Dump) -> str:
+    """The WiNet-S profile whose firmware the dump's input 13265 names (else the default)."""
+    from mock_sungrow.config import WINET_PROFILES
+    from mock_sungrow.frontends.winet.auth import PROFILES
+
+    words = [dump.words.get(("input", a)) for a in range(MODULE_FIRMWARE, MODULE_FIRMWARE + 15)]
+    text = b"".join((w or 0).to_bytes(2, "big") for w in words).rstrip(b"\0")
+    found = [n for n, p in PROFILES.items() if p.firmware.encode() == text]
+    return found[0] if found else WINET_PROFILES[0]
 
 
 def _cluster_member(dump: Dump) -> tuple[int, int] | None:

@@ -28,7 +28,7 @@ from mock_sungrow.device.device import Device, build_battery, build_inverter
 from mock_sungrow.device.registermap import RegisterMap
 from mock_sungrow.device.writes import initial_settings
 from mock_sungrow.dumps.settings import apply_settings
-from mock_sungrow.endpoints import DEVICE_FRONT_ENDS, WINET_EXTRA_PORTS
+from mock_sungrow.endpoints import DEVICE_FRONT_ENDS, DONGLE_FRONT_ENDS, WINET_EXTRA_PORTS
 from mock_sungrow.installation.spec import InstallationError, InstallationSpec, InverterSpec
 from mock_sungrow.plant.state import PlantState
 
@@ -114,7 +114,8 @@ class Installation:
         for i, inv in enumerate(self.spec.inverters):
             pc = inv.plant
             model = catalog.model(pc.model)
-            regmap = RegisterMap.for_model(model.name)
+            dongle = inv.winet.firmware if DONGLE_FRONT_ENDS.intersection(inv.ports) else None
+            regmap = RegisterMap.for_model(model.name, dongle=dongle)
             try:
                 plant = PlantState(
                     model, self.clock, site=self.spec.site, seed=pc.seed, tick=pc.tick,

@@ -149,7 +149,8 @@ class WinetApi(WinetServices):
 
     async def http_about(self, params: Mapping[str, Any]) -> Reply:
         """``/about/list``: the dongle's identity (no token needed)."""
-        firmware, hardware = payloads.DONGLE_FIRMWARE[self.settings.profile]
+        profile = self.settings.profile_info
+        firmware, hardware = profile.firmware, profile.hardware
         items = [
             ("I18N_COMMON_DEVICE_SN", devicelist.dongle_serial(self.inverter)),
             ("I18N_COMMON_APPLI_SOFT_VERSION", firmware),
@@ -165,7 +166,7 @@ class WinetApi(WinetServices):
         error = self._token_error(params)
         if error is not None:
             return error
-        firmware, _hardware = payloads.DONGLE_FIRMWARE[self.settings.profile]
+        firmware = self.settings.profile_info.firmware
         serial = devicelist.dongle_serial(self.inverter)
         ident = await devicelist.identity(self.regs)
         country = await self.regs.value("present_country")
@@ -213,7 +214,8 @@ class WinetApi(WinetServices):
 
     async def http_product(self, params: Mapping[str, Any]) -> Reply:
         """``/product/list``: sungrow-http-config insists on ``WiNet-S`` / ``9``."""
-        firmware, hardware = payloads.DONGLE_FIRMWARE[self.settings.profile]
+        profile = self.settings.profile_info
+        firmware, hardware = profile.firmware, profile.hardware
         return envelope(SUCCESS, MSG_SUCCESS, data={
             "product_name": "WiNet-S", "product_code": 9,
             "software_version": firmware, "hardware_version": hardware})

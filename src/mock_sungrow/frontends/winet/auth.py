@@ -103,6 +103,10 @@ class Profile:
     #: Whether ``connect`` reports the dongle's IP (WiNet-S2).
     reports_ip: bool
     description: str
+    #: The dongle's software and hardware versions (``/about/list``, ``/product/list``,
+    #: and input 13265 of the inverter it is plugged into).
+    firmware: str
+    hardware: str
 
 
 PROFILES: Mapping[str, Profile] = MappingProxyType({
@@ -110,6 +114,7 @@ PROFILES: Mapping[str, Profile] = MappingProxyType({
         "legacy", require_login=False, tls_only=False, single_session=False,
         connect_extras=MappingProxyType({}), reports_ip=False,
         description="older WiNet-S: connect alone gives a working token",
+        firmware="WINET-SV200.001.00.P020", hardware="M_WiNet-S_V01_V01_A",
     ),
     "login": Profile(
         "login", require_login=True, tls_only=False, single_session=True,
@@ -118,6 +123,9 @@ PROFILES: Mapping[str, Profile] = MappingProxyType({
         ),
         reports_ip=False,
         description="2024 WiNet-S firmware: services answer 401 until login",
+        # recorded: the SH10RT-20's WiNet-S of 2026 reads WINET-SV200.001.00.P040 at input
+        # 13265 (../shared/dumps, mkaiser-sh10rt20-bar12-winet-178023-fingerprint.json)
+        firmware="WINET-SV200.001.00.P040", hardware="M_WiNet-S_V01_V01_A",
     ),
     "tls-only": Profile(
         "tls-only", require_login=True, tls_only=True, single_session=True,
@@ -126,6 +134,7 @@ PROFILES: Mapping[str, Profile] = MappingProxyType({
         ),
         reports_ip=True,
         description="WiNet-S2 / 2025 firmware: login required, only the TLS port answers",
+        firmware="WINET-SV300.001.03.P012", hardware="M_WiNet-S2_V01_V01_A",
     ),
 })
 

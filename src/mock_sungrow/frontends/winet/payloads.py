@@ -32,12 +32,6 @@ if TYPE_CHECKING:
     from mock_sungrow.device.device import Device
     from mock_sungrow.plant.state import PlantState
 
-#: Firmware strings of the dongle per profile (captured shapes, spec §4.4 and §1.1).
-DONGLE_FIRMWARE = {
-    "legacy": ("WINET-SV200.001.00.P020", "M_WiNet-S_V01_V01_A"),
-    "login": ("WINET-SV200.001.00.P029", "M_WiNet-S_V01_V01_A"),
-    "tls-only": ("WINET-SV300.001.03.P012", "M_WiNet-S2_V01_V01_A"),
-}
 UNAVAILABLE = "--"
 #: Running-state register word -> the i18n state key ``real`` shows.
 _WORK_STATE_1 = {  # input 5038 (string inverters)
