@@ -50,7 +50,8 @@ def test_the_dongle_refuses_its_own_bands(mock_sungrow_factory: Any, model: str)
 
 
 def test_the_dongle_answers_zero_for_the_lan_ports_sentinels(mock_sungrow_factory: Any) -> None:
-    _server, lan, dongle = _both(mock_sungrow_factory, "SH10RT-20")
+    """The 2026 dongle (WINET-SV200.001.00.P040, the ``login`` profile) of the SH10RT-20."""
+    _server, lan, dongle = _both(mock_sungrow_factory, "SH10RT-20", winet_profile="login")
     with lan, dongle:
         # MPPT 3 (input 5015-5016) and 4984-4989: 0xFFFF on the LAN port, 0 through the dongle
         assert lan.read(4, 5014, 2) == [0xFFFF, 0xFFFF]
@@ -59,10 +60,30 @@ def test_the_dongle_answers_zero_for_the_lan_ports_sentinels(mock_sungrow_factor
         assert dongle.read(4, 4983, 6) == [0] * 6
         # meter channel 2 (input 13200-13207) and 13208-13249
         assert dongle.read(4, 13199, 50) == [0] * 50
-        # identity passes through unchanged (input 4950-4953 in every dump)
-        assert dongle.read(4, 4949, 4) == [0x3000, 0x4142, 0x1100, 0x0100]
+        # identity passes through unchanged (input 4950-4953 on every LAN port), and so do the
+        # battery fault words (input 13066-13069)
+        assert dongle.read(4, 4949, 4) == lan.read(4, 4949, 4) == [0x3000, 0x4142, 0x1100,
+                                                                   0x0100]
+        assert dongle.read(4, 13065, 4) == lan.read(4, 13065, 4) == [0, 0, 0, 0]
         # holding keeps the LAN port's words (holding 5009-5035 read 0xFFFF both ways)
         assert dongle.read(3, 5008, 27) == lan.read(3, 5008, 27) == [0xFFFF] * 27
+
+
+@pytest.mark.parametrize("model", ["SH8.0RT-20", "SH10RT"])
+def test_a_legacy_dongle_sends_its_own_protocol_words(mock_sungrow_factory: Any,
+                                                      model: str) -> None:
+    """The SH8.0RT-20's WiNet-S on 2024-01-24 (before the May 2024 login firmware: the
+    ``legacy`` profile): input 4950-4953 = 0x3130 0x4141 0x0500 0x0100 and the battery fault
+    words 13066-13069 = 0xFFFF, where its LAN port sent 0x3000 0x4142 0x1100 0x0100 and 0
+    (alexanderlanin-sh8rt20-master-winet-wire.json beside its direct wire trace)."""
+    _server, lan, dongle = _both(mock_sungrow_factory, model, winet_profile="legacy")
+    with lan, dongle:
+        assert dongle.read(4, 4949, 4) == [0x3130, 0x4141, 0x0500, 0x0100]
+        assert lan.read(4, 4949, 4) == [0x3000, 0x4142, 0x1100, 0x0100]
+        assert dongle.read(4, 13065, 4) == [0xFFFF] * 4
+        assert lan.read(4, 13065, 4) == [0] * 4
+        assert dongle.read(4, 5014, 2) == [0, 0]     # and the dongle's other rules still hold
+        assert dongle.read(4, 5070, 1) == 2
 
 
 def test_first_read_of_33047_and_33500_fails_once_per_connection(
@@ -104,7 +125,7 @@ def test_a_model_no_dongle_rule_reaches_reads_alike(mock_sungrow_factory: Any) -
 
 def test_the_encrypted_dongle_port_has_the_same_view(mock_sungrow_factory: Any) -> None:
     server = mock_sungrow_factory(model="SH10RT-20", server_type="sungrow", encryption="aes",
-                                  clock=ManualClock(NOON))
+                                  winet_profile="login", clock=ManualClock(NOON))
     with EncryptedModbus("127.0.0.1", server.get_connection_info("sungrow")["port"]) as c:
         c.fetch_key()
         assert c.eread(4, 5014, 2) == [0, 0]

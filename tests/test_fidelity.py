@@ -27,15 +27,13 @@ from tests.test_dumps import DUMPS
 #: name -> (presence, identity, read-only holding, sentinels) floors, measured with the dump's
 #: own settings (2026-12-02, rounded down). Identity counts the firmware strings too (ARM and
 #: DSP software 4954-4983, 2582+, 13250+): the SH10RT's third-party battery reports no BCU
-#: firmware at input 13280 (the model's is an SBR's); through the SH8.0RT-20's 2024 WiNet-S
-#: input 4950-4952 are the dongle's own words, where the 2026 dongle passes the inverter's
-#: through (docs/dumps.md). The sentinels left are input 13030 (the plant's grid state) and
-#: the four battery fault words the SH8.0RT-20's dongle sent as 0xFFFF.
+#: firmware at input 13280 (the model's is an SBR's; docs/dumps.md). The sentinel left on the
+#: LAN dumps is input 13030 (the plant's grid state).
 FLOORS = {
     "alexanderlanin-sh8rt20-master-direct-sungather-scan.yaml": (1.0, 1.0, 0.989, 0.997),
     "alexanderlanin-sh8rt20-master-direct-wire.json": (1.0, 1.0, 0.989, 0.994),
     "alexanderlanin-sh8rt20-master-direct.yaml": (1.0, 1.0, 1.0, 0.995),
-    "alexanderlanin-sh8rt20-master-winet-wire.json": (1.0, 0.914, 0.989, 0.0),
+    "alexanderlanin-sh8rt20-master-winet-wire.json": (1.0, 1.0, 0.989, 1.0),
     "mkaiser-sh10rt-direct-lan-fingerprint.json": (1.0, 0.901, 1.0, 0.998),
     "mkaiser-sh10rt20-bar12-winet-178023-fingerprint.json": (1.0, 1.0, 1.0, 1.0),
 }

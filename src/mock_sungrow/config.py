@@ -223,6 +223,11 @@ class WinetConfig:
         """The dongle's software version: its profile's (input 13265 of its inverter too)."""
         return PROFILES[self.profile].firmware
 
+    @property
+    def modbus_rules(self) -> str:
+        """The family-rule view of the dongle's Modbus port (``winet`` or ``winet-legacy``)."""
+        return PROFILES[self.profile].modbus_rules
+
 
 @dataclass(frozen=True)
 class ControlConfig:

@@ -133,6 +133,7 @@ class Device(DeviceApi):
         winet_dev_type: int,
         role: Role | None,
         index: int,
+        dongle_view: View = "winet",
     ) -> None:
         self.kind: Kind = kind
         self.bank = bank
@@ -149,6 +150,9 @@ class Device(DeviceApi):
         self.winet_dev_type = winet_dev_type
         self.role: Role | None = role
         self.index = index
+        #: The family rules the dongle's port serves this device with (``winet``, or a
+        #: legacy-generation dongle's ``winet-legacy``).
+        self.dongle_view: View = dongle_view
         #: The inverter's battery (an inverter), or the inverter it belongs to (a battery).
         self.battery: Device | None = None
         self.inverter: Device | None = None
@@ -211,8 +215,9 @@ class Device(DeviceApi):
         found = self._views.get(view)
         if found is None:
             found = self._views["lan"]
-            if self.kind == "inverter" and has_view_rules(self.map.name, view):
-                bank = RegisterBank(self.plant, RegisterMap.for_model(self.map.name, view,
+            rules: View = self.dongle_view if view == "winet" else view
+            if self.kind == "inverter" and has_view_rules(self.map.name, rules):
+                bank = RegisterBank(self.plant, RegisterMap.for_model(self.map.name, rules,
                                                                  self.map.dongle),
                                     self.bank.holding)
                 bank.share_memory(self.bank)
@@ -241,10 +246,12 @@ def build_inverter(
     role: Role = "standalone",
     index: int = 1,
     cluster: tuple[int, int] = (0, 1),
+    dongle_view: View = "winet",
 ) -> Device:
     """An inverter: its holding memory (defaults, cluster words), its blocks, its identity.
 
-    ``cluster`` is (position among the slaves, number of inverters in the cluster).
+    ``cluster`` is (position among the slaves, number of inverters in the cluster);
+    ``dongle_view`` the family rules its WiNet-S's Modbus port follows.
     """
     holding = regmap.holding_defaults()
     pack = plant.battery
@@ -259,7 +266,7 @@ def build_inverter(
         "inverter", RegisterBank(plant, regmap, holding), datablock_class, unit=unit,
         serial=plant.serial, logical_id=1,
         winet_dev_type=WINET_HYBRID_INVERTER if model.is_hybrid else WINET_STRING_INVERTER,
-        role=role, index=index,
+        role=role, index=index, dongle_view=dongle_view,
     )
 
 

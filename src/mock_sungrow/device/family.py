@@ -22,8 +22,10 @@ and ``source``. Rules, in the order the map applies them:
   next succeeds (the SH8.0RT-20's WiNet-S at holding 33047 and 33500); the front end keeps
   the per-connection state.
 
-``view`` is ``any`` (every port), ``lan`` (the inverter's own port) or ``winet`` (the WiNet-S
-dongle's Modbus port, :mod:`mock_sungrow.frontends.modbus`' "sungrow" front end). Later rows
+``view`` is ``any`` (every port), ``lan`` (the inverter's own port), ``winet`` (the WiNet-S
+dongle's Modbus port, :mod:`mock_sungrow.frontends.modbus`' "sungrow" front end) or
+``winet-legacy`` (that port on a dongle of the generation before the May 2024 login firmware,
+the ``legacy`` profile's: its rules follow the ``winet`` ones). Later rows
 win over earlier ones where they overlap, so a narrower family (one model) can follow a wider
 one. Nothing here knows about plants or protocols.
 """
@@ -41,9 +43,13 @@ from typing import Literal, cast
 from mock_sungrow.device.catalog import TABLES, CatalogError, Table, read_data
 
 Rule = Literal["answer", "live", "words", "refuse", "retry"]
-View = Literal["any", "lan", "winet"]
+View = Literal["any", "lan", "winet", "winet-legacy"]
 RULES: tuple[Rule, ...] = ("answer", "live", "words", "refuse", "retry")
-VIEWS: tuple[View, ...] = ("any", "lan", "winet")
+VIEWS: tuple[View, ...] = ("any", "lan", "winet", "winet-legacy")
+#: The views whose rules a view applies, in order (a legacy dongle's follow a dongle's).
+_APPLIES: dict[View, tuple[View, ...]] = {
+    "any": ("any",), "lan": ("any", "lan"), "winet": ("any", "winet"),
+    "winet-legacy": ("any", "winet", "winet-legacy")}
 FILE = "family_rules.csv"
 
 
@@ -121,7 +127,8 @@ def family_rules() -> tuple[FamilyRule, ...]:
 @functools.lru_cache(maxsize=256)
 def has_view_rules(model: str, view: View) -> bool:
     """Whether any rule of ``view`` itself (not ``any``) reaches ``model``."""
-    return any(r.view == view and r.matches(model) for r in family_rules())
+    own = _APPLIES[view][1:]
+    return any(r.view in own and r.matches(model) for r in family_rules())
 
 
 @functools.lru_cache(maxsize=1024)
@@ -129,11 +136,13 @@ def rules_for(model: str, table: Table, view: View = "lan") -> TableRules:
     """What the rules say for ``model``'s ``table`` as ``view`` serves it (shared: read only).
 
     The dongle's view (``winet``) applies the ``any`` rules, then its own; the LAN port
-    (``lan``) the ``any`` rules and the ``lan`` ones.
+    (``lan``) the ``any`` rules and the ``lan`` ones; a legacy dongle (``winet-legacy``) the
+    dongle's and then its own.
     """
     out = TableRules()
+    applies = _APPLIES[view]
     for rule in family_rules():
-        if rule.table != table or rule.view not in ("any", view) or not rule.matches(model):
+        if rule.table != table or rule.view not in applies or not rule.matches(model):
             continue
         span = range(rule.start, rule.end + 1)
         if rule.rule == "retry":

@@ -107,6 +107,9 @@ class Profile:
     #: and input 13265 of the inverter it is plugged into).
     firmware: str
     hardware: str
+    #: The family rules of its Modbus port (:mod:`mock_sungrow.device.family`): the legacy
+    #: generation's own protocol words and battery fault words (the 2024-01 recording).
+    modbus_rules: str
 
 
 PROFILES: Mapping[str, Profile] = MappingProxyType({
@@ -115,6 +118,7 @@ PROFILES: Mapping[str, Profile] = MappingProxyType({
         connect_extras=MappingProxyType({}), reports_ip=False,
         description="older WiNet-S: connect alone gives a working token",
         firmware="WINET-SV200.001.00.P020", hardware="M_WiNet-S_V01_V01_A",
+        modbus_rules="winet-legacy",
     ),
     "login": Profile(
         "login", require_login=True, tls_only=False, single_session=True,
@@ -125,7 +129,7 @@ PROFILES: Mapping[str, Profile] = MappingProxyType({
         description="2024 WiNet-S firmware: services answer 401 until login",
         # recorded: the SH10RT-20's WiNet-S of 2026 reads WINET-SV200.001.00.P040 at input
         # 13265 (../shared/dumps, mkaiser-sh10rt20-bar12-winet-178023-fingerprint.json)
-        firmware="WINET-SV200.001.00.P040", hardware="M_WiNet-S_V01_V01_A",
+        firmware="WINET-SV200.001.00.P040", hardware="M_WiNet-S_V01_V01_A", modbus_rules="winet",
     ),
     "tls-only": Profile(
         "tls-only", require_login=True, tls_only=True, single_session=True,
@@ -135,6 +139,7 @@ PROFILES: Mapping[str, Profile] = MappingProxyType({
         reports_ip=True,
         description="WiNet-S2 / 2025 firmware: login required, only the TLS port answers",
         firmware="WINET-SV300.001.03.P012", hardware="M_WiNet-S2_V01_V01_A",
+        modbus_rules="winet",
     ),
 })
 
