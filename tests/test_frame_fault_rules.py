@@ -14,6 +14,8 @@ import socket
 import struct
 from typing import Any
 
+import pytest
+
 from mock_sungrow import MockSungrowServer
 from tests.helpers import RawModbus
 
@@ -82,6 +84,17 @@ def test_padded_frame_pads_reads_only(mock_sungrow_factory: Any) -> None:
     assert (length, body) == (1 + len(echo), bytes((1,)) + echo)
     assert _fired(server, "padded-frame") == [3]
     assert [r.fault for r in server.requests.all()] == ["padded-frame"] * 3 + [None, None]
+
+
+@pytest.mark.parametrize("code", [3, 4])
+def test_padded_frame_leaves_exceptions_whose_code_is_a_read_function(
+        mock_sungrow_factory: Any, code: int) -> None:
+    """Exception 3 and 4 replies (0x84 0x03, 0x84 0x04): the code byte is not a function."""
+    server = mock_sungrow_factory(server_type="modbus")
+    server.inject("padded-frame", extra=1)
+    server.inject("exception", code=code)
+    assert _exchange(server, _read(4, 4999, 1)) == (3, bytes((1, 0x84, code)))
+    assert _fired(server, "padded-frame") == [0]
 
 
 # ----------------------------------------------------------------------------- bad-exception
