@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from mock_sungrow import ManualClock
-from tests.helpers import EncryptedModbus, RawModbus
+from tests.helpers import AsyncBlock, EncryptedModbus, RawModbus
 
 NOON = datetime(2026, 1, 10, 12, 0, tzinfo=ZoneInfo("Australia/Sydney"))
 #: Input bands (wire start, count) the SH10RT-20's dongle refused one address at a time.
@@ -86,10 +86,13 @@ def test_a_legacy_dongle_sends_its_own_protocol_words(mock_sungrow_factory: Any,
         assert dongle.read(4, 5070, 1) == 2
 
 
+@pytest.mark.parametrize("blocks", ["stock", "async"])
 def test_first_read_of_33047_and_33500_fails_once_per_connection(
-    mock_sungrow_factory: Any,
+    mock_sungrow_factory: Any, blocks: str,
 ) -> None:
-    server, lan, dongle = _both(mock_sungrow_factory, "SH8.0RT-20")
+    """Also with data blocks that override an ``async_`` method (the slower async path)."""
+    extra = {"datablock_class": AsyncBlock} if blocks == "async" else {}
+    server, lan, dongle = _both(mock_sungrow_factory, "SH8.0RT-20", **extra)
     with lan, dongle:
         for wire, count in ((33046, 2), (33499, 2)):
             assert dongle.read(3, wire, count) == 4   # exception 4 (device failure) first

@@ -72,6 +72,20 @@ def test_write_scale_on_the_async_write_path(mock_sungrow_factory: Any) -> None:
     assert [r.fault for r in server.requests.find(writes=True)] == ["write-scale"] * 4
 
 
+def test_write_scale_bounds_are_those_of_a_register(mock_sungrow_factory: Any) -> None:
+    """A scaled word of 0 is written; one of 65 536 (0x8000 doubled) no longer fits: 4."""
+    server: MockSungrowServer = mock_sungrow_factory(model="SH10RT", server_type="modbus")
+    server.inject("write-scale", factor=2, table="holding", address=13074)
+    with RawModbus("127.0.0.1", _port(server)) as c:
+        assert c.request(1, bytes.fromhex("06 33 11 00 64")) == bytes.fromhex("06 33 11 00 64")
+        assert c.read(3, 13073, 1) == [200]
+        assert c.request(1, bytes.fromhex("06 33 11 00 00")) == bytes.fromhex("06 33 11 00 00")
+        assert c.read(3, 13073, 1) == [0]
+        assert c.request(1, bytes.fromhex("06 33 11 80 00")) == bytes.fromhex("86 04")
+        assert c.read(3, 13073, 1) == [0]
+    assert server.problems == []
+
+
 class AsyncFailures(SungrowModbusDataBlock):
     """An ``async_getValues`` override that refuses one register and breaks on another."""
 

@@ -8,6 +8,7 @@ and the assertion messages docs/faults.md shows a user.
 
 from __future__ import annotations
 
+import struct
 from datetime import datetime, timezone
 from typing import Any
 
@@ -273,3 +274,19 @@ def test_the_log_keeps_the_newest_requests_up_to_its_size(mock_sungrow_factory: 
     assert len(server.requests) == 3
     server.requests.clear()
     assert len(server.requests) == 0 and server.requests.all() == []
+
+
+def test_a_writes_words_are_logged_as_sent(mock_sungrow_factory: Any) -> None:
+    """An FC6 word over 0x7FFF is logged unsigned, an FC16 of no registers carries no words
+    (an empty tuple: it is a write), an FC6 with bytes after its word carries none we read."""
+    server = mock_sungrow_factory(server_type="modbus")
+    with RawModbus("127.0.0.1", server.get_connection_info("modbus")["port"]) as r:
+        assert r.write_single(5007, 0x8001) == 4           # out of holding 5008's range
+        assert r.request(1, struct.pack(">BHHB", 16, 5007, 0, 0)) == bytes((0x90, 2))
+        assert r.request(1, struct.pack(">BHHH", 6, 5007, 900, 0)) == bytes((0x86, 2))
+    assert [(r.function, r.address, r.count, r.outcome, r.values)
+            for r in server.requests.all()] == [
+        (6, 5008, 1, "exception 4", (0x8001,)),
+        (16, 5008, 0, "exception 2", ()),
+        (6, 5008, 1, "exception 2", None),
+    ]

@@ -99,6 +99,17 @@ def test_stale_after_write_holds_the_replaced_words_it_covers(mock_sungrow_facto
     assert _fired(server) == [2]
 
 
+def test_stale_after_write_leaves_a_broadcast_write_alone(mock_sungrow_factory: Any) -> None:
+    """A broadcast (unit 0) write reaches every device unanswered, as no device's own write:
+    the fault, which holds what a client's write to a unit replaced, has nothing to hold."""
+    server, _clock, c = _served(mock_sungrow_factory)
+    with c:
+        server.inject("stale-after-write", hold=60, table="holding", address=5008)
+        c.send(c.frame(0, bytes.fromhex("06 13 8f 01 f4")))  # unit 0: holding 5008 = 500
+        assert c.read(3, 5007, 1) == [500]  # the next request is answered after it, applied
+    assert _fired(server) == [0]
+
+
 def test_a_word_fault_matching_another_request_leaves_the_words_alone(
     mock_sungrow_factory: Any,
 ) -> None:
