@@ -12,6 +12,7 @@ suite's own CRC (tests/helpers.py).
 from __future__ import annotations
 
 import struct
+import time
 from typing import Any
 
 import pytest
@@ -105,4 +106,44 @@ def test_bad_frames_are_named_in_the_problems(rtu_line: MockSungrowServer) -> No
     assert [p.message for p in rtu_line.problems] == [
         f"CRC error in {damaged.hex(' ')}",
         f"truncated frame {long_write[:16].hex(' ')} ended by silence"]
+    assert {(p.front_end, p.peer, p.kind) for p in rtu_line.problems} == {
+        ("rtu", device_of(rtu_line), "bad-frame")}
     rtu_line.diagnostics.clear()
+
+
+def test_the_shortest_frame_is_four_bytes(rtu_line: MockSungrowServer) -> None:
+    """Unit, function code and CRC (FC 0x11, report server ID, carries no data): a whole
+    frame of a function this device lacks, so exception 1."""
+    shortest = rtu_frame(1, bytes([0x11]))
+    assert len(shortest) == 4
+    with Line(device_of(rtu_line)) as line:
+        line.send(shortest)
+        assert line.recv(5) == rtu_frame(1, bytes([0x91, 0x01]))
+    assert rtu_line.problems == []
+
+
+def test_the_inverter_answers_no_sooner_than_its_turnaround(mock_sungrow_factory: Any) -> None:
+    """``rtu_turnaround``: the inverter's own delay before it answers (a lower bound only:
+    how much later the answer comes is the machine's)."""
+    server = mock_sungrow_factory(server_type="modbus+rtu", rtu_baudrate=115200,
+                                  rtu_turnaround=0.4)
+    with Line(device_of(server)) as line:
+        started = time.monotonic()
+        line.send(READ)
+        assert line.recv(7) == rtu_frame(1, struct.pack(">BBH", 4, 2, 0x0126))
+        assert time.monotonic() - started >= 0.4
+
+
+def test_a_frame_in_two_pieces_within_the_silence_is_one_frame(
+        mock_sungrow_factory: Any) -> None:
+    """At 300 baud four bytes take 133 ms on the line and the silence that ends a frame is
+    3.5 characters (117 ms) after the last one: the second half, written 40 ms after the
+    first, continues the frame (the pause is the stimulus here, not a synchronisation; the
+    line's clock, not the pause, says when the frame ends)."""
+    server = mock_sungrow_factory(server_type="modbus+rtu", rtu_baudrate=300)
+    with Line(device_of(server)) as line:
+        line.send(READ[:4])
+        time.sleep(0.04)
+        line.send(READ[4:])
+        assert line.recv(7) == rtu_frame(1, struct.pack(">BBH", 4, 2, 0x0126))
+    assert server.problems == []
