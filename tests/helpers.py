@@ -44,6 +44,17 @@ class AsyncBlock(SungrowModbusDataBlock):
         self.setValues(address, values)
 
 
+def recv_upto(sock: socket.socket, size: int) -> bytes:
+    """``size`` bytes from ``sock``, or fewer if the peer closes first (by its timeout)."""
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 def rtu_frame(unit: int, pdu: bytes) -> bytes:
     """An RTU frame: unit, PDU, CRC."""
     return bytes([unit]) + pdu + crc16(bytes([unit]) + pdu)

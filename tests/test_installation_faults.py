@@ -10,6 +10,7 @@ documented behaviour (docs/faults.md) and the WiNet-S captures (winet-protocol.m
 
 from __future__ import annotations
 
+import socket
 import struct
 from collections.abc import Iterator
 from typing import Any
@@ -22,6 +23,8 @@ from tests.helpers import (
     EncryptedModbus,
     RawModbus,
     closed_by_peer,
+    recv_upto,
+    rtu_frame,
     turned_away,
     wait_until,
 )
@@ -96,6 +99,39 @@ def test_min_gap_measures_each_port_on_its_own(cluster: MockSungrowServer) -> No
         assert s.read(4, 4999, 1, unit=2) == [SH10RT]  # first on its port: answered
         m.send(m.frame(1, DEVICE_TYPE))
         assert closed_by_peer(m.sock)  # second on the master's port: too soon, dropped
+
+
+def test_min_gap_measures_each_dongle_port_on_its_own() -> None:
+    """The same for two WiNet-S dongles' Modbus ports (plain, so each request is one)."""
+    plain = {"inverter": [{"model": "SH10RT", "ports": {"sungrow": 0},
+                           "sungrow": {"encryption": "none"}} for _ in range(2)]}
+    with MockSungrowServer(installation=plain, clock=ManualClock()) as server:
+        server.inject("min-gap", gap=3600, overload="drop", front_end="sungrow")
+        first, second = (server.get_connection_info("sungrow", device=d)["port"]
+                         for d in ("inverter[1]", "inverter[2]"))
+        with RawModbus("127.0.0.1", first) as a, RawModbus("127.0.0.1", second) as b:
+            assert a.read(4, 4999, 1, unit=1) == [SH10RT]
+            assert b.read(4, 4999, 1, unit=1) == [SH10RT]  # first on its port: answered
+            a.send(a.frame(1, DEVICE_TYPE))
+            assert closed_by_peer(a.sock)  # second on the first dongle's port: dropped
+
+
+def test_min_gap_measures_each_rtu_gateway_on_its_own() -> None:
+    """And for two inverters' RTU-over-TCP gateways (RTU frames on a TCP connection)."""
+    gateways = {"inverter": [{"model": "SH10RT", "ports": {"rtu-tcp": 0}} for _ in range(2)]}
+    request = rtu_frame(1, DEVICE_TYPE)
+    answer = rtu_frame(1, struct.pack(">BBH", 4, 2, SH10RT))
+    with MockSungrowServer(installation=gateways, clock=ManualClock()) as server:
+        server.inject("min-gap", gap=3600, overload="drop", front_end="rtu-tcp")
+        first, second = (server.get_connection_info("rtu-tcp", device=d)["port"]
+                         for d in ("inverter[1]", "inverter[2]"))
+        with socket.create_connection(("127.0.0.1", first), timeout=5) as a, \
+                socket.create_connection(("127.0.0.1", second), timeout=5) as b:
+            for sock in (a, b):  # first on its gateway: answered
+                sock.sendall(request)
+                assert recv_upto(sock, len(answer)) == answer
+            a.sendall(request)
+            assert closed_by_peer(a)  # second on the first gateway: dropped
 
 
 def _key(server: MockSungrowServer, device: str) -> tuple[EncryptedModbus, bytes]:

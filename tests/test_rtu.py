@@ -31,7 +31,7 @@ from pymodbus.client import ModbusSerialClient, ModbusTcpClient
 from pymodbus.exceptions import ModbusIOException
 
 from mock_sungrow import ManualClock, MockSungrowServer
-from tests.helpers import crc16, rtu_frame, wait_until
+from tests.helpers import crc16, recv_upto, rtu_frame, wait_until
 from tests.test_modbus_tcp import LEVEL1_BLOCKS
 
 SG5K_D, SH10RT = 0x0126, 0x0E03
@@ -355,14 +355,7 @@ def tcp_line(rtu_server: MockSungrowServer) -> Iterator[socket.socket]:
         yield sock
 
 
-def _recv(sock: socket.socket, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            break
-        data += chunk
-    return data
+_recv = recv_upto
 
 
 def test_bad_crc_noise_and_collision_as_the_client_sees_them(

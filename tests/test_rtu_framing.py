@@ -11,6 +11,7 @@ suite's own CRC (tests/helpers.py).
 
 from __future__ import annotations
 
+import socket
 import struct
 import time
 from typing import Any
@@ -147,3 +148,18 @@ def test_a_frame_in_two_pieces_within_the_silence_is_one_frame(
         line.send(READ[4:])
         assert line.recv(7) == rtu_frame(1, struct.pack(">BBH", 4, 2, 0x0126))
     assert server.problems == []
+
+
+def test_the_tcp_gateway_records_its_bad_frames(mock_sungrow_factory: Any) -> None:
+    """The RTU-over-TCP gateway names its own bad frames (front end ``rtu-tcp``, the
+    client's address)."""
+    server = mock_sungrow_factory(server_type="modbus+rtu-tcp")
+    damaged = READ[:-1] + bytes([READ[-1] ^ 0xFF])
+    info = server.get_connection_info("rtu-tcp")
+    with socket.create_connection((info["host"], info["port"]), timeout=5) as sock:
+        sock.sendall(damaged)
+        wait_until(lambda: server.problems, what="the CRC error")
+        host, port = sock.getsockname()[:2]
+    assert [(p.front_end, p.peer, p.kind, p.message) for p in server.problems] == [
+        ("rtu-tcp", f"{host}:{port}", "bad-frame", f"CRC error in {damaged.hex(' ')}")]
+    server.diagnostics.clear()
