@@ -75,12 +75,20 @@ def _rejects(server: MockSungrowServer, data: bytes, key: bytes | None = None) -
         ("01 00 0f 11", "encrypted frame header 01 00 0f 11: padding 17 outside 1..16"),
         ("01 00 0c 05", "encrypted frame header 01 00 0c 05: 12 + 5 bytes is not a whole "
                         "number of AES blocks (the padding for 12 is 4)"),
+        ("01 00 14 05", "encrypted frame header 01 00 14 05: 20 + 5 bytes is not a whole "
+                        "number of AES blocks (the padding for 20 is 12)"),
+        # with bytes after the header, the message still shows the header's four
+        ("01 00 07 09 ff ff", "encrypted frame header 01 00 07 09: length 7 is shorter than "
+                              "any Modbus TCP request (8)"),
+        ("01 00 0c 00 ff", "encrypted frame header 01 00 0c 00: padding 0 outside 1..16"),
+        ("01 00 0c 05 ff", "encrypted frame header 01 00 0c 05: 12 + 5 bytes is not a whole "
+                           "number of AES blocks (the padding for 12 is 4)"),
     ],
 )
 def test_a_bad_encrypted_header_is_named_and_closes_the_connection(
     server: MockSungrowServer, header: str, message: str
 ) -> None:
-    # exactly the 4 header bytes: the server must judge them without waiting for more
+    # the 4 header bytes alone are judged without waiting for more
     assert _rejects(server, bytes.fromhex(header)) == message
 
 

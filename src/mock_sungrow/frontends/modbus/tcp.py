@@ -12,13 +12,10 @@ forwards them, paced at its serial side's rate.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mock_sungrow.diagnostics import Diagnostics
-from mock_sungrow.faults.faultset import FaultSet
-from mock_sungrow.faults.requestlog import RequestLog
 from mock_sungrow.faults.traffic import Traffic
 from mock_sungrow.frontends.base import (
     bind_server,
@@ -51,14 +48,14 @@ class ModbusTcpFrontEnd:
         name: str = "modbus",
         label: str = "Modbus TCP front end",
         codec: Callable[[RequestPath], Codec] = MbapCodec,
-        traffic: Traffic | None = None,
+        traffic: Traffic,
         endpoint: str | None = None,
     ) -> None:
         self.app = app
         #: Builds each connection's codec (its framing) for its request path.
         self.codec = codec
-        #: Fault decisions and the request log (a private one when none is given).
-        self.traffic = traffic or Traffic(FaultSet(), RequestLog(1000), time.time)
+        #: Fault decisions and the request log: the server's.
+        self.traffic = traffic
         self.diagnostics = diagnostics
         self.host = host
         self.requested_port = port
