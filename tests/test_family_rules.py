@@ -211,6 +211,26 @@ def test_battery_firmware_string_as_recorded(mock_sungrow_factory: Any) -> None:
         assert r.read(4, 13279, 15) == [0] * 15
 
 
+def test_a_third_party_battery_has_no_unit_and_no_bcu_firmware(mock_sungrow_factory: Any
+                                                               ) -> None:
+    """The SH10RT recorded with a Pylontech Force H1 (``battery_make="third-party"``): input
+    13280-13289 read zeros, nothing answers unit 200; the inverter still reports the pack
+    (state of charge at input 13023, 0.1 %), as its LAN port did (976 = 97.6 %)."""
+    server, r = _modbus(mock_sungrow_factory, "SH10RT", battery_kwh=14.4,
+                        battery_make="third-party")
+    with r:
+        assert r.read(4, 13279, 10) == [0] * 10
+        assert r.read(4, 10709, 1, unit=200) == 0x0B    # no SBR on the bus: gateway target
+        soc = r.read(4, 13022, 1)
+        assert isinstance(soc, list) and soc == [round(server.snapshot().battery_soc_pct * 10)]
+    assert server.battery is None
+    sbr, r = _modbus(mock_sungrow_factory, "SH10RT", battery_kwh=14.4)
+    with r:
+        assert r.read(4, 13279, 2) == [0x5342, 0x5242]  # "SB": the SBR reports its BCU
+        assert isinstance(r.read(4, 10709, 1, unit=200), list)
+    assert sbr.battery is not None
+
+
 #: Input 13265-13279 through the SH10RT-20's WiNet-S: "WINET-SV200.001.00.P040", zero-padded
 #: (mkaiser-sh10rt20-bar12-winet-178023-fingerprint.json, wire 13264).
 P040_WORDS = [0x5749, 0x4E45, 0x542D, 0x5356, 0x3230, 0x302E, 0x3030, 0x312E, 0x3030, 0x2E50,

@@ -176,6 +176,8 @@ BAD_FILES = [
      r"inverter\[1\]\.ports\.modbus must be an integer 0\.\.65535"),
     ("""[[inverter]]\n[inverter.winet]\nprofile = "v3"\n""",
      r"unknown inverter\[1\]\.winet\.profile 'v3'; accepted: legacy, login, tls-only"),
+    ("""[[inverter]]\nbattery_make = "lg"\n""",
+     r"inverter\[1\]\.battery_make must be one of sungrow, third-party; got 'lg'"),
     ("""[[inverter]]\nrole = "boss"\n""",
      r"inverter\[1\]\.role must be one of standalone, master, slave; got 'boss'"),
     ("""[[inverter]]\nrole = "master"\n[[inverter]]\nrole = "master"\n""",

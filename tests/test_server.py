@@ -182,6 +182,8 @@ def test_modbus_only_server_never_imports_aiohttp() -> None:
         ({"battery_kwh": 5.0}, r"only hybrid \(SH/MG\) models take a battery"),
         ({"datablock_class": dict}, r"subclass of SungrowModbusDataBlock"),
         ({"unknown_unit": "explode"}, r"unknown_unit must be"),
+        ({"model": "SH10RT", "battery_make": "tesla"}, r"battery_make must be one of sungrow, "
+                                                       r"third-party; got 'tesla'"),
         ({"winet_profile": "v3"}, r"unknown winet_profile 'v3'; accepted: legacy, login, tls-only"),
         ({"plain_http_port": 70000}, r"plain_http_port must be an integer 0..65535"),
         ({"tls_port": "443"}, r"tls_port must be an integer"),

@@ -166,6 +166,7 @@ def serve(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.
                 control_read_only=args.control_read_only,
                 faults=args.fault,
                 battery_kwh=args.battery_kwh,
+                battery_make=args.battery_make,
                 meter=args.meter,
                 house_load=args.house_load,
             )

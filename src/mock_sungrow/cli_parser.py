@@ -22,10 +22,10 @@ from mock_sungrow.cli_types import port as _port
 PER_DEVICE = ("model", "modbus_port", "http_port", "sungrow_port", "server_type", "encryption",
                "lan_key_reply", "plain_requests", "plain_http_port", "tls_port", "real_ports",
                "winet_profile", "winet_token_lifetime", "unit_id", "seed", "serial",
-               "latitude", "longitude", "timezone", "cloud_factor", "battery_kwh", "meter",
-               "house_load", "battery_unit_id", "unknown_unit", "rtu_tcp_port", "rtu_baudrate",
-               "rtu_bytesize", "rtu_parity", "rtu_stopbits", "rtu_turnaround", "rtu_link",
-               "settings_from")
+               "latitude", "longitude", "timezone", "cloud_factor", "battery_kwh", "battery_make",
+               "meter", "house_load", "battery_unit_id", "unknown_unit", "rtu_tcp_port",
+               "rtu_baudrate", "rtu_bytesize", "rtu_parity", "rtu_stopbits", "rtu_turnaround",
+               "rtu_link", "settings_from")
 
 
 def _option(name: str) -> Any:
@@ -142,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "seeded passing clouds")
     serve.add_argument("--battery-kwh", type=_battery_kwh, default=None, metavar="KWH",
                        help="battery capacity of a hybrid (default by model; 0 = none)")
+    serve.add_argument("--battery-make", choices=_option("battery_make").choices,
+                       default=_option("battery_make").default, help=_option("battery_make").help)
     serve.add_argument("--meter", action=argparse.BooleanOptionalAction, default=None,
                        help=_option("meter").help)
     serve.add_argument("--house-load", type=_house_load, default=None, metavar="W",

@@ -26,6 +26,7 @@ from mock_sungrow.checks import (  # the checks other modules call through this 
     Network,
 )
 from mock_sungrow.frontends.winet.auth import DEFAULT_ACCOUNTS, PROFILES
+from mock_sungrow.plant.battery import BATTERY_MAKES
 
 if TYPE_CHECKING:
     from mock_sungrow.dumps.formats import Dump
@@ -80,6 +81,9 @@ PLANT_OPTIONS = _options(
                                            "hybrids yes)"),
     Option("battery_kwh", "battery_kwh", None, checks.battery_kwh,
            "battery capacity of a hybrid (default by model; 0 = none)"),
+    Option("battery_make", "battery_make", "sungrow", checks.choice(BATTERY_MAKES),
+           "sungrow (an SBR tower: its own Modbus unit and BCU firmware) or third-party (a "
+           "pack on the BMS link, such as a Pylontech Force H: neither)", BATTERY_MAKES),
     Option("house_load", "house_load", None, checks.house_load,
            "house load: constant W, 24 hourly values in W (default: a household curve)"),
     Option("settings_from", "settings_from", None, checks.settings_from,
@@ -171,6 +175,7 @@ class PlantConfig:
     cloud_factor: Any = 1.0
     meter: bool | None = None
     battery_kwh: float | None = None
+    battery_make: str = "sungrow"
     house_load: Any = None
     #: A recorded device (:class:`~mock_sungrow.dumps.formats.Dump`) whose settings the
     #: inverter starts with (:mod:`mock_sungrow.dumps.settings`).

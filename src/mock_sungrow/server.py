@@ -86,8 +86,10 @@ class MockSungrowServer(DeviceAccess, ServerInfo):
     values, or a function of local time; default a household curve). ``settings_from`` (a
     dump or its path) starts the inverter with the settings a real unit was recorded holding
     (:mod:`mock_sungrow.dumps.settings`). Where the battery is a
-    Sungrow SBR tower it also answers Modbus on its own unit, ``battery_unit_id`` (200, as on
-    the inverter's LAN port; ``None`` to leave it out). ``cloud_factor`` scales PV: a number,
+    Sungrow SBR tower (``battery_make="sungrow"``) it also answers Modbus on its own unit,
+    ``battery_unit_id`` (200, as on the inverter's LAN port; ``None`` to leave it out);
+    ``battery_make="third-party"`` is a pack on the BMS link, with no unit and no BCU firmware.
+    ``cloud_factor`` scales PV: a number,
     ``"random"`` for a seeded random walk of passing clouds, or a
     :class:`~mock_sungrow.plant.weather.CloudWalk`.
 
@@ -127,6 +129,7 @@ class MockSungrowServer(DeviceAccess, ServerInfo):
         cloud_factor: CloudSetting = 1.0,
         meter: bool | None = None,
         battery_kwh: float | None = None,
+        battery_make: str = "sungrow",
         house_load: LoadProfile = None,
         settings_from: str | Path | Dump | None = None,
         battery_unit_id: int | None = DEFAULT_BATTERY_UNIT_ID,

@@ -202,6 +202,11 @@ def _yearly(kind: str) -> Projector:
     return get
 
 
+def _bcu_firmware(s: PlantSnapshot, p: PlantState) -> Value:
+    """An SBR's BCU firmware (the SH10RT-20's SBR096); a third-party pack reports none."""
+    return "SBRBCU-S_22011.01.27" if p.battery is not None and p.battery.kind == "sbr" else ""
+
+
 #: The catalogue name of input 13265, the communication module's firmware string.
 MODULE_FIRMWARE = "communication_module_firmware_version"
 
@@ -446,7 +451,7 @@ INPUT: dict[str, Projector] = {
     MODULE_FIRMWARE: const(""),
     # input 13280: the SH10RT-20's SBR096 reports its BCU firmware (mkaiser fingerprint); the
     # SH10RT with a third-party battery reads zeros there, as a model without a battery does
-    "battery_firmware_version": _battery(lambda s, p: "SBRBCU-S_22011.01.27"),
+    "battery_firmware_version": _battery(_bcu_firmware),
     "firmware_version_reserved_1": const(""),
     "firmware_version_reserved_2": const(""),
     "firmware_version_reserved_3": const(""),

@@ -214,6 +214,7 @@ def _device(dump: Dump, name: str, settings: bool) -> Device:
     dongle = dump.transport == "winet"
     spec = InstallationSpec.from_kwargs(
         {"model": name, "unit_id": dump.unit, "settings_from": dump if settings else None,
+         "battery_make": _battery_make(dump),
          **({"winet_profile": _dongle_profile(dump)} if dongle else {})},
         ("modbus", "sungrow") if dongle else ("modbus",), Site())
     member = _cluster_member(dump)
@@ -230,6 +231,12 @@ def _device(dump: Dump, name: str, settings: bool) -> Device:
         for j in range(size))
     spec = dataclasses.replace(spec, inverters=members)
     return Installation(spec, ManualClock(), SungrowModbusDataBlock).inverters[position]
+
+
+def _battery_make(dump: Dump) -> str:
+    """``third-party`` where the recorder named a battery that is no Sungrow SBR."""
+    named = (dump.battery or "").upper()
+    return "third-party" if named and not named.startswith(("SBR", "SUNGROW")) else "sungrow"
 
 
 def _dongle_profile(dump: Dump) -> str:

@@ -46,6 +46,9 @@ class Dump:
     #: ``(table, documented address) -> exception code`` for reads that failed on the first
     #: try and were answered on the retry.
     first_try: dict[tuple[Table, int], int] = field(default_factory=dict)
+    #: The battery as the recorder described it (a fingerprint's ``user_inputs.battery``,
+    #: "Pylontech Force H1, 14.4 kWh"), ``None`` where it said nothing.
+    battery: str | None = None
 
     def answered(self, table: Table) -> dict[int, int]:
         """The words ``table`` answered, by documented address."""
@@ -151,6 +154,8 @@ def _from_fingerprint(path: Path, data: dict[str, Any]) -> Dump:
     dump = Dump(str(path), "winet" if "WINET" in verdict.upper() or "WiNet" in verdict
                 else "lan", int(data.get("unit", device.get("unit", 1))),
                 _code(path, device.get("device_type_code")))
+    battery = (data.get("user_inputs") or {}).get("battery")
+    dump.battery = battery if isinstance(battery, str) and battery.strip() else None
     for table in ("input", "holding"):
         for wire, word in (registers.get(table) or {}).items():
             try:
@@ -187,5 +192,6 @@ def write_fingerprint(dump: Dump, path: str | Path, **extra: Any) -> None:
             "device": {"device_type_code": None if dump.device_type_code is None
                        else f"0x{dump.device_type_code:04X}"},
             "connection": {"transport": dump.transport},
+            **({"user_inputs": {"battery": dump.battery}} if dump.battery else {}),
             **extra, "register_dump": tables}
     Path(path).write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")

@@ -121,7 +121,8 @@ class Installation:
                 plant = PlantState(
                     model, self.clock, site=self.spec.site, seed=pc.seed, tick=pc.tick,
                     serial=pc.serial, cloud_factor=pc.cloud_factor, has_meter=pc.meter,
-                    battery_kwh=pc.battery_kwh, house_load=pc.house_load,
+                    battery_kwh=pc.battery_kwh, battery_make=pc.battery_make,
+                    house_load=pc.house_load,
                     settings=initial_settings(model, regmap.holding_defaults()), lock=self.lock,
                 )
             except ValueError as exc:

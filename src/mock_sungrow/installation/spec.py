@@ -121,7 +121,8 @@ class InverterSpec:
         model = load_catalog().model(self.plant.model)
         kwh = default_battery_kwh(model) if self.plant.battery_kwh is None \
             else self.plant.battery_kwh
-        return model.is_hybrid and kwh > 0 and battery_kind(model) == "sbr"
+        return (model.is_hybrid and kwh > 0 and battery_kind(model) == "sbr"
+                and self.plant.battery_make == "sungrow")
 
     @classmethod
     def from_dict(cls, data: object, where: str, *, seed: int = 0) -> InverterSpec:

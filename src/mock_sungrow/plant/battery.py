@@ -29,7 +29,11 @@ from mock_sungrow.plant.physics import lfp_cell_ocv
 if TYPE_CHECKING:
     from mock_sungrow.device.catalog import InverterModel
 
-BatteryKind = Literal["sbr", "lv", "commercial"]
+BatteryKind = Literal["sbr", "lv", "commercial", "hv"]
+#: Who made a hybrid's battery: a Sungrow SBR tower (it answers Modbus on a unit of its own and
+#: reports its BCU firmware), or a third-party high-voltage pack the inverter talks to over its
+#: BMS link (the recorded SH10RT's Pylontech Force H1: no unit, no BCU string).
+BATTERY_MAKES = ("sungrow", "third-party")
 
 #: Capacity of one SBR module (kWh) and its cells in series.
 SBR_MODULE_KWH = 3.2
@@ -86,11 +90,18 @@ class BatteryPack:
     serial: str
 
     @classmethod
-    def for_inverter(cls, model: InverterModel, capacity_kwh: float, seed: int) -> BatteryPack:
-        """The pack a ``model`` inverter with ``capacity_kwh`` of storage would have."""
+    def for_inverter(cls, model: InverterModel, capacity_kwh: float, seed: int,
+                     make: str = "sungrow") -> BatteryPack:
+        """The pack a ``model`` inverter with ``capacity_kwh`` of storage would have.
+
+        ``make`` ``"third-party"`` turns an SBR pairing into a generic high-voltage stack
+        (``kind`` ``"hv"``); low-voltage and commercial packs are not SBRs either way.
+        """
         if capacity_kwh <= 0:
             raise ValueError("a battery pack needs a positive capacity")
         kind = battery_kind(model)
+        if kind == "sbr" and make == "third-party":
+            kind = "hv"
         digest = zlib.crc32(f"battery/{model.name}/{seed}".encode())
         if kind == "sbr":
             modules = min(SBR_MAX_MODULES,

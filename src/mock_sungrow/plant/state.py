@@ -106,6 +106,7 @@ class PlantState(PlantMeasurements):
         grid_frequency_hz: float = 50.0,
         has_meter: bool | None = None,
         battery_kwh: float | None = None,
+        battery_make: str = "sungrow",
         house_load: LoadProfile = None,
         settings: PlantSettings | None = None,
         lock: threading.RLock | None = None,
@@ -144,8 +145,8 @@ class PlantState(PlantMeasurements):
                 "and its capacity must be 0..10000 kWh"
             )
         self.battery: BatteryPack | None = (
-            BatteryPack.for_inverter(model, self.battery_kwh, seed) if self.battery_kwh > 0
-            else None
+            BatteryPack.for_inverter(model, self.battery_kwh, seed, battery_make)
+            if self.battery_kwh > 0 else None
         )
         load_scale = max(1.0, model.rated_power_w / 10_000.0)
         self._load = make_load_function(house_load, self.wobble, load_scale)
