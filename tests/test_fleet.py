@@ -242,7 +242,17 @@ BAD_FILES = [
     ("groups = []\n", "unknown key 'groups' (did you mean 'group'?)"),
     ("[[group]]\ncount = 1\nmodel = 'SG5K-D'\nbattery_kwh = 5\n",
      "group[1].battery_kwh: only hybrid"),
+    ("[[group]]\ncount = 1\nmodel = 'SH10RT'\nbattery_make = 'lg'\n",
+     "group[1].battery_make must be one of sungrow, third-party; got 'lg'"),
 ]
+
+
+def test_a_group_passes_its_battery_make_on(tmp_path: Path) -> None:
+    spec = FleetSpec.from_file(write(tmp_path, "[[group]]\ncount = 2\nmodel = 'SH10RT'\n"
+                                               "battery_make = 'third-party'\n"))
+    assert [s.installation.inverters[0].plant.battery_make for s in spec.sites()] == [
+        "third-party"] * 2
+    assert not any(s.installation.inverters[0].has_sbr for s in spec.sites())
 
 
 @pytest.mark.parametrize(("body", "message"), BAD_FILES)

@@ -49,8 +49,8 @@ from mock_sungrow.plant.physics import Site
 _GROUP_KEYS = ("count", "name", "units", "seed", "latitude", "longitude", "timezone",
                "location_spread_km", "cloud_factor")
 #: Keys of an ``[[inverter]]`` a group passes on to each of its inverters.
-_INVERTER_KEYS = ("model", "tick", "meter", "battery_kwh", "house_load", "battery_unit", "ports",
-                  "modbus", "sungrow", "winet")
+_INVERTER_KEYS = ("model", "tick", "meter", "battery_kwh", "battery_make", "house_load",
+                  "battery_unit", "ports", "modbus", "sungrow", "winet")
 _TOP_KEYS = ("group", "seed", "latitude", "longitude", "timezone", "request_log_size")
 #: Serials end in the inverter's six-digit position in the file.
 MAX_INVERTERS = 1_000_000
