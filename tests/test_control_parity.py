@@ -3,7 +3,7 @@
 Each test steers the server over HTTP, as a test in another process would, and checks what a
 Modbus client then reads on the wire: the expected words are computed here from the register
 documents (registers.csv: battery_level U16 0.1 % at input 13023, total_active_power S32 W at
-13034, low word first, grid_state at 13030 with 0xAA off-grid), not with the product's encoder.
+13034, low word first, running state 0x1000 off-grid at 13000), not with the product's encoder.
 """
 
 from __future__ import annotations
@@ -102,12 +102,12 @@ def test_a_power_limit_caps_what_the_inverter_feeds_and_null_lifts_it(
 
 
 def test_a_grid_outage_is_started_and_ended_over_http(hybrid: Site) -> None:
-    assert hybrid.words(13030) != [0xAA]
+    assert hybrid.words(13000) != [0x1000]
     assert hybrid.call("POST", "/plant", {"grid": "down"})[0] == 200
-    assert hybrid.words(13030) == [0xAA]  # off-grid
-    assert hybrid.words(13000) == [0x1000]
+    assert hybrid.words(13000) == [0x1000]  # off-grid running
+    assert hybrid.words(13030) == [0xFFFF]  # an SH10RT's grid state word: 0xFFFF as recorded
     assert hybrid.call("POST", "/plant", {"grid": "up"})[0] == 200
-    assert hybrid.words(13030) != [0xAA]
+    assert hybrid.words(13000) != [0x1000]
 
 
 def test_a_device_without_a_battery_says_so(mock_sungrow_factory: Any) -> None:

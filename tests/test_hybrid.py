@@ -525,7 +525,7 @@ def test_running_state_and_ems_mode_only_take_documented_values(hybrid: Any) -> 
         assert h.read(3, 13000, 1)[0] in (0xCF, 0xCE, 0xBB)
         assert h.read(3, 13050, 1)[0] in modes
         assert h.read(3, 13051, 1)[0] in (0xAA, 0xBB, 0xCC)
-        assert h.read(4, 13030, 1) == [0x55]  # grid state: on-grid
+        assert h.read(4, 13030, 1) == [0xFFFF]  # grid state: 0xFFFF, as every SH*RT recorded
 
 
 def test_cloud_walk_is_seeded_and_a_pure_function_of_time(mock_sungrow_factory: Any) -> None:

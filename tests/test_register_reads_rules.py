@@ -155,7 +155,7 @@ def test_hybrid_state_words(mock_sungrow_factory: Any) -> None:
     server = mock_sungrow_factory(model="SH10RT", battery_kwh=9.6, server_type="modbus",
                                   clock=clock)
     assert _read(server, 13000) == [0x0040]  # Running
-    assert _read(server, 13030) == [0x55]    # grid state: on-grid (old documents)
+    assert _read(server, 13030) == [0xFFFF]  # 0xFFFF: what every recorded SH*RT sends
     flow = _read(server, 13001)[0]
     # 13001: bit 0 PV generating and bit 3 load active at noon; never bits 6-15
     assert flow & 0b1001 == 0b1001 and flow < 0x40, hex(flow)
@@ -168,7 +168,19 @@ def test_hybrid_state_words(mock_sungrow_factory: Any) -> None:
         assert r.write(12999, [0xCF]) is None
     clock.advance(60)
     assert _read(server, 13000) == [0x1000]  # off-grid running
-    assert _read(server, 13030) == [0xAA]    # grid state: off-grid
+    assert _read(server, 13030) == [0xFFFF]
+
+
+def test_grid_state_word_of_a_family_nobody_recorded(mock_sungrow_factory: Any) -> None:
+    """SHproto V1.0.23's grid state at input 13030 (0x55 on-grid, 0xAA off-grid) on an
+    SH5.0RS: no recording of an RS says otherwise (the SH*RT's read 0xFFFF)."""
+    clock = ManualClock(NOON)
+    server = mock_sungrow_factory(model="SH5.0RS", battery_kwh=9.6, server_type="modbus",
+                                  clock=clock)
+    assert _read(server, 13030) == [0x55]
+    server.inject("grid-outage")
+    clock.advance(60)
+    assert _read(server, 13030) == [0xAA]
 
 
 # ----------------------------------------------------------------------------- derived values
