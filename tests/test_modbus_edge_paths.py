@@ -200,3 +200,23 @@ def test_unanswered_units_stay_silent_and_later_requests_still_come(
     with RawModbus("127.0.0.1", _port(default)) as c:
         c.send(c.frame(9, _read(4, 4999, 1), tid=7))
         assert c.recv_frame() == (7, 9, bytes.fromhex("84 0b"))  # gateway target failed
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"unknown_unit": "ignore"}, "unknown_unit must be 'exception' or 'silence'"),
+    ({"key_reply": bytes(15)}, "key_reply must be exactly 16 bytes"),
+])
+def test_an_application_refuses_settings_it_cannot_serve(kwargs: dict[str, Any],
+                                                         message: str) -> None:
+    """Front ends build the application from checked settings; a direct caller (a test, a
+    new front end) gets the mistake named instead of a port that answers wrongly."""
+    from mock_sungrow.diagnostics import Diagnostics
+    from mock_sungrow.frontends.modbus.app import ModbusApplication
+
+    with pytest.raises(ValueError) as caught:
+        ModbusApplication({}, Diagnostics(), **kwargs)
+    assert str(caught.value) == message
+    plain = ModbusApplication({}, Diagnostics())  # the defaults: exception 0x0B, zero key
+    assert plain.handle(5, bytes.fromhex("04 13 87 00 01")) == bytes.fromhex("84 0b")
+    # the key request (unit 247, input 2792, 8 registers): 16 zero bytes, "plain port"
+    assert plain.handle(247, bytes.fromhex("04 0a e7 00 08")) == b"\x04\x10" + bytes(16)
