@@ -98,3 +98,22 @@ def test_an_uncapped_rerun_makes_a_capped_survivor_final(run_tree: Path) -> None
     assert results.capped(run_tree) == set()
     letters = results.letters_of(run_tree, SOURCE)
     assert letters is not None and letters["xǁMatchǁmatches"][1] == "ksts"
+
+
+def test_check_records_a_kill_only_where_the_function_is_unchanged(run_tree: Path,
+                                                                   tmp_path: Path) -> None:
+    """``check --record``: a survivor a new test kills is written as killed (and a capped one
+    too); a mutant of a function changed since the saved run is left for the next ``full``."""
+    saved = tmp_path / "results.json"
+    results.save(run_tree, {"faults.spec": SOURCE}, saved)
+    skipped = results.record(saved, [
+        ("faults.spec", KEY.format("xǁMatchǁmatches", 2), "k"),
+        ("faults.spec", KEY.format("xǁMatchǁmatches", 4), "t"),
+        ("faults.spec", KEY.format("xǁMatchǁcovers", 2), "k"),
+        ("faults.traffic", "mock_sungrow.faults.traffic.x_f__mutmut_1", "k"),
+    ], {"faults.spec": {"xǁMatchǁmatches": "aaa", "xǁMatchǁcovers": "changed"}})
+    assert skipped == [KEY.format("xǁMatchǁcovers", 2),
+                       "mock_sungrow.faults.traffic.x_f__mutmut_1"]
+    data = json.loads(saved.read_text())["faults.spec"]
+    assert data["xǁMatchǁmatches"]["results"] == "kktt"
+    assert data["xǁMatchǁcovers"]["results"] == "n."

@@ -287,6 +287,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                          help="test files or node ids (default: the modules' tests)")
     p_check.add_argument("--jobs", type=int, default=2)
     p_check.add_argument("--timeout", type=float, default=120.0)
+    p_check.add_argument("--record", action="store_true",
+                         help=f"write the killed ones into {RESULTS.name} (where the saved run "
+                              "has their function as it is now)")
     p_sample = sub.add_parser("sample", help="the bounded, seeded sample CI runs")
     p_sample.add_argument("--count", type=int, default=40)
     p_sample.add_argument("--seed", type=int, default=16)
@@ -307,7 +310,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "describe":
         return describe(args.names)
     if args.command == "check":
-        return check(args.names, args.tests, args.jobs, args.timeout)
+        return check(args.names, args.tests, args.jobs, args.timeout,
+                     record=RESULTS if args.record else None)
     if args.command == "_mutmut":
         _mutmut_group(args.group, args.max_tests, again=args.again, jobs=args.jobs,
                       fresh=args.fresh)

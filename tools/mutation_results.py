@@ -131,6 +131,28 @@ def restore(root: Path, sources: dict[str, Path], results: Path) -> int:
     return restored
 
 
+def record(results: Path, decided: Iterable[tuple[str, str, str]],
+           hashes: dict[str, dict[str, str]]) -> list[str]:
+    """Write verdicts of ``check`` into ``results``: (module, mutant name, letter) each.
+
+    ``hashes`` are mutmut's function hashes of the source as it is now (module -> function ->
+    hash). A verdict is written only where the saved run holds the function with that hash;
+    the names left out are returned.
+    """
+    kept = load(results)
+    skipped = []
+    for module, name, letter in decided:
+        function, number = split_name(name)
+        entry = kept.get(module, {}).get(function)
+        if entry is None or entry["hash"] != hashes.get(module, {}).get(function):
+            skipped.append(name)
+            continue
+        letters = entry["results"].ljust(number, ".")
+        entry["results"] = letters[:number - 1] + letter + letters[number:]
+    results.write_text(json.dumps(kept, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+    return skipped
+
+
 def counts(saved: dict[str, dict[str, str]]) -> dict[str, int]:
     """Letters counted over one module's saved functions."""
     out: dict[str, int] = {}

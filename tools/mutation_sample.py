@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+import mutation_results as results
 from mutation_groups import EQUIVALENTS, GROUPS, PACKAGE, ROOT, TESTS, module_path
 
 if sys.version_info >= (3, 11):
@@ -177,8 +178,12 @@ def sample(count: int, seed: int, jobs: int, timeout: float, *, list_only: bool 
     return 1 if bad else 0
 
 
-def _named(names: Sequence[str], target: Path, prefix: str = "") -> tuple[list[Mutant], list[str]]:
-    """The named mutants, generated into ``target``, and the names no module has (printed)."""
+def _named(names: Sequence[str], target: Path, prefix: str = "",
+           hashes: dict[str, dict[str, str]] | None = None) -> tuple[list[Mutant], list[str]]:
+    """The named mutants, generated into ``target``, and the names no module has (printed).
+
+    ``hashes`` (if given) gets mutmut's function hashes of each module generated.
+    """
     wanted = set(names)
     modules = sorted({n.removeprefix(f"{PACKAGE}.").partition(".x")[0] for n in names})
     chosen = []
@@ -186,30 +191,46 @@ def _named(names: Sequence[str], target: Path, prefix: str = "") -> tuple[list[M
         if not (ROOT / module_path(module)).exists():
             continue  # a typo in the name: reported below with the other missing ones
         (target / module_path(module)).parent.mkdir(parents=True, exist_ok=True)
-        chosen += [m for m in generate(module, target) if m.name in wanted]
+        mutants, by_function = generate_with_hashes(module, target)
+        chosen += [m for m in mutants if m.name in wanted]
+        if hashes is not None:
+            hashes[module] = by_function
     missing = sorted(wanted - {m.name for m in chosen})
     for name in missing:
         print(f"{prefix}no such mutant: {name}")
     return chosen, missing
 
 
-def check(names: Sequence[str], tests: Sequence[str], jobs: int, timeout: float) -> int:
+def check(names: Sequence[str], tests: Sequence[str], jobs: int, timeout: float,
+          record: Path | None = None) -> int:
     """Run the named mutants against ``tests`` (default: their modules' tests); 1 if one lives.
 
-    For the author of a new test: does it kill the survivor it was written for?
+    For the author of a new test: does it kill the survivor it was written for? ``record``
+    (the saved results) gets a ``k`` or ``t`` for each one killed or timed out, where the
+    saved run holds its function with the hash it has now (a changed function's mutants are
+    run again by the next ``full``, so nothing stale is written).
     """
+    hashes: dict[str, dict[str, str]] = {}
     with tempfile.TemporaryDirectory(prefix="mutation-check-") as tmp:
         src = Path(tmp) / "src"
         shutil.copytree(ROOT / "src", src, ignore=shutil.ignore_patterns("__pycache__"))
-        chosen, missing = _named(names, Path(tmp))
+        chosen, missing = _named(names, Path(tmp), hashes=hashes)
         with ThreadPoolExecutor(jobs) as pool:
             statuses = list(pool.map(lambda m: _run_mutant(m, src, timeout, tests), chosen))
     lives = 0
+    decided = []
     for m, status, took in statuses:
         print(f"  {status.split(':')[0]:<10} {took:6.1f} s  {m.name}")
         if status not in ("killed", "timeout"):
             lives += 1
             print("\n".join("      " + line for line in m.diff))
+        else:
+            decided.append((m.module, m.name, "k" if status == "killed" else "t"))
+    if record is not None and decided:
+        skipped = results.record(record, decided, hashes)
+        print(f"recorded {len(decided) - len(skipped)} in {record.name}"
+              + (f"; not recorded (function changed since the saved run, or never saved): "
+                 f"{', '.join(skipped)}" if skipped else ""))
     return 1 if lives or missing else 0
 
 
