@@ -117,3 +117,20 @@ def test_check_records_a_kill_only_where_the_function_is_unchanged(run_tree: Pat
     data = json.loads(saved.read_text())["faults.spec"]
     assert data["xǁMatchǁmatches"]["results"] == "kktt"
     assert data["xǁMatchǁcovers"]["results"] == "n."
+
+
+def test_a_kept_tree_gets_the_new_data_files(tmp_path: Path) -> None:
+    """mutmut recopies changed Python files only: the tool brings the tables up to date."""
+    import mutation
+
+    (tmp_path / "src" / "pkg" / "data").mkdir(parents=True)
+    (tmp_path / "src" / "pkg" / "data" / "rules.csv").write_text("new\n")
+    (tmp_path / "src" / "pkg" / "code.py").write_text("x = 1\n")
+    assert mutation.sync_data(tmp_path) == []  # no tree yet: mutmut will create it whole
+    kept = tmp_path / "mutants" / "src" / "pkg" / "data" / "rules.csv"
+    kept.parent.mkdir(parents=True)
+    kept.write_text("old\n")
+    assert mutation.sync_data(tmp_path) == [kept]
+    assert kept.read_text() == "new\n"
+    assert not (tmp_path / "mutants" / "src" / "pkg" / "code.py").exists()  # mutmut's own
+    assert mutation.sync_data(tmp_path) == []

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -162,6 +163,29 @@ def _survivors(module: str) -> list[str]:
     return sorted(k for k, c in codes.items() if _status(c) in ("survived", "no tests"))
 
 
+def sync_data(root: Path = ROOT) -> list[Path]:
+    """Copy the package's data files (CSV tables, static files) into ``mutants/src``.
+
+    mutmut copies a Python file into its tree again when the file changes, but the other
+    files only when it creates the tree: a tree kept between runs would test new code with
+    old tables (a registers run met it after data/family_rules.csv changed, and failed its
+    clean run). Returns the files copied.
+    """
+    tree = root / "mutants" / "src"
+    copied: list[Path] = []
+    if not tree.exists():
+        return copied
+    for path in sorted((root / "src").rglob("*")):
+        if not path.is_file() or path.suffix in (".py", ".pyc") or "__pycache__" in path.parts:
+            continue
+        target = tree / path.relative_to(root / "src")
+        if not target.exists() or target.read_bytes() != path.read_bytes():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+            copied.append(target)
+    return copied
+
+
 def _mutmut_group(name: str, max_tests: int | None, *, again: bool = False,
                   jobs: int = 1, fresh: bool = False) -> None:
     """``mutmut run`` for one group, in this process, optionally with fewer tests per mutant.
@@ -197,6 +221,8 @@ def _mutmut_group(name: str, max_tests: int | None, *, again: bool = False,
             cut.update(_cap(state(), max_tests))
 
     mm.collect_or_load_stats = collect_then_restore
+    for copied in sync_data():
+        print(f"    {copied.relative_to(ROOT)} brought up to date", flush=True)
     if again:  # re-run only what survived, e.g. after new tests
         targets = [n for m in _modules_of(name) for n in _survivors(m)]
         if not targets:
