@@ -82,8 +82,10 @@ PLANT_OPTIONS = _options(
     Option("battery_kwh", "battery_kwh", None, checks.battery_kwh,
            "battery capacity of a hybrid (default by model; 0 = none)"),
     Option("battery_make", "battery_make", "sungrow", checks.choice(BATTERY_MAKES),
-           "sungrow (an SBR tower: its own Modbus unit and BCU firmware) or third-party (a "
-           "pack on the BMS link, such as a Pylontech Force H: neither)", BATTERY_MAKES),
+           "the battery's maker: sungrow (default; an SBR tower, with its own Modbus unit "
+           "and BCU firmware) or third-party (a pack on the BMS link, such as a Pylontech "
+           "Force H: neither)",
+           BATTERY_MAKES),
     Option("house_load", "house_load", None, checks.house_load,
            "house load: constant W, 24 hourly values in W (default: a household curve)"),
     Option("settings_from", "settings_from", None, checks.settings_from,

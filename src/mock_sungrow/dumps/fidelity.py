@@ -241,12 +241,11 @@ def _battery_make(dump: Dump) -> str:
 
 def _dongle_profile(dump: Dump) -> str:
     """The WiNet-S profile whose firmware the dump's input 13265 names (else the default)."""
-    from mock_sungrow.config import WINET_PROFILES
-    from mock_sungrow.frontends.winet.auth import PROFILES
+    from mock_sungrow.config import WINET_PROFILES, WinetConfig
 
     words = [dump.words.get(("input", a)) for a in range(MODULE_FIRMWARE, MODULE_FIRMWARE + 15)]
     text = b"".join((w or 0).to_bytes(2, "big") for w in words).rstrip(b"\0")
-    found = [n for n, p in PROFILES.items() if p.firmware.encode() == text]
+    found = [n for n in WINET_PROFILES if WinetConfig(profile=n).firmware.encode() == text]
     return found[0] if found else WINET_PROFILES[0]
 
 
