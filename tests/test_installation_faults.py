@@ -72,6 +72,7 @@ def test_max_clients_counts_each_lan_port_on_its_own(cluster: MockSungrowServer)
         assert first.read(4, 4999, 1, unit=1) == [SH10RT]
         assert other.read(4, 4999, 1, unit=2) == [SH10RT]  # not refused: its own port
         assert turned_away(master)  # the master's port has its one client already
+        assert turned_away(master)  # and a refused client gave no place back
         assert first.read(4, 4999, 1, unit=1) == [SH10RT]
     refused = cluster.requests.find(outcome="refused")
     assert [(r.front_end, r.fault) for r in refused] == [("modbus", "max-clients")]
