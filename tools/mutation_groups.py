@@ -123,13 +123,13 @@ TESTS: dict[str, tuple[str, ...]] = {
                               "modbus_edge_paths", "codec_fit", "modbus_log_rules",
                               "fault_effects", "fault_catalogue", "connection_lifecycle"),
     "frontends.modbus.stream": ("connection_lifecycle", "backpressure", "modbus_tcp",
-                                "fault_effects"),
+                                "fault_effects", "installation_faults"),
     "frontends.modbus.tcp": ("modbus_port_rules", "modbus_tcp", "encrypted", "server",
                              "connection_lifecycle"),
     "frontends.modbus.distort": ("modbus_log_rules", "modbus_fault_shape_rules",
                                  "fault_catalogue", "fault_effects",
                                  "devices", "encrypted_faults", "modbus_tcp"),
-    "frontends.modbus.rtu": ("rtu_crc_rules", "rtu", "connection_lifecycle"),
+    "frontends.modbus.rtu": ("rtu_crc_rules", "rtu", "rtu_framing", "connection_lifecycle"),
 }
 
 EQUIVALENTS = ROOT / "tools" / "mutation_equivalents.toml"
