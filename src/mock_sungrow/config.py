@@ -29,6 +29,7 @@ from mock_sungrow.frontends.winet.auth import DEFAULT_ACCOUNTS, PROFILES
 from mock_sungrow.plant.battery import BATTERY_MAKES
 
 if TYPE_CHECKING:
+    from mock_sungrow.device.family import View
     from mock_sungrow.dumps.formats import Dump
 
 #: What the "sungrow" port does (see ``mock_sungrow.frontends.modbus.aes``): the three port-502
@@ -231,7 +232,7 @@ class WinetConfig:
         return PROFILES[self.profile].firmware
 
     @property
-    def modbus_rules(self) -> str:
+    def modbus_rules(self) -> View:
         """The family-rule view of the dongle's Modbus port (``winet`` or ``winet-legacy``)."""
         return PROFILES[self.profile].modbus_rules
 

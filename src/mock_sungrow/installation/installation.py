@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from mock_sungrow.device.catalog import load_catalog
 from mock_sungrow.device.datablock import SungrowModbusDataBlock
 from mock_sungrow.device.device import Device, build_battery, build_inverter
-from mock_sungrow.device.family import View
 from mock_sungrow.device.registermap import RegisterMap
 from mock_sungrow.device.writes import initial_settings
 from mock_sungrow.dumps.settings import apply_settings
@@ -131,7 +130,7 @@ class Installation:
                 self._on_plant(plant)
             inverter = build_inverter(plant, regmap, self.datablock_class, units[i],
                                       role=inv.role, index=i + 1, cluster=clusters[i],
-                                      dongle_view=cast(View, inv.winet.modbus_rules))
+                                      dongle_view=inv.winet.modbus_rules)
             if pc.settings_from is not None:
                 problems += apply_settings(inverter.bank, pc.settings_from, f"inverter[{i + 1}]")
             if inv.battery_unit is not None:

@@ -121,8 +121,7 @@ class InverterSpec:
         model = load_catalog().model(self.plant.model)
         kwh = default_battery_kwh(model) if self.plant.battery_kwh is None \
             else self.plant.battery_kwh
-        return (model.is_hybrid and kwh > 0 and battery_kind(model) == "sbr"
-                and self.plant.battery_make == "sungrow")
+        return model.is_hybrid and kwh > 0 and battery_kind(model, self.plant.battery_make) == "sbr"
 
     @classmethod
     def from_dict(cls, data: object, where: str, *, seed: int = 0) -> InverterSpec:

@@ -50,13 +50,17 @@ CELL_OHM = 0.0012
 _LV = re.compile(r"^SH\d+(\.\d+)?K")
 
 
-def battery_kind(model: InverterModel) -> BatteryKind:
-    """Which class of battery a hybrid model pairs with."""
+def battery_kind(model: InverterModel, make: str = "sungrow") -> BatteryKind:
+    """Which class of battery a hybrid model pairs with (``make``: see :data:`BATTERY_MAKES`).
+
+    A third-party pack where the model pairs with an SBR is a generic high-voltage stack
+    (``"hv"``); low-voltage and commercial packs are not SBRs whoever made them.
+    """
     if _LV.match(model.name):
         return "lv"
     if model.name.endswith("CX"):
         return "commercial"
-    return "sbr"
+    return "hv" if make == "third-party" else "sbr"
 
 
 def default_battery_kwh(model: InverterModel) -> float:
@@ -94,14 +98,11 @@ class BatteryPack:
                      make: str = "sungrow") -> BatteryPack:
         """The pack a ``model`` inverter with ``capacity_kwh`` of storage would have.
 
-        ``make`` ``"third-party"`` turns an SBR pairing into a generic high-voltage stack
-        (``kind`` ``"hv"``); low-voltage and commercial packs are not SBRs either way.
+        ``make`` picks the pack's kind (:func:`battery_kind`).
         """
         if capacity_kwh <= 0:
             raise ValueError("a battery pack needs a positive capacity")
-        kind = battery_kind(model)
-        if kind == "sbr" and make == "third-party":
-            kind = "hv"
+        kind = battery_kind(model, make)
         digest = zlib.crc32(f"battery/{model.name}/{seed}".encode())
         if kind == "sbr":
             modules = min(SBR_MAX_MODULES,

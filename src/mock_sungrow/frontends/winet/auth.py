@@ -43,7 +43,10 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mock_sungrow.device.family import View
 
 #: ``result_code`` values. Captured on real dongles unless marked otherwise (spec §6).
 SUCCESS = 1
@@ -109,7 +112,7 @@ class Profile:
     hardware: str
     #: The family rules of its Modbus port (:mod:`mock_sungrow.device.family`): the legacy
     #: generation's own protocol words and battery fault words (the 2024-01 recording).
-    modbus_rules: str
+    modbus_rules: View
 
 
 PROFILES: Mapping[str, Profile] = MappingProxyType({
