@@ -10,6 +10,7 @@ documented behaviour (docs/faults.md) and the WiNet-S captures (winet-protocol.m
 
 from __future__ import annotations
 
+import logging
 import socket
 import struct
 from collections.abc import Iterator
@@ -63,9 +64,12 @@ def lan_port(server: MockSungrowServer, device: str) -> int:
     return port
 
 
-def test_max_clients_counts_each_lan_port_on_its_own(cluster: MockSungrowServer) -> None:
+def test_max_clients_counts_each_lan_port_on_its_own(cluster: MockSungrowServer,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
     """A limit of one client per port: the slave's port takes a client while the master's has
-    one; a second client of the master's port is refused."""
+    one; a second client of the master's port is refused. A refused connection, which never
+    got a request path, ends without an error in the event loop's callbacks."""
+    caplog.set_level(logging.ERROR, logger="asyncio")
     cluster.inject("max-clients", limit=1, front_end="modbus")
     master, slave = lan_port(cluster, "inverter[1]"), lan_port(cluster, "inverter[2]")
     with RawModbus("127.0.0.1", master) as first, RawModbus("127.0.0.1", slave) as other:
@@ -73,9 +77,11 @@ def test_max_clients_counts_each_lan_port_on_its_own(cluster: MockSungrowServer)
         assert other.read(4, 4999, 1, unit=2) == [SH10RT]  # not refused: its own port
         assert turned_away(master)  # the master's port has its one client already
         assert turned_away(master)  # and a refused client gave no place back
+        # answered after the refused connections' connection_lost callbacks have run
         assert first.read(4, 4999, 1, unit=1) == [SH10RT]
     refused = cluster.requests.find(outcome="refused")
     assert [(r.front_end, r.fault) for r in refused] == [("modbus", "max-clients")] * 2
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
 
 
 def test_a_frozen_lan_port_leaves_the_other_answering(cluster: MockSungrowServer) -> None:
