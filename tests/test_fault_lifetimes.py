@@ -14,7 +14,9 @@ at the end instant: a fault with ``duration=d`` must be indistinguishable from o
 
 from __future__ import annotations
 
+import logging
 import socket
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -124,6 +126,24 @@ def test_the_trip_left_by_an_ending_fault_is_dated_at_that_end(
         assert client.read(4, 5044, 1) == [37]
         assert _state(client, False) == FAULT
         assert _fault_time(client) - tripped == timedelta(seconds=60)
+
+
+def test_a_fault_of_another_kind_does_not_keep_an_ending_trip(mock_sungrow_factory: Any) -> None:
+    """At a trip's end only trips still active keep the inverter down, not other kinds.
+
+    The exception fault carries a ``code`` too (4, on a register this test never reads): the
+    inverter still restarts and input 5045 reads 0 again.
+    """
+    clock = ManualClock()
+    server: MockSungrowServer = mock_sungrow_factory(server_type="modbus", clock=clock)
+    server.inject("exception", code=4, table="holding", address=13000)
+    server.inject("inverter-fault", code=37, duration=60)
+    with RawModbus("127.0.0.1", _port(server)) as client:
+        assert client.read(4, 5044, 1) == [37]
+        clock.advance(60 + STARTING_S + 5)
+        assert _state(client, False) == RUN
+        assert client.read(4, 5044, 1) == [0]
+    assert [f.kind.name for f in server.faults] == ["exception"]
 
 
 Move = Callable[[MockSungrowServer, ManualClock, float], None]
@@ -307,3 +327,30 @@ def test_ended_faults_are_logged_with_their_own_time(mock_sungrow_factory: Any) 
     first, second = server.requests.all()
     assert (first.fault, second.fault) == ("exception", None)
     assert second.time - first.time == 60
+
+
+
+def test_a_duration_fault_ends_on_the_real_clock_with_nothing_looking(
+    mock_sungrow_factory: Any, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Nothing reads, lists or connects: the server's own timer ends the fault on time.
+
+    ``get_connection_info`` only reports the dongle's profile (it ends no fault), so the
+    profile coming back shows the end was timed on the loop. Stopping with a longer fault
+    still pending takes its timer back without an error in the loop's log.
+    """
+    caplog.set_level(logging.ERROR, logger="asyncio")
+    server: MockSungrowServer = mock_sungrow_factory(server_type="http")
+
+    def profile() -> str:
+        return str(server.get_connection_info("http")["winet_profile"])
+
+    server.inject("winet-profile", profile="login", duration=0.2)
+    assert profile() == "login"
+    deadline = time.monotonic() + 10
+    while profile() == "login" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert profile() == "legacy"  # the configured one
+    server.inject("winet-profile", profile="login", duration=60)
+    server.stop()
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
