@@ -20,6 +20,7 @@ from mock_sungrow.faults.decision import ERROR
 from mock_sungrow.faults.kinds.base import Change, Effect, FaultKind, Turn, WordRead
 from mock_sungrow.faults.params import Param, positive
 from mock_sungrow.faults.spec import Fault
+from tests.helpers import control_call
 from tests.winet_client import Winet, run, words_of
 
 
@@ -60,6 +61,11 @@ TEST_KINDS = (
               registers=True, effect=Inverted()),
     FaultKind("test-trip", "plant", frozenset({"modbus", "http"}), "trips with code 99",
               effect=Tripped()),
+    # Parameter types no shipped kind has: a number that may be an integer, a list with no
+    # check of its own.
+    FaultKind("test-params", "request", frozenset({"modbus"}), "parameters only",
+              params=(Param("level", (int, float), doc="how loud"), Param("ids", list),
+                      Param("every", int, 2, check=positive))),
 )
 
 
@@ -147,3 +153,41 @@ def test_registration_refuses_what_could_never_act() -> None:
     with pytest.raises(FaultSpecError, match="shipped"):
         unregister("zeros")
     assert "test-busy" not in KINDS  # the other tests' kinds are gone again
+
+
+@pytest.mark.usefixtures("test_kinds")
+def test_a_registered_kinds_parameters_are_documented_and_coerced_over_the_api(
+    mock_sungrow_factory: Any,
+) -> None:
+    """The served OpenAPI document types them from the Param, and POST /faults coerces so.
+
+    JSON Schema's names for the types (``integer``, ``number``, ``array``); a number that may
+    be an integer is kept as a float (2 -> 2.0), a list's whole floats become integers.
+    """
+    server = mock_sungrow_factory(server_type="modbus", control_port=0)
+    base = server.get_connection_info("control")["url"].rstrip("/")
+    status, doc = control_call(base, "GET", "/openapi.json")
+    assert status == 200
+    body = doc["paths"]["/faults"]["post"]["requestBody"]["content"]["application/json"]
+    branch = next(b for b in body["schema"]["oneOf"]
+                  if b["properties"]["kind"]["const"] == "test-params")
+    given = {name: branch["properties"][name]["anyOf"][0] for name in ("level", "ids", "every")}
+    assert given == {
+        "level": {"type": ["integer", "number"], "description": "how loud"},
+        "ids": {"type": "array", "items": {"type": "integer"}},
+        "every": {"type": "integer", "exclusiveMinimum": 0, "default": 2},
+    }
+
+    status, made = control_call(base, "POST", "/faults",
+                                {"kind": "test-params", "level": 2, "ids": [1.0, 2]})
+    assert status == 201
+    assert (made["level"], made["ids"], made["every"]) == (2.0, [1, 2], 2)
+    assert isinstance(made["level"], float) and all(type(i) is int for i in made["ids"])
+    status, made = control_call(base, "POST", "/faults", {"kind": "test-params", "level": 2.5})
+    assert (status, made["level"]) == (201, 2.5)
+    assert server.inject("test-params:level=3").params["level"] == 3.0
+    with pytest.raises(FaultSpecError) as raised:  # the API's JSON has no NaN; the CLI's has
+        server.inject("test-params:level=nan")
+    assert str(raised.value) == "test-params: level must be a finite number; got nan"
+    status, err = control_call(base, "POST", "/faults", {"kind": "test-params", "ids": "1 x 3"})
+    assert (status, err["error"]) == (422, "test-params: ids must be a list; got '1 x 3'")
