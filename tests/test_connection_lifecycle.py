@@ -93,6 +93,31 @@ def test_night_shutdown_drops_a_connection_opened_by_day(mock_sungrow_factory: A
         assert client.read(4, 4999, 1) == [0x0126]
 
 
+@pytest.mark.parametrize("first", ["night-shutdown", "exception"])
+def test_night_shutdown_leaves_the_day_to_other_faults_and_its_drop_is_final(
+        mock_sungrow_factory: Any, first: str) -> None:
+    """By day the switched-on inverter answers as the other faults say; at night nothing does.
+
+    Whichever was injected first, an exception fault on input 5000 answers by day (night-shutdown
+    must not settle a request it leaves alone), and at night the request is dropped, not
+    answered with that exception.
+    """
+    clock = ManualClock(datetime(2026, 1, 10, 12, 0, tzinfo=ZoneInfo("Australia/Sydney")))
+    server: MockSungrowServer = mock_sungrow_factory(server_type="modbus", clock=clock)
+    specs: dict[str, dict[str, Any]] = {
+        "night-shutdown": {}, "exception": {"code": 4, "table": "input", "address": 5000}}
+    for kind in sorted(specs, key=lambda k: k != first):
+        server.inject(kind, **specs[kind])
+    with RawModbus("127.0.0.1", server.get_connection_info("modbus")["port"]) as client:
+        assert client.read(4, 4999, 1) == 4  # noon: exception 4 (server device failure)
+        assert isinstance(client.read(4, 5000, 1), list)  # 5001: outside the fault, answered
+        clock.advance(11 * 3600)  # 23:00
+        client.send(client.frame(1, struct.pack(">BHH", 4, 4999, 1)))
+        assert closed_by_peer(client.sock, timeout=5)  # no exception reply: dropped
+    last = server.requests.all()[-1]
+    assert (last.address, last.outcome, last.fault) == (5000, "dropped", "night-shutdown")
+
+
 def test_a_delayed_answer_keeps_its_place_in_the_pipeline(mock_sungrow_factory: Any) -> None:
     """Request 1 is delayed by a latency fault; request 2 (unfaulted) must still come second."""
     server: MockSungrowServer = mock_sungrow_factory(server_type="modbus")
