@@ -95,8 +95,10 @@ class BlockAfterBadReads(Effect):
 
     def admit(self, fault: Fault, arrival: Arrival) -> str | list[Any] | None:
         """Refuse a client that is blocked."""
-        until: float | None = fault.state.get("blocked", {}).get(arrival.client)
-        return REFUSE if until is not None and arrival.now < until else None
+        blocked: dict[str, float] = fault.state.get("blocked", {})
+        if blocked.get(arrival.client, -1.0) > arrival.now:
+            return REFUSE
+        return None
 
     def settled(self, fault: Fault, settled: Settled) -> None:
         """Count the client's refused requests; block it at ``reads``."""
