@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -24,7 +23,7 @@ from typing import Any
 import pytest
 
 from mock_sungrow import ManualClock, MockSungrowServer
-from tests.helpers import RawModbus, control_call
+from tests.helpers import RawModbus, control_call, wait_until
 from tests.winet_client import Winet, run
 
 #: Input 5038 work state 1 (spec B.5) and hybrid running state 13000.
@@ -329,7 +328,6 @@ def test_ended_faults_are_logged_with_their_own_time(mock_sungrow_factory: Any) 
     assert second.time - first.time == 60
 
 
-
 def test_a_duration_fault_ends_on_the_real_clock_with_nothing_looking(
     mock_sungrow_factory: Any, caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -347,9 +345,7 @@ def test_a_duration_fault_ends_on_the_real_clock_with_nothing_looking(
 
     server.inject("winet-profile", profile="login", duration=0.2)
     assert profile() == "login"
-    deadline = time.monotonic() + 10
-    while profile() == "login" and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: profile() != "login", timeout=10, what="the 0.2 s fault's end")
     assert profile() == "legacy"  # the configured one
     server.inject("winet-profile", profile="login", duration=60)
     server.stop()
