@@ -59,3 +59,18 @@ def test_a_clock_write_the_plant_refuses_is_exception_4_with_its_reason(
         assert err["error"] == ("the inverter clock may be set at most 900 years from the "
                                 "server clock; got 2026-01-10T13:00:00+11:00")
         assert c.read(3, 4999, 6) == before
+
+
+def test_a_low_voltage_pack_s_size_is_the_inverter_s_battery_settings(
+    mock_sungrow_factory: Any,
+) -> None:
+    # An SH*K hybrid's 48 V pack is configured in holding 13056 (nominal voltage, 0.1 V) and
+    # 13057 (capacity, Ah), SHproto V1.0.23. The default pack is 6.4 kWh of LFP: 16 cells
+    # of 3.2 V nominal = 51.2 V, and 6400 Wh / 51.2 V = 125 Ah, not holding.csv's blank-unit
+    # defaults (48.0 V, 200 Ah).
+    server = mock_sungrow_factory(server_type="modbus", model="SH5K-V13",
+                                  clock=ManualClock(NOON))
+    with RawModbus("127.0.0.1", server.get_connection_info("modbus")["port"]) as c:
+        assert c.read(3, 13055, 2) == [512, 125]
+        assert c.write(13056, [200]) is None       # a client writes 200 Ah: kept, as on a unit
+        assert c.read(3, 13055, 2) == [512, 200]

@@ -11,6 +11,9 @@
     (``--saved``) from the saved results: the figure without running anything.
 ``save``
     Save what ``mutants/`` holds now (an interrupted run's results too).
+``recheck MODULE...``
+    Run a module's survivors again, each in a fresh process (the full run does this for its
+    new survivors): mutmut's forked runs cannot mutate code that runs at import.
 ``check NAME... [--tests FILE...]``, ``describe NAME...``, ``sample``
     tools/mutation_sample.py: a named mutant against chosen tests, an equivalents entry, and
     the fixed, seeded sample CI runs (no ``mutants/`` tree, no stats phase: a few minutes).
@@ -36,7 +39,7 @@ from typing import Any
 
 import mutation_results as results
 from mutation_groups import GROUPS, PACKAGE, RESULTS, ROOT, TESTS, check_groups, module_path
-from mutation_sample import check, describe, sample
+from mutation_sample import check, describe, run_named, sample
 
 
 def _status(exit_code: int | None) -> str:
@@ -237,7 +240,40 @@ def _mutmut_group(name: str, max_tests: int | None, *, again: bool = False,
         # What this run left alive may still die against the tests the cap left out.
         provisional = [n for n in alive if n.rpartition("__mutmut_")[0] in cut]
         results.mark_capped(ROOT, add=provisional, remove=set(ran) - set(provisional))
+        if alive:
+            recheck(alive, jobs)
         results.save(ROOT, sources, RESULTS)
+
+
+#: A recheck's limit per mutant: a true survivor runs all of its module's test files (a few
+#: minutes at most). One that runs out of time stays a survivor: a recheck never kills by
+#: timeout, since a slow machine would read as a kill.
+RECHECK_TIMEOUT = 900.0
+
+
+def recheck(names: Sequence[str], jobs: int) -> list[str]:
+    """Run mutmut's survivors again, each in a fresh pytest process; the names now killed.
+
+    mutmut's forkserver imports the package once and forks every mutant's run from it, so
+    code that runs at import keeps its original in every child: the closures device.reads
+    builds into its INPUT table (``_voltage(0)``, ``_yearly("pv")``), registrations, class
+    bodies. Their mutants "survive" whatever the tests check: all 97 of device.reads' did,
+    and its own tests kill them once the mutant is chosen before the import. Each survivor
+    runs its module's test files (``TESTS``) after a clean run of them; a kill is written
+    into ``mutants/`` (where the tree holds the module) and into the saved results.
+    """
+    hashes: dict[str, dict[str, str]] = {}
+    print(f"    recheck: {len(names)} survivors, each in a fresh process", flush=True)
+    statuses, _ = run_named(names, (), jobs, RECHECK_TIMEOUT, hashes, baseline=True)
+    killed = [m for m, status, _ in statuses if status == "killed"]
+    by_module: dict[str, dict[str, str]] = {}
+    for m in killed:
+        by_module.setdefault(m.module, {})[m.name] = "k"
+    for module, decided in by_module.items():
+        results.mark_in_tree(ROOT, module_path(module), decided)
+    results.record(RESULTS, [(m.module, m.name, "k") for m in killed], hashes)
+    print(f"    recheck: {len(killed)} of {len(statuses)} killed", flush=True)
+    return [m.name for m in killed]
 
 
 def _names(module: str, *, decided: bool) -> list[str]:
@@ -316,6 +352,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_check.add_argument("--record", action="store_true",
                          help=f"write the killed ones into {RESULTS.name} (where the saved run "
                               "has their function as it is now)")
+    p_recheck = sub.add_parser(
+        "recheck", help="run a module's survivors again, each in a fresh process")
+    p_recheck.add_argument("modules", nargs="+", help="core modules or groups")
+    p_recheck.add_argument("--jobs", type=int, default=1)
     p_sample = sub.add_parser("sample", help="the bounded, seeded sample CI runs")
     p_sample.add_argument("--count", type=int, default=40)
     p_sample.add_argument("--seed", type=int, default=16)
@@ -341,6 +381,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "_mutmut":
         _mutmut_group(args.group, args.max_tests, again=args.again, jobs=args.jobs,
                       fresh=args.fresh)
+        return 0
+    if args.command == "recheck":
+        names = [n for name in args.modules for m in _modules_of(name) for n in _survivors(m)]
+        recheck(names, args.jobs)
         return 0
     if args.command == "report":
         report(saved=args.saved, equivalents=args.equivalents)

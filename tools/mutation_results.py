@@ -153,6 +153,21 @@ def record(results: Path, decided: Iterable[tuple[str, str, str]],
     return skipped
 
 
+def mark_in_tree(root: Path, source: Path, decided: dict[str, str]) -> bool:
+    """Write verdicts (mutant name -> letter) into one module's ``mutants/`` meta, if any."""
+    meta = _meta(root, source)
+    if not meta.exists():
+        return False
+    data = json.loads(meta.read_text())
+    codes: dict[str, int | None] = data["exit_code_by_key"]
+    for name, letter in decided.items():
+        if name in codes:
+            codes[name] = CODES[letter][0]
+    meta.write_text(json.dumps(data, indent=4))
+    mark_capped(root, remove=decided)
+    return True
+
+
 def counts(saved: dict[str, dict[str, str]]) -> dict[str, int]:
     """Letters counted over one module's saved functions."""
     out: dict[str, int] = {}

@@ -201,6 +201,34 @@ def _named(names: Sequence[str], target: Path, prefix: str = "",
     return chosen, missing
 
 
+def run_named(names: Sequence[str], tests: Sequence[str], jobs: int, timeout: float,
+              hashes: dict[str, dict[str, str]] | None = None, *, baseline: bool = False,
+              ) -> tuple[list[tuple[Mutant, str, float]], list[str]]:
+    """Run each named mutant in a fresh pytest process; (mutant, status, seconds) each.
+
+    The mutant is chosen (``MUTANT_UNDER_TEST``) before the process imports anything, so
+    code that runs at import is mutated too. Also returns the names no module has. With
+    ``baseline``, each module's tests first run with no mutant chosen, and a module whose
+    tests fail so is left out (printed): a failure there would read as every mutant killed.
+    """
+    with tempfile.TemporaryDirectory(prefix="mutation-check-") as tmp:
+        src = Path(tmp) / "src"
+        shutil.copytree(ROOT / "src", src, ignore=shutil.ignore_patterns("__pycache__"))
+        chosen, missing = _named(names, Path(tmp), hashes=hashes)
+        if baseline:
+            modules = sorted({m.module for m in chosen})
+            none = [Mutant(f"{PACKAGE}.{module}.none", module, "", ()) for module in modules]
+            with ThreadPoolExecutor(jobs) as pool:
+                clean = list(pool.map(lambda m: _run_mutant(m, src, timeout, tests), none))
+            failing = {m.module for m, status, _ in clean if status != "survived"}
+            for module in sorted(failing):
+                print(f"  {module}: its tests fail with no mutant; its mutants are not run")
+            chosen = [m for m in chosen if m.module not in failing]
+        with ThreadPoolExecutor(jobs) as pool:
+            statuses = list(pool.map(lambda m: _run_mutant(m, src, timeout, tests), chosen))
+    return statuses, missing
+
+
 def check(names: Sequence[str], tests: Sequence[str], jobs: int, timeout: float,
           record: Path | None = None) -> int:
     """Run the named mutants against ``tests`` (default: their modules' tests); 1 if one lives.
@@ -211,12 +239,7 @@ def check(names: Sequence[str], tests: Sequence[str], jobs: int, timeout: float,
     run again by the next ``full``, so nothing stale is written).
     """
     hashes: dict[str, dict[str, str]] = {}
-    with tempfile.TemporaryDirectory(prefix="mutation-check-") as tmp:
-        src = Path(tmp) / "src"
-        shutil.copytree(ROOT / "src", src, ignore=shutil.ignore_patterns("__pycache__"))
-        chosen, missing = _named(names, Path(tmp), hashes=hashes)
-        with ThreadPoolExecutor(jobs) as pool:
-            statuses = list(pool.map(lambda m: _run_mutant(m, src, timeout, tests), chosen))
+    statuses, missing = run_named(names, tests, jobs, timeout, hashes)
     lives = 0
     decided = []
     for m, status, took in statuses:
