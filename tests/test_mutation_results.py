@@ -119,6 +119,37 @@ def test_check_records_a_kill_only_where_the_function_is_unchanged(run_tree: Pat
     assert data["xǁMatchǁcovers"]["results"] == "n."
 
 
+def test_saving_a_tree_that_did_not_run_a_module_keeps_its_saved_results(
+    run_tree: Path, tmp_path: Path,
+) -> None:
+    """A tree holds a meta for every core module; one run for another group leaves this
+    module undecided there, and saving that tree must not wipe what was saved before (it
+    once did, for every module of two groups). A changed function's old letters go."""
+    saved = tmp_path / "results.json"
+    results.save(run_tree, {"faults.spec": SOURCE}, saved)
+    other = tmp_path / "other"
+    _write_meta(other, {KEY.format("xǁMatchǁmatches", n): None for n in range(1, 5)}
+                | {KEY.format("xǁMatchǁcovers", 1): None, KEY.format("xǁMatchǁcovers", 2): 1},
+                {"xǁMatchǁmatches": "aaa", "xǁMatchǁcovers": "changed"})
+    results.save(other, {"faults.spec": SOURCE}, saved)
+    data = json.loads(saved.read_text())["faults.spec"]
+    assert data["xǁMatchǁmatches"] == {"hash": "aaa", "results": "kstc"}
+    assert data["xǁMatchǁcovers"] == {"hash": "changed", "results": ".k"}
+
+
+def test_a_recheck_kill_is_written_into_the_tree(run_tree: Path) -> None:
+    """``recheck``: a survivor killed in a fresh process is killed in ``mutants/`` too, and
+    no longer a capped survivor; a module with no meta there is reported as not written."""
+    name = KEY.format("xǁMatchǁmatches", 4)
+    assert results.mark_in_tree(run_tree, SOURCE, {name: "k"}) is True
+    assert _codes(run_tree / "mutants" / (str(SOURCE) + ".meta"))[name] == 1
+    assert results.capped(run_tree) == set()
+    letters = results.letters_of(run_tree, SOURCE)
+    assert letters is not None and letters["xǁMatchǁmatches"][1] == "kstk"
+    assert results.mark_in_tree(run_tree, Path("src/mock_sungrow/faults/traffic.py"),
+                                {"mock_sungrow.faults.traffic.x_f__mutmut_1": "k"}) is False
+
+
 def test_a_kept_tree_gets_the_new_data_files(tmp_path: Path) -> None:
     """mutmut recopies changed Python files only: the tool brings the tables up to date."""
     import mutation

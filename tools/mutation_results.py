@@ -76,16 +76,32 @@ def letters_of(root: Path, source: Path) -> dict[str, tuple[str, str]] | None:
 
 
 def save(root: Path, sources: dict[str, Path], results: Path) -> int:
-    """Merge the modules that ``mutants/`` holds into ``results``; the number saved."""
+    """Merge the modules that ``mutants/`` holds into ``results``; the number saved.
+
+    A tree holds a meta for every core module, run or not: a mutant the tree has not decided
+    (``.``) keeps its saved letter where its function's hash is unchanged. Without that, a
+    ``save`` after one group's run wiped every other group's results (it did, once).
+    """
     kept = load(results)
     saved = 0
     for module, source in sources.items():
         letters = letters_of(root, source)
         if letters is not None:
-            kept[module] = {f: {"hash": h, "results": r} for f, (h, r) in letters.items()}
+            before = kept.get(module, {})
+            kept[module] = {f: {"hash": h, "results": merge(r, before.get(f), h)}
+                            for f, (h, r) in letters.items()}
             saved += 1
     results.write_text(json.dumps(kept, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
     return saved
+
+
+def merge(letters: str, saved: dict[str, str] | None, hashed: str) -> str:
+    """``letters`` with each undecided one (``.``) taken from ``saved`` if its hash matches."""
+    if saved is None or saved["hash"] != hashed:
+        return letters
+    old = saved["results"]
+    return "".join(old[i] if mark == "." and i < len(old) else mark
+                   for i, mark in enumerate(letters))
 
 
 def load(results: Path) -> dict[str, dict[str, dict[str, str]]]:
