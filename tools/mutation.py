@@ -224,6 +224,17 @@ def _mutmut_group(name: str, max_tests: int | None, *, again: bool = False,
             cut.update(_cap(state(), max_tests))
 
     mm.collect_or_load_stats = collect_then_restore
+    collect_data = mm.collect_source_file_mutation_data
+
+    def undecided_only(*, mutant_names: tuple[str, ...] | list[str]) -> Any:
+        # mutmut runs every mutant a name pattern matches, decided or not: only ``--again``
+        # (named survivors) should; a plain run continues where the last one stopped.
+        mutants, by_path = collect_data(mutant_names=mutant_names)
+        if not again:
+            mutants = [(data, key, result) for data, key, result in mutants if result is None]
+        return mutants, by_path
+
+    mm.collect_source_file_mutation_data = undecided_only
     for copied in sync_data():
         print(f"    {copied.relative_to(ROOT)} brought up to date", flush=True)
     if again:  # re-run only what survived, e.g. after new tests
