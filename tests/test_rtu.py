@@ -534,3 +534,57 @@ def test_an_installation_gives_each_inverter_its_own_bus(tmp_path: Any) -> None:
         assert devices["inverter[1]"]["rtu"] == {"device": master["device"]}
         assert set(devices["inverter[1]"]["rtu-tcp"]) == {"host", "port"}
         assert "rtu-tcp" not in devices["inverter[2]"]
+
+
+def test_requests_wait_while_the_line_is_behind_and_are_taken_as_it_drains(
+        mock_sungrow_factory: Any) -> None:
+    """A device talks at its baud rate, whatever arrives: at 19200 8N1 a 100-register reply
+    (205 bytes) takes 107 ms on the line. Of 40 requests written at once it takes only what
+    4 KiB of waiting replies hold (about twenty) and stops reading; as its replies leave it
+    takes the rest, and reads again: five more written meanwhile are answered too, all in
+    turn, none lost."""
+    server = mock_sungrow_factory(model="SG5K-D", server_type="rtu", rtu_baudrate=19200)
+    request = frame(1, read_pdu(4, 5000, 100))
+    with Line(device_of(server)) as line:
+        line.send(request * 40)            # 320 bytes: the pty takes them all at once
+        first = line.recv(205)
+        assert first[:3] == bytes([1, 4, 200]) and first[-2:] == crc(first[:-2])
+        taken = len(server.requests)
+        # 4 KiB is 19.98 replies; a slow machine may have seen more leave since (1.6 s for 15)
+        assert 19 <= taken <= 35, taken
+        line.send(request * 5)             # heard only once the device reads again
+        for n in range(44):
+            reply = line.recv(205)
+            assert reply[:3] == bytes([1, 4, 200]) and reply[-2:] == crc(reply[:-2]), n
+    assert [r.outcome for r in server.requests.all()] == ["ok"] * 45
+
+
+def test_a_late_reply_still_leaves_at_the_line_rate(mock_sungrow_factory: Any) -> None:
+    """A latency fault holds the answer back; once it goes, its 255 bytes still take 266 ms
+    of line time at 9600 8N1 (a cable cannot be faster), not a burst of the whole frame: the
+    reply is complete no sooner than 0.3 s + 266 ms after the request."""
+    server = mock_sungrow_factory(model="SH10RT", server_type="rtu")
+    server.inject("latency", delay=0.3, times=1)
+    with Line(device_of(server)) as line:
+        start = time.monotonic()
+        line.send(frame(1, read_pdu(4, 12999, 125)))
+        reply = line.recv(255)
+        took = time.monotonic() - start
+    assert len(reply) == 255 and reply[-2:] == crc(reply[:-2])
+    assert took >= 0.3 + 255 * 10 / 9600 * 0.95, took
+
+
+def test_a_bad_frame_makes_the_device_deaf_until_the_line_is_silent(
+        rtu_server: MockSungrowServer) -> None:
+    """After a CRC error nothing on the line can be trusted to start a frame: a good request
+    right behind the damaged one (no silence between) gets no answer; the first request
+    after a silence does."""
+    good = frame(1, read_pdu(4, 4999, 1))
+    damaged = good[:-1] + bytes([good[-1] ^ 0xFF])
+    with Line(device_of(rtu_server)) as line:
+        line.send(damaged + good)
+        assert line.recv(1, timeout=0.3) == b""
+        line.send(good)
+        assert line.recv(7) == frame(1, struct.pack(">BBH", 4, 2, SG5K_D))
+    assert len(rtu_server.requests) == 1
+    rtu_server.diagnostics.clear()
