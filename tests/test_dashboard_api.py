@@ -268,6 +268,8 @@ def test_history_periods(hybrid: MockSungrowServer) -> None:
     assert status == 422 and "today" in error["error"]
     with pytest.raises(ValueError, match="today's load power only"):
         hybrid.device.plant.history("load", "days")
+    with pytest.raises(ValueError, match="no 'year' history"):  # not read as "years"
+        hybrid.device.plant.history("pv", "year")
 
 
 def test_the_register_map_agrees_with_a_modbus_client(hybrid: MockSungrowServer) -> None:

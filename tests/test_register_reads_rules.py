@@ -248,3 +248,32 @@ def test_self_consumption_is_full_before_sunrise(mock_sungrow_factory: Any) -> N
     assert server.snapshot().daily_pv_kwh == 0
     assert _read(server, 13029) == [1000]     # no PV yet today: 100.0 %
     assert _read(server, 13001)[0] & 0b1 == 0  # and no PV bit
+
+
+def _u32s(words: list[int]) -> list[int]:
+    """Sungrow's U32: the low word at the lower address (field survey: "low word first")."""
+    return [lo | hi << 16 for lo, hi in zip(words[::2], words[1::2], strict=True)]
+
+
+@pytest.mark.parametrize(("address", "monthly"),  # PV, direct use, export, battery charge
+                         [(6250, 6227), (6429, 6417), (6608, 6596), (6787, 6775)])
+def test_the_yearly_arrays_are_a_calendar_from_2015_as_recorded(mock_sungrow_factory: Any,
+                                                               address: int,
+                                                               monthly: int) -> None:
+    # The SH8.0RT-20 recorded in January 2024 (../shared/dumps): U32 x 20, entry 0 is 2015,
+    # 2023 at entry 8 and 2024 at entry 9, zeros in entries 10-14 (years to come), and
+    # 0xFFFF in every word of entries 15-19 (the firmware keeps fifteen years). The mock's
+    # plant was installed two years before its clock: 2015-2021 read zero. Each array has
+    # a monthly twin (U16 x 12, 0.1 kWh, January first, registers.csv): in January, this
+    # year's energy is January's.
+    server = mock_sungrow_factory(model="SH10RT", server_type="modbus",
+                                  clock=ManualClock(datetime(2024, 1, 10, 13, 0,
+                                                             tzinfo=SYDNEY)))
+    years = _u32s(_read(server, address, 40))
+    january = _read(server, monthly, 12)
+    assert years[:7] == [0] * 7, years
+    assert all(0 < y < 0xFFFFFFFF for y in years[7:10]), years
+    assert years[9] == january[0] > 0 and january[1:] == [0] * 11
+    assert years[9] < years[8]                 # ten days of 2024 against all of 2023
+    assert years[10:15] == [0] * 5
+    assert years[15:] == [0xFFFFFFFF] * 5

@@ -130,6 +130,8 @@ class History:
                 self._month(kind, today.year, m, today) if m <= today.month else 0.0
                 for m in range(1, 13)
             ]
+        if period != "years":  # a caller's typo must not read as twenty years of energy
+            raise ValueError(f"no {period!r} history: today, days, months or years")
         # Years: the last 20 calendar years, the current one last. The plant's synthetic past
         # covers about three years; earlier years read 0 (it was not installed yet).
         years: list[float | int | None] = []
