@@ -8,6 +8,7 @@ these tests are about).
 from __future__ import annotations
 
 import gc
+import logging
 import socket
 import struct
 from datetime import datetime
@@ -157,18 +158,21 @@ def _read_rtu(port: int) -> None:
                                                    ("rtu-tcp", _read_rtu)])
 def test_a_closed_connection_is_freed_without_the_cyclic_collector(
         mock_sungrow_factory: Any, server_type: str, read: Any) -> None:
-    """A connection's request path and codec go as it closes, by reference counting.
+    """A connection, its request path and codec go as it closes, by reference counting.
 
-    They refer to each other (and the RTU codec's line to the codec); a fleet polled
+    They refer to each other (and the RTU codec's line to the codec), and the front end
+    keeps its open connections in a set a closed one must leave; a fleet polled
     connect-read-close made a thousand such cycles a second, and the collections they caused
     were most of its p99 (docs/fleet.md). With the collector off, none of them may be left
     once the server has seen the closes.
     """
     from mock_sungrow.frontends.modbus.codec import Codec
     from mock_sungrow.frontends.modbus.path import RequestPath
+    from mock_sungrow.frontends.modbus.stream import StreamConnection
 
     def left() -> int:
-        return sum(isinstance(o, RequestPath | Codec) for o in gc.get_objects())
+        return sum(isinstance(o, RequestPath | Codec | StreamConnection)
+                   for o in gc.get_objects())
 
     server: MockSungrowServer = mock_sungrow_factory(server_type=server_type, modbus_port=0,
                                                      rtu_tcp_port=0, rtu_baudrate=115200)
@@ -181,3 +185,20 @@ def test_a_closed_connection_is_freed_without_the_cyclic_collector(
         wait_until(lambda: left() == 0, what="every closed connection's path to be freed")
     finally:
         gc.enable()
+
+
+def test_a_refused_connection_closes_cleanly_and_the_admitted_one_serves_on(
+    mock_sungrow_factory: Any, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A connection a fault refuses never had a request path: its close must not touch one
+    (an error there is logged by asyncio, and would repeat for every refused client)."""
+    caplog.set_level(logging.ERROR, logger="asyncio")
+    server: MockSungrowServer = mock_sungrow_factory(server_type="modbus", modbus_port=0)
+    port = server.get_connection_info("modbus")["port"]
+    server.inject("max-clients", limit=1, policy="refuse")
+    with RawModbus("127.0.0.1", port) as first:
+        assert isinstance(first.read(4, 4999, 1), list)
+        for _ in range(3):
+            assert turned_away(port)
+        assert isinstance(first.read(4, 4999, 1), list)
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
