@@ -152,6 +152,35 @@ def test_an_unset_word_is_kept_and_a_client_may_replace_it() -> None:
     assert server.read_registers("holding", 13001) == [1]
 
 
+def test_a_recorded_group_the_plant_refuses_stays_whole_at_its_defaults() -> None:
+    # Forced charging on (33208 = 0xAA) with its first window starting at hour 0xFFFF (the
+    # word a unit reads where its firmware leaves a setting unset): the limits keep 0xFFFF,
+    # but no window starts after minute 1439, so the plant refuses the group and both words
+    # keep their holding.csv defaults (0x55 off, 0). The power-limit group (13089 on, 13090
+    # 50.0 %) and a setting of no group (13001 load control) are taken all the same.
+    dump = Dump("made-up.json", device_type_code=0x0E03,
+                words={("holding", 33208): 0xAA, ("holding", 33210): 0xFFFF,
+                       ("holding", 13089): 0xAA, ("holding", 13090): 500,
+                       ("holding", 13001): 1})
+    with pytest.warns(RecordedSettingWarning) as caught:
+        server = MockSungrowServer(model="SH10RT", settings_from=dump)
+    assert sorted(str(w.message).split(": ")[1] for w in caught) == [
+        "holding 33208 = 170 (0x00AA)", "holding 33210 = 65535 (0xFFFF)"]
+    assert all("start and end are minutes 0..1439" in str(w.message) for w in caught)
+    assert [server.read_registers("holding", a)[0] for a in (33208, 33210)] == [0x55, 0]
+    assert [server.read_registers("holding", a)[0] for a in (13089, 13090, 13001)] == [
+        0xAA, 500, 1]
+    assert len(server.installation.settings_problems) == 2
+
+
+def test_an_unset_weekday_word_means_every_day() -> None:
+    # 33209 holds weekday bits 0-6; 0xFFFF (unset) sets all sixteen, which is every day,
+    # never a day 7 the plant would refuse.
+    dump = Dump("made-up.json", device_type_code=0x0E03, words={("holding", 33209): 0xFFFF})
+    server = MockSungrowServer(model="SH10RT", settings_from=dump)
+    assert server.read_registers("holding", 33209) == [0xFFFF]
+    assert server.installation.settings_problems == []
+
 def test_settings_from_another_model_or_a_bad_path_are_refused(tmp_path: Path) -> None:
     dump = Dump("sh10rt.json", device_type_code=0x0E03, words={("holding", 13100): 20})
     with pytest.raises(InstallationError, match=r"inverter\[1\]\.settings_from: sh10rt\.json "
