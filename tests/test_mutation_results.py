@@ -165,3 +165,19 @@ def test_a_kept_tree_gets_the_new_data_files(tmp_path: Path) -> None:
     assert kept.read_text() == "new\n"
     assert not (tmp_path / "mutants" / "src" / "pkg" / "code.py").exists()  # mutmut's own
     assert mutation.sync_data(tmp_path) == []
+
+
+def test_recheck_changed_saves_whole_functions_under_their_new_hash(
+    run_tree: Path, tmp_path: Path,
+) -> None:
+    """``recheck --changed``: a changed function's verdicts replace its old ones; a function
+    of the same hash keeps the letters of the mutants that did not run again."""
+    saved = tmp_path / "results.json"
+    results.save(run_tree, {"faults.spec": SOURCE}, saved)
+    results.replace_functions(saved, {
+        KEY.format("xǁMatchǁmatches", 1): "k", KEY.format("xǁMatchǁmatches", 2): "c",
+        KEY.format("xǁMatchǁcovers", 2): "k",
+    }, {"faults.spec": {"xǁMatchǁmatches": "new", "xǁMatchǁcovers": "bbb"}})
+    data = json.loads(saved.read_text())["faults.spec"]
+    assert data["xǁMatchǁmatches"] == {"hash": "new", "results": "kc"}
+    assert data["xǁMatchǁcovers"] == {"hash": "bbb", "results": "nk"}

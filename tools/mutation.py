@@ -32,6 +32,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,7 +40,7 @@ from typing import Any
 
 import mutation_results as results
 from mutation_groups import GROUPS, PACKAGE, RESULTS, ROOT, TESTS, check_groups, module_path
-from mutation_sample import check, describe, run_named, sample
+from mutation_sample import check, describe, generate_with_hashes, run_named, sample
 
 
 def _status(exit_code: int | None) -> str:
@@ -262,6 +263,39 @@ def _mutmut_group(name: str, max_tests: int | None, *, again: bool = False,
 RECHECK_TIMEOUT = 900.0
 
 
+def decide_changed(modules: Sequence[str], jobs: int) -> int:
+    """Run the mutants the saved results do not decide (changed functions, unrun ones).
+
+    Without a ``mutants/`` tree (whose stats phase alone takes most of an hour), a function
+    edited after its module's run, or a run stopped part-way, leaves mutants with no
+    verdict. This runs them in fresh processes against the
+    module's test files and saves them under the function's new hash: ``k`` / ``t`` for the
+    killed and timed out, ``c`` (not final: only the module's own tests ran) for the rest.
+    Returns the number of mutants run.
+    """
+    with tempfile.TemporaryDirectory(prefix="mutation-decide-") as tmp:
+        names = []
+        for module in modules:
+            (Path(tmp) / module_path(module)).parent.mkdir(parents=True, exist_ok=True)
+            mutants, hashes = generate_with_hashes(module, Path(tmp))
+            saved = results.load(RESULTS).get(module, {})
+            for m in mutants:
+                function, number = results.split_name(m.name)
+                entry = saved.get(function)
+                if (entry is None or entry["hash"] != hashes[function]
+                        or entry["results"][number - 1:number] in ("", ".")):
+                    names.append(m.name)
+    print(f"    decide: {len(names)} mutants of changed functions", flush=True)
+    hashes_now: dict[str, dict[str, str]] = {}
+    statuses, _ = run_named(names, (), jobs, RECHECK_TIMEOUT, hashes_now, baseline=True)
+    letters = {m.name: {"killed": "k", "timeout": "t", "survived": "c"}.get(status, ".")
+               for m, status, _ in statuses}
+    results.replace_functions(RESULTS, letters, hashes_now)
+    print(f"    decide: {sum(v in 'kt' for v in letters.values())} of {len(letters)} killed",
+          flush=True)
+    return len(letters)
+
+
 def recheck(names: Sequence[str], jobs: int) -> list[str]:
     """Run mutmut's survivors again, each in a fresh pytest process; the names now killed.
 
@@ -367,6 +401,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "recheck", help="run a module's survivors again, each in a fresh process")
     p_recheck.add_argument("modules", nargs="+", help="core modules or groups")
     p_recheck.add_argument("--jobs", type=int, default=1)
+    p_recheck.add_argument("--changed", action="store_true",
+                           help="run the mutants the saved results leave undecided instead")
     p_sample = sub.add_parser("sample", help="the bounded, seeded sample CI runs")
     p_sample.add_argument("--count", type=int, default=40)
     p_sample.add_argument("--seed", type=int, default=16)
@@ -394,8 +430,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                       fresh=args.fresh)
         return 0
     if args.command == "recheck":
-        names = [n for name in args.modules for m in _modules_of(name) for n in _survivors(m)]
-        recheck(names, args.jobs)
+        modules = [m for name in args.modules for m in _modules_of(name)]
+        if args.changed:
+            decide_changed(modules, args.jobs)
+            return 0
+        recheck([n for m in modules for n in _survivors(m)], args.jobs)
         return 0
     if args.command == "report":
         report(saved=args.saved, equivalents=args.equivalents)

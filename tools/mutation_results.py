@@ -184,6 +184,30 @@ def mark_in_tree(root: Path, source: Path, decided: dict[str, str]) -> bool:
     return True
 
 
+def replace_functions(results: Path, letters: dict[str, str],
+                      hashes: dict[str, dict[str, str]]) -> None:
+    """Save whole functions' verdicts under their current hash (``recheck --changed``).
+
+    ``letters`` maps mutant names to letters; ``hashes`` is module -> function -> hash of
+    the source as run. A function's old entry of another hash is replaced; one of the same
+    hash keeps the letters of the mutants not run.
+    """
+    kept = load(results)
+    by_function: dict[tuple[str, str], dict[int, str]] = {}
+    for name, letter in letters.items():
+        module = name.removeprefix("mock_sungrow.").partition(".x")[0]
+        function, number = split_name(name)
+        by_function.setdefault((module, function), {})[number] = letter
+    for (module, function), numbered in by_function.items():
+        hashed = hashes[module][function]
+        before = kept.setdefault(module, {}).get(function)
+        old = before["results"] if before and before["hash"] == hashed else ""
+        size = max(*numbered, len(old))
+        marks = "".join(numbered.get(n, old[n - 1:n] or ".") for n in range(1, size + 1))
+        kept[module][function] = {"hash": hashed, "results": marks}
+    results.write_text(json.dumps(kept, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+
+
 def counts(saved: dict[str, dict[str, str]]) -> dict[str, int]:
     """Letters counted over one module's saved functions."""
     out: dict[str, int] = {}
