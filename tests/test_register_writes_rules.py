@@ -192,6 +192,10 @@ def test_a_hybrid_without_a_ratio_register_limits_by_watts(client: Any) -> None:
     assert c.settings().export_limit_w == 5_000.0
     assert c.write(13074, 1234) is None
     assert c.settings().export_limit_w == 1234.0
+    # 13074 holds up to 1.5x the rating (holding.csv, as recorded), but with no ratio
+    # register the share is the whole rating, 100.0 %: the limit is 5 kW, not 7.5
+    assert c.write(13074, 7500) is None
+    assert c.settings().export_limit_w == 5_000.0
     assert c.settings().power_limit_w is None
 
 
