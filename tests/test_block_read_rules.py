@@ -99,6 +99,10 @@ def wire(request: pytest.FixtureRequest) -> Iterator[Wire]:
     with MockSungrowServer(model=request.param, server_type="modbus", modbus_port=0,
                            host="127.0.0.1", clock=clock) as server:
         w = Wire(server)
+        # One answered read: the server has accepted the connection (its socket exists)
+        # before the first test's leak check looks, however loaded the machine is (a loaded
+        # run's accept came during the first test and read as a descriptor it left open).
+        assert isinstance(w.client.read(4, 4999, 1), list)
         try:
             yield w
         finally:
