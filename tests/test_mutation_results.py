@@ -128,9 +128,9 @@ def test_saving_a_tree_that_did_not_run_a_module_keeps_its_saved_results(
     saved = tmp_path / "results.json"
     results.save(run_tree, {"faults.spec": SOURCE}, saved)
     other = tmp_path / "other"
-    _write_meta(other, {KEY.format("xǁMatchǁmatches", n): None for n in range(1, 5)}
-                | {KEY.format("xǁMatchǁcovers", 1): None, KEY.format("xǁMatchǁcovers", 2): 1},
-                {"xǁMatchǁmatches": "aaa", "xǁMatchǁcovers": "changed"})
+    codes: dict[str, int | None] = {KEY.format("xǁMatchǁmatches", n): None for n in range(1, 5)}
+    codes |= {KEY.format("xǁMatchǁcovers", 1): None, KEY.format("xǁMatchǁcovers", 2): 1}
+    _write_meta(other, codes, {"xǁMatchǁmatches": "aaa", "xǁMatchǁcovers": "changed"})
     results.save(other, {"faults.spec": SOURCE}, saved)
     data = json.loads(saved.read_text())["faults.spec"]
     assert data["xǁMatchǁmatches"] == {"hash": "aaa", "results": "kstc"}
