@@ -273,12 +273,13 @@ def decide_changed(modules: Sequence[str], jobs: int) -> int:
     killed and timed out, ``c`` (not final: only the module's own tests ran) for the rest.
     Returns the number of mutants run.
     """
+    kept = results.load(RESULTS)
     with tempfile.TemporaryDirectory(prefix="mutation-decide-") as tmp:
         names = []
         for module in modules:
             (Path(tmp) / module_path(module)).parent.mkdir(parents=True, exist_ok=True)
             mutants, hashes = generate_with_hashes(module, Path(tmp))
-            saved = results.load(RESULTS).get(module, {})
+            saved = kept.get(module, {})
             for m in mutants:
                 function, number = results.split_name(m.name)
                 entry = saved.get(function)

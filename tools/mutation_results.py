@@ -96,12 +96,18 @@ def save(root: Path, sources: dict[str, Path], results: Path) -> int:
 
 
 def merge(letters: str, saved: dict[str, str] | None, hashed: str) -> str:
-    """``letters`` with each undecided one (``.``) taken from ``saved`` if its hash matches."""
+    """``letters`` with each undecided mutant taken from ``saved`` if its hash matches.
+
+    Undecided: a ``.``, or a number beyond the end of ``letters`` (a partial rerun).
+    """
     if saved is None or saved["hash"] != hashed:
         return letters
     old = saved["results"]
-    return "".join(old[i] if mark == "." and i < len(old) else mark
-                   for i, mark in enumerate(letters))
+    out = []
+    for i in range(max(len(letters), len(old))):
+        mark = letters[i:i + 1] or "."
+        out.append(old[i:i + 1] or "." if mark == "." else mark)
+    return "".join(out)
 
 
 def load(results: Path) -> dict[str, dict[str, dict[str, str]]]:
@@ -200,11 +206,9 @@ def replace_functions(results: Path, letters: dict[str, str],
         by_function.setdefault((module, function), {})[number] = letter
     for (module, function), numbered in by_function.items():
         hashed = hashes[module][function]
+        marks = "".join(numbered.get(n, ".") for n in range(1, max(numbered) + 1))
         before = kept.setdefault(module, {}).get(function)
-        old = before["results"] if before and before["hash"] == hashed else ""
-        size = max(*numbered, len(old))
-        marks = "".join(numbered.get(n, old[n - 1:n] or ".") for n in range(1, size + 1))
-        kept[module][function] = {"hash": hashed, "results": marks}
+        kept[module][function] = {"hash": hashed, "results": merge(marks, before, hashed)}
     results.write_text(json.dumps(kept, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
 
 
