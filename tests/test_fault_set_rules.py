@@ -8,11 +8,15 @@ answers a raw Modbus TCP client then gets.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from typing import Any
 
 from mock_sungrow import ManualClock, MockSungrowServer
+from mock_sungrow.faults.faultset import FaultSet
+from mock_sungrow.faults.spec import Fault, fault_from
 from tests.helpers import RawModbus, closed_by_peer, control_call
+from tests.winet_client import Winet, run
 
 DEVICE_TYPE = 0x0126
 
@@ -49,7 +53,8 @@ def test_a_removed_fault_injected_again_is_active_again(mock_sungrow_factory: An
     fault.remove()
     assert fault.ended_at is not None
     again = server.inject(fault)
-    assert again is fault and fault.id == 2 and fault.ended_at is None and not fault.expired
+    assert again is fault and fault.id == 2 and fault.ended_at is None
+    assert fault.expired is False  # a bool, as the attribute says, not just falsy
     with RawModbus("127.0.0.1", server.get_connection_info("modbus")["port"]) as c:
         assert c.read(4, 4999, 1) == 4
 
@@ -94,6 +99,49 @@ def test_ordered_faults_wait_for_their_turn_whatever_they_match(mock_sungrow_fac
         assert c.read(3, 4999, 1) == 3
         assert c.read(3, 4999, 1) == 4
         assert isinstance(c.read(3, 4999, 1), list)  # both used up
+
+
+def test_unordered_faults_act_behind_ordered_ones_that_wait(mock_sungrow_factory: Any
+                                                            ) -> None:
+    """An ordered fault that does not match, and one whose turn has not come, leave the
+    faults injected after them to act (docs/faults.md: "unordered faults act meanwhile")."""
+    server = mock_sungrow_factory(server_type="modbus")
+    server.inject("exception", code=3, times=1, ordered=True, table="holding")
+    server.inject("exception", code=2, times=1, ordered=True)
+    server.inject("exception", code=4, table="input")
+    with RawModbus("127.0.0.1", server.get_connection_info("modbus")["port"]) as c:
+        assert c.read(4, 4999, 1) == 4  # the first's turn, no match; the second waits
+        assert c.read(3, 4999, 1) == 3  # the first's turn, and it matches
+        assert c.read(4, 4999, 1) == 2  # the second's turn: it comes before the third
+        assert c.read(4, 4999, 1) == 4
+
+
+def test_a_modbus_fault_leaves_the_winet_api_alone(mock_sungrow_factory: Any) -> None:
+    """``exception`` acts on Modbus front ends only: on a server with both, a WiNet-S
+    getParam of the same register meets the WiNet-S fault injected after it, then reads
+    the device type (spec B.1: 0x0126; winet-protocol.md: param_value is space-separated
+    hex bytes with a trailing space)."""
+    server = mock_sungrow_factory(server_type="both")
+    server.inject("exception", code=4)
+
+    async def go(after: str | None = None) -> tuple[int, str, str]:
+        async with Winet(server) as w:
+            s = await w.session()
+            if after:  # logged in: now a WiNet-S fault, asked after the exception fault
+                server.inject(after, code=106, times=1)
+            return await w.raw("GET", "/device/getParam", params={
+                "dev_id": 1, "type": 3, "param_addr": 5000, "param_num": 1, "param_type": 0,
+                "token": s.token})
+
+    with RawModbus("127.0.0.1", server.get_connection_info("modbus")["port"]) as c:
+        assert c.read(4, 4999, 1) == 4
+    status, _, body = run(go("winet-result"))
+    reply = json.loads(body)
+    assert (status, reply["result_code"]) == (200, 106), reply
+    assert [(f["kind"], f["fired"]) for f in server.faults.describe()] == [
+        ("exception", 1), ("winet-result", 1)]
+    status, _, body = run(go())
+    assert json.loads(body)["result_data"] == {"param_value": "01 26 "}  # used up
 
 
 def test_phases_are_asked_in_order_whatever_the_injection_order(mock_sungrow_factory: Any
@@ -156,3 +204,73 @@ def test_clearing_a_trip_lets_the_inverter_restart(mock_sungrow_factory: Any) ->
         server.clear_faults()
         assert c.read(4, 5037, 1) == [0x1600] and c.read(4, 5044, 1) == [0]
     assert not server.faults
+
+
+class _Clock:
+    """A clock that moves only when told, and tells nobody (unlike ManualClock)."""
+
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def _watched(clock: _Clock) -> tuple[FaultSet, list[tuple[int, bool, float | None]]]:
+    faults = FaultSet(clock)
+    seen: list[tuple[int, bool, float | None]] = []
+    faults.add_listener(lambda f, added: seen.append((f.id, added, f.ended_at)))
+    return faults, seen
+
+
+def _timed(seconds: float) -> Fault:
+    return fault_from("silence", duration=seconds)
+
+
+def test_a_listing_ends_a_fault_whose_time_is_over() -> None:
+    """Listing the set (and asking it for a phase's faults) ends what is over, at its end:
+    the listeners hear of it then, with no clock move and no request to trigger it."""
+    clock = _Clock()
+    faults, seen = _watched(clock)
+    one = faults.inject(_timed(5))
+    clock.t += 6
+    assert faults.live() == [] and seen == [(1, True, None), (1, False, 105.0)]
+    assert one.expired is True
+    faults.inject(_timed(5))
+    clock.t += 6
+    assert faults.active("request") == []
+    assert seen[-1] == (2, False, 111.0)
+
+
+def test_expire_ends_what_is_over_by_the_instant_given() -> None:
+    """``expire(now)`` uses ``now``, not the clock (a manual clock tells its new time)."""
+    clock = _Clock()
+    faults, seen = _watched(clock)
+    faults.inject(_timed(5))
+    faults.expire(104.0)
+    assert faults.next_end() == 105.0 and len(seen) == 1
+    faults.expire(105.0)
+    assert faults.next_end() is None and seen[-1] == (1, False, 105.0)
+    other = faults.inject(fault_from("drop"))
+    assert faults.remove(other.id) and seen[-1] == (2, False, 100.0)  # removed: now
+
+
+def test_a_listener_that_looks_at_the_set_does_not_reenter_expiry() -> None:
+    """Two faults due at once end one after the other: the first one's listeners have all
+    run, even one that lists the set meanwhile, before the second is removed."""
+    clock = _Clock()
+    faults = FaultSet(clock)
+    order: list[tuple[int, str]] = []
+
+    def listener(fault: Fault, added: bool) -> None:
+        if not added:
+            order.append((fault.id, "in"))
+            faults.live()
+            order.append((fault.id, "out"))
+
+    faults.add_listener(listener)
+    faults.inject(_timed(5))
+    faults.inject(_timed(6))
+    clock.t += 10
+    faults.expire()
+    assert order == [(1, "in"), (1, "out"), (2, "in"), (2, "out")]
