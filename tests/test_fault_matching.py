@@ -77,3 +77,46 @@ def test_an_ordered_fault_without_times_is_refused_by_name(mock_sungrow_factory:
     server = mock_sungrow_factory(server_type="modbus")
     with pytest.raises(FaultSpecError, match=r"^an ordered fault needs a finite 'times'$"):
         server.inject("exception", ordered=True)
+
+
+def test_the_log_keeps_written_words_while_a_fault_is_active(mock_sungrow_factory: Any
+                                                             ) -> None:
+    """With a fault active a request takes the fault path, not the raw log: the written
+    words are still logged, and a read under the fault still logs none."""
+    server = mock_sungrow_factory(server_type="modbus")
+    server.inject("exception", code=4, unit=9)  # acts on no request here
+    with RawModbus("127.0.0.1", _port(server)) as raw:
+        assert raw.write(5007, [400]) is None  # documented 5008: power limitation 40.0 %
+        assert raw.read(3, 5007, 1) == [400]
+    write, read = server.requests.all()[-2:]
+    assert (write.function, write.address, write.values, write.outcome) == (
+        16, 5008, (400,), "ok")
+    assert write.to_dict()["values"] == [400]
+    assert (read.function, read.address, read.values) == (3, 5008, None)
+
+
+def test_a_frame_fault_naming_a_table_leaves_the_other_table_alone(mock_sungrow_factory: Any
+                                                                   ) -> None:
+    """``wrong-count`` on holding registers: an input read keeps its byte count (2 for one
+    register), a holding read of one register claims 3 registers (6 bytes)."""
+    server = mock_sungrow_factory(server_type="modbus")
+    server.inject("wrong-count", count=3, table="holding")
+    with RawModbus("127.0.0.1", _port(server)) as raw:
+        assert raw.request(1, bytes.fromhex("04 13 87 00 01"))[:2] == bytes((4, 2))
+        assert raw.request(1, bytes.fromhex("03 13 87 00 01"))[:2] == bytes((3, 6))
+    assert [r.fault for r in server.requests.all()] == [None, "wrong-count"]
+
+
+def test_a_counting_fault_naming_a_function_counts_only_it(mock_sungrow_factory: Any
+                                                           ) -> None:
+    """``freeze-after-illegal-reads`` for function 3: an illegal input read (function 4,
+    exception 2) is not counted, the dongle keeps answering; an illegal holding read
+    freezes it."""
+    server = mock_sungrow_factory(server_type="modbus", clock=ManualClock())
+    freeze = server.inject("freeze-after-illegal-reads", reads=1, recover=100, function=3)
+    with RawModbus("127.0.0.1", _port(server)) as raw:
+        assert raw.read(4, 100, 1) == 2
+        assert raw.read(4, 4999, 1) == [0x0126]  # not frozen: input 5000, the device type
+        assert freeze.fired == 0
+        assert raw.read(3, 100, 1) == 2
+        assert freeze.fired == 1
