@@ -274,3 +274,18 @@ def test_a_listener_that_looks_at_the_set_does_not_reenter_expiry() -> None:
     clock.t += 10
     faults.expire()
     assert order == [(1, "in"), (1, "out"), (2, "in"), (2, "out")]
+
+
+def test_live_at_an_instant_lists_what_was_active_then() -> None:
+    """``live(at)`` answers for that instant without ending anything: a fault counts from
+    its injection up to (not including) its end."""
+    clock = _Clock()
+    faults = FaultSet(clock)
+    first = faults.inject(_timed(5))  # 100 to 105
+    clock.t = 102.0
+    second = faults.inject(fault_from("drop"))  # from 102, no end
+    assert faults.live(99.0) == []  # before either was injected
+    assert faults.live(101.0) == [first]
+    assert faults.live(104.5) == [first, second]
+    assert faults.live(105.0) == [second]  # its end: over
+    assert faults.live(106.0) == [second] and faults.next_end() == 105.0  # nothing ended

@@ -38,6 +38,10 @@ def served(mock_sungrow_factory: Any) -> MockSungrowServer:
         ({"kind": "exception", "ordered": True}, "an ordered fault needs a finite 'times'"),
         ({"kind": "exception", "colour": "red"}, "exception: unknown field(s) colour"),
         ({"kind": "teleport"}, "unknown fault kind 'teleport'"),
+        # docs/faults.md's catalogue, in alphabetical order: the error names what is accepted.
+        ({"kind": 5}, "kind must be a string naming a fault kind; got 5; accepted: bad-crc, "
+                      "bad-exception-frame, block-after-bad-reads, collision, drop, empty-frame"),
+        ({"kind": ["exception"]}, "kind must be a string naming a fault kind; got ['exception']"),
     ],
 )
 def test_bad_specs_are_refused_with_what_is_wrong(
@@ -68,6 +72,8 @@ def test_a_body_that_is_not_an_object_is_refused(served: MockSungrowServer) -> N
         ("[1, 2]", "unknown fault kind"),
         ("{}", "unknown fault kind None"),
         ('{"kind": "exception", "code": "x"}', "exception: code must be an integer"),
+        ("silence:duration=inf", "duration must be a positive number of seconds; got inf"),
+        ("silence:duration=0", "duration must be a positive number of seconds; got 0"),
     ],
 )
 def test_bad_text_specs_are_refused(served: MockSungrowServer, text: str, message: str) -> None:
@@ -87,3 +93,13 @@ def test_text_forms_coerce_like_the_cli(served: MockSungrowServer) -> None:
             assert c.read(4, 4999, 2) == [1, 2]
     finally:
         served.clear_faults()
+
+
+def test_a_json_address_of_whole_floats_is_a_register_range(served: MockSungrowServer) -> None:
+    """JSON's 5000.0 is the integer 5000 (as JSON Schema counts it), inside a range too."""
+    base = served.get_connection_info("control")["url"].rstrip("/")
+    status, body = control_call(base, "POST", "/faults",
+                                {"kind": "zeros", "table": "input", "address": [5000.0, 5000.0]})
+    assert status == 201 and body["address"] == [5000, 5000], body
+    with RawModbus("127.0.0.1", served.get_connection_info("modbus")["port"]) as c:
+        assert c.read(4, 4999, 2)[0] == 0  # input 5000 zeroed
