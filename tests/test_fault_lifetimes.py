@@ -350,3 +350,21 @@ def test_a_duration_fault_ends_on_the_real_clock_with_nothing_looking(
     server.inject("winet-profile", profile="login", duration=60)
     server.stop()
     assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
+
+
+def test_stopping_with_a_fault_still_timed_leaves_no_loop_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The timer for a duration fault's end is cancelled as the server stops, cleanly: the
+    loop logs no failed callback (a wall clock, so the timer is armed)."""
+    server = MockSungrowServer(server_type="modbus", modbus_port=0)
+    server.start()
+    try:
+        server.inject("latency", delay=0.001, duration=60)
+        with RawModbus("127.0.0.1", server.get_connection_info("modbus")["port"]) as c:
+            # Answered on the loop after the timer was armed there (call_soon runs in order).
+            assert c.read(4, 4999, 1) == [0x0126]
+    finally:
+        with caplog.at_level(logging.ERROR, logger="asyncio"):
+            server.stop()
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []

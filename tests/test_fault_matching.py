@@ -13,7 +13,14 @@ from zoneinfo import ZoneInfo
 from pymodbus.client import ModbusTcpClient
 
 from mock_sungrow import ManualClock
-from tests.helpers import RawModbus, closed_without_answer, control_call, turned_away
+from tests.helpers import (
+    RawModbus,
+    closed_without_answer,
+    control_call,
+    turned_away,
+    wait_until,
+)
+from tests.winet_client import Winet, run
 
 SYDNEY = ZoneInfo("Australia/Sydney")
 
@@ -120,3 +127,24 @@ def test_a_counting_fault_naming_a_function_counts_only_it(mock_sungrow_factory:
         assert freeze.fired == 0
         assert raw.read(3, 100, 1) == 2
         assert freeze.fired == 1
+
+
+def test_a_fault_naming_registers_leaves_services_that_name_none(mock_sungrow_factory: Any
+                                                                ) -> None:
+    """``silence`` on register 5000: a WiNet-S ``real`` request names no register, so it is
+    answered; a Modbus read of input 5000 is not (the log says which fault took it)."""
+    server = mock_sungrow_factory(server_type="both")
+    server.inject("silence", address=5000, times=1)  # any table: the address decides
+
+    async def go() -> dict[str, Any]:
+        async with Winet(server) as w:
+            s = await w.session()
+            return await s.call("real", dev_id="1")
+
+    assert run(go())["result_code"] == 1
+    with RawModbus("127.0.0.1", _port(server)) as raw:
+        raw.send(raw.frame(1, bytes.fromhex("04 13 87 00 01")))
+        wait_until(lambda: server.requests.find(fault="silence"))
+        assert raw.read(4, 4999, 1) == [0x0126]  # used up: answered again
+    assert [(r.front_end, r.outcome) for r in server.requests.find(fault="silence")] == [
+        ("modbus", "silence")]

@@ -290,3 +290,18 @@ def test_a_writes_words_are_logged_as_sent(mock_sungrow_factory: Any) -> None:
         (16, 5008, 0, "exception 2", ()),
         (6, 5008, 1, "exception 2", None),
     ]
+
+
+def test_find_looks_past_every_entry_a_filter_turns_down() -> None:
+    """Each filter skips the entries it does not match and goes on to the next ones."""
+    log = RequestLog()
+    first = LoggedRequest(1.0, "modbus", "127.0.0.1:1", 1, 4, "input", 5000, 1, "ok")
+    last = LoggedRequest(2.0, "http", "127.0.0.2:2", 1, 3, "holding", 5008, 1, "exception 2",
+                         "exception", (5,), "A2")
+    log.append(first)
+    log.append(last)
+    for filters in ({"front_end": "http"}, {"device": "A2"}, {"function": 3},
+                    {"table": "holding"}, {"address": 5008}, {"peer": "127.0.0.2"},
+                    {"outcome": "exception 2"}, {"fault": "exception"}, {"reads": False},
+                    {"writes": True}, {"since": 1.5}):
+        assert log.find(**filters) == [last], filters

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from mock_sungrow import MockSungrowServer, SungrowModbusDataBlock
+from mock_sungrow import ManualClock, MockSungrowServer, SungrowModbusDataBlock
 from tests.helpers import AsyncBlock, RawModbus
 from tests.winet_client import Winet, run
 
@@ -112,9 +112,49 @@ def test_passthrough_frames(mock_sungrow_factory: Any, block: type) -> None:
     not_hex, short, bad_crc, read, broadcast, write = run(go())
     assert [r["result_code"] for r in (not_hex, short, bad_crc)] == [400, 400, 400]
     assert "'msgValue' must be hexadecimal" in not_hex["result_msg"]
-    assert "shorter than an RTU frame" in short["result_msg"]
+    assert short["result_msg"] == "bad request: 'msgValue' is shorter than an RTU frame " \
+        "(unit, PDU, CRC)"
     assert "'msgValue' '0104138700018568' has a wrong CRC" in bad_crc["result_msg"]
     assert read["result_data"]["data"] == rtu("01 04 02 2606")  # SG5.0RS type code 0x2606
     assert broadcast["result_code"] == 1 and broadcast["result_data"]["data"] == ""
     assert write["result_data"]["data"] == rtu("0106138F0258")  # FC6: an exact echo
     assert _holding(server, 5008) == [600]
+
+
+def _passthrough(server: MockSungrowServer, *frames: str) -> list[dict[str, Any]]:
+    async def go() -> list[dict[str, Any]]:
+        async with Winet(server) as w:
+            token = (await w.session()).token
+            body = {"dev_id": 1, "lang": "_en_US", "msgType": "0", "token": token}
+            return [await w.post("/device/passthroughway", {**body, "msgValue": frame})
+                    for frame in frames]
+
+    return run(go())
+
+
+def test_a_passthrough_write_is_seen_by_stale_after_write(mock_sungrow_factory: Any) -> None:
+    """The dongle's RTU bus is a Modbus path like any other: ``stale-after-write`` keeps the
+    replaced word of a passthrough FC6 write for its ``hold``, so the read after it still
+    answers the old power limitation (holding 5008), and the write itself is echoed."""
+    server: MockSungrowServer = mock_sungrow_factory(model="SG5.0RS", clock=ManualClock())
+    (before,) = _passthrough(server, rtu("0103138F0001"))  # read holding 5008
+    old = before["result_data"]["data"][6:10]  # unit, FC, byte count, then the word
+    assert old != "0258"
+    server.inject("stale-after-write", table="holding", address=5008, hold=60)
+    write, after = _passthrough(server, rtu("0106138F0258"), rtu("0103138F0001"))
+    assert (write["result_msg"], write["result_data"]["data"]) == ("success", rtu("0106138F0258"))
+    assert after["result_data"]["data"] == rtu("010302" + old)
+    server.clear_faults()
+    assert _holding(server, 5008) == [0x0258]  # the register itself was written
+
+
+def test_a_broadcast_under_a_word_fault_is_answered_with_no_data(mock_sungrow_factory: Any
+                                                                 ) -> None:
+    """A broadcast (unit 0) gets no RTU reply, word fault or not: ``data`` is empty."""
+    server: MockSungrowServer = mock_sungrow_factory(model="SG5.0RS")
+    server.inject("zeros", table="holding", address=5008)
+    (broadcast,) = _passthrough(server, rtu("0006138F01F4"))
+    assert (broadcast["result_code"], broadcast["result_msg"]) == (1, "success"), broadcast
+    assert broadcast["result_data"]["data"] == ""
+    server.clear_faults()
+    assert _holding(server, 5008) == [500]  # written all the same

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -445,6 +445,18 @@ def test_time_get_shows_the_inverter_clock_to_the_minute(mock_sungrow_factory: F
         "ntp_server": "pool.ntp.org"}}
 
 
+def test_time_get_shows_word_faults_on_the_clock_registers(mock_sungrow_factory: Factory
+                                                          ) -> None:
+    """The dongle reads the clock from holding 5000-5005 like any register (docs/faults.md:
+    word faults act wherever registers are read): a ``value`` fault on the year shows."""
+    server = mock_sungrow_factory(clock=ManualClock(), timezone="UTC", latitude=0.0,
+                                  longitude=0.0)
+    server.set_register("holding", 5000, [2025, 12, 31, 23, 59, 58])
+    server.inject("value", words=[2030], table="holding", address=5000)
+    (reply,) = http(server, ("GET", "/time/get", {"token": TOKEN}))
+    assert reply["result_data"]["time"] == "2030-12-31 23:59"
+
+
 def test_get_type_lists_the_device_types(mock_sungrow_shared: MockSungrowServer) -> None:
     """§3.3: 1 string inverter, 21 PV inverter, 35 hybrid, 18 meter, 46 charging pile."""
     server = mock_sungrow_shared
@@ -463,6 +475,7 @@ def test_inverter_list_has_every_device_without_its_nested_list(
     """bjeanes' ``POST /inverter/list`` (§4.4): the device list, items without ``list``."""
     server = mock_sungrow_factory(model="SH10RT", battery_kwh=9.6)
     (reply,) = http(server, ("POST", "/inverter/list", {}))
+    assert (reply["result_code"], reply["result_msg"]) == (1, "success")
     data = reply["result_data"]
     assert data["count"] == 2 and [e["dev_type"] for e in data["list"]] == [35, 44]
     assert all("list" not in e for e in data["list"])
@@ -660,3 +673,42 @@ def test_json_nested_too_deep_is_a_bad_request_that_says_so(
     reply = run(go())
     assert reply["result_code"] == 400
     assert reply["result_msg"].startswith("bad request: JSON outside the limits: "), reply
+
+
+def test_connect_reports_an_ip_literal_for_a_named_host(mock_sungrow_factory: Factory) -> None:
+    """Served on ``localhost`` the dongle still reports an IP literal in ``ip``, which
+    winet-extractor validates as an address (§3.1): the loopback one."""
+    server = mock_sungrow_factory(winet_profile="tls-only", host="localhost")
+    (reply,) = http(server, ("POST", "/user/connect", {"service": "connect", "token": ""}))
+    assert reply["result_data"]["ip"] == "127.0.0.1"
+
+
+def test_get_param_replies_carry_the_dongles_result_texts(mock_sungrow_factory: Factory
+                                                          ) -> None:
+    """§4: success is ``1 success``; a read no device answers is ``301
+    I18N_COMMON_READ_FAILED``. The grid (type 2) and energy settings (type 9) succeed too."""
+    server = mock_sungrow_factory(model="SH10RT", clock=ManualClock())
+    read = {"type": 3, "param_type": 0, "param_addr": 5000, "param_num": 1, "token": TOKEN}
+    grid, settings, nobody = http(
+        server,
+        ("GET", "/device/getParam", {"dev_id": 1, "type": 2, "token": TOKEN}),
+        ("GET", "/device/getParam", {"dev_id": 1, "type": 9, "token": TOKEN}),
+        ("GET", "/device/getParam", {**read, "dev_id": 9}),
+        login=True)
+    for reply in (grid, settings):
+        assert (reply["result_code"], reply["result_msg"]) == (1, "success"), reply
+        assert reply["result_data"]["count"] == len(reply["result_data"]["list"]) > 0
+    assert nobody == {"result_code": 301, "result_msg": "I18N_COMMON_READ_FAILED",
+                      "result_data": {}}
+
+
+def test_get_param_of_the_same_address_in_each_table(mock_sungrow_factory: Factory) -> None:
+    """Input 5000 is the device type, holding 5000 the year of the inverter's clock (spec B.1,
+    B.3): read one after the other at one instant, each answers its own table."""
+    server = mock_sungrow_factory(clock=ManualClock(datetime(2026, 1, 10, 2, 0,
+                                                             tzinfo=timezone.utc)))
+    read = {"dev_id": 1, "type": 3, "param_addr": 5000, "param_num": 1, "token": TOKEN}
+    replies = http(server, *(("GET", "/device/getParam", {**read, "param_type": t})
+                             for t in (0, 1, 0, 1)))
+    values = [r["result_data"]["param_value"] for r in replies]
+    assert values == ["01 26 ", "07 EA ", "01 26 ", "07 EA "]  # 0x0126 SG5K-D; 2026

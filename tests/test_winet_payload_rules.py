@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from mock_sungrow import ManualClock, MockSungrowServer
+from mock_sungrow import ManualClock, MockSungrowServer, SungrowModbusDataBlock
+from tests.helpers import AsyncBlock, RawModbus
 from tests.winet_client import Winet, run
 
 Factory = Callable[..., MockSungrowServer]
@@ -285,3 +286,28 @@ def test_a_sentinel_fault_uses_each_registers_own_pattern(mock_sungrow_factory: 
     assert shown["I18N_COMMON_BUS_VOLTAGE"] == "--"
     assert temperature["result_data"]["param_value"] == "7F FF "
     assert bus["result_data"]["param_value"] == "FF FF "
+
+
+@pytest.mark.parametrize("block", [SungrowModbusDataBlock, AsyncBlock])
+def test_the_dongle_reads_and_writes_through_either_kind_of_block(
+    mock_sungrow_factory: Callable[..., MockSungrowServer], block: type
+) -> None:
+    """A user's data block may be synchronous or async (docs: datablock_class): getParam reads
+    input 5000 (SG5.0RS type code 0x2606) and setParam writes holding 5008 through it."""
+    server = mock_sungrow_factory(model="SG5.0RS", datablock_class=block)
+
+    async def go() -> tuple[dict[str, Any], dict[str, Any]]:
+        async with Winet(server) as w:
+            token = (await w.session()).token
+            read = await w.get("/device/getParam", dev_id="1", type="3", param_type="0",
+                               param_addr="5000", param_num="1", token=token)
+            write = await w.post("/device/setParam", {
+                "lang": "en_us", "token": token, "dev_id": 1, "param_addr": "5008",
+                "param_size": "1", "param_value": "600"})
+            return read, write
+
+    read, write = run(go())
+    assert read["result_data"] == {"param_value": "26 06 "}
+    assert write["result_code"] == 1, write
+    with RawModbus("127.0.0.1", server.get_connection_info("modbus")["port"]) as c:
+        assert c.read(3, 5007, 1) == [600]

@@ -354,7 +354,7 @@ def test_a_setting_is_written_by_the_pid_get_param_lists(mock_sungrow_factory: F
     """Optmybat's flow: getParam type 9 gives each setting's ``param_pid``; ``param`` names it."""
     server = mock_sungrow_factory(model="SH10RT", clock=ManualClock())
 
-    async def go() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    async def go() -> tuple[dict[str, Any], ...]:
         async with Winet(server) as w:
             s = await w.session()
             listing = await w.get("/device/getParam", type="9", dev_id="1", token=s.token)
@@ -363,16 +363,21 @@ def test_a_setting_is_written_by_the_pid_get_param_lists(mock_sungrow_factory: F
             by_pid = await s.call("param", **PARAM, type="9",
                                   list=[{"param_pid": str(pid), "param_addr": "",
                                          "param_value": "85.0"}])
-            return {"pid": pid}, by_pid, await s.call(
+            unknown = await s.call(
                 "param", **PARAM, type="9", list=[{"param_pid": "9999", "param_value": "1"}])
+            by_addr = await s.call(  # no setting at holding 1, and no pid to echo
+                "param", **PARAM, type="9", list=[{"param_addr": "1", "param_value": "1"}])
+            return {"pid": pid}, by_pid, unknown, by_addr
 
-    ids, by_pid, unknown = run(go())
+    ids, by_pid, unknown, by_addr = run(go())
     pid = ids["pid"]
     assert by_pid["result_data"]["list"] == [{"param_pid": pid, "param_id": pid,
                                               "param_name": "I18N_COMMON_MAX_SOC", "result": 0}]
     assert holding_words(server, 13058, 1) == [850]  # max SoC, U16 in 0.1 %
     assert unknown["result_code"] == 391 and unknown["result_msg"] == "I18N_COMMON_SET_FAILED"
     assert unknown["result_data"]["list"] == [{"param_pid": "9999", "param_id": "",
+                                               "param_name": "", "result": 1}]
+    assert by_addr["result_data"]["list"] == [{"param_pid": "", "param_id": "",
                                                "param_name": "", "result": 1}]
 
 
@@ -736,4 +741,50 @@ def test_param_values_up_to_the_largest_word_reach_the_register_checks(
     assert too_big["result_code"] != 1
     assert "does not fit a 16-bit register" in json.dumps(too_big)
     assert holding_words(server, 13058, 1) != [0xFFFF]
-    assert [p.kind for p in server.problems] == ["bad-request"]
+    # The other end: raw -32768 (-3276.8) fits a 16-bit word, -32769 does not.
+    lowest = call(server, "param", **PARAM, type="9",
+                  list=[{"param_addr": 13058, "param_value": "-3276.8"}])
+    assert (lowest["result_code"], lowest["result_msg"]) == (391, "I18N_COMMON_SET_FAILED")
+    too_small = call(server, "param", **PARAM, type="9",
+                     list=[{"param_addr": 13058, "param_value": "-3276.9"}])
+    assert "does not fit a 16-bit register" in json.dumps(too_small)
+    assert [p.kind for p in server.problems] == ["bad-request", "bad-request"]
+
+
+def test_local_reports_the_address_the_dongle_answers_on(mock_sungrow_factory: Factory) -> None:
+    """§3.6 ``local``: I18N_COMMON_WLAN_IP is the listener's address, here 127.0.0.2."""
+    server = mock_sungrow_factory(host="127.0.0.2")
+    items = {i["data_name"]: i["data_value"] for i in call(server, "local")["result_data"]["list"]}
+    assert items["I18N_COMMON_WLAN_IP"] == "127.0.0.2"
+
+
+def test_every_service_answers_success_with_its_text(mock_sungrow_factory: Factory) -> None:
+    """§3: a successful reply is ``result_code`` 1 with ``result_msg`` "success"."""
+    server = mock_sungrow_factory(model="SH10RT", battery_kwh=9.6, clock=ManualClock())
+    services = ("devicelist", "real", "real_battery", "direct", "state", "fault", "statistics",
+                "runtime", "local")
+    replies = calls(server, *((name, {"dev_id": "1"}) for name in services))
+    for name, reply in zip(services, replies, strict=True):
+        assert (reply["result_code"], reply["result_msg"]) == (1, "success"), (name, reply)
+        assert reply["result_data"]["service"] == name
+
+
+@pytest.mark.mock_sungrow_expect_errors
+def test_a_bad_request_is_recorded_with_the_peer_that_sent_it(mock_sungrow_factory: Factory
+                                                              ) -> None:
+    """The problem a bad ``param`` request leaves names the WebSocket client (host:port)."""
+    server = mock_sungrow_factory(model="SH10RT", clock=ManualClock())
+    reply = call(server, "param", **PARAM, type="9", list=[{"param_addr": 13058,
+                                                             "param_value": "lots"}])
+    assert reply["result_code"] == 400
+    (problem,) = server.problems
+    assert problem.kind == "bad-request" and problem.front_end == "http"
+    assert re.fullmatch(r"127\.0\.0\.1:\d+", problem.peer), problem.peer
+    assert problem.message.startswith("WebSocket param: ")
+
+
+def test_a_small_battery_is_still_reported(mock_sungrow_factory: Factory) -> None:
+    """Any capacity above 0 is a battery (0 means none): 0.5 kWh has a real_battery list."""
+    server = mock_sungrow_factory(model="SH10RT", battery_kwh=0.5, clock=ManualClock())
+    reply = call(server, "real_battery", dev_id="1")
+    assert reply["result_code"] == 1 and reply["result_data"]["count"] > 0, reply

@@ -137,6 +137,35 @@ def test_unlock_lifts_one_accounts_lock_or_every_one(mock_sungrow_factory: Facto
     assert _login_codes(server, ("user", "pw1111")) == [1]
 
 
+def test_a_locked_account_is_answered_with_the_captured_lockout(mock_sungrow_factory: Factory
+                                                                 ) -> None:
+    """winet-protocol.md's only captured failure: ``114 I18N_COMMON_USR_ACCOUNT_LOCK``, for the
+    attempt that locks the account and for every try while it is locked, the right password
+    too; the reply still echoes the service."""
+    server = mock_sungrow_factory(winet_profile="login", winet_lockout_after=1)
+
+    async def go() -> list[dict[str, Any]]:
+        async with Winet(server) as w:
+            s = await w.session()
+            return [await s.login("admin", "x"), await s.login("admin", "pw8888")]
+
+    locking, locked = run(go())
+    for reply in (locking, locked):
+        assert (reply["result_code"], reply["result_msg"]) == (
+            114, "I18N_COMMON_USR_ACCOUNT_LOCK"), reply
+        assert reply["result_data"]["service"] == "login"
+
+
+def test_the_accounts_are_the_ones_given_at_start(mock_sungrow_factory: Factory) -> None:
+    """The server keeps its own copy of ``winet_accounts``: changing the caller's dict later
+    changes no password."""
+    accounts = {"admin": "first"}
+    server = mock_sungrow_factory(winet_profile="login", winet_accounts=accounts)
+    accounts["admin"] = "second"
+    assert _login_codes(server, ("admin", "first")) == [1]
+    assert _login_codes(server, ("admin", "second")) != [1]
+
+
 def test_unlock_also_forgets_the_failures_counted_so_far(mock_sungrow_factory: Factory) -> None:
     server = mock_sungrow_factory(winet_profile="login", winet_lockout_after=2)
     assert _login_codes(server, ("admin", "x"), ("user", "x")) == [115, 115]

@@ -290,6 +290,13 @@ def test_state_flags_of_a_string_inverter_come_from_its_fault_code(
     # Word faults on those registers count too: the dongle reads what Modbus reads.
     server.inject("value", words=[39], table="input", address=5045)  # low insulation: a fault
     assert _flags(server) == ("1", "0")
+    server.clear_faults()
+    # 0xFFFF is a U16 "unavailable" sentinel (modbus-encrypted-and-registers.md): no fault.
+    server.inject("sentinel", table="input", address=5045)
+    assert _modbus(server, "input", 5045, 1) == [0xFFFF]
+    assert _flags(server) == ("0", "0")
+    assert run(_services(server, "fault"))["fault"] == {"service": "fault", "list": [],
+                                                        "count": 0}
 
 
 def test_state_flags_of_a_hybrid_come_from_its_fault_and_alarm_words(
