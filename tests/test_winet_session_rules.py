@@ -271,3 +271,26 @@ def test_an_upgraded_token_is_not_logged_in_on_the_websocket_either(
             return before, int((await s.call("real", dev_id="1"))["result_code"])
 
     assert run(go()) == (401, 401)
+
+
+def test_a_login_token_expires_with_the_lifetime(mock_sungrow_factory: Factory) -> None:
+    """``winet_token_lifetime`` counts from the login that issued the token (server clock):
+    valid before it runs out, 106 after."""
+    clock = ManualClock()
+    server = mock_sungrow_factory(winet_profile="login", clock=clock, winet_token_lifetime=120)
+
+    async def login() -> str:
+        async with Winet(server) as w:
+            s = await w.session()
+            assert (await s.login())["result_code"] == 1
+            return s.token
+
+    async def read(tok: str) -> int:
+        async with Winet(server) as w:
+            return int((await w.registers(tok, "input", 5000, 1))["result_code"])
+
+    token = run(login())
+    clock.advance(119)
+    assert run(read(token)) == 1
+    clock.advance(2)
+    assert run(read(token)) == 106
