@@ -102,4 +102,5 @@ def test_a_json_address_of_whole_floats_is_a_register_range(served: MockSungrowS
                                 {"kind": "zeros", "table": "input", "address": [5000.0, 5000.0]})
     assert status == 201 and body["address"] == [5000, 5000], body
     with RawModbus("127.0.0.1", served.get_connection_info("modbus")["port"]) as c:
-        assert c.read(4, 4999, 2)[0] == 0  # input 5000 zeroed
+        words = c.read(4, 4999, 2)
+    assert isinstance(words, list) and words[0] == 0  # input 5000 zeroed
