@@ -3,7 +3,8 @@
 "GET /faults no longer lists it").
 
 Through ``server.faults`` / ``server.inject`` and the control API over a real socket, and the
-answers a raw Modbus TCP client then gets.
+answers a raw Modbus TCP client then gets; the set's own clock rules (what ends when, and who
+is told) on a ``FaultSet`` whose clock only the test moves.
 """
 
 from __future__ import annotations
@@ -127,7 +128,7 @@ def test_a_modbus_fault_leaves_the_winet_api_alone(mock_sungrow_factory: Any) ->
     async def go(after: str | None = None) -> tuple[int, str, str]:
         async with Winet(server) as w:
             s = await w.session()
-            if after:  # logged in: now a WiNet-S fault, asked after the exception fault
+            if after:  # the session has its token: now a WiNet-S fault, after the exception
                 server.inject(after, code=106, times=1)
             return await w.raw("GET", "/device/getParam", params={
                 "dev_id": 1, "type": 3, "param_addr": 5000, "param_num": 1, "param_type": 0,
