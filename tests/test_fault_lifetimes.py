@@ -356,7 +356,8 @@ def test_stopping_with_a_fault_still_timed_leaves_no_loop_error(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The timer for a duration fault's end is cancelled as the server stops, cleanly: the
-    loop logs no failed callback (a wall clock, so the timer is armed)."""
+    loop logs no failed callback. Unlike the end of the test above, a read answered first
+    makes sure the loop has armed the timer, so the cancel is what stop() takes back."""
     server = MockSungrowServer(server_type="modbus", modbus_port=0)
     server.start()
     try:

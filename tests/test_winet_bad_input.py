@@ -92,35 +92,6 @@ def test_bad_set_param_values(mock_sungrow_factory: Any) -> None:
     assert _holding(server, 5008) == [500]
 
 
-
-
-@pytest.mark.mock_sungrow_expect_errors
-@pytest.mark.parametrize("block", [SungrowModbusDataBlock, AsyncBlock])
-def test_passthrough_frames(mock_sungrow_factory: Any, block: type) -> None:
-    server: MockSungrowServer = mock_sungrow_factory(model="SG5.0RS", datablock_class=block)
-
-    async def go() -> list[dict[str, Any]]:
-        async with Winet(server) as w:
-            token = (await w.session()).token
-            body = {"dev_id": 1, "lang": "_en_US", "msgType": "0", "token": token}
-            return [await w.post("/device/passthroughway", {**body, "msgValue": value})
-                    for value in ("zz", "0104", "0104138700018568",
-                                  rtu("0104138700 01"),  # read input 5000
-                                  rtu("0006138F01F4"),  # broadcast: holding 5008 = 500
-                                  rtu("0106138F0258"))]  # unit 1: holding 5008 = 600
-
-    not_hex, short, bad_crc, read, broadcast, write = run(go())
-    assert [r["result_code"] for r in (not_hex, short, bad_crc)] == [400, 400, 400]
-    assert "'msgValue' must be hexadecimal" in not_hex["result_msg"]
-    assert short["result_msg"] == "bad request: 'msgValue' is shorter than an RTU frame " \
-        "(unit, PDU, CRC)"
-    assert "'msgValue' '0104138700018568' has a wrong CRC" in bad_crc["result_msg"]
-    assert read["result_data"]["data"] == rtu("01 04 02 2606")  # SG5.0RS type code 0x2606
-    assert broadcast["result_code"] == 1 and broadcast["result_data"]["data"] == ""
-    assert write["result_data"]["data"] == rtu("0106138F0258")  # FC6: an exact echo
-    assert _holding(server, 5008) == [600]
-
-
 def _passthrough(server: MockSungrowServer, *frames: str) -> list[dict[str, Any]]:
     async def go() -> list[dict[str, Any]]:
         async with Winet(server) as w:
@@ -130,6 +101,26 @@ def _passthrough(server: MockSungrowServer, *frames: str) -> list[dict[str, Any]
                     for frame in frames]
 
     return run(go())
+
+
+@pytest.mark.mock_sungrow_expect_errors
+@pytest.mark.parametrize("block", [SungrowModbusDataBlock, AsyncBlock])
+def test_passthrough_frames(mock_sungrow_factory: Any, block: type) -> None:
+    server: MockSungrowServer = mock_sungrow_factory(model="SG5.0RS", datablock_class=block)
+    not_hex, short, bad_crc, read, broadcast, write = _passthrough(
+        server, "zz", "0104", "0104138700018568",
+        rtu("0104138700 01"),  # read input 5000
+        rtu("0006138F01F4"),  # broadcast: holding 5008 = 500
+        rtu("0106138F0258"))  # unit 1: holding 5008 = 600
+    assert [r["result_code"] for r in (not_hex, short, bad_crc)] == [400, 400, 400]
+    assert "'msgValue' must be hexadecimal" in not_hex["result_msg"]
+    assert short["result_msg"] == "bad request: 'msgValue' is shorter than an RTU frame " \
+        "(unit, PDU, CRC)"
+    assert "'msgValue' '0104138700018568' has a wrong CRC" in bad_crc["result_msg"]
+    assert read["result_data"]["data"] == rtu("01 04 02 2606")  # SG5.0RS type code 0x2606
+    assert broadcast["result_code"] == 1 and broadcast["result_data"]["data"] == ""
+    assert write["result_data"]["data"] == rtu("0106138F0258")  # FC6: an exact echo
+    assert _holding(server, 5008) == [600]
 
 
 def test_a_passthrough_write_is_seen_by_stale_after_write(mock_sungrow_factory: Any) -> None:
