@@ -6,6 +6,9 @@
     run continues where it stopped; each group's results are also saved in
     ``tools/mutation_results.json`` (tools/mutation_results.py), and a new checkout's run
     starts from them: only new, changed or undecided mutants run again.
+``live [GROUP ...]``
+    The saved survivors that no reviewed equivalent explains, by mutmut name: what is left
+    to kill or to explain.
 ``report [--saved]``
     Killed / survived / timed out / no tests per module and per group, from ``mutants/`` or
     (``--saved``) from the saved results: the figure without running anything.
@@ -114,6 +117,40 @@ def _listed_equivalents(module: str, found: dict[str, tuple[str, str]]) -> set[t
                 and (m.module, m.function, m.diff) in listed):
             out.add((function, number))
     return out
+
+
+def live(modules: Sequence[str]) -> list[str]:
+    """Print (and return) the names of the saved live survivors that no review explains.
+
+    Live: survived, capped or without tests in the saved results, and not listed in
+    ``tools/mutation_equivalents.toml``: what ``describe`` and ``check`` take next. A function
+    edited since its saved run is named instead (its mutants are ``recheck --changed``'s).
+    """
+    from mutation_sample import load_equivalents
+
+    kept = results.load(RESULTS)
+    listed = load_equivalents()
+    names = []
+    for module in modules:
+        with tempfile.TemporaryDirectory(prefix="mutation-live-") as tmp:
+            (Path(tmp) / module_path(module)).parent.mkdir(parents=True)
+            mutants, hashes = generate_with_hashes(module, Path(tmp))
+        saved = kept.get(module, {})
+        changed = sorted({f for f, e in saved.items() if hashes.get(f) != e["hash"]}
+                         | {results.split_name(m.name)[0] for m in mutants} - set(saved))
+        for function in changed:
+            print(f"new or changed since its run: {module} {function} "
+                  f"(recheck --changed {module})")
+        for m in mutants:
+            function, number = results.split_name(m.name)
+            entry = saved.get(function)
+            if entry is None or function in changed:
+                continue
+            mark = entry["results"][number - 1:number]
+            if mark and mark in "scn" and (m.module, m.function, m.diff) not in listed:
+                names.append(m.name)
+                print(f"{mark} {m.name}")
+    return names
 
 
 def _row(name: str, c: Counter[str]) -> str:
@@ -288,10 +325,15 @@ def decide_changed(modules: Sequence[str], jobs: int) -> int:
                     names.append(m.name)
     print(f"    decide: {len(names)} mutants of changed functions", flush=True)
     hashes_now: dict[str, dict[str, str]] = {}
-    statuses, _ = run_named(names, (), jobs, RECHECK_TIMEOUT, hashes_now, baseline=True)
-    letters = {m.name: {"killed": "k", "timeout": "t", "survived": "c"}.get(status, ".")
-               for m, status, _ in statuses}
-    results.replace_functions(RESULTS, letters, hashes_now)
+    letters: dict[str, str] = {}
+
+    def verdict(m: Any, status: str, took: float) -> None:
+        # Saved as it comes (the function's letters so far), so a stopped run keeps them.
+        letters[m.name] = {"killed": "k", "timeout": "t", "survived": "c"}.get(status, ".")
+        results.replace_functions(RESULTS, {m.name: letters[m.name]}, hashes_now)
+        print(f"    {status.partition(':')[0]:<10} {took:6.1f} s  {m.name}", flush=True)
+
+    run_named(names, (), jobs, RECHECK_TIMEOUT, hashes_now, baseline=True, on_result=verdict)
     print(f"    decide: {sum(v in 'kt' for v in letters.values())} of {len(letters)} killed",
           flush=True)
     return len(letters)
@@ -309,17 +351,22 @@ def recheck(names: Sequence[str], jobs: int) -> list[str]:
     into ``mutants/`` (where the tree holds the module) and into the saved results.
     """
     hashes: dict[str, dict[str, str]] = {}
+    killed: list[str] = []
     print(f"    recheck: {len(names)} survivors, each in a fresh process", flush=True)
-    statuses, _ = run_named(names, (), jobs, RECHECK_TIMEOUT, hashes, baseline=True)
-    killed = [m for m, status, _ in statuses if status == "killed"]
-    by_module: dict[str, dict[str, str]] = {}
-    for m in killed:
-        by_module.setdefault(m.module, {})[m.name] = "k"
-    for module, decided in by_module.items():
-        results.mark_in_tree(ROOT, module_path(module), decided)
-    results.record(RESULTS, [(m.module, m.name, "k") for m in killed], hashes)
+
+    def verdict(m: Any, status: str, took: float) -> None:
+        # Written as it comes: a recheck of a hundred survivors takes an hour or more, and
+        # one stopped part-way keeps every kill it made.
+        print(f"    {status.partition(':')[0]:<10} {took:6.1f} s  {m.name}", flush=True)
+        if status == "killed":
+            killed.append(m.name)
+            results.mark_in_tree(ROOT, module_path(m.module), {m.name: "k"})
+            results.record(RESULTS, [(m.module, m.name, "k")], hashes)
+
+    statuses, _ = run_named(names, (), jobs, RECHECK_TIMEOUT, hashes, baseline=True,
+                            on_result=verdict)
     print(f"    recheck: {len(killed)} of {len(statuses)} killed", flush=True)
-    return [m.name for m in killed]
+    return killed
 
 
 def _names(module: str, *, decided: bool) -> list[str]:
@@ -387,6 +434,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_report.add_argument("--equivalents", action="store_true",
                           help="count survivors listed in mutation_equivalents.toml apart")
     sub.add_parser("save", help=f"save the results in mutants/ to {RESULTS.name}")
+    p_live = sub.add_parser("live", help="name the saved survivors no review explains")
+    p_live.add_argument("modules", nargs="*", help="core modules or groups (default: all)")
     p_describe = sub.add_parser("describe", help="print equivalents entries for mutants")
     p_describe.add_argument("names", nargs="+")
     p_check = sub.add_parser("check", help="run named mutants against chosen tests")
@@ -436,6 +485,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             decide_changed(modules, args.jobs)
             return 0
         recheck([n for m in modules for n in _survivors(m)], args.jobs)
+        return 0
+    if args.command == "live":
+        live([m for name in args.modules or GROUPS for m in _modules_of(name)])
         return 0
     if args.command == "report":
         report(saved=args.saved, equivalents=args.equivalents)

@@ -17,8 +17,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -33,6 +33,17 @@ else:  # pragma: no cover - CI runs 3.11
 
 #: Exit codes of a mutant's pytest run, read as mutmut reads them.
 KILLED, SURVIVED = (1, 2, 3), 0  # 2: the mutant broke collection (an import-time error)
+#: Address space a mutant's pytest run may take. A mutant that loops appending to a list
+#: (``_Segments.__init__``'s ``find(0, None)``) then fails with MemoryError, a kill, instead
+#: of growing until the kernel's OOM killer ends it (or something else on the machine).
+MUTANT_MEMORY = 8 << 30
+#: ``python -c`` code that sets the limit, then runs pytest with the arguments that follow
+#: (a ``preexec_fn`` would do it in the child, but is unsafe with the worker threads).
+_LIMITED_PYTEST = (
+    "import resource, runpy, sys; "
+    f"resource.setrlimit(resource.RLIMIT_AS, ({MUTANT_MEMORY}, {MUTANT_MEMORY})); "
+    "sys.argv[0] = 'pytest'; runpy.run_module('pytest', run_name='__main__')"
+)
 
 
 @dataclass(frozen=True)
@@ -108,7 +119,7 @@ def _run_mutant(m: Mutant, src: Path, timeout: float,
         proc = subprocess.run(
             # --no-cov: the coverage floor is the whole suite's; a few tests always miss it,
             # and pytest's exit code 1 would count every mutant as killed.
-            [sys.executable, "-m", "pytest", "-x", "-q", "--no-cov", "-p", "no:randomly",
+            [sys.executable, "-c", _LIMITED_PYTEST, "-x", "-q", "--no-cov", "-p", "no:randomly",
              "-m", "not compat", *tests],
             cwd=ROOT, env=env, capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
@@ -155,7 +166,7 @@ def sample(count: int, seed: int, jobs: int, timeout: float, *, list_only: bool 
         with ThreadPoolExecutor(jobs) as pool:
             for m, status, took in pool.map(lambda m: _run_mutant(m, src, timeout),
                                             to_run):
-                print(f"  {status.split(':')[0]:<10} {took:6.1f} s  {m.name}", flush=True)
+                print(f"  {status.partition(':')[0]:<10} {took:6.1f} s  {m.name}", flush=True)
                 results.append((m, status, took))
     per_module: dict[str, Counter[str]] = {}
     for m, status, _ in results:
@@ -203,6 +214,7 @@ def _named(names: Sequence[str], target: Path, prefix: str = "",
 
 def run_named(names: Sequence[str], tests: Sequence[str], jobs: int, timeout: float,
               hashes: dict[str, dict[str, str]] | None = None, *, baseline: bool = False,
+              on_result: Callable[[Mutant, str, float], None] | None = None,
               ) -> tuple[list[tuple[Mutant, str, float]], list[str]]:
     """Run each named mutant in a fresh pytest process; (mutant, status, seconds) each.
 
@@ -210,6 +222,8 @@ def run_named(names: Sequence[str], tests: Sequence[str], jobs: int, timeout: fl
     code that runs at import is mutated too. Also returns the names no module has. With
     ``baseline``, each module's tests first run with no mutant chosen, and a module whose
     tests fail so is left out (printed): a failure there would read as every mutant killed.
+    ``on_result`` is called (in this thread) as each mutant's verdict arrives, so a caller
+    can print and save it at once: a long recheck stopped part-way keeps what it decided.
     """
     with tempfile.TemporaryDirectory(prefix="mutation-check-") as tmp:
         src = Path(tmp) / "src"
@@ -224,8 +238,13 @@ def run_named(names: Sequence[str], tests: Sequence[str], jobs: int, timeout: fl
             for module in sorted(failing):
                 print(f"  {module}: its tests fail with no mutant; its mutants are not run")
             chosen = [m for m in chosen if m.module not in failing]
+        statuses = []
         with ThreadPoolExecutor(jobs) as pool:
-            statuses = list(pool.map(lambda m: _run_mutant(m, src, timeout, tests), chosen))
+            futures = [pool.submit(_run_mutant, m, src, timeout, tests) for m in chosen]
+            for future in as_completed(futures):
+                statuses.append(future.result())
+                if on_result is not None:
+                    on_result(*statuses[-1])
     return statuses, missing
 
 
@@ -239,19 +258,24 @@ def check(names: Sequence[str], tests: Sequence[str], jobs: int, timeout: float,
     run again by the next ``full``, so nothing stale is written).
     """
     hashes: dict[str, dict[str, str]] = {}
-    statuses, missing = run_named(names, tests, jobs, timeout, hashes)
     lives = 0
-    decided = []
-    for m, status, took in statuses:
-        print(f"  {status.split(':')[0]:<10} {took:6.1f} s  {m.name}")
+    recorded: list[str] = []
+    skipped: list[str] = []
+
+    def verdict(m: Mutant, status: str, took: float) -> None:
+        nonlocal lives
+        print(f"  {status.partition(':')[0]:<10} {took:6.1f} s  {m.name}", flush=True)
         if status not in ("killed", "timeout"):
             lives += 1
-            print("\n".join("      " + line for line in m.diff))
-        else:
-            decided.append((m.module, m.name, "k" if status == "killed" else "t"))
-    if record is not None and decided:
-        skipped = results.record(record, decided, hashes)
-        print(f"recorded {len(decided) - len(skipped)} in {record.name}"
+            print("\n".join("      " + line for line in m.diff), flush=True)
+        elif record is not None:  # saved now: a check stopped part-way keeps its kills
+            letter = "k" if status == "killed" else "t"
+            missed = results.record(record, [(m.module, m.name, letter)], hashes)
+            (skipped if missed else recorded).append(m.name)
+
+    _, missing = run_named(names, tests, jobs, timeout, hashes, on_result=verdict)
+    if record is not None and (recorded or skipped):
+        print(f"recorded {len(recorded)} in {record.name}"
               + (f"; not recorded (function changed since the saved run, or never saved): "
                  f"{', '.join(skipped)}" if skipped else ""))
     return 1 if lives or missing else 0
