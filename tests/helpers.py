@@ -343,7 +343,7 @@ def control_call(base: str, method: str, path: str, body: Any = None, *,
             return exc.code, json.loads(exc.read())
 
 
-def _modbus_view(server: MockSungrowServer, kind: str, peer: str) -> dict[str, Any] | None:
+def modbus_view(server: MockSungrowServer, kind: str, peer: str) -> dict[str, Any] | None:
     """The ``kind`` port's connection from ``peer``, as its own loop sees it (None: not yet)."""
     front_end: Any = next(fe for fe in server._front_ends if fe.name == kind)
 
@@ -375,7 +375,7 @@ def flood_until_unread(server: MockSungrowServer, kind: str, hog: socket.socket,
     pending = b""
     deadline = time.monotonic() + timeout
     while True:
-        view = _modbus_view(server, kind, f"{host}:{port}")
+        view = modbus_view(server, kind, f"{host}:{port}")
         # Not reading because the client does not read (not merely waiting for its turn).
         if view is not None and not view["reading"] and view["write_paused"]:
             return view

@@ -82,6 +82,23 @@ def test_set_values_override_sees_every_write(mock_sungrow_factory: Any) -> None
     assert RecordingBlock.writes == [(5008, [900]), (5007, [0x55, 800])]
 
 
+class AsyncWritesOnly(SungrowModbusDataBlock):
+    """Overrides only ``async_setValues``: reads take the async path with the stock read."""
+
+    async def async_setValues(self, address: int, values: Sequence[int]) -> None:
+        await asyncio.sleep(0)
+        self.setValues(address, values)
+
+
+def test_the_stock_async_read_returns_every_register_asked(mock_sungrow_factory: Any) -> None:
+    server = mock_sungrow_factory(datablock_class=AsyncWritesOnly)
+    with RawModbus("127.0.0.1", server.get_connection_info()["port"]) as r:
+        # input 5000-5001: the SG5K-D's device type code 0x0126 and 5.0 kW nominal (models.csv)
+        assert r.read(4, 4999, 2) == [0x0126, 50]
+        assert r.write(5007, [700]) is None  # through the override
+        assert r.read(3, 5007, 1) == [700]
+
+
 def test_async_override_delays_only_its_requests_and_keeps_order(
     mock_sungrow_factory: Any,
 ) -> None:

@@ -151,6 +151,9 @@ def test_a_bad_rule_is_named_by_its_line() -> None:
         _parse(header + "SH*RT*,input,5,4,answer,,any,x\n")
     with pytest.raises(CatalogError, match=r"^family_rules\.csv line 4: .*16-bit"):
         _parse(header + good + good + "SH*RT*,input,5,6,words,FFFFF,any,x\n")
+    # A field that is not a number at all: the line, and what Python said of it.
+    with pytest.raises(CatalogError, match=r"^family_rules\.csv line 3: ValueError\(.*'five'"):
+        _parse(header + good + "SH*RT*,input,five,6,answer,,any,x\n")
 
 
 def test_the_whole_address_range_is_allowed() -> None:
@@ -158,11 +161,13 @@ def test_the_whole_address_range_is_allowed() -> None:
     rules = _parse("models,table,start,end,rule,words,view,source\n"
                    "SH*RT*,input,1,1,words,FFFF,any,x\n"
                    "SH*RT*,holding,65535,65535,words,0000,lan,x\n"
-                   "SH*RT*,input,1,65535,answer,,winet,x\n")
+                   '"SH*RT, SH*RT-V1*",input,1,65535,answer,,winet,x\n')
     assert [(r.start, r.end, r.words, r.view) for r in rules] == [
         (1, 1, (0xFFFF,), "any"), (65535, 65535, (0,), "lan"), (1, 65535, (), "winet")]
     assert [r.rule for r in rules] == ["words", "words", "answer"]
     assert [r.table for r in rules] == ["input", "holding", "input"]
+    assert [r.models for r in rules] == [("SH*RT*",), ("SH*RT*",), ("SH*RT", "SH*RT-V1*")]
+    assert [r.matches("SH10RT-V112") for r in rules] == [True, True, True]
 
 
 INTELBRAS_SH10RT = """

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from mock_sungrow import ManualClock, MockSungrowServer
+from mock_sungrow.faults import FaultSpecError
 from tests.helpers import (
     GET_KEY,
     EncryptedModbus,
@@ -95,6 +96,31 @@ def test_a_frozen_lan_port_leaves_the_other_answering(cluster: MockSungrowServer
         assert s.read(4, 4999, 1, unit=2) == [SH10RT]  # the slave's port answers
         assert s.read(4, 100, 5, unit=2) == 2  # and counts its own illegal reads: one so far
         assert s.read(4, 4999, 1, unit=2) == [SH10RT]
+
+
+def test_a_frozen_lan_port_ignores_every_function_code(cluster: MockSungrowServer) -> None:
+    """A frozen port ignores a request naming no register too (FC 1, which it refuses)."""
+    cluster.inject("freeze-after-illegal-reads", reads=1, recover=3600)
+    master, slave = lan_port(cluster, "inverter[1]"), lan_port(cluster, "inverter[2]")
+    coils = struct.pack(">BHH", 1, 0, 1)  # read coils: illegal function (exception 1)
+    with RawModbus("127.0.0.1", master) as m, RawModbus("127.0.0.1", slave) as s:
+        assert m.read(4, 100, 5, unit=1) == 2  # illegal: the master's port freezes
+        m.send(m.frame(1, coils))
+        wait_until(lambda: cluster.requests.find(outcome="silence"), what="the ignored FC 1")
+        assert s.request(2, coils) == bytes((0x81, 1))  # the slave's port still refuses it
+    assert [(r.function, r.outcome) for r in cluster.requests.all()] == [
+        (4, "exception 2"), (1, "silence"), (1, "exception 1")]
+
+
+def test_a_min_gap_lockup_locks_the_port_it_happened_on(cluster: MockSungrowServer) -> None:
+    """Two reads too close on the master's port lock it up; the slave's port answers."""
+    cluster.inject("min-gap", gap=3600, overload="lockup")
+    master, slave = lan_port(cluster, "inverter[1]"), lan_port(cluster, "inverter[2]")
+    with RawModbus("127.0.0.1", master) as m, RawModbus("127.0.0.1", slave) as s:
+        assert m.read(4, 4999, 1, unit=1) == [SH10RT]
+        m.send(m.frame(1, DEVICE_TYPE))  # too soon: ignored, and the port locks up
+        wait_until(lambda: cluster.requests.find(outcome="silence"), what="the ignored read")
+        assert s.read(4, 4999, 1, unit=2) == [SH10RT]  # its first: not locked
 
 
 def test_min_gap_measures_each_port_on_its_own(cluster: MockSungrowServer) -> None:
@@ -231,6 +257,19 @@ def test_winet_profile_switches_the_named_dongle(dongles: MockSungrowServer) -> 
     assert profiles() == ["legacy", "legacy"]
     older.remove()
     assert profiles() == ["login", "login"]
+
+
+def test_tls_only_needs_a_tls_listener_on_the_dongles_it_names() -> None:
+    """Only the first dongle has a TLS listener: tls-only may name it, not the other."""
+    site = {"inverter": [{"model": "SH10RT", "ports": {"http": 0, "tls": 0}},
+                         {"model": "SH10RT", "ports": {"http": 0}}]}
+    with MockSungrowServer(installation=site, clock=ManualClock()) as server:
+        first, second = server.inverters
+        with pytest.raises(FaultSpecError, match="needs a TLS listener"):
+            second.inject("winet-profile", profile="tls-only")
+        with first.inject("winet-profile", profile="tls-only"):
+            assert [server.get_connection_info("http", device=d)["winet_profile"]
+                    for d in (first, second)] == ["tls-only", "legacy"]  # the default
 
 
 def test_a_session_fault_naming_no_dongle_is_refused(cluster: MockSungrowServer,

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from mock_sungrow import MockSungrowServer
-from tests.helpers import RawModbus, _modbus_view, closed_by_peer, wait_until
+from tests.helpers import RawModbus, closed_by_peer, modbus_view, wait_until
 
 READ_5000 = bytes.fromhex("00 07 00 00 00 06 01 04 13 87 00 01")
 TYPE_CODE_REPLY = bytes.fromhex("00 07 00 00 00 05 01 04 02 01 26")
@@ -37,7 +37,7 @@ def _peer(client: RawModbus) -> str:
 def _send_split(server: MockSungrowServer, c: RawModbus, frame: bytes, at: int) -> None:
     """Send ``frame`` in two segments, the second once the server holds the first."""
     c.send(frame[:at])
-    wait_until(lambda: (_modbus_view(server, "modbus", _peer(c)) or {}).get("unanswered") == at,
+    wait_until(lambda: (modbus_view(server, "modbus", _peer(c)) or {}).get("unanswered") == at,
                what=f"the server buffering the first {at} bytes")
     c.send(frame[at:])
 

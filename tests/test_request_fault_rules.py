@@ -9,13 +9,14 @@ shaped each answer.
 
 from __future__ import annotations
 
+import asyncio
 import struct
 import time
 from typing import Any
 
 import pytest
 
-from mock_sungrow import ManualClock, MockSungrowServer
+from mock_sungrow import ManualClock, MockSungrowServer, SungrowModbusDataBlock
 from mock_sungrow.faults import FaultSpecError
 from tests.helpers import RawModbus, closed_by_peer, wait_until
 
@@ -135,6 +136,35 @@ def test_jitter_adds_to_the_delay(mock_sungrow_factory: Any) -> None:
 # ----------------------------------------------------------------------------- write-scale
 
 
+
+
+class _HeldHolding(SungrowModbusDataBlock):
+    """Holding reads wait 0.5 s in the data block (no fault, no random draw)."""
+
+    async def async_getValues(self, address: int, count: int = 1) -> list[int]:
+        if self.table == "holding":
+            await asyncio.sleep(0.5)
+        return self.getValues(address, count)
+
+
+def test_latency_jitter_is_drawn_from_the_seeded_generator(mock_sungrow_factory: Any) -> None:
+    """``seed`` makes network faults reproducible: with seed 7608 the first six jitter draws
+    from [0, 1 s] are all below 0.15 s (Python's ``random.Random(7608 ^ 0x1A7E)``). Each
+    round sends a jittered input read on one connection and, with it, a holding read that the
+    data block holds 0.5 s on another: the jittered one is answered first every time. A draw
+    from an unseeded generator, or from a range that does not start at 0, is over 0.5 s in
+    some round. The order is the request log's, which records each answer as it is sent."""
+    server = mock_sungrow_factory(server_type="modbus", seed=7608,
+                                  datablock_class=_HeldHolding)
+    server.inject("latency", jitter=1.0, table="input")
+    with RawModbus("127.0.0.1", _port(server)) as jittered, \
+            RawModbus("127.0.0.1", _port(server)) as held:
+        for _ in range(6):
+            jittered.send(jittered.frame(1, READ_5000))
+            held.send(held.frame(1, struct.pack(">BHH", 3, 4999, 1)))
+            assert jittered.recv_frame()[2] == bytes((4, 2, 0x01, 0x26))
+            assert held.recv_frame()[2][:2] == bytes((3, 2))
+    assert [r.table for r in server.requests.all()] == ["input", "holding"] * 6
 
 
 def test_latency_jitter_alone_delays_the_answers(mock_sungrow_factory: Any) -> None:

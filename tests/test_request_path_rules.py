@@ -14,7 +14,9 @@ import struct
 import time
 from typing import Any
 
-from mock_sungrow import MockSungrowServer
+import pytest
+
+from mock_sungrow import MockSungrowServer, SungrowModbusDataBlock
 from tests.helpers import AsyncBlock, RawModbus, closed_by_peer
 
 READ_5000 = bytes.fromhex("04 13 87 00 01")  # FC4 wire 4999: device type code 0x0126
@@ -114,3 +116,60 @@ def test_traffic_keeps_an_idle_timeout_from_closing_a_busy_connection(
         assert closed_by_peer(c.sock, timeout=30)
     (closed,) = server.requests.find(outcome="closed: idle")
     assert closed.fault == "idle-timeout"
+
+
+def _peer_of(client: RawModbus) -> str:
+    host, port = client.sock.getsockname()[:2]
+    return f"{host}:{port}"
+
+
+def test_an_idle_close_is_logged_for_the_connection_it_closed(mock_sungrow_factory: Any
+                                                               ) -> None:
+    server: MockSungrowServer = mock_sungrow_factory(server_type="modbus")
+    server.inject("idle-timeout", seconds=0.2)
+    with RawModbus("127.0.0.1", _port(server)) as c:
+        assert c.request(1, READ_5000) == TYPE_CODE
+        peer = _peer_of(c)
+        assert closed_by_peer(c.sock)
+    (closed,) = server.requests.find(outcome="closed: idle")
+    assert (closed.peer, closed.fault) == (peer, "idle-timeout")
+
+
+def test_a_delayed_answer_to_a_client_that_left_is_never_given(mock_sungrow_factory: Any
+                                                                ) -> None:
+    """The client closes while its answer waits out a latency fault: the answer is dropped
+    with the connection, so the log never says it was answered. A second client, which asks
+    later and waits out the same delay, sees the first one's delay pass before its own."""
+    server: MockSungrowServer = mock_sungrow_factory(server_type="modbus")
+    server.inject("latency", delay=0.3)
+    left = RawModbus("127.0.0.1", _port(server))
+    left.send(left.frame(1, READ_5000))
+    left.close()
+    with RawModbus("127.0.0.1", _port(server)) as c:
+        assert c.request(1, bytes.fromhex("04 13 88 00 01")) == bytes.fromhex("04 02 00 32")
+        peer = _peer_of(c)
+    assert [(r.peer, r.address, r.outcome) for r in server.requests.all()] == [
+        (peer, 5001, "ok")]
+
+
+class _Broken5003(SungrowModbusDataBlock):
+    def getValues(self, address: int, count: int = 1) -> list[int]:
+        if address == 5003:
+            raise RuntimeError("an override that fails at 5003")
+        return super().getValues(address, count)
+
+
+@pytest.mark.mock_sungrow_expect_errors
+def test_a_queued_request_that_fails_is_reported_for_its_connection(mock_sungrow_factory: Any
+                                                                     ) -> None:
+    """Behind a delayed answer the next request waits in the queue; its handler error names
+    the port and the client it came from, like one answered at once."""
+    server: MockSungrowServer = mock_sungrow_factory(server_type="modbus",
+                                                     datablock_class=_Broken5003)
+    server.inject("latency", delay=0.05, table="input", address=5000)
+    with RawModbus("127.0.0.1", _port(server)) as c:
+        c.send(c.frame(1, READ_5000, tid=1) + c.frame(1, bytes.fromhex("04 13 8a 00 01"), tid=2))
+        assert [c.recv_frame() for _ in range(2)] == [(1, 1, TYPE_CODE), (2, 1, b"\x84\x04")]
+        peer = _peer_of(c)
+    assert [(p.front_end, p.peer, p.kind) for p in server.problems] == [
+        ("modbus", peer, "handler-error")]

@@ -6,13 +6,19 @@ encryption key request gets no answer").
 
 from __future__ import annotations
 
+import contextlib
+import struct
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from mock_sungrow import MockSungrowServer
+from mock_sungrow import ManualClock, MockSungrowServer, SungrowModbusDataBlock
 from mock_sungrow.faults import FaultSpecError
 from tests.helpers import GET_KEY, RawModbus
+
+READ_5000 = struct.pack(">BHH", 4, 4999, 1)
 
 
 @pytest.mark.parametrize(("fields", "named"), [
@@ -65,3 +71,72 @@ def test_key_rotate_counts_once_as_it_is_added(mock_sungrow_factory: Any) -> Non
     assert fault.fired == 1 and server.sungrow_public_key() != before
     fault.remove()
     assert fault.fired == 1
+
+
+class _LoopHolder(SungrowModbusDataBlock):
+    """A read of input 5000 holds the server's event loop until ``release`` is set.
+
+    The held read then answers zeros without reading the plant: a fault's end holds the
+    plant's lock while it runs, and a loop that waited for that lock would deadlock with an
+    end that (wrongly) waited for the loop, hanging the test instead of failing it.
+    """
+
+    holding = threading.Event()
+    release = threading.Event()
+
+    def getValues(self, address: int, count: int = 1) -> list[int]:
+        if self.table == "input" and address == 5000:
+            type(self).holding.set()
+            type(self).release.wait(10)  # a failing test must not hang the loop for good
+            return [0] * count
+        return super().getValues(address, count)
+
+
+@contextlib.contextmanager
+def _loop_held(server: MockSungrowServer) -> Iterator[None]:
+    """While inside, the server's loop is busy in a data block: nothing it runs can finish."""
+    _LoopHolder.holding.clear()
+    _LoopHolder.release.clear()
+    with RawModbus("127.0.0.1", server.get_connection_info("modbus")["port"]) as c:
+        c.send(c.frame(1, READ_5000))
+        assert _LoopHolder.holding.wait(10)
+        try:
+            yield
+        finally:
+            _LoopHolder.release.set()
+        assert c.recv_frame()[2] == b"\x04\x02\x00\x00"
+
+
+def _tls_server(**kwargs: Any) -> MockSungrowServer:
+    return MockSungrowServer(server_type="modbus+http", modbus_port=0, http_port=0, tls_port=0,
+                             datablock_class=_LoopHolder, **kwargs)
+
+
+def test_injecting_tls_only_returns_once_the_plain_connections_are_closed() -> None:
+    """``inject`` from a test's thread waits for the dongle to act (it closes its plain
+    connections on its loop): while the loop is busy, the call has not returned."""
+    with _tls_server() as server, _loop_held(server):
+        injecting = threading.Thread(
+            target=lambda: server.inject("winet-profile", profile="tls-only"))
+        injecting.start()
+        injecting.join(0.5)
+        assert injecting.is_alive()  # waiting for the loop, as it must
+    injecting.join(10)
+    assert not injecting.is_alive()
+
+
+def test_a_tls_only_profile_coming_back_at_an_expiry_does_not_wait_for_the_loop() -> None:
+    """A fault's end runs under the plant's lock, which the loop may be waiting for: the
+    profile it brings back (here the older tls-only fault's) closes plain connections on the
+    loop without waiting for it, so moving the clock returns while the loop is busy."""
+    clock = ManualClock()
+    with _tls_server(clock=clock) as server:
+        server.inject("winet-profile", profile="tls-only")
+        server.inject("winet-profile", profile="legacy", duration=60)
+        with _loop_held(server):
+            moving = threading.Thread(target=clock.advance, args=(120,))
+            moving.start()
+            moving.join(10)  # moments, unless it waits for the held loop
+            assert not moving.is_alive()
+        moving.join(10)
+        assert server.get_connection_info("http")["winet_profile"] == "tls-only"
