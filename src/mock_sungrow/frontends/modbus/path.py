@@ -193,13 +193,14 @@ class RequestPath:
         so the codec's loop stops after the reply that crossed it; the rest of what was read
         stays in its buffer.
         """
-        self._write_paused = self.paused = True
+        self._write_paused = True
+        self._update_paused()
         self.link.pause_reading()
 
     def resume_writing(self) -> None:
         """The client caught up: answer what is buffered, then read its requests again."""
         self._write_paused = False
-        self.paused = self._yielding
+        self._update_paused()
         self._take_more()
 
     def _yield_turn(self) -> None:
@@ -207,15 +208,24 @@ class RequestPath:
         self._slice = self.SLICE
         if self._yielding:
             return
-        self._yielding = self.paused = True
+        self._yielding = True
+        self._update_paused()
         self.link.pause_reading()
         asyncio.get_running_loop().call_soon(self._next_turn)
 
     def _next_turn(self) -> None:
         self._yielding = False
-        self.paused = self._write_paused
+        self._update_paused()
         if not self.link.is_closing():
             self._take_more()
+
+    def _update_paused(self) -> None:
+        """``paused`` is one rule over both reasons, kept as a plain attribute for the hot path.
+
+        Either reason may end while the other holds: the write buffer drains while the
+        connection waits for its turn, or its turn comes while the client still does not read.
+        """
+        self.paused = self._write_paused or self._yielding
 
     def lost(self) -> None:
         """The link is gone: drop whatever was still queued or buffered."""
