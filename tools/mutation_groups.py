@@ -135,7 +135,8 @@ TESTS: dict[str, tuple[str, ...]] = {
                                  "modbus_app_rules", "fault_catalogue", "fault_effects",
                                  "devices", "encrypted_faults", "modbus_tcp",
                                  "installation_faults"),
-    "frontends.modbus.rtu": ("rtu_crc_rules", "rtu", "rtu_framing", "connection_lifecycle"),
+    "frontends.modbus.rtu": ("rtu_crc_rules", "rtu", "rtu_gateway_rules", "rtu_framing",
+                             "connection_lifecycle"),
 }
 
 EQUIVALENTS = ROOT / "tools" / "mutation_equivalents.toml"
