@@ -125,6 +125,7 @@ def _peer_of(client: RawModbus) -> str:
 
 def test_an_idle_close_is_logged_for_the_connection_it_closed(mock_sungrow_factory: Any
                                                                ) -> None:
+    """The log's idle close names the client it closed (host and port), as a request would."""
     server: MockSungrowServer = mock_sungrow_factory(server_type="modbus")
     server.inject("idle-timeout", seconds=0.2)
     with RawModbus("127.0.0.1", _port(server)) as c:
