@@ -33,15 +33,17 @@ else:  # pragma: no cover - CI runs 3.11
 
 #: Exit codes of a mutant's pytest run, read as mutmut reads them.
 KILLED, SURVIVED = (1, 2, 3), 0  # 2: the mutant broke collection (an import-time error)
-#: Address space a mutant's pytest run may take. A mutant that loops appending to a list
-#: (``_Segments.__init__``'s ``find(0, None)``) then fails with MemoryError, a kill, instead
-#: of growing until the kernel's OOM killer ends it (or something else on the machine).
+#: Heap (RLIMIT_DATA: private writable memory) a mutant's pytest run may take. A mutant that
+#: loops appending to a list (``_Segments.__init__``'s ``find(0, None)``) then fails with
+#: MemoryError, a kill, instead of growing until the kernel's OOM killer ends it (or
+#: something else on the machine). Not RLIMIT_AS: a browser a test starts reserves far more
+#: address space than it uses, and chromium does not start under an 8 GiB address limit.
 MUTANT_MEMORY = 8 << 30
 #: ``python -c`` code that sets the limit, then runs pytest with the arguments that follow
 #: (a ``preexec_fn`` would do it in the child, but is unsafe with the worker threads).
 _LIMITED_PYTEST = (
     "import resource, runpy, sys; "
-    f"resource.setrlimit(resource.RLIMIT_AS, ({MUTANT_MEMORY}, {MUTANT_MEMORY})); "
+    f"resource.setrlimit(resource.RLIMIT_DATA, ({MUTANT_MEMORY}, {MUTANT_MEMORY})); "
     "sys.argv[0] = 'pytest'; runpy.run_module('pytest', run_name='__main__')"
 )
 
