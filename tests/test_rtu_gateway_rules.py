@@ -64,41 +64,42 @@ def test_the_gateway_reads_again_once_its_line_has_drained(mock_sungrow_factory:
 
 
 def test_the_gateway_does_not_read_while_its_line_is_full(mock_sungrow_factory: Any) -> None:
-    """Back-pressure on the gateway: 40 requests arrive at once; while what it has read
+    """Back-pressure on the gateway: 50 requests arrive at once; while what it has read
     still fills its line (4 KiB of 205-byte replies at 19200 8N1, 107 ms each), it reads no
     more, also after a reply has left and the next request has taken its place. (Looked at
-    on the server's loop once the first reply is in: 19 requests still wait then.)"""
+    on the server's loop once the first reply is in: 29 requests still wait then, 3 s of
+    line time.)"""
     server = mock_sungrow_factory(model="SG5K-D", server_type="rtu-tcp", rtu_tcp_port=0,
                                   rtu_baudrate=19200)
     request = frame(1, read_pdu(4, 5000, 100))
     with _gateway(server) as sock:
-        sock.sendall(request * 40)
+        sock.sendall(request * 50)
         first = _recv(sock, 205)
         assert first[:3] == bytes([1, 4, 200])
         host, port = sock.getsockname()[:2]
         view = modbus_view(server, "rtu-tcp", f"{host}:{port}")
         assert view is not None and view["unanswered"] > 0
         assert view["reading"] is False
-        for n in range(39):
+        for n in range(49):
             reply = _recv(sock, 205)
             assert reply[:3] == bytes([1, 4, 200]) and reply[-2:] == crc(reply[:-2]), n
-    assert [r.outcome for r in server.requests.all()] == ["ok"] * 40
+    assert [r.outcome for r in server.requests.all()] == ["ok"] * 50
 
 
 def test_a_bad_frame_makes_the_device_deaf_until_the_line_is_silent_across_reads(
         mock_sungrow_factory: Any) -> None:
-    """The damaged request and the good one behind it arrive in two reads, both within the
-    damaged one's line time at 300 baud (8 bytes take 293 ms, the silence after them 128
-    ms): the good one is not trusted either. The first request after a silence is answered.
-    (The one-second wait for nothing is the silence, a stimulus.)"""
+    """The damaged request and the good one behind it arrive in two reads, the good one within
+    the damaged one's line time at 300 baud (a 29-byte write of ten registers takes 1.06 s,
+    the silence after it 128 ms): the good one is not trusted either. The first request after
+    a silence is answered. (The two-second wait for nothing is the silence, a stimulus.)"""
     server = mock_sungrow_factory(server_type="rtu-tcp", rtu_tcp_port=0, rtu_baudrate=300)
-    good = frame(1, read_pdu(4, 4999, 1))
-    damaged = good[:-1] + bytes([good[-1] ^ 0xFF])
+    write = frame(1, struct.pack(">BHHB10H", 16, 5007, 10, 20, *range(10)))
+    damaged = write[:-1] + bytes([write[-1] ^ 0xFF])
     with _gateway(server) as sock:
         sock.sendall(damaged)
         wait_until(lambda: server.problems, what="the CRC error")
-        sock.sendall(good)  # still inside the damaged frame's line time
-        sock.settimeout(1.0)
+        sock.sendall(frame(1, read_pdu(4, 4999, 1)))  # still inside the damaged frame's time
+        sock.settimeout(2.0)
         with pytest.raises(TimeoutError):
             sock.recv(1)
         sock.settimeout(5)
